@@ -1,0 +1,3 @@
+"""reviewkit: turn KPI exports into monthly reviews about outcomes, not outputs."""
+
+__all__: list[str] = []
