@@ -1,8 +1,27 @@
-"""The `reviewkit` command line: a thin layer over the library."""
+"""The `reviewkit` command line: a thin layer over the library, one module per command.
+
+Library errors (:class:`reviewkit.errors.ReviewkitError`) become CLI errors only here: a message on
+stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
 
 import click
 
+from reviewkit.cli.check import check
+from reviewkit.cli.init import init
+from reviewkit.cli.kpis import kpis
+from reviewkit.cli.sample import sample
+from reviewkit.cli.sql import sql
 
-@click.group()
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reviewkit")
 def main() -> None:
-    """reviewkit: monthly reviews about outcomes, from your KPI exports."""
+    """reviewkit: monthly reviews about outcomes, from the KPI exports you already have."""
+
+
+for command in (check, kpis, sql, init, sample):
+    main.add_command(command)
+
+__all__ = ["main"]

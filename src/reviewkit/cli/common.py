@@ -1,0 +1,47 @@
+"""What the commands share: the --project option and turning library errors into CLI errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reviewkit.errors import ReviewkitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+project_option: Callable[[F], F] = click.option(
+    "--project",
+    "-p",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=".",
+    help="Project directory (the folder with reviewkit.yaml).",
+)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a ReviewkitError as its message on stderr with exit status 1."""
+    try:
+        yield
+    except ReviewkitError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> str:
+    """A plain text table; columns from index ``right`` on are right-aligned (numbers)."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [
+            str(c).rjust(w) if i >= right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])

@@ -1,0 +1,695 @@
+"""The project file, ``reviewkit.yaml``: sources, the metric catalogue and the calendar.
+
+Validation collects every problem with its file, line and key path before raising once, so a user
+editing YAML by hand fixes everything in one pass. Unknown keys list the valid ones. Only the file
+itself is checked here; checks that need the exports (columns present, expressions that bind) live
+in :mod:`reviewkit.sources` and :mod:`reviewkit.metrics`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from reviewkit.errors import ConfigError, Problem, shown_path
+from reviewkit.yamlfile import KeyPath, Located, load_yaml
+
+__all__ = [
+    "AGGREGATIONS",
+    "CONFIG_FILE",
+    "DERIVED_OPS",
+    "FORMATS",
+    "Calendar",
+    "DateColumn",
+    "Metric",
+    "ProjectConfig",
+    "Source",
+    "load_config",
+]
+
+CONFIG_FILE: Final = "reviewkit.yaml"
+NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+FORMATS: Final = ("csv", "tsv", "parquet", "xlsx", "json", "ndjson")
+EXTENSIONS: Final = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "xlsx",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+ENCODINGS: Final = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "utf-16": "utf-16",
+    "utf16": "utf-16",
+}
+VALUE_TYPES: Final = ("integer", "number")
+AGGREGATIONS: Final = ("sum", "mean", "min", "max", "count", "count_distinct", "first", "last")
+DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
+VALUE_FORMATS: Final = ("number", "percent", "currency", "bps")
+DIRECTIONS: Final = ("higher", "lower")
+ON_ERROR: Final = ("fail", "quarantine")
+TIME_DIRECTIVES: Final = re.compile(r"%-?[HIMSpfzZX]")
+
+TOP_KEYS: Final = ("name", "calendar", "sources", "metrics")
+CALENDAR_KEYS: Final = ("week_ends_on", "fiscal_year_start_month")
+SOURCE_KEYS: Final = (
+    "path",
+    "format",
+    "date",
+    "dimensions",
+    "values",
+    "shape",
+    "long",
+    "options",
+    "on_error",
+    "description",
+)
+DATE_KEYS: Final = ("column", "format")
+LONG_KEYS: Final = ("key", "value")
+TEXT_OPTIONS: Final = ("delimiter", "encoding", "thousands", "decimal", "quote")
+OPTION_KEYS: Final = {
+    "csv": TEXT_OPTIONS,
+    "tsv": TEXT_OPTIONS,
+    "xlsx": ("sheet", "thousands", "decimal"),
+    "json": ("thousands", "decimal"),
+    "ndjson": ("thousands", "decimal"),
+    "parquet": (),
+}
+METRIC_KEYS: Final = (
+    "label",
+    "description",
+    "source",
+    "agg",
+    "column",
+    "expression",
+    "filters",
+    "format",
+    "unit",
+    "currency",
+    "decimals",
+    "direction",
+    "scale",
+    *DERIVED_OPS,
+)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """How periods are cut: the weekday a reporting week ends on and the fiscal year's start."""
+
+    week_ends_on: str = "sunday"
+    fiscal_year_start_month: int = 1
+
+    @property
+    def week_end_isodow(self) -> int:
+        """ISO weekday number (Monday=1 ... Sunday=7) of the last day of a week."""
+        return WEEKDAYS.index(self.week_ends_on) + 1
+
+
+@dataclass(frozen=True)
+class DateColumn:
+    """The column that places each row in time, and how its text is parsed."""
+
+    column: str
+    format: str | None = None
+
+    @property
+    def has_time(self) -> bool:
+        return bool(self.format and TIME_DIRECTIVES.search(self.format))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One declared KPI export (a file or a glob of files) and how to read it."""
+
+    name: str
+    path: str
+    format: str
+    date: DateColumn
+    dimensions: tuple[str, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()
+    shape: str = "wide"
+    long_key: str | None = None
+    long_value: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    thousands: str | None = None
+    decimal: str = "."
+    quote: str = '"'
+    sheet: str | None = None
+    on_error: str = "fail"
+    description: str = ""
+
+    @property
+    def value_types(self) -> dict[str, str]:
+        return dict(self.values)
+
+    def declared_columns(self) -> tuple[str, ...]:
+        """Columns of the loaded table that reviewkit types: date, dimensions, values."""
+        return (self.date.column, *self.dimensions, *(name for name, _ in self.values))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A KPI: an aggregate over one source, or a derived combination of other metrics."""
+
+    name: str
+    label: str
+    description: str = ""
+    source: str | None = None
+    agg: str | None = None
+    column: str | None = None
+    expression: str | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    op: str | None = None
+    inputs: tuple[str, ...] = ()
+    scale: float = 1.0
+    format: str = "number"
+    unit: str = ""
+    currency: str = "USD"
+    decimals: int | None = None
+    direction: str = "higher"
+
+    @property
+    def derived(self) -> bool:
+        return self.op is not None
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A validated ``reviewkit.yaml``."""
+
+    root: Path
+    name: str
+    calendar: Calendar
+    sources: Mapping[str, Source]
+    metrics: Mapping[str, Metric]
+    located: Located
+
+    def line_of(self, *keypath: str | int) -> int:
+        return self.located.where(keypath)[0]
+
+
+def load_config(project_dir: Path) -> ProjectConfig:
+    """Read and validate ``project_dir/reviewkit.yaml``, raising :class:`ConfigError` with every
+    problem found."""
+    root = project_dir.resolve()
+    located = load_yaml(root / CONFIG_FILE, shown_as=shown_path(root / CONFIG_FILE))
+    checker = _Checker(located)
+    config = checker.project(root)
+    if checker.problems or config is None:
+        checker.problems.sort(key=lambda p: (p.line or 0, p.col or 0))
+        raise ConfigError.from_problems(
+            f"{located.path} has {len(checker.problems)} problem(s):", checker.problems
+        )
+    return config
+
+
+def _suggest(word: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, valid, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Checker:
+    """Walks the YAML data, building the typed config and collecting problems."""
+
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.problems: list[Problem] = list(located.duplicates)
+
+    # -- primitives -------------------------------------------------------------------------
+    def error(self, keypath: KeyPath, message: str) -> None:
+        line, col = self.located.where(keypath)
+        dotted = ".".join(str(k) for k in keypath) or None
+        self.problems.append(Problem(self.located.path, message, line, col, dotted))
+
+    def mapping(
+        self,
+        value: Any,
+        keypath: KeyPath,
+        allowed: Sequence[str] | None = None,
+        required: Sequence[str] = (),
+    ) -> dict[str, Any] | None:
+        """Check that ``value`` is a mapping; ``allowed=None`` accepts any key (names)."""
+        if not isinstance(value, dict):
+            self.error(keypath, f"expected a mapping of keys, got {_kind(value)}")
+            return None
+        for key in value:
+            if allowed is not None and key not in allowed:
+                self.error(
+                    (*keypath, key),
+                    f"unknown key{_suggest(str(key), allowed)}; valid keys are: "
+                    + (", ".join(allowed) or "(none here)"),
+                )
+        for key in required:
+            if key not in value:
+                self.error(keypath, f"missing required key '{key}'")
+        return value
+
+    def text(
+        self,
+        value: Any,
+        keypath: KeyPath,
+        choices: Sequence[str] = (),
+        *,
+        allow_empty: bool = False,
+    ) -> str | None:
+        if not isinstance(value, str) or (not value and not allow_empty):
+            self.error(keypath, f"expected text, got {_kind(value)}")
+            return None
+        if choices and value not in choices:
+            self.error(
+                keypath,
+                f"'{value}' is not one of: {', '.join(choices)}{_suggest(value, choices)}",
+            )
+            return None
+        return value
+
+    def name(self, value: Any, keypath: KeyPath, what: str) -> str | None:
+        if not isinstance(value, str) or not NAME_RE.match(value):
+            self.error(
+                keypath,
+                f"{what} name {value!r} must be lowercase letters, digits and _, starting "
+                "with a letter",
+            )
+            return None
+        return value
+
+    def integer(self, value: Any, keypath: KeyPath, low: int, high: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.error(keypath, f"expected a whole number from {low} to {high}, got {value!r}")
+            return None
+        return value
+
+    def number(self, value: Any, keypath: KeyPath) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(keypath, f"expected a number, got {_kind(value)}")
+            return None
+        return float(value)
+
+    def text_list(self, value: Any, keypath: KeyPath) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.error(keypath, f"expected a list of column names, got {_kind(value)}")
+            return []
+        items = []
+        for i, item in enumerate(value):
+            if isinstance(item, str) and item:
+                items.append(item)
+            else:
+                self.error((*keypath, i), f"expected a column name, got {_kind(item)}")
+        return items
+
+    # -- sections ---------------------------------------------------------------------------
+    def project(self, root: Path) -> ProjectConfig | None:
+        top = self.mapping(self.located.data, (), TOP_KEYS, required=("sources", "metrics"))
+        if top is None:
+            return None
+        name = self.text(top.get("name", root.name), ("name",)) or root.name
+        calendar = self.calendar(top.get("calendar", {}))
+        sources: dict[str, Source] = {}
+        for key, raw in (self.mapping(top.get("sources", {}), ("sources",)) or {}).items():
+            source = self.source(key, raw)
+            if source is not None:
+                sources[source.name] = source
+        metrics: dict[str, Metric] = {}
+        for key, raw in (self.mapping(top.get("metrics", {}), ("metrics",)) or {}).items():
+            metric = self.metric(key, raw)
+            if metric is not None:
+                metrics[metric.name] = metric
+        self.references(sources, metrics)
+        return ProjectConfig(root, name, calendar, sources, metrics, self.located)
+
+    def calendar(self, raw: Any) -> Calendar:
+        cal = self.mapping(raw, ("calendar",), CALENDAR_KEYS)
+        if not cal:
+            return Calendar()
+        week = self.text(cal.get("week_ends_on", "sunday"), ("calendar", "week_ends_on"), WEEKDAYS)
+        month = self.integer(
+            cal.get("fiscal_year_start_month", 1), ("calendar", "fiscal_year_start_month"), 1, 12
+        )
+        return Calendar(week or "sunday", month or 1)
+
+    def source(self, key: Any, raw: Any) -> Source | None:
+        kp: KeyPath = ("sources", key)
+        name = self.name(key, kp, "source")
+        spec = self.mapping(raw, kp, SOURCE_KEYS, required=("path", "date"))
+        if name is None or spec is None:
+            return None
+        ok = True
+        path = self.text(spec.get("path"), (*kp, "path")) if "path" in spec else None
+        fmt = spec.get("format")
+        if fmt is None and path is None:
+            pass  # the path's own problem is reported
+        elif fmt is None and path is not None:
+            fmt = EXTENSIONS.get(Path(path).suffix.lower())
+            if fmt is None:
+                self.error(
+                    (*kp, "path"),
+                    f"cannot tell the format from '{Path(path).suffix or path}'; add "
+                    f"`format:` ({', '.join(FORMATS)})",
+                )
+        else:
+            fmt = self.text(fmt, (*kp, "format"), FORMATS)
+        date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None
+        dims = self.text_list(spec.get("dimensions", []), (*kp, "dimensions"))
+        values = self.values(spec.get("values", {}), (*kp, "values"))
+        shape = self.text(spec.get("shape", "wide"), (*kp, "shape"), ("wide", "long")) or "wide"
+        long_key = long_value = None
+        if shape == "long" and "long" not in spec:
+            self.error(
+                (*kp, "shape"),
+                "`shape: long` needs `long: {key: COLUMN, value: COLUMN}`: the column naming "
+                "each value and the column holding it",
+            )
+            ok = False
+        elif shape == "long":
+            long = self.mapping(spec.get("long"), (*kp, "long"), LONG_KEYS, LONG_KEYS)
+            if long:
+                long_key = self.text(long.get("key"), (*kp, "long", "key"))
+                long_value = self.text(long.get("value"), (*kp, "long", "value"))
+            ok = ok and long_key is not None and long_value is not None
+        elif "long" in spec:
+            self.error((*kp, "long"), "only used with `shape: long`; remove it or set the shape")
+        on_error = self.text(spec.get("on_error", "fail"), (*kp, "on_error"), ON_ERROR)
+        options = self.options(spec.get("options", {}), (*kp, "options"), fmt)
+        seen: dict[str, str] = {}
+        declared = [
+            ("date", date.column if date else None),
+            *(("dimensions", d) for d in dims),
+            *(("values", v) for v, _ in values),
+        ]
+        if shape == "long":
+            declared = declared[: 1 + len(dims)]  # value names are keys, not columns
+        for section, column in declared:
+            if column is None:
+                continue
+            if column in seen:
+                self.error(
+                    (*kp, section),
+                    f"column '{column}' is declared twice (also under {seen[column]})",
+                )
+            seen[column] = section
+        if None in (path, fmt, date, on_error) or options is None or not ok:
+            return None
+        assert path is not None and fmt is not None and date is not None and on_error is not None
+        if fmt == "tsv" and "delimiter" not in options:
+            options["delimiter"] = "\t"
+        return Source(
+            name=name,
+            path=path,
+            format=fmt,
+            date=date,
+            dimensions=tuple(dims),
+            values=tuple(values),
+            shape=shape,
+            long_key=long_key,
+            long_value=long_value,
+            on_error=on_error,
+            description=str(spec.get("description", "")),
+            **options,
+        )
+
+    def date_column(self, raw: Any, kp: KeyPath) -> DateColumn | None:
+        if isinstance(raw, str):
+            return DateColumn(raw)
+        spec = self.mapping(raw, kp, DATE_KEYS, required=("column",))
+        if spec is None or "column" not in spec:
+            return None
+        column = self.text(spec["column"], (*kp, "column"))
+        fmt = self.text(spec["format"], (*kp, "format")) if "format" in spec else None
+        if fmt is not None and "%" not in fmt:
+            self.error(
+                (*kp, "format"),
+                f"'{fmt}' has no % directives; write a strptime format such as '%Y-%m-%d' or "
+                "'%a, %d-%b-%Y'",
+            )
+            return None
+        return DateColumn(column, fmt) if column else None
+
+    def values(self, raw: Any, kp: KeyPath) -> list[tuple[str, str]]:
+        if isinstance(raw, list):
+            return [(c, "number") for c in self.text_list(raw, kp)]
+        spec = self.mapping(raw, kp)
+        if spec is None:
+            return []
+        out = []
+        for column, kind in spec.items():
+            checked = self.text(kind, (*kp, column), VALUE_TYPES)
+            if checked:
+                out.append((str(column), checked))
+        return out
+
+    def options(self, raw: Any, kp: KeyPath, fmt: str | None) -> dict[str, Any] | None:
+        allowed = OPTION_KEYS.get(fmt or "csv", TEXT_OPTIONS)
+        spec = self.mapping(raw, kp, allowed)
+        if spec is None:
+            return None
+        out: dict[str, Any] = {}
+        for key in ("delimiter", "thousands", "decimal", "quote"):
+            if key in spec:
+                value = self.text(spec[key], (*kp, key))
+                if value is not None and len(value) != 1:
+                    self.error((*kp, key), f"expected a single character, got {value!r}")
+                elif value is not None:
+                    out[key] = value
+        if "encoding" in spec:
+            enc = self.text(spec["encoding"], (*kp, "encoding"))
+            if enc is not None and enc.lower() not in ENCODINGS:
+                self.error(
+                    (*kp, "encoding"),
+                    f"unsupported encoding '{enc}'; use utf-8 (with or without BOM), latin-1 "
+                    "or utf-16",
+                )
+            elif enc is not None:
+                out["encoding"] = ENCODINGS[enc.lower()]
+        if "sheet" in spec:
+            out["sheet"] = self.text(spec["sheet"], (*kp, "sheet"))
+        if out.get("thousands") is not None and out.get("thousands") == out.get("decimal", "."):
+            self.error((*kp, "thousands"), "the thousands and decimal separators must differ")
+        return out
+
+    def metric(self, key: Any, raw: Any) -> Metric | None:
+        kp: KeyPath = ("metrics", key)
+        name = self.name(key, kp, "metric")
+        spec = self.mapping(raw, kp, METRIC_KEYS)
+        if name is None or spec is None:
+            return None
+        common = self.presentation(spec, kp, name)
+        ops = [op for op in DERIVED_OPS if op in spec]
+        if ops:
+            return self.derived(name, spec, kp, ops, common)
+        if "source" not in spec:
+            self.error(
+                kp,
+                "a metric needs `source` with `agg` (and `column`) or `expression`, or one of: "
+                + ", ".join(DERIVED_OPS),
+            )
+            return None
+        source = self.text(spec["source"], (*kp, "source"))
+        agg = column = expression = None
+        if "expression" in spec:
+            expression = self.text(spec["expression"], (*kp, "expression"))
+            for extra in ("agg", "column"):
+                if extra in spec:
+                    self.error((*kp, extra), "use either `expression` or `agg`/`column`, not both")
+            if "filters" in spec:
+                self.error(
+                    (*kp, "filters"),
+                    "an expression takes no `filters`; write the condition inside it, e.g. "
+                    "count(*) FILTER (WHERE channel = 'chat')",
+                )
+        elif "agg" in spec:
+            agg = self.text(spec["agg"], (*kp, "agg"), AGGREGATIONS)
+            if "column" in spec:
+                column = self.text(spec["column"], (*kp, "column"))
+            elif agg not in (None, "count"):
+                self.error(kp, f"missing required key 'column' (agg '{agg}' needs a column)")
+                agg = None
+        else:
+            self.error(kp, "missing required key 'agg' (or 'expression')")
+        filters = self.filters(spec.get("filters", {}), (*kp, "filters"))
+        if source is None or (agg is None and expression is None) or filters is None:
+            return None
+        return Metric(
+            name=name,
+            source=source,
+            agg=agg,
+            column=column,
+            expression=expression,
+            filters=filters,
+            **common,
+        )
+
+    def derived(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        kp: KeyPath,
+        ops: Sequence[str],
+        common: dict[str, Any],
+    ) -> Metric | None:
+        if len(ops) > 1:
+            self.error(kp, f"choose one of {', '.join(ops)}, not several")
+            return None
+        for extra in ("source", "agg", "column", "expression", "filters"):
+            if extra in spec:
+                self.error(
+                    (*kp, extra),
+                    f"a derived metric ({ops[0]}) is computed from other metrics; remove "
+                    f"`{extra}` or make it a base metric",
+                )
+        op = ops[0]
+        inputs = self.text_list(spec[op], (*kp, op))
+        arity = {"difference": 2, "ratio": 2}.get(op)
+        if arity and len(inputs) != arity:
+            self.error((*kp, op), f"{op} takes exactly 2 metrics, got {len(inputs)}")
+            return None
+        if len(inputs) < 2:
+            self.error((*kp, op), f"{op} needs at least 2 metrics, got {len(inputs)}")
+            return None
+        return Metric(name=name, op=op, inputs=tuple(inputs), **common)
+
+    def presentation(self, spec: dict[str, Any], kp: KeyPath, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.text(spec.get("label", name), (*kp, "label")) or name,
+            "description": self.text(
+                spec.get("description", ""), (*kp, "description"), allow_empty=True
+            )
+            or "",
+        }
+        checks: dict[str, Callable[[Any, KeyPath], Any]] = {
+            "format": lambda v, k: self.text(v, k, VALUE_FORMATS),
+            "unit": lambda v, k: self.text(v, k, allow_empty=True),
+            "currency": self.text,
+            "decimals": lambda v, k: self.integer(v, k, 0, 6),
+            "direction": lambda v, k: self.text(v, k, DIRECTIONS),
+            "scale": self.number,
+        }
+        for key, check in checks.items():
+            if key in spec:
+                value = check(spec[key], (*kp, key))
+                if value is not None:
+                    out[key] = value
+        return out
+
+    def filters(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+        spec = self.mapping(raw, kp)
+        if spec is None:
+            return None
+        out = []
+        for column, wanted in spec.items():
+            items = wanted if isinstance(wanted, list) else [wanted]
+            if not items or not all(isinstance(v, str | int | float) for v in items):
+                self.error((*kp, column), "expected a value or a list of values")
+                return None
+            out.append((str(column), tuple(str(v) for v in items)))
+        return tuple(out)
+
+    # -- cross references ---------------------------------------------------------------------
+    def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
+        for metric in metrics.values():
+            kp: KeyPath = ("metrics", metric.name)
+            if metric.derived:
+                for i, dep in enumerate(metric.inputs):
+                    if dep not in metrics and self._declared(("metrics", dep)):
+                        continue  # declared but invalid: already reported
+                    if dep not in metrics:
+                        self.error(
+                            (*kp, metric.op or "", i),
+                            f"unknown metric '{dep}'{_suggest(dep, list(metrics))}",
+                        )
+                continue
+            source = sources.get(metric.source or "")
+            if source is None:
+                declared = [str(k) for k in self._declared_names("sources")]
+                if metric.source not in declared:
+                    self.error(
+                        (*kp, "source"),
+                        f"unknown source '{metric.source}'"
+                        f"{_suggest(metric.source or '', declared)}; declared sources: "
+                        f"{', '.join(declared) or '(none)'}",
+                    )
+                continue  # declared but invalid: already reported
+            value_names = [v for v, _ in source.values]
+            counted = metric.agg in ("count", "count_distinct")
+            if metric.column and not counted and metric.column not in value_names:
+                self.error(
+                    (*kp, "column"),
+                    f"'{metric.column}' is not a value column of source '{source.name}'"
+                    f"{_suggest(metric.column, value_names)}; its values are: "
+                    f"{', '.join(value_names) or '(none)'} (declare it under "
+                    f"sources.{source.name}.values)",
+                )
+            for column, _ in metric.filters:
+                if column not in source.dimensions:
+                    self.error(
+                        (*kp, "filters", column),
+                        f"'{column}' is not a dimension of source '{source.name}'"
+                        f"{_suggest(column, source.dimensions)}; its dimensions are: "
+                        f"{', '.join(source.dimensions) or '(none)'}",
+                    )
+        self.cycles(metrics)
+
+    def _declared(self, keypath: KeyPath) -> bool:
+        return keypath in self.located.lines
+
+    def _declared_names(self, section: str) -> list[str | int]:
+        """Names written under a top-level section, valid or not."""
+        return [k[1] for k in self.located.lines if len(k) == 2 and k[0] == section]
+
+    def cycles(self, metrics: Mapping[str, Metric]) -> None:
+        state: dict[str, int] = {}  # 1 = visiting, 2 = done
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for dep in metrics[name].inputs:
+                if dep not in metrics:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = [*trail[trail.index(dep) :], dep]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self.error(
+                            ("metrics", dep),
+                            "derived metrics form a cycle: "
+                            + " -> ".join(cycle)
+                            + "; break it by computing one of them from a source",
+                        )
+                elif dep not in state:
+                    visit(dep, [*trail, dep])
+            state[name] = 2
+
+        for name in metrics:
+            if name not in state:
+                visit(name, [name])
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,85 @@
+"""One error hierarchy for reviewkit: every failure says what happened, where, and what to do.
+
+Problems are collected first and raised once (like pandera's ``SchemaErrors``), so a user fixing a
+config or an export sees every issue in one run, each as ``path:line[:col]: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "Problem",
+    "QueryError",
+    "ReviewkitError",
+    "shown_path",
+]
+
+#: How many problems an exception message lists before summarising the rest.
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config or an export, located as precisely as we can."""
+
+    path: str
+    message: str
+    line: int | None = None
+    col: int | None = None
+    key: str | None = None
+    severity: str = "error"
+
+    def location(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        return where
+
+    def __str__(self) -> str:
+        key = f"{self.key}: " if self.key else ""
+        level = "warning: " if self.severity == "warning" else ""
+        return f"{self.location()}: {level}{key}{self.message}"
+
+
+class ReviewkitError(Exception):
+    """Base of every error reviewkit raises on purpose; the message is meant for the user."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__(message)
+
+    @classmethod
+    def from_problems(cls, headline: str, problems: Iterable[Problem]) -> Self:
+        found = list(problems)
+        lines = [str(p) for p in found[:MAX_LISTED]]
+        if len(found) > MAX_LISTED:
+            lines.append(f"... and {len(found) - MAX_LISTED} more (run `reviewkit check` for all)")
+        return cls("\n".join([headline, *lines]), found)
+
+
+class ConfigError(ReviewkitError):
+    """``reviewkit.yaml`` is unreadable or invalid."""
+
+
+class DataError(ReviewkitError):
+    """An export could not be read as declared (bad rows, missing columns, wrong encoding...)."""
+
+
+class QueryError(ReviewkitError):
+    """A KPI or SQL request cannot be answered (unknown metric, dimension, period, bad SQL)."""
+
+
+def shown_path(path: Path) -> str:
+    """A path as users should see it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

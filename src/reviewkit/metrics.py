@@ -1,0 +1,242 @@
+"""The KPI catalogue turned into SQL: one scan per source, derived metrics from component totals.
+
+Base metrics of one source are computed in a single grouped query (each metric an aggregate with
+its own ``FILTER``), so a count with a filter is 0, not missing, in a period where the source has
+rows. Derived metrics are then computed per period and group from their components' totals: a
+ratio is a ratio of totals, never an average of ratios. Every user value (dates, filter values) is
+a bound parameter; identifiers come from the validated config and are quoted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import duckdb
+import pandas as pd
+
+from reviewkit.config import Metric, ProjectConfig
+from reviewkit.errors import QueryError
+from reviewkit.periods import GRAINS, bucket_sql, period_containing
+from reviewkit.sources import quote_ident
+
+__all__ = ["KpiRequest", "compute_kpis", "dependencies", "format_value", "metric_sources"]
+
+DAY: Final = "_day"
+
+
+@dataclass(frozen=True)
+class KpiRequest:
+    """What an analyst asks for: metrics at a grain over a date range, filtered and grouped."""
+
+    metrics: tuple[str, ...]
+    grain: str = "month"
+    start: dt.date | None = None
+    end: dt.date | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    by: tuple[str, ...] = ()
+
+
+def dependencies(config: ProjectConfig, name: str) -> list[str]:
+    """``name`` and every metric it is computed from, components first."""
+    order: list[str] = []
+
+    def visit(metric: str) -> None:
+        if metric in order:
+            return
+        for dep in config.metrics[metric].inputs:
+            visit(dep)
+        order.append(metric)
+
+    visit(name)
+    return order
+
+
+def metric_sources(config: ProjectConfig, name: str) -> list[str]:
+    """The sources a metric reads, directly or through its components."""
+    found = [config.metrics[m].source for m in dependencies(config, name)]
+    return sorted({s for s in found if s})
+
+
+def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any]) -> str:
+    """The SQL aggregate for a base metric over the rows CTE, with its filters bound."""
+    if metric.expression is not None:
+        return f"({metric.expression})"
+    col = quote_ident(metric.column) if metric.column else "*"
+    agg = metric.agg
+    conditions = []
+    for i, (column, values) in enumerate(metric.filters):
+        key = f"{metric.name}_f{i}"
+        params[key] = list(values)
+        conditions.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest(${key}))")
+    if agg in ("first", "last"):
+        conditions.append(f"{DAY} = _{agg}_day")
+    where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
+    if agg == "count":
+        return f"count({col}){where}"
+    if agg == "count_distinct":
+        return f"count(DISTINCT {col}){where}"
+    if agg in ("sum", "first", "last"):
+        return f"coalesce(sum({col}){where}, 0)"
+    function = {"mean": "avg", "min": "min", "max": "max"}[agg or ""]
+    return f"{function}({col}){where}"
+
+
+def compute_kpis(
+    con: duckdb.DuckDBPyConnection, config: ProjectConfig, request: KpiRequest
+) -> pd.DataFrame:
+    """Long table: ``period_start, period_end, period, <by...>, metric, value``.
+
+    ``value`` is NaN where a metric cannot be computed for a period (no rows, or a ratio whose
+    denominator is zero).
+    """
+    if request.grain not in GRAINS:
+        raise QueryError(f"unknown grain '{request.grain}'; use one of: {', '.join(GRAINS)}")
+    unknown = [m for m in request.metrics if m not in config.metrics]
+    if unknown:
+        raise QueryError(
+            f"unknown metric(s): {', '.join(unknown)}; the catalogue has: "
+            + ", ".join(config.metrics)
+        )
+    needed: list[str] = []
+    for name in request.metrics:
+        needed += [m for m in dependencies(config, name) if m not in needed]
+    by_source: dict[str, list[Metric]] = {}
+    for name in needed:
+        metric = config.metrics[name]
+        if metric.source:
+            by_source.setdefault(metric.source, []).append(metric)
+    parts = [
+        _source_query(con, config, source, metrics, request)
+        for source, metrics in by_source.items()
+    ]
+    keys = ["period_start", *request.by]
+    wide = _join(parts, keys)
+    for name in needed:
+        metric = config.metrics[name]
+        if metric.derived:
+            wide[name] = _derive(metric, wide)
+    long = wide.melt(id_vars=keys, value_vars=list(request.metrics), var_name="metric")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float64")
+    periods = [period_containing(d, request.grain, config.calendar) for d in long["period_start"]]
+    long.insert(1, "period_end", [p.end for p in periods])
+    long.insert(2, "period", [p.label for p in periods])
+    order = {m: i for i, m in enumerate(request.metrics)}
+    long["_order"] = long["metric"].map(order)
+    long = long.sort_values(["_order", *keys], kind="stable").drop(columns="_order")
+    return long.reset_index(drop=True)
+
+
+def _source_query(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    source_name: str,
+    metrics: Sequence[Metric],
+    request: KpiRequest,
+) -> pd.DataFrame:
+    source = config.sources[source_name]
+    params: dict[str, Any] = {}
+    where = []
+    for i, (column, values) in enumerate(request.filters):
+        _require_dimension(source_name, source.dimensions, column, "filter on")
+        params[f"rf{i}"] = list(values)
+        where.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($rf{i}))")
+    for column in request.by:
+        _require_dimension(source_name, source.dimensions, column, "group by")
+    day = f"CAST({quote_ident(source.date.column)} AS DATE)"
+    if request.start:
+        params["start"] = request.start
+        where.append(f"{day} >= $start")
+    if request.end:
+        params["end"] = request.end
+        where.append(f"{day} <= $end")
+    by = [quote_ident(c) for c in request.by]
+    partition = ", ".join(["period_start", *by])
+    windows = "".join(
+        f", {fn}({DAY}) OVER (PARTITION BY {partition}) AS _{agg}_day"
+        for agg, fn in (("first", "min"), ("last", "max"))
+        if any(m.agg == agg for m in metrics)
+    )
+    aggregates = ", ".join(
+        f"CAST({aggregate_sql(m, config, params)} AS DOUBLE) AS {quote_ident(m.name)}"
+        for m in metrics
+    )
+    sql = (
+        f"WITH base AS (SELECT *, {day} AS {DAY}, "
+        f"{bucket_sql(request.grain, day, config.calendar)} AS period_start "
+        f"FROM {quote_ident(source_name)}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f"), rows AS (SELECT *{windows} FROM base) "
+        f"SELECT period_start{''.join(', ' + b for b in by)}, {aggregates} FROM rows "
+        f"GROUP BY ALL ORDER BY ALL"
+    )
+    try:
+        frame = con.execute(sql, params).df()
+    except duckdb.Error as exc:
+        names = ", ".join(m.name for m in metrics)
+        raise QueryError(
+            f"metrics {names} of source '{source_name}' failed in DuckDB: "
+            f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"
+        ) from None
+    frame["period_start"] = [d.date() if hasattr(d, "date") else d for d in frame["period_start"]]
+    return frame
+
+
+def _require_dimension(source: str, dimensions: Sequence[str], column: str, verb: str) -> None:
+    if column not in dimensions:
+        raise QueryError(
+            f"cannot {verb} '{column}': it is not a dimension of source '{source}' "
+            f"(its dimensions are: {', '.join(dimensions) or 'none'})"
+        )
+
+
+def _join(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame(columns=keys)
+    wide = parts[0]
+    for part in parts[1:]:
+        wide = wide.merge(part, on=keys, how="outer")
+    return wide.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _derive(metric: Metric, wide: pd.DataFrame) -> pd.Series:
+    columns = [wide[name].astype("float64") for name in metric.inputs]
+    if metric.op == "sum":
+        result = sum(columns[1:], columns[0])
+    elif metric.op == "difference":
+        result = columns[0] - columns[1]
+    elif metric.op == "product":
+        result = columns[0]
+        for column in columns[1:]:
+            result = result * column
+    else:  # ratio of totals; a zero or missing denominator gives NaN, never infinity
+        denominator = columns[1].where(columns[1] != 0)
+        result = columns[0] / denominator
+    return result * metric.scale
+
+
+def format_value(metric: Metric, value: float | None) -> str:
+    """Text for a value in the metric's format: ``1,234``, ``12.5%``, ``$48,200``, ``35 bps``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if metric.format == "percent":
+        decimals = 1 if metric.decimals is None else metric.decimals
+        return f"{value * 100:,.{decimals}f}%"
+    if metric.format == "bps":
+        decimals = 0 if metric.decimals is None else metric.decimals
+        return f"{value * 10000:,.{decimals}f} bps"
+    places = metric.decimals
+    if places is None:
+        places = 0 if abs(value) >= 100 or float(value).is_integer() else 2
+    text = f"{abs(value):,.{places}f}"
+    sign = "-" if value < 0 else ""
+    if metric.format == "currency":
+        symbol = CURRENCY_SYMBOLS.get(metric.currency, metric.currency + " ")
+        return f"{sign}{symbol}{text}"
+    return f"{sign}{text}{metric.unit and ' ' + metric.unit}"
+
+
+CURRENCY_SYMBOLS: Final[Mapping[str, str]] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

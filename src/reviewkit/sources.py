@@ -1,0 +1,705 @@
+"""KPI exports into DuckDB: read each declared file exactly as declared, or say precisely why not.
+
+Every file is parsed with explicit types (never DuckDB's auto-detection, which silently turns a
+ragged CSV into one text column), every bad row is reported with its file, line, column and raw
+text, and a parsed file is cached as Parquet keyed on its content, so repeated queries over
+unchanged exports never re-parse them.
+
+Per source, ``on_error: fail`` (the default) refuses a file with bad rows; ``quarantine`` keeps the
+good rows, sets the bad ones aside and counts them in every output that uses the source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import glob
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from reviewkit.config import ProjectConfig, Source
+from reviewkit.errors import DataError, Problem, shown_path
+
+__all__ = ["LoadedSource", "SourceCache", "connect", "load_source", "quote_ident"]
+
+CACHE_FORMAT: Final = 1
+DUCKDB_CONFIG: Final = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+LIKELY_DELIMITERS: Final = (",", ";", "\t", "|")
+RAW_PREVIEW: Final = 80
+
+
+def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that never tries to download an extension (we run offline)."""
+    return duckdb.connect(database, config=dict(DUCKDB_CONFIG))
+
+
+def quote_ident(name: str) -> str:
+    """Quote a column or table name for SQL (names come from the validated config)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class LoadedFile:
+    """One export file of a source, parsed and cached as Parquet."""
+
+    path: Path
+    table: Path
+    rows: int
+    rejected: list[Problem] = field(default_factory=list)
+    bad_rows: int = 0
+    min_date: dt.date | None = None
+    max_date: dt.date | None = None
+
+
+@dataclass
+class LoadedSource:
+    """A source ready to query: its cached Parquet files and what was set aside."""
+
+    source: Source
+    files: list[LoadedFile]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rejected(self) -> list[Problem]:
+        return [p for f in self.files for p in f.rejected]
+
+    @property
+    def quarantined(self) -> int:
+        """Rows set aside under ``on_error: quarantine`` (a row may have several problems)."""
+        return sum(f.bad_rows for f in self.files)
+
+    @property
+    def max_date(self) -> dt.date | None:
+        dates = [f.max_date for f in self.files if f.max_date is not None]
+        return max(dates) if dates else None
+
+    @property
+    def min_date(self) -> dt.date | None:
+        dates = [f.min_date for f in self.files if f.min_date is not None]
+        return min(dates) if dates else None
+
+
+class SourceCache:
+    """Parsed exports as Parquet under ``<project>/.reviewkit/cache``, keyed on file content.
+
+    Hashing a large export costs about a second per GB, so the digest of a file is remembered
+    against its size and modification time; any change to either re-hashes it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._index_path = directory / "digests.json"
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = str(path.resolve())
+        index = self._read_index()
+        memo = index.get(key)
+        if memo and memo[0] == stat.st_size and memo[1] == stat.st_mtime_ns:
+            return str(memo[2])
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        index[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        self._write_json(self._index_path, index)
+        return digest
+
+    def entry(self, source: Source, path: Path) -> Path:
+        """Base path (without suffix) of the cache entry for this file read this way."""
+        spec = {k: v for k, v in asdict(source).items() if k not in ("on_error", "description")}
+        spec["_format"] = CACHE_FORMAT
+        spec["_duckdb"] = duckdb.__version__
+        spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        return self.directory / source.name / f"{self.digest(path)[:32]}-{spec_hash}"
+
+    def _read_index(self) -> dict[str, list[Any]]:
+        try:
+            data = json.loads(self._index_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _write_json(path: Path, data: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _atomic(path) as tmp:
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def source_files(config: ProjectConfig, source: Source) -> list[Path]:
+    """The files a source's path or glob matches, sorted; a clear error when none do."""
+    pattern = str(config.root / source.path)
+    # glob.glob, unlike Path.glob, also takes absolute patterns (exports outside the project)
+    found = glob.glob(pattern, recursive=True)  # noqa: PTH207
+    matches = sorted(Path(p) for p in found if Path(p).is_file())
+    if not matches:
+        raise DataError.from_problems(
+            f"source '{source.name}' has no file:",
+            [
+                Problem(
+                    config.located.path,
+                    f"no file matches '{source.path}' (looked in {shown_path(config.root)}); "
+                    "check the path, or run `reviewkit sample` for the sample data",
+                    config.line_of("sources", source.name, "path"),
+                    key=f"sources.{source.name}.path",
+                )
+            ],
+        )
+    return matches
+
+
+def load_source(config: ProjectConfig, source: Source, cache: SourceCache) -> LoadedSource:
+    """Parse (or fetch from the cache) every file of ``source``.
+
+    Raises :class:`DataError` listing every problem of every file when a file cannot be read as
+    declared, or when rows are bad and the source's policy is ``fail``.
+    """
+    fatal: list[Problem] = []
+    loaded: list[LoadedFile] = []
+    for path in source_files(config, source):
+        try:
+            loaded.append(_load_file(source, path, cache))
+        except DataError as exc:
+            fatal.extend(exc.problems)
+    if fatal:
+        raise DataError.from_problems(f"source '{source.name}' cannot be read as declared:", fatal)
+    result = LoadedSource(source, loaded)
+    if result.rejected and source.on_error == "fail":
+        raise DataError.from_problems(
+            f"source '{source.name}' has {result.quarantined} bad row(s); fix them in the export, "
+            f"or set `on_error: quarantine` under sources.{source.name} to set them aside "
+            "(they are then counted in every output):",
+            result.rejected,
+        )
+    return result
+
+
+def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
+    base = cache.entry(source, path)
+    table, meta = base.with_suffix(".parquet"), base.with_suffix(".json")
+    if table.exists() and meta.exists():
+        return _from_meta(path, table, json.loads(meta.read_text(encoding="utf-8")))
+    shown = shown_path(path)
+    con = connect()
+    try:
+        with _atomic(table) as tmp:
+            rejected, bad_rows = _READERS[source.format](con, source, path, shown, tmp)
+            if source.shape == "long":
+                _pivot_long(con, source, shown, tmp)
+            rows, min_date, max_date = con.execute(
+                f"SELECT count(*), min({quote_ident(source.date.column)})::DATE, "
+                f"max({quote_ident(source.date.column)})::DATE FROM read_parquet($p)",
+                {"p": str(tmp)},
+            ).fetchall()[0]
+            if rows == 0 and not rejected:
+                raise _file_error(
+                    shown, "has a header but no data rows; export it again or remove the file", 2
+                )
+        record = {
+            "rows": rows,
+            "min_date": min_date.isoformat() if min_date else None,
+            "max_date": max_date.isoformat() if max_date else None,
+            "rejected": [asdict(p) for p in rejected],
+            "bad_rows": bad_rows,
+        }
+        SourceCache._write_json(meta, record)
+    finally:
+        con.close()
+    return _from_meta(path, table, record)
+
+
+def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
+    def day(value: str | None) -> dt.date | None:
+        return dt.date.fromisoformat(value) if value else None
+
+    return LoadedFile(
+        path,
+        table,
+        int(meta["rows"]),
+        [Problem(**p) for p in meta["rejected"]],
+        int(meta["bad_rows"]),
+        day(meta["min_date"]),
+        day(meta["max_date"]),
+    )
+
+
+def _file_error(
+    shown: str, message: str, line: int | None = None, col: int | None = None
+) -> DataError:
+    return DataError.from_problems("export cannot be read:", [Problem(shown, message, line, col)])
+
+
+# -- column typing shared by every reader -------------------------------------------------------
+
+
+def _duck_type(source: Source, column: str) -> str:
+    if column == source.date.column:
+        return "TIMESTAMP" if source.date.has_time else "DATE"
+    kind = source.value_types.get(column)
+    if kind == "integer":
+        return "BIGINT"
+    if kind == "number":
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def _typed_columns(source: Source) -> dict[str, str]:
+    """Columns reviewkit converts; a long source's value column is numeric, its keys are not."""
+    if source.shape == "long":
+        assert source.long_key and source.long_value
+        return {
+            source.date.column: _duck_type(source, source.date.column),
+            **dict.fromkeys(source.dimensions, "VARCHAR"),
+            source.long_key: "VARCHAR",
+            source.long_value: "DOUBLE",
+        }
+    return {c: _duck_type(source, c) for c in source.declared_columns()}
+
+
+def _check_header(shown: str, source: Source, header: Sequence[str], line: int = 1) -> None:
+    """Refuse a header with empty, duplicated or missing columns, naming each and the fix."""
+    problems = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if not name.strip():
+            problems.append(
+                Problem(
+                    shown,
+                    f"column {i} of the header has no name (merged or blank header "
+                    "cell?); give every column a name",
+                    line,
+                    i,
+                )
+            )
+        elif name in seen:
+            problems.append(
+                Problem(
+                    shown,
+                    f"the header names column '{name}' twice (columns {seen[name]} "
+                    f"and {i}); rename one so reviewkit knows which to read",
+                    line,
+                    i,
+                )
+            )
+        else:
+            seen[name] = i
+    missing = [c for c in _typed_columns(source) if c not in seen]
+    if missing:
+        hint = ""
+        if len(header) == 1:
+            found = [d for d in LIKELY_DELIMITERS if d != source.delimiter and d in header[0]]
+            if found:
+                hint = (
+                    f"; the header looks {found[0]!r}-delimited: set options.delimiter: "
+                    f"{found[0]!r}"
+                )
+        problems.append(
+            Problem(
+                shown,
+                f"missing column(s) {', '.join(repr(m) for m in missing)} declared for source "
+                f"'{source.name}'; the header has: {', '.join(repr(h) for h in header)}{hint}",
+                line,
+            )
+        )
+    if problems:
+        raise DataError.from_problems("export header is not as declared:", problems)
+
+
+def _convert_staged(
+    con: duckdb.DuckDBPyConnection, source: Source, shown: str, staged: str, out: Path, unit: str
+) -> tuple[list[Problem], int]:
+    """Type the all-text relation ``staged`` (which has a ``_line`` column) into ``out``.
+
+    Used for Excel, JSON and Parquet, whose readers cannot report bad values with a location:
+    each value that does not convert becomes a problem naming its line/row and raw text.
+    """
+    typed = _typed_columns(source)
+    selects, checks = [], []
+    for column in _staged_columns(con, staged):
+        if column == "_line":
+            continue
+        q = quote_ident(column)
+        kind = typed.get(column, "VARCHAR")
+        raw = f"NULLIF(trim(CAST({q} AS VARCHAR)), '')"
+        if kind in ("DATE", "TIMESTAMP"):
+            if source.date.format:
+                expr = f"try_strptime({raw}, {quote_literal(source.date.format)})"
+                what = f"a date in format '{source.date.format}'"
+            else:
+                expr = f"TRY_CAST({raw} AS TIMESTAMP)"
+                what = "a date (YYYY-MM-DD)"
+            expr = f"CAST({expr} AS {kind})"
+            checks.append((column, expr, what, True))
+        elif kind in ("DOUBLE", "BIGINT"):
+            text = raw
+            if source.thousands:
+                text = f"replace({text}, {quote_literal(source.thousands)}, '')"
+            if source.decimal != ".":
+                text = f"replace({text}, {quote_literal(source.decimal)}, '.')"
+            number = f"TRY_CAST({text} AS DOUBLE)"
+            if kind == "BIGINT":
+                expr = f"CASE WHEN {number} = round({number}) THEN CAST({number} AS BIGINT) END"
+                what = "a whole number"
+            else:
+                expr = number
+                what = "a number"
+            checks.append((column, expr, what, False))
+        else:
+            expr = raw if column not in source.dimensions else f"CAST({q} AS VARCHAR)"
+        selects.append(f"{expr} AS {q}")
+    problems: list[Problem] = []
+    bad: list[list[int]] = []
+    for column, expr, what, required in checks:
+        raw_col = f"CAST({quote_ident(column)} AS VARCHAR)"
+        bad_if = f"({expr}) IS NULL AND NULLIF(trim({raw_col}), '') IS NOT NULL"
+        if required:
+            bad_if = f"({expr}) IS NULL"
+        rows = con.execute(
+            f"SELECT _line, {raw_col} FROM {staged} WHERE {bad_if} ORDER BY _line"
+        ).fetchall()
+        bad.append([line for line, _ in rows])
+        for line, raw in rows:
+            shown_raw = "(empty)" if raw is None or not str(raw).strip() else repr(raw)
+            message = f"column '{column}': cannot read {shown_raw} as {what}"
+            if unit == "line":
+                problems.append(Problem(shown, message, line))
+            else:  # Parquet rows and JSON records have no line in the file
+                problems.append(Problem(shown, f"{unit} {line}: {message}"))
+    bad_lines = sorted({line for lines in bad for line in lines})
+    con.execute(
+        f"COPY (SELECT {', '.join(selects)} FROM {staged} WHERE _line NOT IN "
+        f"(SELECT unnest($bad))) TO {quote_literal(str(out))} (FORMAT parquet)",
+        {"bad": bad_lines},
+    )
+    return problems, len(bad_lines)
+
+
+def _staged_columns(con: duckdb.DuckDBPyConnection, staged: str) -> list[str]:
+    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {staged}").fetchall()]
+
+
+# -- readers ------------------------------------------------------------------------------------
+
+CAST_VALUE = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
+) -> tuple[list[Problem], int]:
+    header = _csv_header(source, path, shown)
+    _check_header(shown, source, header)
+    _check_quotes(source, path, shown)
+    typed = _typed_columns(source)
+    columns = {name: typed.get(name, "VARCHAR") for name in header}
+    options: dict[str, Any] = {
+        "p": str(path),
+        "columns": columns,
+        "delim": source.delimiter,
+        "quote": source.quote,
+        "encoding": source.encoding,
+        "decimal": source.decimal,
+        "notnull": [source.date.column],
+    }
+    fmt_option = ""
+    if source.date.format:
+        options["datefmt"] = source.date.format
+        fmt_option = (
+            ", timestampformat=$datefmt" if source.date.has_time else ", dateformat=$datefmt"
+        )
+    thousands = ""
+    if source.thousands:
+        options["thousands"] = source.thousands
+        thousands = ", thousands=$thousands"
+    con.execute(
+        "COPY (SELECT * FROM read_csv($p, auto_detect=false, header=true, columns=$columns, "
+        "delim=$delim, quote=$quote, escape=$quote, encoding=$encoding, "
+        "decimal_separator=$decimal, force_not_null=$notnull, strict_mode=true, "
+        f"null_padding=false, store_rejects=true{fmt_option}{thousands})) "
+        f"TO {quote_literal(str(out))} (FORMAT parquet)",
+        options,
+    )
+    problems = []
+    for line, column, kind, raw_line, message in con.execute(
+        "SELECT line, column_name, error_type, csv_line, error_message FROM reject_errors "
+        "ORDER BY line, column_idx"
+    ).fetchall():
+        problems.append(
+            Problem(shown, _reject_message(source, column, kind, raw_line, message), line)
+        )
+    return problems, len({p.line for p in problems})
+
+
+def _reject_message(source: Source, column: str, kind: str, raw_line: str, message: str) -> str:
+    row = raw_line if len(raw_line) <= RAW_PREVIEW else raw_line[:RAW_PREVIEW] + "..."
+    if kind == "CAST":
+        found = CAST_VALUE.search(message)
+        value = repr(found.group(1)) if found else "(empty)"
+        if column == source.date.column:
+            fmt = source.date.format or "%Y-%m-%d"
+            what = f"a date in format '{fmt}'"
+        else:
+            what = "a whole number" if source.value_types.get(column) == "integer" else "a number"
+            if source.shape == "long":
+                what = "a number"
+        return f"column '{column}': cannot read {value} as {what}; row: {row}"
+    if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        detail = message.replace("Expected Number of Columns: ", "expected ").replace(
+            " Found: ", " columns, found "
+        )
+        return f"{detail}; row: {row}"
+    if kind == "INVALID ENCODING":
+        return (
+            f"not valid {source.encoding} text; set options.encoding (latin-1, utf-16) to match "
+            f"the export; row: {row!r}"
+        )
+    return f"{kind.lower()}: {message}; row: {row}"
+
+
+def _csv_header(source: Source, path: Path, shown: str) -> list[str]:
+    codec = {"utf-8": "utf-8-sig", "utf-16": "utf-16"}.get(source.encoding, source.encoding)
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if not head.strip():
+        raise _file_error(
+            shown,
+            "is empty; expected a header line naming the columns: "
+            + ", ".join(_typed_columns(source)),
+            1,
+        )
+    try:
+        text = head.decode(codec, errors="strict")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the buffer
+            line = head[: exc.start].count(b"\n") + 1
+            if line == 1:
+                raise _file_error(
+                    shown,
+                    f"the header is not valid {source.encoding} (byte {exc.start + 1}); set "
+                    "options.encoding to the export's encoding (utf-8, latin-1 or utf-16)",
+                    1,
+                ) from None
+        text = head[: exc.start].decode(codec, errors="ignore")
+    first = text.splitlines()[0] if text.splitlines() else ""
+    if "\x00" in first:
+        raise _file_error(
+            shown,
+            "the header contains NUL bytes: the file looks UTF-16; set options.encoding: utf-16",
+            1,
+        )
+    return next(csv.reader([first], delimiter=source.delimiter, quotechar=source.quote))
+
+
+def _check_quotes(source: Source, path: Path, shown: str) -> None:
+    """DuckDB silently drops everything after an unterminated quote: refuse such files."""
+    if source.encoding == "utf-16":
+        data = path.read_bytes().decode("utf-16").encode("utf-8")
+    else:
+        data = path.read_bytes()
+    quote = source.quote.encode()
+    if data.count(quote) % 2 == 0:
+        return
+    opened_at, inside = 0, False
+    for number, line in enumerate(io.BytesIO(data), start=1):
+        if line.count(quote) % 2:
+            inside = not inside
+            if inside:
+                opened_at = number
+    raise _file_error(
+        shown,
+        f"a quoted field opened on line {opened_at} is never closed, so every row after it "
+        f"would be lost; close the quote (a literal {source.quote} inside a field is written "
+        "twice)",
+        opened_at,
+    )
+
+
+def _read_xlsx(
+    con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
+) -> tuple[list[Problem], int]:
+    from python_calamine import CalamineError, CalamineWorkbook  # noqa: PLC0415 (heavy, optional)
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise _file_error(
+            shown, f"is not a readable .xlsx workbook ({exc}); export it again"
+        ) from None
+    sheets = list(book.sheet_names)
+    if source.sheet is None and len(sheets) > 1:
+        raise _file_error(
+            shown,
+            f"has {len(sheets)} sheets ({', '.join(sheets)}); say which to read with "
+            f"options.sheet under sources.{source.name}",
+        )
+    name = source.sheet or sheets[0]
+    if name not in sheets:
+        raise _file_error(shown, f"has no sheet '{name}'; its sheets are: {', '.join(sheets)}")
+    rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    first = next((i for i, r in enumerate(rows) if any(str(c).strip() for c in r)), None)
+    if first is None:
+        raise _file_error(shown, f"sheet '{name}' is empty; expected a header row", 1)
+    header = [str(c).strip() for c in rows[first]]
+    while header and not header[-1]:
+        header.pop()
+    _check_header(f"{shown}[{name}]", source, header, first + 1)
+    date_fmt = source.date.format or "%Y-%m-%d"
+    columns: dict[str, list[str | None]] = {h: [] for h in header}
+    lines: list[int] = []
+    for index in range(first + 1, len(rows)):
+        row = rows[index]
+        if not any(str(c).strip() for c in row):
+            continue
+        lines.append(index + 1)
+        for h, cell in zip(header, row, strict=False):
+            columns[h].append(_cell_text(cell, date_fmt))
+    table = pa.table({**columns, "_line": pa.array(lines, pa.int64())})
+    con.register("staged_xlsx", table)
+    return _convert_staged(con, source, f"{shown}[{name}]", "staged_xlsx", out, "row")
+
+
+def _cell_text(cell: Any, date_fmt: str) -> str | None:
+    if isinstance(cell, dt.datetime | dt.date):
+        return cell.strftime(date_fmt)
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, dt.time | dt.timedelta):
+        return str(cell)
+    text = str(cell)
+    return text if text.strip() else None
+
+
+def _read_json(
+    con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
+) -> tuple[list[Problem], int]:
+    layout = "newline_delimited" if source.format == "ndjson" else "array"
+    try:
+        keys = [
+            r[0]
+            for r in con.execute(
+                "DESCRIBE SELECT * FROM read_json($p, format=$f, sample_size=-1)",
+                {"p": str(path), "f": layout},
+            ).fetchall()
+        ]
+        columns = dict.fromkeys(keys, "VARCHAR")
+        con.execute(
+            "CREATE TABLE staged_json AS SELECT *, row_number() OVER () AS _line FROM "
+            "read_json($p, format=$f, columns=$c)",
+            {"p": str(path), "f": layout, "c": columns},
+        )
+    except duckdb.Error as exc:
+        raise _file_error(shown, _json_message(str(exc), path)) from None
+    _check_header(shown, source, keys)
+    return _convert_staged(con, source, shown, "staged_json", out, "record")
+
+
+def _json_message(message: str, path: Path) -> str:
+    found = re.search(r"at byte (\d+)", message)
+    detail = message.splitlines()[0].split(": ", 1)[-1]
+    if found:
+        offset = int(found.group(1))
+        with path.open("rb") as handle:
+            line = handle.read(offset).count(b"\n") + 1
+        return f"is not valid JSON near line {line}: {detail}"
+    return f"is not valid JSON: {detail}"
+
+
+def _read_parquet(
+    con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
+) -> tuple[list[Problem], int]:
+    try:
+        con.execute(
+            "CREATE VIEW staged_parquet AS SELECT * EXCLUDE (file_row_number), "
+            "file_row_number + 1 AS _line FROM read_parquet("
+            f"{quote_literal(str(path))}, file_row_number=true)"
+        )
+        header = [c for c in _staged_columns(con, "staged_parquet") if c != "_line"]
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise _file_error(
+            shown, f"is not a readable Parquet file ({first}); export it again (truncated?)"
+        ) from None
+    _check_header(shown, source, header)
+    return _convert_staged(con, source, shown, "staged_parquet", out, "row")
+
+
+_READERS: Final = {
+    "csv": _read_csv,
+    "tsv": _read_csv,
+    "xlsx": _read_xlsx,
+    "json": _read_json,
+    "ndjson": _read_json,
+    "parquet": _read_parquet,
+}
+
+
+def _pivot_long(con: duckdb.DuckDBPyConnection, source: Source, shown: str, table: Path) -> None:
+    """Turn a long export (one row per date, dimensions and key) into one column per value."""
+    assert source.long_key and source.long_value
+    keep = [source.date.column, *source.dimensions]
+    group = ", ".join(quote_ident(c) for c in keep)
+    key, value = quote_ident(source.long_key), quote_ident(source.long_value)
+    src = f"read_parquet({quote_literal(str(table))})"
+    duplicates = con.execute(
+        f"SELECT {group}, {key}, count(*) FROM {src} GROUP BY ALL HAVING count(*) > 1 "
+        "ORDER BY ALL LIMIT 20"
+    ).fetchall()
+    problems = [
+        Problem(
+            shown,
+            f"key '{row[-2]}' appears {row[-1]} times for "
+            + ", ".join(f"{c}={v}" for c, v in zip(keep, row[:-2], strict=True))
+            + "; a long export needs one row per date, dimensions and key",
+        )
+        for row in duplicates
+    ]
+    present = {r[0] for r in con.execute(f"SELECT DISTINCT {key} FROM {src}").fetchall()}
+    problems += [
+        Problem(shown, f"no rows have {source.long_key} = '{name}' (declared under values)")
+        for name, _ in source.values
+        if name not in present
+    ]
+    if problems:
+        raise DataError.from_problems("long export cannot be pivoted:", problems)
+    pivots = ", ".join(
+        f"CAST(any_value({value}) FILTER (WHERE {key} = {quote_literal(name)}) AS "
+        f"{'BIGINT' if kind == 'integer' else 'DOUBLE'}) AS {quote_ident(name)}"
+        for name, kind in source.values
+    )
+    wide = table.with_suffix(".wide.parquet")
+    con.execute(
+        f"COPY (SELECT {group}, {pivots} FROM {src} GROUP BY ALL) TO "
+        f"{quote_literal(str(wide))} (FORMAT parquet)"
+    )
+    wide.replace(table)

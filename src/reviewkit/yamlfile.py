@@ -1,0 +1,92 @@
+"""Read YAML written by hand and remember where every key and value came from.
+
+PyYAML's composer gives each node its line and column; we keep them beside the plain Python data so
+that every validation error can point at ``reviewkit.yaml:12:5``. Duplicate keys, which PyYAML
+silently resolves to the last one, are reported instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reviewkit.errors import ConfigError, Problem
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """Plain YAML data plus the (line, column) of every key path, both 1-based."""
+
+    data: Any
+    path: str
+    lines: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    #: Keys written twice in one mapping (PyYAML would silently keep the last).
+    duplicates: list[Problem] = field(default_factory=list)
+
+    def where(self, keypath: KeyPath) -> tuple[int, int]:
+        """Line and column of ``keypath``, or of its nearest located ancestor."""
+        for end in range(len(keypath), -1, -1):
+            if keypath[:end] in self.lines:
+                return self.lines[keypath[:end]]
+        return (1, 1)
+
+
+def load_yaml(path: Path, shown_as: str) -> Located:
+    """Parse ``path``; raise :class:`ConfigError` on unreadable files and syntax errors.
+
+    Duplicate keys do not raise: they are returned in ``duplicates`` for the caller to report
+    with every other problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{shown_as}: no such file; create it (`reviewkit init DIR`) or pass --project"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown_as}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = Problem(shown_as, f"YAML syntax error: {exc.problem or exc}", line, col)
+        raise ConfigError.from_problems("reviewkit.yaml cannot be parsed:", [problem]) from None
+    located = Located(None, shown_as)
+    located.data = _convert(node, (), located, located.duplicates) if node is not None else {}
+    return located
+
+
+def _convert(node: yaml.Node, keypath: KeyPath, out: Located, problems: list[Problem]) -> Any:
+    out.lines.setdefault(keypath, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
+            if not isinstance(key, str | int):
+                key = str(key)
+            child = (*keypath, key)
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key in result:
+                dotted = ".".join(str(k) for k in child)
+                first = out.lines[child][0]
+                problems.append(
+                    Problem(
+                        out.path,
+                        f"duplicate key (first defined on line {first})",
+                        line,
+                        col,
+                        dotted,
+                    )
+                )
+                continue
+            out.lines[child] = (line, col)
+            result[key] = _convert(value_node, child, out, problems)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*keypath, i), out, problems) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(" ").construct_object(node, deep=True)

@@ -1,0 +1,259 @@
+"""reviewkit.yaml validation: every error class, with its exact file, line, column and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reviewkit.config import load_config
+from reviewkit.errors import ConfigError
+
+VALID_SOURCE = """\
+sources:
+  tickets:
+    path: data/t.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    dimensions: [team, channel]
+    values: {csat: integer, hours: number}
+"""
+
+
+def problems(write_config, text: str) -> list[str]:
+    root = write_config(textwrap.dedent(text))
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_valid_config_loads_with_defaults(write_config) -> None:
+    root = write_config(
+        VALID_SOURCE
+        + textwrap.dedent("""\
+        metrics:
+          csat: {source: tickets, agg: mean, column: csat, format: number, decimals: 2}
+          tickets: {source: tickets, agg: count, filters: {channel: [email, chat]}}
+          per_ticket: {ratio: [csat, tickets], scale: 100}
+        """)
+    )
+    config = load_config(root)
+    assert config.name == root.name
+    assert config.calendar.week_ends_on == "sunday"
+    assert config.calendar.fiscal_year_start_month == 1
+    source = config.sources["tickets"]
+    assert source.format == "csv"
+    assert source.delimiter == ","
+    assert source.value_types == {"csat": "integer", "hours": "number"}
+    assert config.metrics["tickets"].filters == (("channel", ("email", "chat")),)
+    assert config.metrics["per_ticket"].inputs == ("csat", "tickets")
+    assert config.metrics["per_ticket"].scale == 100.0
+
+
+def test_format_is_inferred_from_the_extension_and_tsv_gets_a_tab(write_config) -> None:
+    root = write_config(VALID_SOURCE.replace("data/t.csv", "data/t.tsv") + "metrics: {}\n")
+    source = load_config(root).sources["tickets"]
+    assert (source.format, source.delimiter) == ("tsv", "\t")
+
+
+def test_missing_file_says_how_to_create_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"reviewkit.yaml: no such file; create it"):
+        load_config(tmp_path)
+
+
+def test_yaml_syntax_error_has_line_and_column(write_config) -> None:
+    assert problems(write_config, "sources:\n  a: [1, 2\nmetrics: {}\n") == [
+        "reviewkit.yaml:3:8: YAML syntax error: expected ',' or ']', but got ':'"
+    ]
+
+
+def test_duplicate_keys_are_errors_not_silently_the_last(write_config) -> None:
+    text = (
+        VALID_SOURCE
+        + "metrics:\n  a: {source: tickets, agg: count}\n  a: {source: tickets, agg: count}\n"
+    )
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:9:3: metrics.a: duplicate key (first defined on line 8)"
+    ]
+
+
+def test_top_level_must_have_sources_and_metrics(write_config) -> None:
+    assert problems(write_config, "name: x\n") == [
+        "reviewkit.yaml:1:1: missing required key 'sources'",
+        "reviewkit.yaml:1:1: missing required key 'metrics'",
+    ]
+
+
+def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
+    text = VALID_SOURCE.replace("    path:", "    fromat: csv\n    path:") + "metrcs: {}\n"
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:1:1: missing required key 'metrics'",
+        "reviewkit.yaml:3:5: sources.tickets.fromat: unknown key (did you mean 'format'?); "
+        "valid keys are: path, format, date, dimensions, values, shape, long, options, "
+        "on_error, description",
+        "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
+        "name, calendar, sources, metrics",
+    ]
+
+
+def test_wrong_types_and_values(write_config) -> None:
+    text = """\
+    calendar:
+      week_ends_on: sundy
+      fiscal_year_start_month: 13
+    sources:
+      tickets:
+        path: [data/t.csv]
+        date: {column: day, format: "YYYY-MM-DD"}
+        dimensions: team
+        values: {csat: integr}
+        on_error: ignore
+    metrics:
+      a: {source: tickets, agg: count, decimals: many, direction: up, label: 5}
+    """
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:2:3: calendar.week_ends_on: 'sundy' is not one of: monday, tuesday, "
+        "wednesday, thursday, friday, saturday, sunday (did you mean 'sunday'?)",
+        "reviewkit.yaml:3:3: calendar.fiscal_year_start_month: expected a whole number from 1 "
+        "to 12, got 13",
+        "reviewkit.yaml:6:5: sources.tickets.path: expected text, got a list",
+        "reviewkit.yaml:7:25: sources.tickets.date.format: 'YYYY-MM-DD' has no % directives; "
+        "write a strptime format such as '%Y-%m-%d' or '%a, %d-%b-%Y'",
+        "reviewkit.yaml:9:14: sources.tickets.values.csat: 'integr' is not one of: integer, "
+        "number (did you mean 'integer'?)",
+        "reviewkit.yaml:10:5: sources.tickets.on_error: 'ignore' is not one of: fail, quarantine",
+        "reviewkit.yaml:12:36: metrics.a.decimals: expected a whole number from 0 to 6, got 'many'",
+        "reviewkit.yaml:12:52: metrics.a.direction: 'up' is not one of: higher, lower",
+        "reviewkit.yaml:12:67: metrics.a.label: expected text, got int 5",
+    ]
+
+
+def test_source_options_are_checked_per_format(write_config) -> None:
+    text = """\
+    sources:
+      a:
+        path: data/a.csv
+        date: day
+        options: {delimeter: ";", encoding: ebcdic, thousands: ".", decimal: ".", sheet: x}
+      b:
+        path: data/b.parquet
+        date: day
+        options: {delimiter: ","}
+      c:
+        path: data/c.txt
+        date: day
+        shape: long
+    metrics: {}
+    """
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:5:15: sources.a.options.delimeter: unknown key (did you mean "
+        "'delimiter'?); valid keys are: delimiter, encoding, thousands, decimal, quote",
+        "reviewkit.yaml:5:31: sources.a.options.encoding: unsupported encoding 'ebcdic'; use "
+        "utf-8 (with or without BOM), latin-1 or utf-16",
+        "reviewkit.yaml:5:49: sources.a.options.thousands: the thousands and decimal "
+        "separators must differ",
+        "reviewkit.yaml:5:79: sources.a.options.sheet: unknown key; valid keys are: delimiter, "
+        "encoding, thousands, decimal, quote",
+        "reviewkit.yaml:9:15: sources.b.options.delimiter: unknown key; valid keys are: "
+        "(none here)",
+        "reviewkit.yaml:11:5: sources.c.path: cannot tell the format from '.txt'; add "
+        "`format:` (csv, tsv, parquet, xlsx, json, ndjson)",
+        "reviewkit.yaml:13:5: sources.c.shape: `shape: long` needs `long: {key: COLUMN, value: "
+        "COLUMN}`: the column naming each value and the column holding it",
+    ]
+
+
+def test_names_and_columns_declared_twice(write_config) -> None:
+    text = """\
+    sources:
+      Tickets-2:
+        path: data/a.csv
+        date: day
+      a:
+        path: data/a.csv
+        date: day
+        dimensions: [team, day]
+    metrics: {}
+    """
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:2:3: sources.Tickets-2: source name 'Tickets-2' must be lowercase "
+        "letters, digits and _, starting with a letter",
+        "reviewkit.yaml:8:5: sources.a.dimensions: column 'day' is declared twice (also under "
+        "date)",
+    ]
+
+
+def test_missing_references_are_named_with_suggestions(write_config) -> None:
+    text = VALID_SOURCE + textwrap.dedent("""\
+    metrics:
+      a: {source: tikets, agg: count}
+      b: {source: tickets, agg: sum, column: csatt}
+      c: {source: tickets, agg: count, filters: {region: eu}}
+      d: {ratio: [b, zzz]}
+      e: {source: tickets, agg: mean}
+      f: {source: tickets, agg: count, ratio: [a, b]}
+      g: {sum: [a]}
+    """)
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:8:7: metrics.a.source: unknown source 'tikets' (did you mean "
+        "'tickets'?); declared sources: tickets",
+        "reviewkit.yaml:9:34: metrics.b.column: 'csatt' is not a value column of source "
+        "'tickets' (did you mean 'csat'?); its values are: csat, hours (declare it under "
+        "sources.tickets.values)",
+        "reviewkit.yaml:10:46: metrics.c.filters.region: 'region' is not a dimension of source "
+        "'tickets'; its dimensions are: team, channel",
+        "reviewkit.yaml:11:18: metrics.d.ratio.1: unknown metric 'zzz'",
+        "reviewkit.yaml:12:3: metrics.e: missing required key 'column' (agg 'mean' needs a column)",
+        "reviewkit.yaml:13:7: metrics.f.source: a derived metric (ratio) is computed from "
+        "other metrics; remove `source` or make it a base metric",
+        "reviewkit.yaml:13:24: metrics.f.agg: a derived metric (ratio) is computed from other "
+        "metrics; remove `agg` or make it a base metric",
+        "reviewkit.yaml:14:7: metrics.g.sum: sum needs at least 2 metrics, got 1",
+    ]
+
+
+def test_metric_cycles_are_named(write_config) -> None:
+    text = VALID_SOURCE + textwrap.dedent("""\
+    metrics:
+      base: {source: tickets, agg: count}
+      a: {ratio: [b, base]}
+      b: {sum: [c, base]}
+      c: {difference: [a, base]}
+      selfish: {product: [selfish, base]}
+    """)
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:9:3: metrics.a: derived metrics form a cycle: a -> b -> c -> a; break "
+        "it by computing one of them from a source",
+        "reviewkit.yaml:12:3: metrics.selfish: derived metrics form a cycle: selfish -> "
+        "selfish; break it by computing one of them from a source",
+    ]
+
+
+def test_expression_and_agg_are_exclusive(write_config) -> None:
+    text = VALID_SOURCE + 'metrics:\n  a: {source: tickets, expression: "count(*)", agg: count}\n'
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:8:48: metrics.a.agg: use either `expression` or `agg`/`column`, not both"
+    ]
+
+
+def test_error_message_lists_every_problem(write_config) -> None:
+    root = write_config("sources: 5\nmetrics: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    assert str(caught.value) == (
+        "reviewkit.yaml has 2 problem(s):\n"
+        "reviewkit.yaml:1:1: sources: expected a mapping of keys, got int 5\n"
+        "reviewkit.yaml:2:1: metrics: expected a mapping of keys, got a list"
+    )
+
+
+def test_expression_metrics_put_filters_inside_the_expression(write_config) -> None:
+    text = (
+        VALID_SOURCE
+        + 'metrics:\n  a: {source: tickets, expression: "count(*)", filters: {team: x}}\n'
+    )
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:8:48: metrics.a.filters: an expression takes no `filters`; write the "
+        "condition inside it, e.g. count(*) FILTER (WHERE channel = 'chat')"
+    ]
