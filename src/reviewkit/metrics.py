@@ -171,7 +171,7 @@ def _source_query(
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f"), rows AS (SELECT *{windows} FROM base) "
         f"SELECT period_start{''.join(', ' + b for b in by)}, {aggregates} FROM rows "
-        f"GROUP BY ALL ORDER BY ALL"
+        f"GROUP BY {partition} ORDER BY {partition}"
     )
     try:
         frame = con.execute(sql, params).df()

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.metrics import KpiRequest, compute_kpis, metric_sources
+from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
 from reviewkit.periods import Period, parse_period
 from reviewkit.sources import (
     LoadedSource,
@@ -32,6 +32,7 @@ from reviewkit.sources import (
 __all__ = ["Project", "check_project", "open_project"]
 
 Filters = Mapping[str, str | Sequence[str]]
+KPI_COLUMNS = ("period_start", "period_end", "period", "metric", "value", "text")
 
 
 def open_project(path: str | Path = ".") -> Project:
@@ -146,6 +147,43 @@ class Project:
         series.attrs = frame.attrs
         return series
 
+    def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
+        """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""
+        frame = self.kpi(metric, **options)
+        definition = self.config.metrics[metric]
+        frame["text"] = [format_value(definition, v) for v in frame["value"]]
+        by = [c for c in frame.columns if c not in KPI_COLUMNS]
+        if not by:
+            return frame.set_index("period")[["text"]].rename(columns={"text": definition.label})
+        table = frame.pivot_table(
+            index="period", columns=by, values="text", aggfunc="first", fill_value="n/a"
+        )
+        table.columns.name = " / ".join(by)
+        return table
+
+    def catalogue(self) -> pd.DataFrame:
+        """The metric catalogue: name, label, description, how it is computed, format, direction."""
+        rows = []
+        for name, m in self.config.metrics.items():
+            if m.derived:
+                how = f"{m.op} of {', '.join(m.inputs)}"
+            elif m.expression:
+                how = f"{m.source}: {m.expression}"
+            else:
+                how = f"{m.source}: {m.agg}({m.column or '*'})"
+                how += "".join(f" where {c} in ({', '.join(v)})" for c, v in m.filters)
+            rows.append(
+                {
+                    "metric": name,
+                    "label": m.label,
+                    "description": m.description,
+                    "computed as": how,
+                    "format": m.format,
+                    "better when": m.direction,
+                }
+            )
+        return pd.DataFrame(rows).set_index("metric")
+
     def kpi_arrow(self, metric: str, **options: Any) -> pa.Table:
         """:meth:`kpi` as an Arrow table (quarantine counts in the schema metadata)."""
         frame = self.kpi(metric, **options)
@@ -213,6 +251,7 @@ def _check_metrics(project: Project) -> list[Problem]:
             continue
         request = KpiRequest(metrics=(name,), grain="month")
         key = "expression" if metric.expression else "column"
+        line, col = config.located.where(("metrics", name, key))
         try:
             columns = project._con.execute(
                 f"DESCRIBE SELECT * FROM {quote_ident(metric.source or '')}"
@@ -228,7 +267,8 @@ def _check_metrics(project: Project) -> list[Problem]:
                 Problem(
                     config.located.path,
                     str(exc),
-                    config.line_of("metrics", name, key),
+                    line,
+                    col,
                     key=f"metrics.{name}.{key}",
                 )
             )

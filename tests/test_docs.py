@@ -1,0 +1,52 @@
+"""Every setting and command is documented: adding a key or command without docs fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from reviewkit import config
+from reviewkit.cli import main
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ANNOTATED = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
+
+KEYS = sorted(
+    {
+        *config.TOP_KEYS,
+        *config.CALENDAR_KEYS,
+        *config.SOURCE_KEYS,
+        *config.DATE_KEYS,
+        *config.LONG_KEYS,
+        *(k for keys in config.OPTION_KEYS.values() for k in keys),
+        *config.METRIC_KEYS,
+    }
+)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_config_key_is_in_the_annotated_reviewkit_yaml(key: str) -> None:
+    assert re.search(rf"\b{key}:", ANNOTATED), f"document `{key}` in README's reviewkit.yaml"
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        *config.FORMATS,
+        *config.AGGREGATIONS,
+        *config.DERIVED_OPS,
+        *config.VALUE_FORMATS,
+        *config.ON_ERROR,
+        *config.DIRECTIONS,
+        *config.VALUE_TYPES,
+    ],
+)
+def test_every_choice_is_documented(word: str) -> None:
+    assert re.search(rf"\b{word}\b", ANNOTATED)
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_is_in_the_readme(command: str) -> None:
+    assert f"reviewkit {command}" in README

@@ -1,0 +1,254 @@
+"""KPIs from a small project whose every number can be checked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reviewkit import QueryError, check_project, open_project
+from reviewkit.config import Metric
+from reviewkit.metrics import format_value
+
+# Two teams over Jan-Feb 2026 (Jan 3 and Feb 1 2026 are a Saturday and a Sunday).
+ORDERS = """\
+day,team,channel,amount,items,stock
+2026-01-03,a,web,100,2,10
+2026-01-03,b,web,50,1,20
+2026-01-05,a,shop,300,3,12
+2026-01-31,a,web,0,0,7
+2026-02-01,b,shop,200,4,5
+2026-02-15,a,web,60,1,9
+2026-02-15,b,web,40,1,4
+"""
+
+CONFIG = """\
+name: Shop
+calendar: {week_ends_on: sunday, fiscal_year_start_month: 4}
+sources:
+  orders:
+    path: data/orders.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    dimensions: [team, channel]
+    values: {amount: number, items: integer, stock: integer}
+metrics:
+  revenue: {source: orders, agg: sum, column: amount, format: currency}
+  items: {source: orders, agg: sum, column: items}
+  orders: {source: orders, agg: count}
+  web_orders: {source: orders, agg: count, filters: {channel: web}}
+  avg_amount: {source: orders, agg: mean, column: amount}
+  biggest: {source: orders, agg: max, column: amount}
+  smallest: {source: orders, agg: min, column: amount}
+  teams: {source: orders, agg: count_distinct, column: team}
+  opening_stock: {source: orders, agg: first, column: stock}
+  closing_stock: {source: orders, agg: last, column: stock}
+  big_orders: {source: orders, expression: "count(*) FILTER (WHERE amount >= 100)"}
+  price_per_item: {ratio: [revenue, items]}
+  order_value: {ratio: [revenue, orders]}
+  web_share: {ratio: [web_orders, orders], format: percent}
+  other_orders: {difference: [orders, web_orders]}
+  all_counts: {sum: [orders, web_orders, big_orders]}
+  revenue_x2: {product: [revenue, orders], scale: 0.5}
+"""
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(CONFIG, encoding="utf-8")
+    with open_project(tmp_path) as project:
+        yield project
+
+
+def values(frame, *keys: str) -> dict:
+    return {tuple(row[k] for k in keys): row["value"] for row in frame.to_dict("records")}
+
+
+def test_every_aggregation_by_month(shop) -> None:
+    frame = shop.kpis(grain="month")
+    got = values(frame, "metric", "period")
+    expected = {
+        "revenue": (450, 300),
+        "items": (6, 6),
+        "orders": (4, 3),
+        "web_orders": (3, 2),
+        "avg_amount": (112.5, 100),
+        "biggest": (300, 200),
+        "smallest": (0, 40),
+        "teams": (2, 2),
+        "opening_stock": (30, 5),  # both rows of Jan 3; the single row of Feb 1
+        "closing_stock": (7, 13),  # the row of Jan 31; both rows of Feb 15
+        "big_orders": (2, 1),
+        "price_per_item": (450 / 6, 300 / 6),
+        "web_share": (0.75, 2 / 3),
+        "other_orders": (1, 1),
+        "all_counts": (9, 6),
+        "revenue_x2": (900, 450),
+        "order_value": (450 / 4, 100),
+    }
+    for metric, (jan, feb) in expected.items():
+        assert got[(metric, "2026-01")] == pytest.approx(jan), metric
+        assert got[(metric, "2026-02")] == pytest.approx(feb), metric
+    first = frame.iloc[0]
+    assert (first["period_start"], first["period_end"]) == (
+        dt.date(2026, 1, 1),
+        dt.date(2026, 1, 31),
+    )
+
+
+def test_ratios_are_ratios_of_totals_not_averages_of_ratios(shop) -> None:
+    by_team = values(shop.kpi("order_value", by="team", grain="quarter"), "team")
+    total = shop.kpi("order_value", grain="quarter")["value"].item()
+    assert by_team[("a",)] == pytest.approx(460 / 4)
+    assert by_team[("b",)] == pytest.approx(290 / 3)
+    assert total == pytest.approx(750 / 7)
+    assert total != pytest.approx((by_team[("a",)] + by_team[("b",)]) / 2)
+
+
+def test_group_by_and_filters_are_applied_before_aggregating(shop) -> None:
+    got = values(shop.kpi("revenue", by=["team"], filters={"channel": "web"}), "period", "team")
+    assert got == {
+        ("2026-01", "a"): 100,
+        ("2026-01", "b"): 50,
+        ("2026-02", "a"): 60,
+        ("2026-02", "b"): 40,
+    }
+    got = values(shop.kpi("orders", filters={"team": ["a", "b"], "channel": ["shop"]}), "period")
+    assert got == {("2026-01",): 1, ("2026-02",): 1}
+
+
+def test_a_filtered_count_is_zero_not_missing_where_the_source_has_rows(shop) -> None:
+    got = values(shop.kpi("web_orders", by="channel"), "period", "channel")
+    assert got[("2026-01", "shop")] == 0
+
+
+def test_zero_denominator_is_nan_not_infinity(shop) -> None:
+    jan31 = shop.kpi("price_per_item", grain="day", start="2026-01-31", end="2026-01-31")
+    assert math.isnan(jan31["value"].item())
+
+
+@pytest.mark.parametrize(
+    ("grain", "expected"),
+    [
+        (
+            "day",
+            {"2026-01-03": 2, "2026-01-05": 1, "2026-01-31": 1, "2026-02-01": 1, "2026-02-15": 2},
+        ),
+        # weeks end on Sunday: Jan 3 (Sat) is in the week ending Jan 4; Feb 1 is a Sunday
+        ("week", {"2026-W01": 2, "2026-W02": 1, "2026-W05": 2, "2026-W07": 2}),
+        ("quarter", {"2026-Q1": 7}),
+        ("year", {"2026": 7}),
+    ],
+)
+def test_grains(shop, grain: str, expected: dict[str, int]) -> None:
+    got = {k[0]: v for k, v in values(shop.kpi("orders", grain=grain), "period").items()}
+    assert got == expected
+
+
+def test_week_periods_follow_the_configured_week_end(shop) -> None:
+    frame = shop.kpi("orders", grain="week")
+    first = frame.iloc[0]
+    assert (first["period_start"], first["period_end"]) == (
+        dt.date(2025, 12, 29),
+        dt.date(2026, 1, 4),
+    )
+
+
+def test_date_range_is_inclusive(shop) -> None:
+    got = values(shop.kpi("orders", grain="day", start="2026-01-05", end="2026-02-01"), "period")
+    assert got == {("2026-01-05",): 1, ("2026-01-31",): 1, ("2026-02-01",): 1}
+
+
+def test_user_values_are_bound_parameters_never_sql(shop) -> None:
+    hostile = "a' OR '1'='1"
+    assert shop.kpi("orders", filters={"team": hostile}).empty
+    assert shop.sql("SELECT count(*) AS n FROM orders WHERE team = ?", [hostile])["n"].item() == 0
+    assert shop.sql("SELECT count(*) AS n FROM orders WHERE team = $t", {"t": "a"})["n"].item() == 4
+
+
+def test_unknown_metric_dimension_and_grain_are_named(shop) -> None:
+    with pytest.raises(QueryError, match=r"unknown metric\(s\): nope; the catalogue has: revenue"):
+        shop.kpi("nope")
+    with pytest.raises(
+        QueryError,
+        match=r"cannot group by 'region': it is not a dimension of source 'orders' \(its "
+        r"dimensions are: team, channel\)",
+    ):
+        shop.kpi("orders", by="region")
+    with pytest.raises(QueryError, match=r"unknown grain 'fortnight'; use one of: day, week"):
+        shop.kpi("orders", grain="fortnight")
+    with pytest.raises(
+        QueryError, match=r"start date '2026-13-01' is not a date; write YYYY-MM-DD"
+    ):
+        shop.kpi("orders", start="2026-13-01")
+
+
+def test_sql_errors_are_query_errors(shop) -> None:
+    with pytest.raises(QueryError, match=r"SQL failed: .*nope"):
+        shop.sql("SELECT nope FROM orders")
+
+
+def test_arrow_output_carries_the_same_values(shop) -> None:
+    table = shop.kpi_arrow("revenue", by="team")
+    assert table.column_names == ["period_start", "period_end", "period", "team", "value"]
+    assert table.column("value").to_pylist() == [400.0, 50.0, 60.0, 240.0]
+
+
+def test_latest_is_the_last_complete_period(shop) -> None:
+    # data runs through 2026-02-15: February is in progress, so the latest complete month is January
+    assert shop.data_through() == dt.date(2026, 2, 15)
+    assert shop.period("latest").label == "2026-01"
+    assert shop.period("latest", grain="week").label == "2026-W07"
+    assert shop.period("latest", grain="day").label == "2026-02-15"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "text"),
+    [
+        ("number", 1234.5, "1,234 h"),
+        ("number", 4.25, "4.25 h"),
+        ("percent", 0.1234, "12.3%"),
+        ("currency", -48200.4, "-$48,200"),
+        ("bps", 0.0035, "35 bps"),
+        ("number", float("nan"), "n/a"),
+    ],
+)
+def test_format_value(fmt: str, value: float, text: str) -> None:
+    metric = Metric(name="m", label="M", format=fmt, unit="h" if fmt == "number" else "")
+    assert format_value(metric, value) == text
+
+
+def test_check_names_a_bad_expression_with_its_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    config = textwrap.dedent("""\
+        sources:
+          orders:
+            path: data/orders.csv
+            date: {column: day, format: "%Y-%m-%d"}
+            dimensions: [team]
+            values: {amount: number}
+        metrics:
+          bad: {source: orders, expression: "sum(amont)"}
+          rowwise: {source: orders, expression: "amount * 2"}
+          ghost: {source: orders, agg: count_distinct, column: customer}
+        """)
+    (tmp_path / "reviewkit.yaml").write_text(config, encoding="utf-8")
+    found = [str(p) for p in check_project(tmp_path)]
+    assert len(found) == 3
+    assert found[0].startswith(
+        "reviewkit.yaml:8:25: metrics.bad.expression: metrics bad of source 'orders' failed in "
+        'DuckDB: Binder Error: Referenced column "amont" not found'
+    )
+    assert found[1].startswith("reviewkit.yaml:9:29: metrics.rowwise.expression: metrics rowwise")
+    assert "GROUP BY" in found[1]
+    assert found[2] == (
+        "reviewkit.yaml:10:48: metrics.ghost.column: source 'orders' has no column 'customer'; "
+        "its columns are: day, team, channel, amount, items, stock"
+    )

@@ -1,0 +1,103 @@
+"""The notebooks run for real: papermill injects test parameters, nbval executes every cell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture
+def jupyter_env(tmp_path: Path) -> dict[str, str]:
+    """Jupyter's data, runtime and config dirs in a temp dir: tests never touch ~/.local."""
+    env = dict(os.environ)
+    for name in ("DATA", "RUNTIME", "CONFIG"):
+        path = tmp_path / f"jupyter-{name.lower()}"
+        path.mkdir()
+        env[f"JUPYTER_{name}_DIR"] = str(path)
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.name for n in NOTEBOOKS])
+def test_notebooks_are_committed_without_outputs(notebook: Path) -> None:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    assert [c for c in cells if c["cell_type"] == "code" and c["outputs"]] == []
+    assert any("parameters" in c["metadata"].get("tags", []) for c in cells)
+
+
+def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:
+    prepared = tmp_path / "explore_kpis.ipynb"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(REPO / "notebooks" / "explore_kpis.ipynb"),
+            str(prepared),
+            "--prepare-only",
+            "-p",
+            "project_dir",
+            str(sample_dir),
+            "-p",
+            "metric",
+            "activation_rate",
+            "-p",
+            "by",
+            "team",
+            "-p",
+            "start",
+            "2026-01-01",
+            "-y",
+            '{"filters": {"team": ["growth", "onboarding"]}}',
+        ],
+        check=True,
+        env=jupyter_env,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-W",
+            "ignore::DeprecationWarning",
+            str(prepared),
+        ],
+        env=jupyter_env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "passed" in result.stdout
+
+
+def test_papermill_documents_the_parameters(jupyter_env) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "--help-notebook",
+            str(REPO / "notebooks" / "explore_kpis.ipynb"),
+        ],
+        env=jupyter_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in ("project_dir", "metric", "grain", "start", "end", "by", "filters"):
+        assert f"  {name}: " in result.stdout
+    assert "a metric name from the catalogue" in result.stdout

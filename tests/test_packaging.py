@@ -1,0 +1,45 @@
+"""The project's set-up stays honest: pinned deps agree everywhere, and the README's commands exist."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+#: conda-forge names that differ from PyPI's
+CONDA_NAMES = {"python-duckdb": "duckdb", "types-pyyaml": "types-PyYAML"}
+
+
+def _requirement(text: str) -> tuple[str, str]:
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", text.strip()).groups()
+    return name.lower(), spec.replace(" ", "")
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = dict(_requirement(r) for r in project["dependencies"])
+    wanted.update(_requirement(r) for r in project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    conda = {}
+    for item in env["dependencies"]:
+        if isinstance(item, str) and not item.startswith(("python=", "pip")):
+            name, spec = _requirement(item)
+            conda[CONDA_NAMES.get(name, name).lower()] = spec
+    assert conda == wanted
+
+
+def test_every_dependency_is_pinned_in_the_lock() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lock = (REPO / "requirements.lock").read_text().lower()
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        name, _ = _requirement(requirement)
+        assert re.search(rf"^{re.escape(name)}==", lock, re.M), f"{name} is not pinned"
+
+
+def test_ci_runs_make_test_and_the_readme_opens_with_the_two_commands() -> None:
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+    head = (REPO / "README.md").read_text().split("\n## ")[0]
+    assert "make demo" in head and "make test" in head
