@@ -22,6 +22,58 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# Two teams over Jan-Feb 2026 (Jan 3 and Feb 1 2026 are a Saturday and a Sunday).
+SHOP_ORDERS = """\
+day,team,channel,amount,items,stock
+2026-01-03,a,web,100,2,10
+2026-01-03,b,web,50,1,20
+2026-01-05,a,shop,300,3,12
+2026-01-31,a,web,0,0,7
+2026-02-01,b,shop,200,4,5
+2026-02-15,a,web,60,1,9
+2026-02-15,b,web,40,1,4
+"""
+
+SHOP_CONFIG = """\
+name: Shop
+calendar: {week_ends_on: sunday, fiscal_year_start_month: 4}
+sources:
+  orders:
+    path: data/orders.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    dimensions: [team, channel]
+    values: {amount: number, items: integer, stock: integer}
+metrics:
+  revenue: {source: orders, agg: sum, column: amount, format: currency}
+  items: {source: orders, agg: sum, column: items}
+  orders: {source: orders, agg: count}
+  web_orders: {source: orders, agg: count, filters: {channel: web}}
+  avg_amount: {source: orders, agg: mean, column: amount}
+  biggest: {source: orders, agg: max, column: amount}
+  smallest: {source: orders, agg: min, column: amount}
+  teams: {source: orders, agg: count_distinct, column: team}
+  opening_stock: {source: orders, agg: first, column: stock}
+  closing_stock: {source: orders, agg: last, column: stock}
+  big_orders: {source: orders, expression: "count(*) FILTER (WHERE amount >= 100)"}
+  price_per_item: {ratio: [revenue, items]}
+  order_value: {ratio: [revenue, orders]}
+  web_share: {ratio: [web_orders, orders], format: percent}
+  other_orders: {difference: [orders, web_orders]}
+  all_counts: {sum: [orders, web_orders, big_orders]}
+  revenue_x2: {product: [revenue, orders], scale: 0.5}
+"""
+
+
+@pytest.fixture
+def shop_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny shop whose every KPI can be computed by hand (see SHOP_ORDERS); the cwd."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text(SHOP_ORDERS, encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(SHOP_CONFIG, encoding="utf-8")
+    return tmp_path
+
+
 @pytest.fixture
 def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Write ``reviewkit.yaml`` text into a temp project (the cwd, so paths print relative)."""

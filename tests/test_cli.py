@@ -1,0 +1,202 @@
+"""The `reviewkit` command line, in-process (CliRunner) and once as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reviewkit.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_is_silent_and_exits_0_on_a_clean_project(shop_dir: Path) -> None:
+    assert run("check") == (0, "", "ok: project is valid\n")
+
+
+def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
+    config = shop_dir / "reviewkit.yaml"
+    config.write_text(config.read_text().replace("agg: sum, column: amount", "agg: total"))
+    (shop_dir / "data" / "orders.csv").write_text(
+        "day,team,channel,amount,items,stock\nx,a,web,1,1,1\n"
+    )
+    code, out, err = run("check", "--project", str(shop_dir))
+    assert code == 1
+    assert out == (
+        "reviewkit.yaml:10:29: metrics.revenue.agg: 'total' is not one of: sum, mean, min, max, "
+        "count, count_distinct, first, last\n"
+    )
+    assert err == "1 error(s); fix them and run `reviewkit check` again\n"
+    config.write_text(config.read_text().replace("agg: total", "agg: sum, column: amount"))
+    code, out, _ = run("check")
+    assert code == 1
+    assert out == (
+        "data/orders.csv:2: column 'day': cannot read 'x' as a date in format '%Y-%m-%d'; "
+        "row: x,a,web,1,1,1\n"
+    )
+
+
+def test_kpis_table_for_a_period_by_team(shop_dir: Path) -> None:
+    code, out, err = run(
+        "kpis",
+        "--period",
+        "2026-01",
+        "--by",
+        "team",
+        "--metric",
+        "revenue",
+        "--metric",
+        "web_share",
+        "--metric",
+        "price_per_item",
+    )
+    assert (code, err) == (0, "")
+    assert out == (
+        "Shop · month 2026-01 (2026-01-01 to 2026-01-31) · data through 2026-02-15\n"
+        "metric              a       b\n"
+        "--------------  -----  ------\n"
+        "revenue          $400     $50\n"
+        "web_share       66.7%  100.0%\n"
+        "price_per_item     80      50\n"
+    )
+
+
+def test_kpis_latest_is_the_latest_complete_month(shop_dir: Path) -> None:
+    code, out, _ = run("kpis", "--metric", "orders")
+    assert code == 0
+    assert out.splitlines()[0].startswith("Shop · month 2026-01 ")
+    assert out.splitlines()[3].split() == ["orders", "4"]
+
+
+def test_kpis_csv_and_json(shop_dir: Path) -> None:
+    code, out, _ = run(
+        "kpis", "--period", "2026-02", "--metric", "orders", "--by", "team", "--format", "csv"
+    )
+    assert code == 0
+    assert (
+        out
+        == "period,team,metric,label,value\n2026-02,a,orders,orders,1.0\n2026-02,b,orders,orders,2.0\n"
+    )
+    code, out, _ = run(
+        "kpis",
+        "--period",
+        "2026-W05",
+        "--grain",
+        "week",
+        "--metric",
+        "web_share",
+        "--filter",
+        "team=b",
+        "--format",
+        "json",
+    )
+    data = json.loads(out)
+    assert (code, data["period"], data["start"], data["end"]) == (
+        0,
+        "2026-W05",
+        "2026-01-26",
+        "2026-02-01",
+    )
+    assert data["rows"] == [
+        {
+            "period_start": "2026-01-26",
+            "period_end": "2026-02-01",
+            "period": "2026-W05",
+            "metric": "web_share",
+            "label": "web_share",
+            "value": 0.0,
+            "text": "0.0%",
+        }
+    ]
+
+
+def test_kpis_errors_are_one_readable_line(shop_dir: Path) -> None:
+    assert run("kpis", "--period", "2026-13") == (
+        1,
+        "",
+        "Error: cannot read period '2026-13'; write latest, YYYY-MM-DD, YYYY-Www, YYYY-MM, "
+        "YYYY-Qn or YYYY\n",
+    )
+    code, _, err = run("kpis", "--by", "region")
+    assert code == 1
+    assert err.startswith(
+        "Error: cannot group by 'region': it is not a dimension of source 'orders'"
+    )
+    code, _, err = run("kpis", "--filter", "team")
+    assert code == 2
+    assert "'team' is not DIM=VALUE" in err
+
+
+def test_sql_binds_parameters(shop_dir: Path) -> None:
+    code, out, _ = run(
+        "sql",
+        "SELECT team, sum(amount) AS revenue FROM orders WHERE channel = ? "
+        "GROUP BY team ORDER BY team",
+        "--param",
+        "web",
+        "--format",
+        "csv",
+    )
+    assert (code, out) == (0, "team,revenue\na,160.0\nb,90.0\n")
+    code, _, err = run("sql", "SELECT * FROM nowhere")
+    assert code == 1
+    assert err.startswith(
+        "Error: SQL failed: Catalog Error: Table with name nowhere does not exist!"
+    )
+
+
+def test_init_scaffolds_a_project_that_checks_clean(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("init", "fresh")
+    assert code == 0
+    assert "created fresh/reviewkit.yaml" in out
+    assert run("check", "--project", "fresh")[0] == 0
+    assert run("kpis", "--project", "fresh", "--period", "2026-01", "--metric", "csat")[
+        1
+    ].splitlines()[3].split() == ["CSAT", "4.00"]
+    code, _, err = run("init", "fresh")
+    assert (code, err) == (
+        1,
+        "Error: fresh/reviewkit.yaml already exists; choose an empty directory or edit that file\n",
+    )
+
+
+def test_init_example_is_the_sample_company(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("init", "north", "--example")[0] == 0
+    assert {p.name for p in (tmp_path / "north" / "data").iterdir()} >= {
+        "support_tickets.csv",
+        "nps_responses.csv",
+        "subscriptions.parquet",
+        "product_activity.xlsx",
+        "issues_export.csv",
+    }
+    assert run("check", "--project", "north") == (0, "", "ok: project is valid\n")
+
+
+def test_every_command_has_help() -> None:
+    for command in main.commands:
+        code, out, _ = run(command, "--help")
+        assert code == 0 and out.startswith(f"Usage: main {command}")
+
+
+def test_console_script_runs_the_demo_commands(sample_dir: Path) -> None:
+    script = shutil.which("reviewkit", path=str(Path(__import__("sys").executable).parent))
+    result = subprocess.run(
+        [script, "kpis", "--project", str(sample_dir), "--by", "team"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Northwind Cloud · month 2026-10 (2026-10-01 to 2026-10-31)")
+    assert lines[1].split() == ["metric", "billing", "growth", "mobile", "onboarding", "support"]
+    assert "n/a" not in result.stdout
