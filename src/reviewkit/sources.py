@@ -16,13 +16,12 @@ import csv
 import datetime as dt
 import glob
 import hashlib
-import io
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,10 +33,11 @@ from reviewkit.errors import DataError, Problem, shown_path
 
 __all__ = ["LoadedSource", "SourceCache", "connect", "load_source", "quote_ident"]
 
-CACHE_FORMAT: Final = 1
+CACHE_FORMAT: Final = 2  # bump when a reader changes what it loads
 DUCKDB_CONFIG: Final = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 LIKELY_DELIMITERS: Final = (",", ";", "\t", "|")
 RAW_PREVIEW: Final = 80
+MAX_WHOLE: Final = 9.2e18  # beyond BIGINT
 
 
 def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -233,6 +233,7 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
             "max_date": max_date.isoformat() if max_date else None,
             "rejected": [asdict(p) for p in rejected],
             "bad_rows": bad_rows,
+            "shown": shown,
         }
         SourceCache._write_json(meta, record)
     finally:
@@ -244,11 +245,18 @@ def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
     def day(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value) if value else None
 
+    # the entry may have been written from another directory, or for a copy of this file
+    old, new = str(meta.get("shown", "")), shown_path(path)
+    rejected = [Problem(**p) for p in meta["rejected"]]
+    rejected = [
+        replace(p, path=new + p.path[len(old) :]) if old and p.path.startswith(old) else p
+        for p in rejected
+    ]
     return LoadedFile(
         path,
         table,
         int(meta["rows"]),
-        [Problem(**p) for p in meta["rejected"]],
+        rejected,
         int(meta["bad_rows"]),
         day(meta["min_date"]),
         day(meta["max_date"]),
@@ -288,7 +296,7 @@ def _typed_columns(source: Source) -> dict[str, str]:
     return {c: _duck_type(source, c) for c in source.declared_columns()}
 
 
-def _check_header(shown: str, source: Source, header: Sequence[str], line: int = 1) -> None:
+def _check_header(shown: str, source: Source, header: Sequence[str], line: int | None = 1) -> None:
     """Refuse a header with empty, duplicated or missing columns, naming each and the fix."""
     problems = []
     seen: dict[str, int] = {}
@@ -370,7 +378,10 @@ def _convert_staged(
                 text = f"replace({text}, {quote_literal(source.decimal)}, '.')"
             number = f"TRY_CAST({text} AS DOUBLE)"
             if kind == "BIGINT":
-                expr = f"CASE WHEN {number} = round({number}) THEN CAST({number} AS BIGINT) END"
+                expr = (
+                    f"CASE WHEN {number} = round({number}) AND abs({number}) < {MAX_WHOLE} "
+                    f"THEN CAST({number} AS BIGINT) END"
+                )
                 what = "a whole number"
             else:
                 expr = number
@@ -379,9 +390,9 @@ def _convert_staged(
         else:
             expr = raw if column not in source.dimensions else f"CAST({q} AS VARCHAR)"
         selects.append(f"{expr} AS {q}")
-    problems: list[Problem] = []
+    found: list[tuple[int, int, Problem]] = []
     bad: list[list[int]] = []
-    for column, expr, what, required in checks:
+    for order, (column, expr, what, required) in enumerate(checks):
         raw_col = f"CAST({quote_ident(column)} AS VARCHAR)"
         bad_if = f"({expr}) IS NULL AND NULLIF(trim({raw_col}), '') IS NOT NULL"
         if required:
@@ -394,9 +405,10 @@ def _convert_staged(
             shown_raw = "(empty)" if raw is None or not str(raw).strip() else repr(raw)
             message = f"column '{column}': cannot read {shown_raw} as {what}"
             if unit == "line":
-                problems.append(Problem(shown, message, line))
+                found.append((line, order, Problem(shown, message, line)))
             else:  # Parquet rows and JSON records have no line in the file
-                problems.append(Problem(shown, f"{unit} {line}: {message}"))
+                found.append((line, order, Problem(shown, f"{unit} {line}: {message}")))
+    problems = [problem for _, _, problem in sorted(found, key=lambda f: f[:2])]
     bad_lines = sorted({line for lines in bad for line in lines})
     con.execute(
         f"COPY (SELECT {', '.join(selects)} FROM {staged} WHERE _line NOT IN "
@@ -422,7 +434,9 @@ def _read_csv(
     _check_header(shown, source, header)
     _check_quotes(source, path, shown)
     typed = _typed_columns(source)
-    columns = {name: typed.get(name, "VARCHAR") for name in header}
+    # DuckDB rounds "1.5" read as BIGINT without a word: read whole numbers as DOUBLE, check below
+    whole = [name for name in header if typed.get(name) == "BIGINT"]
+    columns = {name: "DOUBLE" if name in whole else typed.get(name, "VARCHAR") for name in header}
     options: dict[str, Any] = {
         "p": str(path),
         "columns": columns,
@@ -442,26 +456,149 @@ def _read_csv(
     if source.thousands:
         options["thousands"] = source.thousands
         thousands = ", thousands=$thousands"
-    con.execute(
-        "COPY (SELECT * FROM read_csv($p, auto_detect=false, header=true, columns=$columns, "
-        "delim=$delim, quote=$quote, escape=$quote, encoding=$encoding, "
-        "decimal_separator=$decimal, force_not_null=$notnull, strict_mode=true, "
-        f"null_padding=false, store_rejects=true{fmt_option}{thousands})) "
-        f"TO {quote_literal(str(out))} (FORMAT parquet)",
-        options,
-    )
-    problems = []
-    for line, column, kind, raw_line, message in con.execute(
+    try:
+        con.execute(
+            "COPY (SELECT * FROM read_csv($p, auto_detect=false, header=true, columns=$columns, "
+            "delim=$delim, quote=$quote, escape=$quote, encoding=$encoding, "
+            "decimal_separator=$decimal, force_not_null=$notnull, strict_mode=true, "
+            f"null_padding=false, store_rejects=true{fmt_option}{thousands})) "
+            f"TO {quote_literal(str(out))} (FORMAT parquet)",
+            options,
+        )
+    except duckdb.Error as exc:
+        raise _unparsable_csv(source, path, shown, str(exc)) from None
+    rejects = con.execute(
         "SELECT line, column_name, error_type, csv_line, error_message FROM reject_errors "
         "ORDER BY line, column_idx"
-    ).fetchall():
+    ).fetchall()
+    quoted = _quoted_newlines(source, path) if rejects else []
+    problems = []
+    counted: dict[int, tuple[str, str, str]] = {}  # line -> its column-count error
+    lines: list[bytes] = []
+    for duck_line, column, kind, duck_raw, message in rejects:
+        line, raw_line = _physical_line(duck_line, quoted), duck_raw
+        if kind == "INVALID ENCODING" and source.encoding == "utf-8":
+            # DuckDB's copy of the row has lost the bad bytes and a neighbour: show the file's
+            lines = lines or path.read_bytes().split(b"\n")
+            raw_line = lines[line - 1].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+        if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+            # DuckDB reports each missing or extra field with a running count: keep the true one
+            if line not in counted or kind == "TOO MANY COLUMNS":
+                counted[line] = (kind, raw_line, message)
+            continue
         problems.append(
             Problem(shown, _reject_message(source, column, kind, raw_line, message), line)
         )
+    for line, (kind, raw_line, message) in counted.items():
+        problems.append(Problem(shown, _reject_message(source, "", kind, raw_line, message), line))
+    if whole:
+        problems += _whole_numbers(con, source, path, shown, header, whole, out)
+        problems.sort(key=lambda p: p.line or 0)
     return problems, len({p.line for p in problems})
 
 
+def _unparsable_csv(source: Source, path: Path, shown: str, message: str) -> DataError:
+    """DuckDB gave up on the whole file (strict mode): say why when we can tell."""
+    first_crlf, line = None, 0
+    with path.open("rb") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.endswith(b"\n"):
+                break  # the last line may lack a line break
+            crlf = text.endswith(b"\r\n")
+            if first_crlf is None:
+                first_crlf = crlf
+            elif crlf != first_crlf:
+                line = number
+                break
+    if line:
+        kind = {True: "\\r\\n (Windows)", False: "\\n (Unix)"}
+        return _file_error(
+            shown,
+            f"mixes line endings: line {line} ends with {kind[not first_crlf]}, the lines "
+            f"before it with {kind[bool(first_crlf)]}; save the export again with one kind of "
+            "line ending",
+            line,
+        )
+    detail = message.splitlines()[0].replace(str(path), shown)
+    return _file_error(
+        shown, f"cannot be read as {source.delimiter!r}-delimited text ({detail}); export it again"
+    )
+
+
+def _whole_numbers(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    path: Path,
+    shown: str,
+    header: Sequence[str],
+    whole: Sequence[str],
+    out: Path,
+) -> list[Problem]:
+    """Type the whole-number columns (read as DOUBLE) as BIGINT, leaving out rows with fractions."""
+    fractions = " OR ".join(
+        f"{quote_ident(c)} <> round({quote_ident(c)}) OR abs({quote_ident(c)}) >= {MAX_WHOLE}"
+        for c in whole
+    )
+    found = f"SELECT count(*) FROM read_parquet($p) WHERE {fractions}"
+    problems = []
+    if con.execute(found, {"p": str(out)}).fetchall()[0][0]:
+        problems = _fractional_rows(source, path, shown, header, whole)
+    casts = ", ".join(f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" for c in whole)
+    typed = out.with_name(out.name + ".typed.parquet")
+    con.execute(
+        f"COPY (SELECT * REPLACE ({casts}) FROM read_parquet($p) WHERE NOT "
+        f"coalesce({fractions}, false)) TO {quote_literal(str(typed))} (FORMAT parquet)",
+        {"p": str(out)},
+    )
+    typed.replace(out)
+    return problems
+
+
+def _fractional_rows(
+    source: Source, path: Path, shown: str, header: Sequence[str], whole: Sequence[str]
+) -> list[Problem]:
+    """Locate the rows whose whole-number columns hold a fraction (rare: only then re-read)."""
+    problems = []
+    codec = {"utf-8": "utf-8-sig", "utf-16": "utf-16"}.get(source.encoding, source.encoding)
+    with path.open(encoding=codec, errors="replace", newline="") as handle:
+        taken: list[str] = []  # the physical lines of the record just read
+
+        def lines() -> Iterator[str]:
+            for text in handle:
+                taken.append(text)
+                yield text
+
+        records = csv.reader(lines(), delimiter=source.delimiter, quotechar=source.quote)
+        next(records, None)
+        line, taken[:] = len(taken), []
+        for row in records:
+            first, line = line + 1, line + len(taken)
+            raw, taken[:] = "".join(taken).rstrip("\r\n"), []
+            if len(row) != len(header):
+                continue  # DuckDB reported it
+            for column in whole:
+                text = row[header.index(column)].strip()
+                if source.thousands:
+                    text = text.replace(source.thousands, "")
+                try:
+                    number = float(text.replace(source.decimal, "."))
+                except ValueError:
+                    continue
+                if not number.is_integer() or abs(number) >= MAX_WHOLE:
+                    shown_row = raw if len(raw) <= RAW_PREVIEW else raw[:RAW_PREVIEW] + "..."
+                    problems.append(
+                        Problem(
+                            shown,
+                            f"column '{column}': cannot read {row[header.index(column)]!r} as "
+                            f"a whole number; row: {shown_row}",
+                            first,
+                        )
+                    )
+    return problems
+
+
 def _reject_message(source: Source, column: str, kind: str, raw_line: str, message: str) -> str:
+    raw_line = raw_line.strip("\r\n")  # DuckDB prefixes the blank lines before the record
     row = raw_line if len(raw_line) <= RAW_PREVIEW else raw_line[:RAW_PREVIEW] + "..."
     if kind == "CAST":
         found = CAST_VALUE.search(message)
@@ -482,7 +619,7 @@ def _reject_message(source: Source, column: str, kind: str, raw_line: str, messa
     if kind == "INVALID ENCODING":
         return (
             f"not valid {source.encoding} text; set options.encoding (latin-1, utf-16) to match "
-            f"the export; row: {row!r}"
+            f"the export; row: {row}"
         )
     return f"{kind.lower()}: {message}; row: {row}"
 
@@ -521,21 +658,57 @@ def _csv_header(source: Source, path: Path, shown: str) -> list[str]:
     return next(csv.reader([first], delimiter=source.delimiter, quotechar=source.quote))
 
 
-def _check_quotes(source: Source, path: Path, shown: str) -> None:
-    """DuckDB silently drops everything after an unterminated quote: refuse such files."""
+def _quote_parity(source: Source, path: Path) -> Iterator[tuple[int, bool]]:
+    """Stream the file's lines: (line number, whether a quoted field is open after it)."""
+    quote, inside = source.quote.encode(), False
     if source.encoding == "utf-16":
-        data = path.read_bytes().decode("utf-16").encode("utf-8")
-    else:
-        data = path.read_bytes()
-    quote = source.quote.encode()
-    if data.count(quote) % 2 == 0:
+        with path.open("rb") as handle:  # Python's stream decoder insists on a BOM
+            codec = "utf-16" if handle.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        with path.open(encoding=codec, newline="") as text:
+            lines: Iterator[bytes] = (line.encode() for line in text)
+            for number, line in enumerate(lines, start=1):
+                inside ^= line.count(quote) % 2 == 1
+                yield number, inside
         return
-    opened_at, inside = 0, False
-    for number, line in enumerate(io.BytesIO(data), start=1):
-        if line.count(quote) % 2:
-            inside = not inside
-            if inside:
-                opened_at = number
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            inside ^= line.count(quote) % 2 == 1
+            yield number, inside
+
+
+def _quoted_newlines(source: Source, path: Path) -> list[int]:
+    """The lines whose line break lies inside a quoted field: DuckDB's line numbers skip them."""
+    return [number for number, inside in _quote_parity(source, path) if inside]
+
+
+def _physical_line(line: int, quoted: Sequence[int]) -> int:
+    """The file's line number of DuckDB's ``line``, which counts a multi-line record as one."""
+    for number in quoted:  # ascending
+        if number >= line:
+            break
+        line += 1
+    return line
+
+
+def _check_quotes(source: Source, path: Path, shown: str) -> None:
+    """DuckDB silently drops everything after an unterminated quote: refuse such files.
+
+    A balanced file has an even number of quote characters; counting them in 1 MB chunks keeps
+    memory flat for exports of any size. Only an odd count pays for a line-by-line pass."""
+    if source.encoding != "utf-16":
+        quote, count = source.quote.encode(), 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                count += chunk.count(quote)
+        if count % 2 == 0:
+            return
+    opened_at, was_inside = 0, False
+    for number, inside in _quote_parity(source, path):
+        if inside and not was_inside:
+            opened_at = number
+        was_inside = inside
+    if not was_inside:
+        return
     raise _file_error(
         shown,
         f"a quoted field opened on line {opened_at} is never closed, so every row after it "
@@ -604,6 +777,20 @@ def _read_json(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
 ) -> tuple[list[Problem], int]:
     layout = "newline_delimited" if source.format == "ndjson" else "array"
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if len(head) < 1 << 16 and not head.strip(b"\xef\xbb\xbf \t\r\n[]"):
+        shape = "one object per line" if source.format == "ndjson" else "an array of objects"
+        raise _file_error(
+            shown,
+            f"has no records; expected {shape} with keys: " + ", ".join(_typed_columns(source)),
+            1,
+        )
+    if layout == "array":  # DuckDB reads an array cut off after a record without a word
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 64))
+            if not handle.read().rstrip().endswith(b"]"):
+                raise _json_error(shown, "the array is never closed (truncated?)", path, layout)
     try:
         keys = [
             r[0]
@@ -619,20 +806,31 @@ def _read_json(
             {"p": str(path), "f": layout, "c": columns},
         )
     except duckdb.Error as exc:
-        raise _file_error(shown, _json_message(str(exc), path)) from None
-    _check_header(shown, source, keys)
+        raise _json_error(shown, str(exc), path, layout) from None
+    _check_header(shown, source, keys, None)
     return _convert_staged(con, source, shown, "staged_json", out, "record")
 
 
-def _json_message(message: str, path: Path) -> str:
-    found = re.search(r"at byte (\d+)", message)
-    detail = message.splitlines()[0].split(": ", 1)[-1]
-    if found:
-        offset = int(found.group(1))
-        with path.open("rb") as handle:
-            line = handle.read(offset).count(b"\n") + 1
-        return f"is not valid JSON near line {line}: {detail}"
-    return f"is not valid JSON: {detail}"
+def _json_error(shown: str, message: str, path: Path, layout: str) -> DataError:
+    """Where the JSON breaks, found with Python's parser (DuckDB's byte offsets are per record)."""
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    if layout == "array" and text.lstrip().startswith("{"):
+        return _file_error(
+            shown,
+            "is not a JSON array of records (it starts with '{'); for one object per line, "
+            "name it .ndjson or set `format: ndjson`",
+            1,
+        )
+    docs = [(1, text)] if layout == "array" else enumerate(text.splitlines(), start=1)
+    for first, doc in docs:
+        if doc.strip():
+            try:
+                json.loads(doc)
+            except json.JSONDecodeError as exc:
+                line = first + exc.lineno - 1
+                return _file_error(shown, f"is not valid JSON: {exc.msg}", line, exc.colno)
+    detail = message.splitlines()[0].split(": ", 1)[-1].replace(str(path), shown)
+    return _file_error(shown, f"is not valid JSON: {detail.strip()}")
 
 
 def _read_parquet(
@@ -646,11 +844,11 @@ def _read_parquet(
         )
         header = [c for c in _staged_columns(con, "staged_parquet") if c != "_line"]
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
+        first = str(exc).splitlines()[0].replace(str(path), shown)
         raise _file_error(
             shown, f"is not a readable Parquet file ({first}); export it again (truncated?)"
         ) from None
-    _check_header(shown, source, header)
+    _check_header(shown, source, header, None)  # a Parquet file has no lines
     return _convert_staged(con, source, shown, "staged_parquet", out, "row")
 
 
@@ -683,6 +881,20 @@ def _pivot_long(con: duckdb.DuckDBPyConnection, source: Source, shown: str, tabl
             + "; a long export needs one row per date, dimensions and key",
         )
         for row in duplicates
+    ]
+    whole = [name for name, kind in source.values if kind == "integer"]
+    fractions = con.execute(
+        f"SELECT {group}, {key}, {value} FROM {src} WHERE {key} IN (SELECT unnest($whole)) "
+        f"AND ({value} <> round({value}) OR abs({value}) >= {MAX_WHOLE}) ORDER BY ALL LIMIT 20",
+        {"whole": whole},
+    ).fetchall()
+    problems += [
+        Problem(
+            shown,
+            f"key '{row[-2]}' has {row[-1]:g}, not a whole number (declared integer under "
+            "values), for " + ", ".join(f"{c}={v}" for c, v in zip(keep, row[:-2], strict=True)),
+        )
+        for row in fractions
     ]
     present = {r[0] for r in con.execute(f"SELECT DISTINCT {key} FROM {src}").fetchall()}
     problems += [
