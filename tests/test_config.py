@@ -93,7 +93,7 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "valid keys are: path, format, date, dimensions, values, shape, long, options, "
         "on_error, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
-        "name, calendar, sources, metrics",
+        "name, calendar, sources, metrics, targets, status",
     ]
 
 

@@ -8,6 +8,7 @@ in :mod:`reviewkit.sources` and :mod:`reviewkit.metrics`.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from reviewkit.errors import ConfigError, Problem, shown_path
+from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path
 from reviewkit.yamlfile import KeyPath, Located, load_yaml
 
 __all__ = [
@@ -64,7 +65,7 @@ DIRECTIONS: Final = ("higher", "lower")
 ON_ERROR: Final = ("fail", "quarantine")
 TIME_DIRECTIVES: Final = re.compile(r"%-?[HIMSpfzZX]")
 
-TOP_KEYS: Final = ("name", "calendar", "sources", "metrics")
+TOP_KEYS: Final = ("name", "calendar", "sources", "metrics", "targets", "status")
 CALENDAR_KEYS: Final = ("week_ends_on", "fiscal_year_start_month")
 SOURCE_KEYS: Final = (
     "path",
@@ -78,7 +79,23 @@ SOURCE_KEYS: Final = (
     "on_error",
     "description",
 )
-DATE_KEYS: Final = ("column", "format")
+DATE_KEYS: Final = ("column", "format", "grain", "gaps")
+DATE_GRAINS: Final = ("day", "month")
+GAPS: Final = ("flag", "ignore")
+CHANGES: Final = ("percent", "pp", "bps")
+TARGET_KEYS: Final = (
+    "metric",
+    "filters",
+    "value",
+    "by",
+    "baseline",
+    "series",
+    "source",
+    "column",
+    "status",
+)
+BASELINE_KEYS: Final = ("value", "date")
+STATUS_KEYS: Final = ("on_track", "at_risk")
 LONG_KEYS: Final = ("key", "value")
 TEXT_OPTIONS: Final = ("delimiter", "encoding", "thousands", "decimal", "quote")
 OPTION_KEYS: Final = {
@@ -102,6 +119,7 @@ METRIC_KEYS: Final = (
     "currency",
     "decimals",
     "direction",
+    "change",
     "scale",
     *DERIVED_OPS,
 )
@@ -126,6 +144,10 @@ class DateColumn:
 
     column: str
     format: str | None = None
+    #: what one row's date stands for: its day, or its whole month (a month-end snapshot)
+    grain: str = "day"
+    #: whether a day without rows is missing data ("flag") or normal for this export ("ignore")
+    gaps: str = "flag"
 
     @property
     def has_time(self) -> bool:
@@ -183,10 +205,46 @@ class Metric:
     currency: str = "USD"
     decimals: int | None = None
     direction: str = "higher"
+    change: str | None = None
 
     @property
     def derived(self) -> bool:
         return self.op is not None
+
+    @property
+    def change_unit(self) -> str:
+        """How a change is expressed: percent, or percentage points / basis points for rates."""
+        if self.change:
+            return self.change
+        return {"percent": "pp", "bps": "bps"}.get(self.format, "percent")
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """When a value is on track, at risk or off track against its target to date."""
+
+    #: behind the target to date by at most this share of it: on track
+    on_track: float = 0.0
+    #: behind by at most this share (or projected to reach the target in time): at risk
+    at_risk: float = 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target on a metric (optionally for a segment): a fixed value by a date, possibly from a
+    baseline, or a value per period from YAML or from a source."""
+
+    metric: str
+    index: int
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    value: float | None = None
+    by: dt.date | None = None
+    baseline_value: float | None = None
+    baseline_date: dt.date | None = None
+    series: tuple[tuple[str, float], ...] = ()
+    source: str | None = None
+    column: str | None = None
+    rules: StatusRules = StatusRules()
 
 
 @dataclass(frozen=True)
@@ -199,6 +257,8 @@ class ProjectConfig:
     sources: Mapping[str, Source]
     metrics: Mapping[str, Metric]
     located: Located
+    targets: tuple[Target, ...] = ()
+    status: StatusRules = StatusRules()
 
     def line_of(self, *keypath: str | int) -> int:
         return self.located.where(keypath)[0]
@@ -230,6 +290,7 @@ class _Checker:
     def __init__(self, located: Located) -> None:
         self.located = located
         self.problems: list[Problem] = list(located.duplicates)
+        self.project_calendar = Calendar()
 
     # -- primitives -------------------------------------------------------------------------
     def error(self, keypath: KeyPath, message: str) -> None:
@@ -321,7 +382,7 @@ class _Checker:
         if top is None:
             return None
         name = self.text(top.get("name", root.name), ("name",)) or root.name
-        calendar = self.calendar(top.get("calendar", {}))
+        calendar = self.project_calendar = self.calendar(top.get("calendar", {}))
         sources: dict[str, Source] = {}
         for key, raw in (self.mapping(top.get("sources", {}), ("sources",)) or {}).items():
             source = self.source(key, raw)
@@ -333,7 +394,9 @@ class _Checker:
             if metric is not None:
                 metrics[metric.name] = metric
         self.references(sources, metrics)
-        return ProjectConfig(root, name, calendar, sources, metrics, self.located)
+        rules = self.rules(top.get("status", {}), ("status",), StatusRules())
+        targets = self.targets(top.get("targets", []), sources, metrics, rules)
+        return ProjectConfig(root, name, calendar, sources, metrics, self.located, targets, rules)
 
     def calendar(self, raw: Any) -> Calendar:
         cal = self.mapping(raw, ("calendar",), CALENDAR_KEYS)
@@ -432,6 +495,8 @@ class _Checker:
         if spec is None or "column" not in spec:
             return None
         column = self.text(spec["column"], (*kp, "column"))
+        grain = self.text(spec.get("grain", "day"), (*kp, "grain"), DATE_GRAINS) or "day"
+        gaps = self.text(spec.get("gaps", "flag"), (*kp, "gaps"), GAPS) or "flag"
         fmt = self.text(spec["format"], (*kp, "format")) if "format" in spec else None
         if fmt is not None and "%" not in fmt:
             self.error(
@@ -440,7 +505,7 @@ class _Checker:
                 "'%a, %d-%b-%Y'",
             )
             return None
-        return DateColumn(column, fmt) if column else None
+        return DateColumn(column, fmt, grain, gaps) if column else None
 
     def values(self, raw: Any, kp: KeyPath) -> list[tuple[str, str]]:
         if isinstance(raw, list):
@@ -579,6 +644,7 @@ class _Checker:
             "currency": self.text,
             "decimals": lambda v, k: self.integer(v, k, 0, 6),
             "direction": lambda v, k: self.text(v, k, DIRECTIONS),
+            "change": lambda v, k: self.text(v, k, CHANGES),
             "scale": self.number,
         }
         for key, check in checks.items():
@@ -600,6 +666,179 @@ class _Checker:
                 return None
             out.append((str(column), tuple(str(v) for v in items)))
         return tuple(out)
+
+    def rules(self, raw: Any, kp: KeyPath, default: StatusRules) -> StatusRules:
+        spec = self.mapping(raw, kp, STATUS_KEYS)
+        if not spec:
+            return default
+        values = {key: self.number(spec[key], (*kp, key)) for key in STATUS_KEYS if key in spec}
+        rules = StatusRules(**{k: v for k, v in values.items() if v is not None and v >= 0})
+        for key, value in values.items():
+            if value is not None and value < 0:
+                self.error((*kp, key), f"expected a share of the target >= 0, got {value}")
+        if rules.at_risk < rules.on_track:
+            self.error(
+                (*kp, "at_risk"),
+                f"at_risk ({rules.at_risk}) must be at least on_track ({rules.on_track}): "
+                "it is the wider tolerance",
+            )
+        return rules
+
+    def targets(
+        self,
+        raw: Any,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+    ) -> tuple[Target, ...]:
+        if not isinstance(raw, list):
+            self.error(("targets",), f"expected a list of targets, got {_kind(raw)}")
+            return ()
+        out = []
+        for index, item in enumerate(raw):
+            target = self.target(index, item, sources, metrics, rules)
+            if target is not None:
+                out.append(target)
+        return tuple(out)
+
+    def target(
+        self,
+        index: int,
+        raw: Any,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+    ) -> Target | None:
+        kp: KeyPath = ("targets", index)
+        spec = self.mapping(raw, kp, TARGET_KEYS, required=("metric",))
+        if spec is None or "metric" not in spec:
+            return None
+        metric = self.text(spec["metric"], (*kp, "metric"))
+        if metric is not None and metric not in metrics:
+            if not self._declared(("metrics", metric)):
+                self.error(
+                    (*kp, "metric"),
+                    f"unknown metric '{metric}'{_suggest(metric, list(metrics))}",
+                )
+            return None
+        kinds = [k for k in ("value", "series", "source") if k in spec]
+        if len(kinds) != 1:
+            self.error(
+                kp,
+                "a target needs exactly one of `value` (with `by`), `series` or `source` (with "
+                f"`column`); found {', '.join(kinds) or 'none'}",
+            )
+            return None
+        filters = self.filters(spec.get("filters", {}), (*kp, "filters")) or ()
+        fields: dict[str, Any] = {
+            "rules": self.rules(spec.get("status", {}), (*kp, "status"), rules)
+        }
+        if kinds == ["value"]:
+            fields["value"] = self.number(spec["value"], (*kp, "value"))
+            if "by" not in spec:
+                self.error(kp, "missing required key 'by': the date the value is due")
+                return None
+            fields["by"] = self.date(spec["by"], (*kp, "by"))
+            if "baseline" in spec:
+                base = self.mapping(
+                    spec["baseline"], (*kp, "baseline"), BASELINE_KEYS, BASELINE_KEYS
+                )
+                if base and len(base) == 2:
+                    fields["baseline_value"] = self.number(
+                        base["value"], (*kp, "baseline", "value")
+                    )
+                    fields["baseline_date"] = self.date(base["date"], (*kp, "baseline", "date"))
+            start, end = fields.get("baseline_date"), fields["by"]
+            if start and end and end <= start:
+                self.error(
+                    (*kp, "by"),
+                    f"the target date {end} is not after the baseline date {start}; move the "
+                    "target date later or the baseline earlier",
+                )
+                return None
+        elif kinds == ["series"]:
+            fields["series"] = self.series(spec["series"], (*kp, "series"))
+        else:
+            fields["source"] = self.text(spec["source"], (*kp, "source"))
+            fields["column"] = self.target_column(spec, kp, fields["source"], sources)
+        if any(fields.get(k) is None for k in ("value", "by", "source", "column") if k in fields):
+            return None
+        assert metric is not None
+        base_sources = _base_sources(metric, metrics)
+        if fields.get("source"):
+            base_sources.add(fields["source"])
+        for column, _ in filters:
+            lacking = [
+                s
+                for s in sorted(base_sources)
+                if s in sources and column not in sources[s].dimensions
+            ]
+            if lacking:
+                self.error(
+                    (*kp, "filters", column),
+                    f"'{column}' is not a dimension of source {', '.join(lacking)}, so this "
+                    "target cannot be matched to a segment",
+                )
+                return None
+        return Target(metric=metric, index=index, filters=filters, **fields)
+
+    def target_column(
+        self,
+        spec: dict[str, Any],
+        kp: KeyPath,
+        source: str | None,
+        sources: Mapping[str, Source],
+    ) -> str | None:
+        if source is None:
+            return None
+        if source not in sources:
+            if not self._declared(("sources", source)):
+                self.error(
+                    (*kp, "source"), f"unknown source '{source}'{_suggest(source, list(sources))}"
+                )
+            return None
+        if "column" not in spec:
+            self.error(kp, "missing required key 'column': the target values' column")
+            return None
+        column = self.text(spec["column"], (*kp, "column"))
+        names = [v for v, _ in sources[source].values]
+        if column is not None and column not in names:
+            self.error(
+                (*kp, "column"),
+                f"'{column}' is not a value column of source '{source}'; its values are: "
+                f"{', '.join(names) or '(none)'}",
+            )
+            return None
+        return column
+
+    def series(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, float], ...]:
+        from reviewkit.periods import parse_period  # noqa: PLC0415 (periods imports config)
+
+        spec = self.mapping(raw, kp)
+        out = []
+        for label, value in (spec or {}).items():
+            number = self.number(value, (*kp, label))
+            try:
+                period = parse_period(str(label), None, self.project_calendar)
+            except ReviewkitError as exc:
+                self.error((*kp, label), str(exc))
+                continue
+            if number is not None:
+                out.append((period.label, number))
+        if spec is not None and not spec:
+            self.error(kp, "no periods: write `PERIOD: VALUE` lines, e.g. 2026-10: 0.02")
+        return tuple(out)
+
+    def date(self, value: Any, kp: KeyPath) -> dt.date | None:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.error(kp, f"expected a date (YYYY-MM-DD), got {_kind(value)}")
+            return None
 
     # -- cross references ---------------------------------------------------------------------
     def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
@@ -679,6 +918,23 @@ class _Checker:
         for name in metrics:
             if name not in state:
                 visit(name, [name])
+
+
+def _base_sources(
+    name: str, metrics: Mapping[str, Metric], seen: set[str] | None = None
+) -> set[str]:
+    """The sources a metric reads, through its components (cycles are reported elsewhere)."""
+    seen = set() if seen is None else seen
+    metric = metrics.get(name)
+    if metric is None or name in seen:
+        return set()
+    seen.add(name)
+    if metric.source:
+        return {metric.source}
+    found: set[str] = set()
+    for dep in metric.inputs:
+        found |= _base_sources(dep, metrics, seen)
+    return found
 
 
 def _kind(value: Any) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from reviewkit.config import Metric, ProjectConfig
 from reviewkit.errors import QueryError
-from reviewkit.periods import GRAINS, bucket_sql, period_containing
+from reviewkit.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.sources import quote_ident
 
 __all__ = ["KpiRequest", "compute_kpis", "dependencies", "format_value", "metric_sources"]
@@ -38,6 +38,8 @@ class KpiRequest:
     end: dt.date | None = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     by: tuple[str, ...] = ()
+    #: named date ranges to aggregate over instead of the grain's periods (comparisons)
+    windows: tuple[Window, ...] = ()
 
 
 def dependencies(config: ProjectConfig, name: str) -> list[str]:
@@ -88,7 +90,8 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
 def compute_kpis(
     con: duckdb.DuckDBPyConnection, config: ProjectConfig, request: KpiRequest
 ) -> pd.DataFrame:
-    """Long table: ``period_start, period_end, period, <by...>, metric, value``.
+    """Long table: ``period_start, period_end, period, <by...>, metric, value``, or with
+    ``request.windows``: ``window, <by...>, metric, value``.
 
     ``value`` is NaN where a metric cannot be computed for a period (no rows, or a ratio whose
     denominator is zero).
@@ -113,7 +116,7 @@ def compute_kpis(
         _source_query(con, config, source, metrics, request)
         for source, metrics in by_source.items()
     ]
-    keys = ["period_start", *request.by]
+    keys = ["window" if request.windows else "period_start", *request.by]
     wide = _join(parts, keys)
     for name in needed:
         metric = config.metrics[name]
@@ -121,6 +124,8 @@ def compute_kpis(
             wide[name] = _derive(metric, wide)
     long = wide.melt(id_vars=keys, value_vars=list(request.metrics), var_name="metric")
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float64")
+    if request.windows:
+        return long
     periods = [period_containing(d, request.grain, config.calendar) for d in long["period_start"]]
     long.insert(1, "period_end", [p.end for p in periods])
     long.insert(2, "period", [p.label for p in periods])
@@ -154,7 +159,7 @@ def _source_query(
         params["end"] = request.end
         where.append(f"{day} <= $end")
     by = [quote_ident(c) for c in request.by]
-    partition = ", ".join(["period_start", *by])
+    partition = ", ".join(["_key", *by])
     windows = "".join(
         f", {fn}({DAY}) OVER (PARTITION BY {partition}) AS _{agg}_day"
         for agg, fn in (("first", "min"), ("last", "max"))
@@ -164,14 +169,24 @@ def _source_query(
         f"CAST({aggregate_sql(m, config, params)} AS DOUBLE) AS {quote_ident(m.name)}"
         for m in metrics
     )
+    if request.windows:
+        params["wn"] = [w.name for w in request.windows]
+        params["ws"] = [w.start for w in request.windows]
+        params["we"] = [w.end for w in request.windows]
+        where.append(f"{day} BETWEEN $wmin AND $wmax")
+        params["wmin"] = min(w.start for w in request.windows)
+        params["wmax"] = max(w.end for w in request.windows)
+        keyed = (
+            "SELECT base.*, w.name AS _key FROM base JOIN (SELECT unnest($wn) AS name, "
+            f"unnest($ws) AS ws, unnest($we) AS we) AS w ON base.{DAY} BETWEEN w.ws AND w.we"
+        )
+    else:
+        keyed = f"SELECT *, {bucket_sql(request.grain, DAY, config.calendar)} AS _key FROM base"
     sql = (
-        f"WITH base AS (SELECT *, {day} AS {DAY}, "
-        f"{bucket_sql(request.grain, day, config.calendar)} AS period_start "
-        f"FROM {quote_ident(source_name)}"
+        f"WITH base AS (SELECT *, {day} AS {DAY} FROM {quote_ident(source_name)}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f"), rows AS (SELECT *{windows} FROM base) "
-        f"SELECT period_start{''.join(', ' + b for b in by)}, {aggregates} FROM rows "
-        f"GROUP BY {partition} ORDER BY {partition}"
+        + f"), keyed AS ({keyed}), rows AS (SELECT *{windows} FROM keyed) "
+        f"SELECT {partition}, {aggregates} FROM rows GROUP BY {partition} ORDER BY {partition}"
     )
     try:
         frame = con.execute(sql, params).df()
@@ -181,8 +196,10 @@ def _source_query(
             f"metrics {names} of source '{source_name}' failed in DuckDB: "
             f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"
         ) from None
-    frame["period_start"] = [d.date() if hasattr(d, "date") else d for d in frame["period_start"]]
-    return frame
+    if request.windows:
+        return frame.rename(columns={"_key": "window"})
+    frame["_key"] = [d.date() if hasattr(d, "date") else d for d in frame["_key"]]
+    return frame.rename(columns={"_key": "period_start"})
 
 
 def _require_dimension(source: str, dimensions: Sequence[str], column: str, verb: str) -> None:

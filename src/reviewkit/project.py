@@ -16,10 +16,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from reviewkit import compare as comparisons
 from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
+from reviewkit.coverage import Coverage, SourceDates, coverage_of
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
-from reviewkit.periods import Period, parse_period
+from reviewkit.periods import Period, Window, parse_period
 from reviewkit.sources import (
     LoadedSource,
     SourceCache,
@@ -49,6 +51,7 @@ class Project:
         self.cache = SourceCache(self.root / ".reviewkit" / "cache")
         self._con: duckdb.DuckDBPyConnection = connect()
         self._loaded: dict[str, LoadedSource] = {}
+        self._dates: dict[str, SourceDates] = {}
 
     def __repr__(self) -> str:
         return f"<reviewkit project {self.config.name!r} at {self.root}>"
@@ -83,20 +86,44 @@ class Project:
         counts = {name: self.source(name).quarantined for name in sources}
         return {name: n for name, n in counts.items() if n}
 
+    def source_dates(self, name: str) -> SourceDates:
+        """Which dates source ``name`` has data for (for coverage and ``latest``)."""
+        if name not in self._dates:
+            source = self.config.sources[name]
+            self.source(name)
+            days = self.query(
+                f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) "
+                f"FROM {quote_ident(name)}"
+            )
+            self._dates[name] = SourceDates((d for (d,) in days if d is not None), source.date)
+        return self._dates[name]
+
+    def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
+        """How completely the sources behind ``metrics`` cover [start, end]."""
+        sources = sorted({s for m in metrics for s in metric_sources(self.config, m)})
+        return coverage_of([self.source_dates(s) for s in sources], start, end)
+
     def data_through(self, metrics: Iterable[str] | None = None) -> dt.date | None:
         """The last date every source behind ``metrics`` (default: all metrics) has data for."""
         names = list(metrics) if metrics is not None else list(self.config.metrics)
         sources = sorted({s for m in names for s in metric_sources(self.config, m)})
-        ends = [self.source(s).max_date for s in sources]
+        ends = [self.source_dates(s).through for s in sources]
         known = [d for d in ends if d is not None]
         return min(known) if known and len(known) == len(ends) else None
 
     def period(
-        self, text: str, grain: str = "month", metrics: Iterable[str] | None = None
+        self,
+        text: str,
+        grain: str | None = None,
+        metrics: Iterable[str] | None = None,
+        today: dt.date | None = None,
     ) -> Period:
-        """Parse a period (``2026-10``, ``latest``...) at ``grain`` against this project's data."""
+        """Parse a period (``2026-10``, ``FY2026``, ``last-month``, ``latest``...).
+
+        ``grain=None`` takes the grain the text names; ``latest`` is the latest period that
+        every source behind ``metrics`` covers completely."""
         through = self.data_through(metrics) if text.strip() == "latest" else None
-        return parse_period(text, grain, self.config.calendar, through)
+        return parse_period(text, grain, self.config.calendar, through, today)
 
     # -- KPIs ---------------------------------------------------------------------------------
     def kpis(
@@ -191,7 +218,129 @@ class Project:
         meta = {f"quarantined.{k}": str(v) for k, v in frame.attrs["quarantined"].items()}
         return table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
 
+    def window_values(
+        self,
+        metrics: Sequence[str],
+        windows: Sequence[Window],
+        *,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Long table ``window, <by...>, metric, value``: each metric over each named date range
+        (derived metrics from their components' totals in each window)."""
+        request = KpiRequest(
+            metrics=tuple(metrics),
+            filters=_filters(filters),
+            by=(by,) if isinstance(by, str) else tuple(by or ()),
+            windows=tuple(windows),
+        )
+        self._load_for(metrics)
+        return compute_kpis(self._con, self.config, request)
+
+    # -- comparisons ----------------------------------------------------------------------------
+    def compare(
+        self,
+        metric: str,
+        period: str | Period = "latest",
+        *,
+        grain: str | None = None,
+        by: Sequence[str] | str | None = None,
+        filters: Filters | None = None,
+    ) -> pd.DataFrame:
+        """The period's value against the previous period and the same period a year earlier,
+        with coverage, changes and flags (one row per group)."""
+        chosen = self._resolve(period, grain, [metric])
+        return comparisons.compare(self, metric, chosen, by=_by(by), filters=filters)
+
+    def to_date(
+        self,
+        metric: str,
+        as_of: dt.date | str | None = None,
+        *,
+        by: Sequence[str] | str | None = None,
+        filters: Filters | None = None,
+    ) -> pd.DataFrame:
+        """MTD, QTD and YTD (fiscal-aware) through ``as_of`` (default: the data's last date)
+        against the same dates a year earlier."""
+        day = _date(as_of, "as_of") if as_of is not None else self.data_through([metric])
+        if day is None:
+            raise QueryError(f"metric '{metric}' has no data yet")
+        return comparisons.to_date(self, metric, day, by=_by(by), filters=filters)
+
+    def trailing(
+        self,
+        metric: str,
+        period: str | Period = "latest",
+        count: int = 12,
+        *,
+        grain: str | None = None,
+        by: Sequence[str] | str | None = None,
+        filters: Filters | None = None,
+    ) -> pd.DataFrame:
+        """The ``count`` periods ending with ``period``, each beside the same period a year
+        earlier (e.g. the last 6 weeks, the last 12 months)."""
+        chosen = self._resolve(period, grain, [metric])
+        return comparisons.trailing(self, metric, chosen, count, by=_by(by), filters=filters)
+
+    def wbr(
+        self,
+        metric: str,
+        week_ending: dt.date | str | None = None,
+        *,
+        filters: Filters | None = None,
+    ) -> comparisons.WbrView:
+        """The Weekly Business Review view of a metric for the week ending ``week_ending``
+        (default: the latest complete week)."""
+        day = (
+            _date(week_ending, "week_ending")
+            if week_ending is not None
+            else self.period("latest", "week", [metric]).end
+        )
+        assert day is not None
+        return comparisons.wbr(self, metric, day, filters=filters)
+
+    def scorecard(
+        self,
+        period: str | Period = "latest",
+        *,
+        grain: str | None = None,
+        team: str | None = None,
+        metrics: Sequence[str] | None = None,
+        filters: Filters | None = None,
+    ) -> pd.DataFrame:
+        """One row per metric with value, comparisons, target, status and flags; ``team`` keeps
+        that team's rows (the `team` dimension) and uses that team's targets."""
+        names = list(metrics) if metrics is not None else list(self.config.metrics)
+        chosen = self._resolve(period, grain, names)
+        wanted = dict(filters or {})
+        if team is not None:
+            wanted["team"] = team
+        return comparisons.scorecard(self, chosen, metrics=names, filters=wanted)
+
+    def _resolve(self, period: str | Period, grain: str | None, metrics: Sequence[str]) -> Period:
+        if isinstance(period, Period):
+            return period
+        unknown = [m for m in metrics if m not in self.config.metrics]
+        if unknown:
+            raise QueryError(
+                f"unknown metric(s): {', '.join(unknown)}; the catalogue has: "
+                + ", ".join(self.config.metrics)
+            )
+        return self.period(period, grain, metrics)
+
+    def _load_for(self, metrics: Iterable[str]) -> None:
+        for name in sorted(
+            {s for m in metrics if m in self.config.metrics for s in metric_sources(self.config, m)}
+        ):
+            self.source(name)
+
     # -- exploration --------------------------------------------------------------------------
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of reviewkit's own SQL over the loaded sources (library use; see :meth:`sql`)."""
+        return self._con.execute(sql, params or []).fetchall()
+
     def sql(
         self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
@@ -282,6 +431,10 @@ def _date(value: dt.date | str | None, what: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise QueryError(f"{what} date {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _by(by: Sequence[str] | str | None) -> tuple[str, ...]:
+    return (by,) if isinstance(by, str) else tuple(by or ())
 
 
 def _filters(filters: Filters | None) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -832,10 +832,16 @@ def _subscriptions(rng: np.random.Generator) -> tuple[pa.Table, FloatArray]:
         columns["mrr"].append(new_mrr)
         active_by_team[m] = np.bincount(team[active], minlength=len(TEAMS))
 
-    month_of_row = np.concatenate(columns["month"])
-    account = np.concatenate(columns["account"])
-    starting = np.concatenate(columns["starting_mrr"])
-    ending = np.concatenate(columns["mrr"])
+    # a billing system exports closed months only: the month in progress is simulated (it
+    # drives active users) but left out of the snapshot
+    closed = np.array(
+        [_month_days(m)[1] - _month_days(m)[0] + 1 == _month_days_total(m) for m in _MONTHS]
+    )
+    keep = closed[np.concatenate(columns["month"])]
+    month_of_row = np.concatenate(columns["month"])[keep]
+    account = np.concatenate(columns["account"])[keep]
+    starting = np.concatenate(columns["starting_mrr"])[keep]
+    ending = np.concatenate(columns["mrr"])[keep]
     account_ids = pa.array([f"ACC-{i + 1:05d}" for i in range(mrr.size)])
     table = pa.table(
         {
@@ -845,7 +851,7 @@ def _subscriptions(rng: np.random.Generator) -> tuple[pa.Table, FloatArray]:
             "plan": pa.array(_PLANS).take(pa.array(plan[account])),
             "region": pa.array(_REGIONS).take(pa.array(region[account])),
             "status": pa.array(("new", "active", "churned")).take(
-                pa.array(np.concatenate(columns["status"]))
+                pa.array(np.concatenate(columns["status"])[keep])
             ),
             "starting_mrr": pa.array(starting, pa.float64()),
             "mrr": pa.array(ending, pa.float64()),
