@@ -40,7 +40,7 @@ calendar: {week_ends_on: sunday, fiscal_year_start_month: 4}
 sources:
   orders:
     path: data/orders.csv
-    date: {column: day, format: "%Y-%m-%d"}
+    date: {column: day, format: "%Y-%m-%d", gaps: ignore}
     dimensions: [team, channel]
     values: {amount: number, items: integer, stock: integer}
 metrics:

@@ -22,6 +22,9 @@ KEYS = sorted(
         *config.LONG_KEYS,
         *(k for keys in config.OPTION_KEYS.values() for k in keys),
         *config.METRIC_KEYS,
+        *config.TARGET_KEYS,
+        *config.BASELINE_KEYS,
+        *config.STATUS_KEYS,
     }
 )
 

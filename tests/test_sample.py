@@ -35,6 +35,7 @@ EXPORTS = (
     "subscriptions.parquet",
     "product_activity.xlsx",
     "issues_export.csv",
+    "mrr_targets.csv",
 )
 TEXT_EXPORTS = ("support_tickets.csv", "nps_responses.csv", "issues_export.csv")
 
@@ -381,3 +382,16 @@ def test_scale_writes_many_tickets_as_csv_and_parquet(data: Path, tmp_path: Path
     assert (exports / "support_tickets.csv").read_bytes() == (
         data / "support_tickets.csv"
     ).read_bytes()
+
+
+def test_mrr_targets_plan_fiscal_2027_from_january_mrr(tmp_path: Path) -> None:
+    generate(tmp_path)
+    data = tmp_path / "data"
+    plan = pd.read_csv(data / "mrr_targets.csv")
+    subscriptions = pq.read_table(data / "subscriptions.parquet").to_pandas()
+    january = subscriptions[subscriptions["month"] == dt.date(2026, 1, 1)]
+    growth = plan[plan["team"] == "growth"]
+    assert list(growth["month"])[:2] == ["2026-02-01", "2026-03-01"]
+    assert len(plan) == 12 * len(TEAMS)
+    start = january.loc[january["team"] == "growth", "mrr"].sum()
+    assert growth["mrr_target"].iloc[0] == pytest.approx(start * 1.025, abs=0.01)

@@ -417,9 +417,12 @@ def wbr(
     )
 
 
-def _target_series(project: Project, target: Target, grain: str) -> dict[str, float]:
-    """Per-period target values: from YAML, or from a source (the rows dated in each period;
-    summed for additive metrics, else the latest)."""
+def _target_series(
+    project: Project, target: Target, grain: str, segment: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """Per-period target values: from YAML, or from a source: its rows for the segment, added up
+    per day for sums and levels (averaged otherwise), then per period summed for additive
+    metrics or the period's last day for others."""
     if target.series:
         return dict(target.series)
     if target.source is None or target.column is None:
@@ -428,7 +431,8 @@ def _target_series(project: Project, target: Target, grain: str) -> dict[str, fl
     project.source(target.source)
     params: dict[str, Any] = {}
     where = []
-    for i, (column, values) in enumerate(target.filters):
+    selected = {**dict(target.filters), **segment}
+    for i, (column, values) in enumerate(selected.items()):
         params[f"f{i}"] = list(values)
         where.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($f{i}))")
     rows = project.query(
@@ -439,13 +443,18 @@ def _target_series(project: Project, target: Target, grain: str) -> dict[str, fl
         params,
     )
     definition = project.config.metrics[target.metric]
-    additive = definition.agg in ("sum", "count") or definition.op == "sum"
-    out: dict[str, float] = {}
+    sums = additive(project.config.metrics, target.metric)
+    levels = sums or definition.agg in ("first", "last")
+    days: dict[dt.date, list[float]] = {}
     for day, value in rows:
+        if value is not None:
+            days.setdefault(day, []).append(float(value))
+    out: dict[str, float] = {}
+    for day in sorted(days):
+        # segments of one day add up for sums and levels (MRR per team); otherwise average
+        total = sum(days[day]) if levels else sum(days[day]) / len(days[day])
         label = period_containing(day, grain, project.config.calendar).label
-        if value is None:
-            continue
-        out[label] = out.get(label, 0.0) + value if additive else float(value)
+        out[label] = out.get(label, 0.0) + total if sums else total
     return out
 
 
@@ -496,7 +505,9 @@ def scorecard(
                 sums=additive(project.config.metrics, name),
             )
         target = matching_target(project.config, name, wanted)
-        result = _evaluate_target(project, definition, target, period, value, values, history)
+        result = _evaluate_target(
+            project, definition, target, period, value, values, history, wanted
+        )
         row.update(
             {
                 "target": result.target,
@@ -524,10 +535,11 @@ def _evaluate_target(
     value: float | None,
     values: Mapping[tuple[Any, ...], float],
     history: Sequence[Period],
+    segment: Mapping[str, Sequence[str]],
 ) -> TargetResult:
     if target is None:
         return evaluate(metric, value, None)
-    series = _target_series(project, target, period.grain)
+    series = _target_series(project, target, period.grain, segment)
     goal = target_value(target, period.end, series, period.label)
     due, final = target.by, target.value
     if target.value is None and series:

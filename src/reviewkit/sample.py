@@ -218,6 +218,7 @@ def generate(directory: Path, *, seed: int = DEFAULT_SEED, scale: int | None = N
     written.append(_write_parquet(data / "subscriptions.parquet", subscriptions))
     written.append(_write_activity(data / "product_activity.xlsx", rngs[3], active_accounts))
     written.append(_write_issues(data / "issues_export.csv", rngs[4]))
+    written.append(_write_mrr_targets(data / "mrr_targets.csv", subscriptions))
     return written
 
 
@@ -859,6 +860,25 @@ def _subscriptions(rng: np.random.Generator) -> tuple[pa.Table, FloatArray]:
         }
     )
     return table, active_by_team
+
+
+#: the fiscal year the MRR plan covers (Northwind's fiscal year starts in February)
+_PLAN_MONTHS: Final = [dt.date(2026 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(2, 14)]
+_PLAN_GROWTH: Final = 0.025  # planned monthly MRR growth per team
+
+
+def _write_mrr_targets(target: Path, subscriptions: pa.Table) -> Path:
+    """The finance plan: a monthly MRR target per team for fiscal 2027, growing 2.5% a month
+    from each team's MRR of January 2026 (a targets export, read as any other source)."""
+    january = subscriptions.filter(
+        pc.equal(subscriptions["month"], pa.scalar(dt.date(2026, 1, 1), pa.date32()))
+    )
+    rows: list[list[object]] = [["month", "team", "mrr_target"]]
+    for team in TEAMS:
+        start = float(pc.sum(january.filter(pc.equal(january["team"], team))["mrr"]).as_py())
+        for k, month in enumerate(_PLAN_MONTHS, start=1):
+            rows.append([month.isoformat(), team, f"{start * (1 + _PLAN_GROWTH) ** k:.2f}"])
+    return _write_bytes(target, _csv_text(rows, delimiter=",", lineterminator="\n").encode())
 
 
 def _list_price(rng: np.random.Generator, plan: IntArray) -> FloatArray:

@@ -39,12 +39,22 @@ class TargetResult:
 def matching_target(
     config: ProjectConfig, metric: str, filters: Mapping[str, Sequence[str]]
 ) -> Target | None:
-    """The target declared for exactly this metric and segment (a company-wide target does not
-    apply to one team, nor a team's target to the company)."""
-    wanted = sorted((k, tuple(sorted(v))) for k, v in filters.items())
+    """The target for this metric and segment: one declared for exactly this segment, else a
+    target read from a source whose dimensions can select the segment (a finance plan per team
+    serves every team and, summed, the company). A company-wide value does not apply to a team,
+    nor a team's value to the company."""
+    wanted = {k: tuple(sorted(v)) for k, v in filters.items()}
     for target in config.targets:
-        declared = sorted((k, tuple(sorted(v))) for k, v in target.filters)
+        declared = {k: tuple(sorted(v)) for k, v in target.filters}
         if target.metric == metric and declared == wanted:
+            return target
+    for target in config.targets:
+        declared = {k: tuple(sorted(v)) for k, v in target.filters}
+        if target.metric != metric or target.source is None:
+            continue
+        dimensions = config.sources[target.source].dimensions
+        same = all(wanted.get(k) == v for k, v in declared.items())
+        if same and all(k in declared or k in dimensions for k in wanted):
             return target
     return None
 

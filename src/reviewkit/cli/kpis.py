@@ -1,15 +1,44 @@
-"""`reviewkit kpis`: the KPI table of one period."""
+"""`reviewkit kpis`: the scorecard of one period, or its KPIs broken down by a dimension."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reviewkit.cli.common import project_option, render_table, user_errors
 from reviewkit.periods import GRAINS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from reviewkit.periods import Period
+    from reviewkit.project import Project
+
+#: scorecard columns written by --format csv/json, in order
+SCORECARD_COLUMNS = (
+    "metric",
+    "label",
+    "period",
+    "value",
+    "text",
+    "coverage",
+    "previous_change",
+    "previous_change_text",
+    "year_ago_change",
+    "year_ago_change_text",
+    "target",
+    "target_text",
+    "attainment",
+    "gap",
+    "projection",
+    "status",
+    "status_reason",
+    "flags",
+)
 
 
 @click.command()
@@ -18,16 +47,22 @@ from reviewkit.periods import GRAINS
     "--period",
     default="latest",
     show_default=True,
-    help="YYYY-MM, YYYY-Qn, YYYY, YYYY-Www, YYYY-MM-DD, or `latest` (the latest "
-    "complete period in the data).",
+    help="latest (the latest complete period in the data), YYYY-MM, YYYY-Qn, YYYY, FYyyyy, "
+    "FYyyyy-Qn, YYYY-Www, YYYY-MM-DD, this-month, last-month (also -week, -quarter, -year...).",
 )
-@click.option("--grain", type=click.Choice(GRAINS), default="month", show_default=True)
+@click.option(
+    "--grain",
+    type=click.Choice(GRAINS),
+    default=None,
+    help="Period grain; default: the one --period names (month for latest).",
+)
+@click.option("--team", default=None, help="Only this team's rows (and its targets).")
 @click.option(
     "--by",
     "by",
     multiple=True,
     metavar="DIMENSION",
-    help="Break down by a dimension (e.g. team); repeatable.",
+    help="Break down by a dimension (e.g. team) instead of the scorecard; repeatable.",
 )
 @click.option(
     "--metric",
@@ -53,99 +88,178 @@ from reviewkit.periods import GRAINS
 def kpis(
     project: Path,
     period: str,
-    grain: str,
+    grain: str | None,
+    team: str | None,
     by: tuple[str, ...],
     metrics: tuple[str, ...],
     filters: tuple[str, ...],
     fmt: str,
 ) -> None:
-    """Print the KPIs of one period, optionally broken down by a dimension."""
-    from reviewkit.metrics import format_value  # noqa: PLC0415 (keep --help fast)
-    from reviewkit.project import open_project  # noqa: PLC0415
+    """Print the scorecard of one period: each KPI's value, change on the previous period and
+    on a year earlier, target, status and flags. With --by, the KPIs per group instead."""
+    from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
 
+    wanted = _parse_filters(filters)
+    if team is not None:
+        wanted.setdefault("team", []).append(team)
     with user_errors(), open_project(project) as proj:
         names = list(metrics) or list(proj.config.metrics)
         chosen = proj.period(period, grain, names)
-        frame = proj.kpis(
-            names,
-            grain=grain,
-            start=chosen.start,
-            end=chosen.end,
-            filters=_parse_filters(filters),
-            by=by,
-        )
         through = proj.data_through(names)
-        quarantined = frame.attrs["quarantined"]
-        catalogue = proj.config.metrics
-        if fmt == "csv":
-            frame.insert(
-                frame.columns.get_loc("metric") + 1,
-                "label",
-                [catalogue[m].label for m in frame["metric"]],
-            )
-            click.echo(
-                frame.drop(columns=["period_start", "period_end"]).to_csv(index=False), nl=False
-            )
-        elif fmt == "json":
-            rows = [
-                {
-                    **{
-                        k: (str(v) if k.startswith("period_") else v)
-                        for k, v in row.items()
-                        if k != "value"
-                    },
-                    "label": catalogue[row["metric"]].label,
-                    "value": None if math.isnan(row["value"]) else row["value"],
-                    "text": format_value(catalogue[row["metric"]], row["value"]),
-                }
-                for row in frame.to_dict("records")
-            ]
-            click.echo(
-                json.dumps(
-                    {
-                        "project": proj.config.name,
-                        "period": chosen.label,
-                        "grain": grain,
-                        "start": chosen.start.isoformat(),
-                        "end": chosen.end.isoformat(),
-                        "data_through": through.isoformat() if through else None,
-                        "quarantined": quarantined,
-                        "rows": rows,
-                    },
-                    indent=2,
-                )
-            )
+        heading = (
+            f"{proj.config.name} · {chosen.grain.replace('_', ' ')} {chosen.label} "
+            f"({chosen.start} to {chosen.end}) · data through {through}"
+        )
+        if by:
+            quarantined = _breakdown(proj, names, chosen, wanted, by, fmt, heading)
         else:
-            click.echo(
-                f"{proj.config.name} · {grain} {chosen.label} "
-                f"({chosen.start} to {chosen.end}) · data through {through}"
+            card = proj.scorecard(chosen, metrics=names, filters=wanted)
+            quarantined = proj.quarantined(
+                {s for m in names for s in proj.config.sources if _uses(proj, m, s)}
             )
-            groups = (
-                sorted({tuple(r) for r in frame[list(by)].astype(str).itertuples(index=False)})
-                if by
-                else [()]
-            )
-            headers = ["metric", *(" / ".join(g) for g in groups)] if by else ["metric", "value"]
-            table = []
-            for name in names:
-                part = frame[frame["metric"] == name]
-                cells = {
-                    tuple(str(v) for v in (r[c] for c in by)): r["value"]
-                    for _, r in part.iterrows()
-                }
-                table.append(
-                    [
-                        catalogue[name].label,
-                        *(format_value(catalogue[name], cells.get(g)) for g in groups),
-                    ]
-                )
-            click.echo(render_table(headers, table))
+            _print_scorecard(card, fmt, heading, chosen, through, quarantined)
         for source, count in quarantined.items():
             click.echo(
                 f"note: {count} row(s) of source '{source}' are quarantined and not "
                 "counted; `reviewkit check` lists them",
                 err=True,
             )
+
+
+def _uses(proj: Project, metric: str, source: str) -> bool:
+    from reviewkit.metrics import metric_sources  # noqa: PLC0415
+
+    return source in metric_sources(proj.config, metric)
+
+
+def _print_scorecard(
+    card: pd.DataFrame,
+    fmt: str,
+    heading: str,
+    chosen: Period,
+    through: Any,
+    quarantined: dict[str, int],
+) -> None:
+    from reviewkit.compare import PREVIOUS_NAME  # noqa: PLC0415
+
+    if fmt == "csv":
+        out = card[list(SCORECARD_COLUMNS)].copy()
+        out["flags"] = ["; ".join(f) for f in out["flags"]]
+        click.echo(out.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        rows = [
+            {k: _json_value(row[k]) for k in SCORECARD_COLUMNS} for row in card.to_dict("records")
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "period": chosen.label,
+                    "grain": chosen.grain,
+                    "start": chosen.start.isoformat(),
+                    "end": chosen.end.isoformat(),
+                    "data_through": through.isoformat() if through else None,
+                    "quarantined": quarantined,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(heading)
+    notes: dict[str, int] = {}
+    table = []
+    for row in card.to_dict("records"):
+        marks = "".join(f"[{notes.setdefault(f, len(notes) + 1)}]" for f in row["flags"])
+        table.append(
+            [
+                row["label"],
+                row["text"],
+                row["previous_change_text"].split(" (")[0],
+                row["year_ago_change_text"].split(" (")[0],
+                row["target_text"],
+                "" if row["status"] == "n/a" and not row["target_text"] else row["status"],
+                marks,
+            ]
+        )
+    headers = ["metric", "value", PREVIOUS_NAME[chosen.grain], "YoY", "target", "status", "flags"]
+    click.echo(render_table(headers, table))
+    for text, number in notes.items():
+        click.echo(f"[{number}] {text}")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _breakdown(
+    proj: Project,
+    names: list[str],
+    chosen: Period,
+    wanted: dict[str, list[str]],
+    by: tuple[str, ...],
+    fmt: str,
+    heading: str,
+) -> dict[str, int]:
+    from reviewkit.metrics import format_value  # noqa: PLC0415
+
+    frame = proj.kpis(
+        names, grain=chosen.grain, start=chosen.start, end=chosen.end, filters=wanted, by=by
+    )
+    catalogue = proj.config.metrics
+    quarantined: dict[str, int] = frame.attrs["quarantined"]
+    if fmt == "csv":
+        frame.insert(
+            frame.columns.get_loc("metric") + 1,
+            "label",
+            [catalogue[m].label for m in frame["metric"]],
+        )
+        click.echo(frame.drop(columns=["period_start", "period_end"]).to_csv(index=False), nl=False)
+        return quarantined
+    if fmt == "json":
+        rows = [
+            {
+                **{
+                    k: (str(v) if k.startswith("period_") else v)
+                    for k, v in row.items()
+                    if k != "value"
+                },
+                "label": catalogue[row["metric"]].label,
+                "value": _json_value(row["value"]),
+                "text": format_value(catalogue[row["metric"]], row["value"]),
+            }
+            for row in frame.to_dict("records")
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "period": chosen.label,
+                    "grain": chosen.grain,
+                    "start": chosen.start.isoformat(),
+                    "end": chosen.end.isoformat(),
+                    "quarantined": quarantined,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
+        return quarantined
+    click.echo(heading)
+    groups = sorted({tuple(r) for r in frame[list(by)].astype(str).itertuples(index=False)})
+    coverage = proj.coverage(names, chosen.start, chosen.end)
+    table = []
+    for name in names:
+        part = frame[frame["metric"] == name]
+        cells = {tuple(str(r[c]) for c in by): r["value"] for r in part.to_dict("records")}
+        table.append(
+            [catalogue[name].label, *(format_value(catalogue[name], cells.get(g)) for g in groups)]
+        )
+    click.echo(render_table(["metric", *(" / ".join(g) for g in groups)], table))
+    for flag in coverage.flags(chosen.label):
+        click.echo(f"note: {flag}")
+    return quarantined
 
 
 def _parse_filters(filters: tuple[str, ...]) -> dict[str, list[str]]:
