@@ -257,3 +257,51 @@ def test_expression_metrics_put_filters_inside_the_expression(write_config) -> N
         "reviewkit.yaml:8:48: metrics.a.filters: an expression takes no `filters`; write the "
         "condition inside it, e.g. count(*) FILTER (WHERE channel = 'chat')"
     ]
+
+
+def test_target_errors(write_config) -> None:
+    text = VALID_SOURCE + textwrap.dedent("""\
+    metrics:
+      csat: {source: tickets, agg: mean, column: csat, change: points}
+    status: {on_track: 0.1, at_risk: 0.05}
+    targets:
+      - metric: csatt
+        value: 4
+        by: 2026-12-31
+      - metric: csat
+        value: 4
+        by: 2026-01-01
+        baseline: {value: 3.5, date: 2026-06-30}
+      - metric: csat
+        value: 4
+      - metric: csat
+        value: 4
+        series: {2026-10: 4}
+      - metric: csat
+        series: {2026-13: 4, FY2026: 4.1}
+      - metric: csat
+        source: tickets
+        column: region
+      - metric: csat
+        filters: {region: eu}
+        value: 4
+        by: 2026-12-31
+    """)
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:8:52: metrics.csat.change: 'points' is not one of: percent, pp, bps",
+        "reviewkit.yaml:9:25: status.at_risk: at_risk (0.05) must be at least on_track (0.1): "
+        "it is the wider tolerance",
+        "reviewkit.yaml:11:5: targets.0.metric: unknown metric 'csatt' (did you mean 'csat'?)",
+        "reviewkit.yaml:16:5: targets.1.by: the target date 2026-01-01 is not after the baseline "
+        "date 2026-06-30; move the target date later or the baseline earlier",
+        "reviewkit.yaml:18:5: targets.2: missing required key 'by': the date the value is due",
+        "reviewkit.yaml:20:5: targets.3: a target needs exactly one of `value` (with `by`), "
+        "`series` or `source` (with `column`); found value, series",
+        "reviewkit.yaml:24:14: targets.4.series.2026-13: cannot read period '2026-13'; write "
+        "latest, YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn, YYYY, FYyyyy-Qn, FYyyyy, this-month or "
+        "last-month (also -week, -quarter, -year, -fiscal-quarter, -fiscal-year)",
+        "reviewkit.yaml:27:5: targets.5.column: 'region' is not a value column of source "
+        "'tickets'; its values are: csat, hours",
+        "reviewkit.yaml:29:15: targets.6.filters.region: 'region' is not a dimension of source "
+        "tickets, so this target cannot be matched to a segment",
+    ]
