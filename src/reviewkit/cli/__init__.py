@@ -13,6 +13,7 @@ from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
 from reviewkit.cli.sample import sample
 from reviewkit.cli.sql import sql
+from reviewkit.cli.wbr import wbr
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +22,7 @@ def main() -> None:
     """reviewkit: monthly reviews about outcomes, from the KPI exports you already have."""
 
 
-for command in (check, kpis, sql, init, sample):
+for command in (check, kpis, sql, wbr, init, sample):
     main.add_command(command)
 
 __all__ = ["main"]
