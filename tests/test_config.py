@@ -93,7 +93,7 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "valid keys are: path, format, date, dimensions, values, shape, long, options, "
         "on_error, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
-        "name, calendar, sources, metrics, targets, status",
+        "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store",
     ]
 
 
@@ -304,4 +304,76 @@ def test_target_errors(write_config) -> None:
         "'tickets'; its values are: csat, hours",
         "reviewkit.yaml:29:15: targets.6.filters.region: 'region' is not a dimension of source "
         "tickets, so this target cannot be matched to a segment",
+    ]
+
+
+def test_outcome_and_output_errors(write_config) -> None:
+    root = write_config(
+        VALID_SOURCE
+        + textwrap.dedent("""\
+    metrics:
+      csat: {source: tickets, agg: mean, column: csat}
+    outputs: {source: tickets, id: key, title: subject, team: owner, effort: points}
+    include: [more-outcomes.yaml, missing.yaml]
+    outcomes:
+      - id: happy
+        title: Customers are happy
+        kpi: {metric: csat, filters: {region: eu}}
+      - id: Happy Customers
+        title: x
+        kpi: csat
+      - id: fast
+        title: Fast answers
+        kpi: csatt
+        parent: happy
+      - id: loop-a
+        title: a
+        kpi: csat
+        parent: loop-b
+      - id: loop-b
+        title: b
+        kpi: csat
+        parent: loop-a
+      - id: late
+        title: Late
+        kpi: csat
+        baseline: {value: 3.5, period: 2026-10}
+        target: {value: 4, by: 2026-10-15}
+    """)
+    )
+    (root / "more-outcomes.yaml").write_text(
+        textwrap.dedent("""\
+    outcomes:
+      - id: loop-a
+        title: again
+        kpi: csat
+      - id: orphan
+        title: Orphan
+        kpi: csat
+        parent: nobody
+        lag_days: -3
+    """),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    assert [str(p) for p in caught.value.problems] == [
+        "reviewkit.yaml:9:53: outputs.team: 'owner' is not a dimension of source 'tickets'; add it "
+        "to sources.tickets.dimensions",
+        "reviewkit.yaml:10:31: include.1: no such file 'missing.yaml' (looked in .)",
+        "reviewkit.yaml:14:35: outcomes.0.kpi.filters.region: 'region' is not a dimension of "
+        "source tickets (behind metric 'csat')",
+        "reviewkit.yaml:15:5: outcomes.1.id: outcome id 'Happy Customers' must be lowercase "
+        "letters, digits, - and _",
+        "reviewkit.yaml:20:5: outcomes.2.kpi.metric: unknown metric 'csatt' (did you mean 'csat'?)",
+        "reviewkit.yaml:22: outcomes.loop-a.parent: outcome parents form a cycle: loop-a -> "
+        "loop-b -> loop-a",
+        "reviewkit.yaml:26: outcomes.loop-b.parent: outcome parents form a cycle: loop-b -> "
+        "loop-a -> loop-b",
+        "reviewkit.yaml:34:24: outcomes.5.target.by: the target date 2026-10-15 is not after the "
+        "baseline period's end 2026-10-31; move the target date later or the baseline earlier",
+        "more-outcomes.yaml:2:5: outcomes.0.id: outcome id 'loop-a' is already used "
+        "(reviewkit.yaml:22); ids must be unique",
+        "more-outcomes.yaml:5: outcomes.orphan.parent: unknown parent outcome 'nobody'",
+        "more-outcomes.yaml:9:5: outcomes.1.lag_days: expected a whole number from 0 to 3650, got -3",
     ]

@@ -25,6 +25,11 @@ KEYS = sorted(
         *config.TARGET_KEYS,
         *config.BASELINE_KEYS,
         *config.STATUS_KEYS,
+        *config.OUTPUT_KEYS,
+        *config.OUTCOME_KEYS,
+        *config.KPI_KEYS,
+        *config.OUTCOME_BASELINE_KEYS,
+        *config.OUTCOME_TARGET_KEYS,
     }
 )
 

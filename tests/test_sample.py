@@ -23,6 +23,7 @@ from reviewkit.sample import (
     EXPORTED_ON,
     FIRST_DAY,
     PLANTED_EFFECTS,
+    TEAM_OUTCOMES,
     TEAMS,
     PlantedEffect,
     generate,
@@ -36,6 +37,7 @@ EXPORTS = (
     "product_activity.xlsx",
     "issues_export.csv",
     "mrr_targets.csv",
+    "links.yaml",
 )
 TEXT_EXPORTS = ("support_tickets.csv", "nps_responses.csv", "issues_export.csv")
 
@@ -395,3 +397,17 @@ def test_mrr_targets_plan_fiscal_2027_from_january_mrr(tmp_path: Path) -> None:
     assert len(plan) == 12 * len(TEAMS)
     start = january.loc[january["team"] == "growth", "mrr"].sum()
     assert growth["mrr_target"].iloc[0] == pytest.approx(start * 1.025, abs=0.01)
+
+
+def test_links_name_planted_and_decoy_outputs_with_hypotheses(tmp_path: Path) -> None:
+    generate(tmp_path)
+    links = yaml.safe_load((tmp_path / "data" / "links.yaml").read_text(encoding="utf-8"))
+    by_output = {link["output_id"]: link for link in links["links"]}
+    for effect in PLANTED_EFFECTS:
+        link = by_output[effect.key]
+        assert link["outcome_id"] == TEAM_OUTCOMES[effect.team]
+        assert link["direction"] == ("increase" if effect.size > 0 else "decrease")
+        assert link["size"] == effect.size
+    for decoy in DECOYS:
+        assert by_output[decoy.key]["hypothesis"]
+    assert 50 < len(by_output) < 300

@@ -464,9 +464,11 @@ def scorecard(
     *,
     metrics: Sequence[str] | None = None,
     filters: Filters | None = None,
+    target: Target | None = None,
 ) -> pd.DataFrame:
     """One row per metric: value, previous period and year-ago changes, target to date,
-    attainment, gap, projection, status and flags."""
+    attainment, gap, projection, status and flags. ``target`` replaces the declared targets
+    (an outcome's own target)."""
     names = list(metrics) if metrics is not None else list(project.config.metrics)
     previous, year_ago = period.shift(-1), period.year_ago()
     history = [period.shift(-i) for i in range(5, -1, -1)]
@@ -504,10 +506,8 @@ def scorecard(
                 base.label,
                 sums=additive(project.config.metrics, name),
             )
-        target = matching_target(project.config, name, wanted)
-        result = _evaluate_target(
-            project, definition, target, period, value, values, history, wanted
-        )
+        goal = target if target is not None else matching_target(project.config, name, wanted)
+        result = _evaluate_target(project, definition, goal, period, value, values, history, wanted)
         row.update(
             {
                 "target": result.target,

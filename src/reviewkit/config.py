@@ -12,7 +12,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,7 +65,36 @@ DIRECTIONS: Final = ("higher", "lower")
 ON_ERROR: Final = ("fail", "quarantine")
 TIME_DIRECTIVES: Final = re.compile(r"%-?[HIMSpfzZX]")
 
-TOP_KEYS: Final = ("name", "calendar", "sources", "metrics", "targets", "status")
+TOP_KEYS: Final = (
+    "name",
+    "calendar",
+    "sources",
+    "metrics",
+    "targets",
+    "status",
+    "outputs",
+    "outcomes",
+    "include",
+    "store",
+)
+INCLUDE_KEYS: Final = ("outcomes",)
+OUTPUT_KEYS: Final = ("source", "id", "title", "team", "type", "effort", "url", "labels")
+OUTCOME_KEYS: Final = (
+    "id",
+    "title",
+    "description",
+    "owner",
+    "team",
+    "kpi",
+    "baseline",
+    "target",
+    "lag_days",
+    "parent",
+)
+KPI_KEYS: Final = ("metric", "filters")
+OUTCOME_BASELINE_KEYS: Final = ("value", "period")
+OUTCOME_TARGET_KEYS: Final = ("value", "by", "series")
+OUTCOME_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 CALENDAR_KEYS: Final = ("week_ends_on", "fiscal_year_start_month")
 SOURCE_KEYS: Final = (
     "path",
@@ -248,6 +277,41 @@ class Target:
 
 
 @dataclass(frozen=True)
+class OutputsSpec:
+    """Which export lists delivered work (the outputs), and which of its columns say what."""
+
+    source: str
+    id: str
+    title: str
+    team: str
+    type: str | None = None
+    effort: str | None = None
+    url: str | None = None
+    labels: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A strategic goal measured by a KPI (optionally for a segment), with its baseline,
+    target, owner and the lag with which work shows up in it."""
+
+    id: str
+    title: str
+    metric: str
+    description: str = ""
+    owner: str = ""
+    team: str = ""
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    baseline_value: float | None = None
+    baseline_period: str | None = None
+    target: Target | None = None
+    lag_days: int = 0
+    parent: str | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """A validated ``reviewkit.yaml``."""
 
@@ -259,6 +323,14 @@ class ProjectConfig:
     located: Located
     targets: tuple[Target, ...] = ()
     status: StatusRules = StatusRules()
+    outputs: OutputsSpec | None = None
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    store: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite store of links and check-ins (default: reviewkit.db in the project)."""
+        return self.store or self.root / "reviewkit.db"
 
     def line_of(self, *keypath: str | int) -> int:
         return self.located.where(keypath)[0]
@@ -272,7 +344,8 @@ def load_config(project_dir: Path) -> ProjectConfig:
     checker = _Checker(located)
     config = checker.project(root)
     if checker.problems or config is None:
-        checker.problems.sort(key=lambda p: (p.line or 0, p.col or 0))
+        main = located.path
+        checker.problems.sort(key=lambda p: (p.path != main, p.path, p.line or 0, p.col or 0))
         raise ConfigError.from_problems(
             f"{located.path} has {len(checker.problems)} problem(s):", checker.problems
         )
@@ -396,7 +469,271 @@ class _Checker:
         self.references(sources, metrics)
         rules = self.rules(top.get("status", {}), ("status",), StatusRules())
         targets = self.targets(top.get("targets", []), sources, metrics, rules)
-        return ProjectConfig(root, name, calendar, sources, metrics, self.located, targets, rules)
+        outputs = self.outputs(top["outputs"], sources) if "outputs" in top else None
+        outcomes: dict[str, Outcome] = {}
+        self.outcomes(top.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes)
+        for included in self.includes(top.get("include", []), root):
+            child = _Checker(included)
+            child.project_calendar = self.project_calendar
+            spec = child.mapping(included.data, (), INCLUDE_KEYS)
+            if spec is not None:
+                child.outcomes(
+                    spec.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes
+                )
+            self.problems += child.problems
+        self.outcome_tree(outcomes)
+        store = None
+        if "store" in top:
+            text = self.text(top["store"], ("store",))
+            store = (root / text) if text else None
+        return ProjectConfig(
+            root,
+            name,
+            calendar,
+            sources,
+            metrics,
+            self.located,
+            targets,
+            rules,
+            outputs,
+            outcomes,
+            store,
+        )
+
+    def includes(self, raw: Any, root: Path) -> list[Located]:
+        files = self.text_list(raw, ("include",))
+        out = []
+        for i, name in enumerate(files):
+            path = root / name
+            if not path.is_file():
+                self.error(("include", i), f"no such file '{name}' (looked in {shown_path(root)})")
+                continue
+            try:
+                included = load_yaml(path, shown_as=shown_path(path))
+            except ConfigError as exc:
+                self.problems += exc.problems
+                continue
+            self.problems += included.duplicates
+            out.append(included)
+        return out
+
+    def outputs(self, raw: Any, sources: Mapping[str, Source]) -> OutputsSpec | None:
+        kp: KeyPath = ("outputs",)
+        spec = self.mapping(raw, kp, OUTPUT_KEYS, required=("source", "id", "title", "team"))
+        if spec is None or not all(k in spec for k in ("source", "id", "title", "team")):
+            return None
+        columns = {k: self.text(spec[k], (*kp, k)) for k in OUTPUT_KEYS if k in spec}
+        name = columns.get("source")
+        source = sources.get(name or "")
+        if source is None:
+            if name is not None and not self._declared(("sources", name)):
+                self.error(
+                    (*kp, "source"),
+                    f"unknown source '{name}'"
+                    f"{_suggest(name, list(sources))}; declare the export under sources",
+                )
+            return None
+        if columns.get("team") and columns["team"] not in source.dimensions:
+            self.error(
+                (*kp, "team"),
+                f"'{columns['team']}' is not a dimension of source "
+                f"'{name}'; add it to sources.{name}.dimensions",
+            )
+            return None
+        values = [v for v, _ in source.values]
+        if columns.get("effort") and columns["effort"] not in values:
+            self.error(
+                (*kp, "effort"),
+                f"'{columns['effort']}' is not a value column of source "
+                f"'{name}'; its values are: {', '.join(values) or '(none)'}",
+            )
+            return None
+        if any(v is None for v in columns.values()):
+            return None
+        return OutputsSpec(**{k: v for k, v in columns.items() if v is not None})
+
+    def outcomes(
+        self,
+        raw: Any,
+        kp: KeyPath,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+        out: dict[str, Outcome],
+    ) -> None:
+        if not isinstance(raw, list):
+            self.error(kp, f"expected a list of outcomes, got {_kind(raw)}")
+            return
+        for index, item in enumerate(raw):
+            outcome = self.outcome(item, (*kp, index), sources, metrics, rules)
+            if outcome is None:
+                continue
+            if outcome.id in out:
+                first = out[outcome.id]
+                self.error(
+                    (*kp, index, "id"),
+                    f"outcome id '{outcome.id}' is already used "
+                    f"({first.file}:{first.line}); ids must be unique",
+                )
+                continue
+            out[outcome.id] = outcome
+
+    def outcome(
+        self,
+        raw: Any,
+        kp: KeyPath,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+    ) -> Outcome | None:
+        spec = self.mapping(raw, kp, OUTCOME_KEYS, required=("id", "title", "kpi"))
+        if spec is None or not all(k in spec for k in ("id", "title", "kpi")):
+            return None
+        ident = spec["id"]
+        if not isinstance(ident, str) or not OUTCOME_ID_RE.match(ident):
+            self.error(
+                (*kp, "id"), f"outcome id {ident!r} must be lowercase letters, digits, - and _"
+            )
+            return None
+        kpi = spec["kpi"]
+        kpi_spec = (
+            {"metric": kpi}
+            if isinstance(kpi, str)
+            else self.mapping(kpi, (*kp, "kpi"), KPI_KEYS, required=("metric",))
+        )
+        if not kpi_spec or "metric" not in kpi_spec:
+            return None
+        metric = self.text(kpi_spec["metric"], (*kp, "kpi", "metric"))
+        if metric is None or metric not in metrics:
+            if metric is not None and not self._declared(("metrics", metric)):
+                self.error(
+                    (*kp, "kpi", "metric"),
+                    f"unknown metric '{metric}'{_suggest(metric, list(metrics))}",
+                )
+            return None
+        filters = self.filters(kpi_spec.get("filters", {}), (*kp, "kpi", "filters")) or ()
+        for column, _ in filters:
+            lacking = [
+                s
+                for s in sorted(_base_sources(metric, metrics))
+                if s in sources and column not in sources[s].dimensions
+            ]
+            if lacking:
+                self.error(
+                    (*kp, "kpi", "filters", column),
+                    f"'{column}' is not a dimension of "
+                    f"source {', '.join(lacking)} (behind metric '{metric}')",
+                )
+                return None
+        fields: dict[str, Any] = {
+            key: self.text(spec.get(key, ""), (*kp, key), allow_empty=True) or ""
+            for key in ("description", "owner", "team")
+        }
+        fields["title"] = self.text(spec["title"], (*kp, "title")) or ident
+        fields["lag_days"] = self.integer(spec.get("lag_days", 0), (*kp, "lag_days"), 0, 3650) or 0
+        if "parent" in spec:
+            fields["parent"] = self.text(spec["parent"], (*kp, "parent"))
+        baseline_end = None
+        if "baseline" in spec:
+            base = self.mapping(
+                spec["baseline"], (*kp, "baseline"), OUTCOME_BASELINE_KEYS, OUTCOME_BASELINE_KEYS
+            )
+            if base and len(base) == 2:
+                fields["baseline_value"] = self.number(base["value"], (*kp, "baseline", "value"))
+                period = self.period_text(base["period"], (*kp, "baseline", "period"))
+                if period is not None:
+                    fields["baseline_period"], baseline_end = period.label, period.end
+        if "target" in spec:
+            fields["target"] = self.outcome_target(
+                spec["target"], (*kp, "target"), metric, filters, fields, baseline_end, rules
+            )
+        line = self.located.where(kp)[0]
+        return Outcome(
+            id=ident, metric=metric, filters=filters, file=self.located.path, line=line, **fields
+        )
+
+    def outcome_target(
+        self,
+        raw: Any,
+        kp: KeyPath,
+        metric: str,
+        filters: tuple[tuple[str, tuple[str, ...]], ...],
+        fields: dict[str, Any],
+        baseline_end: dt.date | None,
+        rules: StatusRules,
+    ) -> Target | None:
+        spec = self.mapping(raw, kp, OUTCOME_TARGET_KEYS)
+        if spec is None:
+            return None
+        if "series" in spec:
+            if "value" in spec or "by" in spec:
+                self.error(kp, "give either `value` with `by`, or `series`, not both")
+                return None
+            series = self.series(spec["series"], (*kp, "series"))
+            return Target(metric, -1, filters, series=series, rules=rules)
+        if "value" not in spec or "by" not in spec:
+            self.error(kp, "a target needs `value` and `by` (the date it is due), or `series`")
+            return None
+        value = self.number(spec["value"], (*kp, "value"))
+        by = self.date(spec["by"], (*kp, "by"))
+        if value is None or by is None:
+            return None
+        if baseline_end is not None and by <= baseline_end:
+            self.error(
+                (*kp, "by"),
+                f"the target date {by} is not after the baseline period's "
+                f"end {baseline_end}; move the target date later or the baseline earlier",
+            )
+            return None
+        base_value = fields.get("baseline_value")
+        return Target(
+            metric,
+            -1,
+            filters,
+            value=value,
+            by=by,
+            baseline_value=base_value,
+            baseline_date=baseline_end if base_value is not None else None,
+            rules=rules,
+        )
+
+    def period_text(self, raw: Any, kp: KeyPath) -> Any:
+        from reviewkit.periods import parse_period  # noqa: PLC0415 (periods imports config)
+
+        try:
+            return parse_period(str(raw), None, self.project_calendar)
+        except ReviewkitError as exc:
+            self.error(kp, str(exc))
+            return None
+
+    def outcome_tree(self, outcomes: Mapping[str, Outcome]) -> None:
+        """Parents must exist and must not loop back (company goal -> team outcomes)."""
+        for outcome in outcomes.values():
+            if outcome.parent is not None and outcome.parent not in outcomes:
+                self.problems.append(
+                    Problem(
+                        outcome.file,
+                        f"unknown parent outcome '{outcome.parent}'"
+                        f"{_suggest(outcome.parent, list(outcomes))}",
+                        outcome.line,
+                        key=f"outcomes.{outcome.id}.parent",
+                    )
+                )
+                continue
+            seen, current = [outcome.id], outcome.parent
+            while current is not None and current in outcomes:
+                if current in seen:
+                    self.problems.append(
+                        Problem(
+                            outcome.file,
+                            "outcome parents form a cycle: " + " -> ".join([*seen, current]),
+                            outcome.line,
+                            key=f"outcomes.{outcome.id}.parent",
+                        )
+                    )
+                    break
+                seen.append(current)
+                current = outcomes[current].parent
 
     def calendar(self, raw: Any) -> Calendar:
         cal = self.mapping(raw, ("calendar",), CALENDAR_KEYS)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from reviewkit import compare as comparisons
-from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
+from reviewkit import evidence, review
+from reviewkit.config import CONFIG_FILE, Outcome, ProjectConfig, load_config
 from reviewkit.coverage import Coverage, SourceDates, coverage_of
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
-from reviewkit.periods import Period, Window, parse_period
+from reviewkit.periods import Period, Window, parse_period, period_containing
 from reviewkit.sources import (
     LoadedSource,
     SourceCache,
@@ -30,6 +32,10 @@ from reviewkit.sources import (
     quote_ident,
     quote_literal,
 )
+
+if TYPE_CHECKING:
+    from reviewkit.impact import ImpactResult
+    from reviewkit.store import CheckIn, Decision, ImportResult, Link, ManualOutput, Review, Store
 
 __all__ = ["Project", "check_project", "open_project"]
 
@@ -52,12 +58,17 @@ class Project:
         self._con: duckdb.DuckDBPyConnection = connect()
         self._loaded: dict[str, LoadedSource] = {}
         self._dates: dict[str, SourceDates] = {}
+        self._store: Store | None = None
+        #: who the store records as the author of changes (default: $REVIEWKIT_USER or the OS user)
+        self.actor: str | None = None
 
     def __repr__(self) -> str:
         return f"<reviewkit project {self.config.name!r} at {self.root}>"
 
     def close(self) -> None:
         self._con.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> Project:
         return self
@@ -334,6 +345,299 @@ class Project:
         ):
             self.source(name)
 
+    # -- the review model: outcomes, outputs, links, check-ins -----------------------------------
+    @property
+    def store(self) -> Store:
+        """The project's store of links, check-ins and hand-added outputs (opened on first use)."""
+        if self._store is None:
+            from reviewkit.store import Store  # noqa: PLC0415 (only reviews need it)
+
+            self._store = Store(self.config.store_path, actor=self.actor)
+        return self._store
+
+    def outcomes(self) -> pd.DataFrame:
+        """The outcomes declared in reviewkit.yaml, parents before children."""
+        return review.outcome_frame(self)
+
+    def outputs(
+        self,
+        *,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        team: str | None = None,
+        unlinked: bool = False,
+        search: str | None = None,
+    ) -> pd.DataFrame:
+        """Delivered outputs (export and hand-added) with the outcomes each is linked to."""
+        return review.outputs(
+            self,
+            start=_date(start, "start"),
+            end=_date(end, "end"),
+            team=team,
+            unlinked=unlinked,
+            search=search,
+        )
+
+    def outcome(self, outcome_id: str) -> Outcome:
+        """The declared outcome ``outcome_id`` (a QueryError naming the known ids if absent)."""
+        try:
+            return self.config.outcomes[outcome_id]
+        except KeyError:
+            known = ", ".join(self.config.outcomes) or "none declared"
+            raise QueryError(f"unknown outcome '{outcome_id}'; outcomes are: {known}") from None
+
+    def link(
+        self,
+        output_id: str,
+        outcome_id: str,
+        *,
+        hypothesis: str = "",
+        direction: str | None = None,
+        size: float | None = None,
+        lag_days: int | None = None,
+        confidence: str = "medium",
+        author: str | None = None,
+    ) -> Link:
+        """Record that ``output_id`` should move ``outcome_id`` (creates or updates the link).
+
+        ``direction`` defaults to the way the outcome's metric gets better."""
+        outcome = self.outcome(outcome_id)
+        known = set(self.outputs()["id"])
+        if output_id not in known:
+            raise QueryError(
+                f"unknown output '{output_id}'; it is neither in the outputs export nor added "
+                "by hand (project.add_output)"
+            )
+        if direction is None:
+            better = self.config.metrics[outcome.metric].direction
+            direction = "increase" if better == "higher" else "decrease"
+        return self.store.link(
+            output_id,
+            outcome_id,
+            hypothesis=hypothesis,
+            direction=direction,
+            size=size,
+            lag_days=lag_days,
+            confidence=confidence,
+            author=author,
+        )
+
+    def unlink(self, output_id: str, outcome_id: str, *, author: str | None = None) -> Link:
+        """Remove the link (the store keeps it in its history)."""
+        return self.store.unlink(output_id, outcome_id, author=author)
+
+    def links(self, *, outcome_id: str | None = None, output_id: str | None = None) -> pd.DataFrame:
+        """Live links, one row each."""
+        rows = [
+            asdict(link) for link in self.store.links(outcome_id=outcome_id, output_id=output_id)
+        ]
+        return pd.DataFrame(rows)
+
+    def add_output(
+        self,
+        output_id: str,
+        *,
+        title: str,
+        team: str,
+        delivered: dt.date | str,
+        type: str = "",
+        effort: float | None = None,
+        url: str | None = None,
+        labels: Sequence[str] = (),
+        author: str | None = None,
+    ) -> ManualOutput:
+        """Add an output by hand (work that no export lists)."""
+        day = _date(delivered, "delivered")
+        assert day is not None
+        return self.store.add_output(
+            output_id,
+            title=title,
+            team=team,
+            delivered=day,
+            type=type,
+            effort=effort,
+            url=url,
+            labels=labels,
+            author=author,
+        )
+
+    def outcome_scorecard(
+        self, period: str | Period = "latest", *, team: str | None = None
+    ) -> pd.DataFrame:
+        """One row per outcome (optionally of one team): its KPI's value for the period, changes,
+        target to date, status proposed from the numbers, and flags."""
+        chosen = self._resolve(
+            period, None, list({o.metric for o in self.config.outcomes.values()})
+        )
+        rows = []
+        for outcome in self.config.outcomes.values():
+            if team is not None and outcome.team != team:
+                continue
+            card = comparisons.scorecard(
+                self,
+                chosen,
+                metrics=[outcome.metric],
+                filters=dict(outcome.filters),
+                target=outcome.target,
+            )
+            row = card.iloc[0].to_dict()
+            rows.append(
+                {
+                    "outcome": outcome.id,
+                    "title": outcome.title,
+                    "team": outcome.team,
+                    "owner": outcome.owner,
+                    "parent": outcome.parent,
+                    **row,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def checkin(
+        self,
+        outcome_id: str,
+        period: str | Period,
+        *,
+        status: str | None = None,
+        confidence: str = "medium",
+        note: str = "",
+        decisions: Sequence[Decision | Mapping[str, Any]] = (),
+        author: str | None = None,
+    ) -> CheckIn:
+        """Record an outcome's check-in for a review period. The status is proposed from the
+        numbers (the outcome's KPI against its target to date); pass ``status`` to override."""
+        outcome = self.outcome(outcome_id)
+        chosen = self._resolve(period, None, [outcome.metric])
+        proposed = self.proposed_status(outcome_id, chosen)
+        chosen_status = status or (proposed if proposed != "n/a" else None)
+        if chosen_status is None:
+            raise QueryError(
+                f"outcome '{outcome_id}' has no target to propose a status from for "
+                f"{chosen.label}; pass status= (on track, at risk or off track)"
+            )
+        return self.store.checkin(
+            outcome_id,
+            chosen.label,
+            status=chosen_status,
+            proposed_status=None if proposed == "n/a" else proposed,
+            confidence=confidence,
+            note=note,
+            decisions=[_decision(d) for d in decisions],
+            author=author,
+        )
+
+    def proposed_status(self, outcome_id: str, period: str | Period) -> str:
+        """on track / at risk / off track from the numbers, or n/a without a target or value."""
+        outcome = self.outcome(outcome_id)
+        chosen = self._resolve(period, None, [outcome.metric])
+        card = comparisons.scorecard(
+            self,
+            chosen,
+            metrics=[outcome.metric],
+            filters=dict(outcome.filters),
+            target=outcome.target,
+        )
+        return str(card.iloc[0]["status"])
+
+    def checkins(
+        self, *, period: str | None = None, outcome_id: str | None = None
+    ) -> list[CheckIn]:
+        """Recorded check-ins."""
+        return self.store.checkins(outcome_id=outcome_id, period=period)
+
+    def followups(self, period: str | Period, *, team: str | None = None) -> pd.DataFrame:
+        """Decisions recorded at the previous review, for follow-up in this one."""
+        chosen = self._resolve(period, None, [])
+        previous = chosen.shift(-1).label
+        rows = []
+        for checkin in self.store.checkins(period=previous):
+            outcome = self.config.outcomes.get(checkin.outcome_id)
+            if outcome is None or (team is not None and outcome.team != team):
+                continue
+            rows += [
+                {"outcome": checkin.outcome_id, "period": previous, **asdict(d)}
+                for d in checkin.decisions
+            ]
+        return pd.DataFrame(rows, columns=["outcome", "period", "text", "owner", "due", "done"])
+
+    def review_gaps(self, period: str | Period, *, team: str | None = None) -> list[str]:
+        """What stops the review from being complete: outcomes without a check-in, and
+        off-target outcomes (at risk or off track) without a note."""
+        chosen = self._resolve(period, None, [])
+        recorded = {c.outcome_id: c for c in self.store.checkins(period=chosen.label)}
+        gaps = []
+        for outcome in self.config.outcomes.values():
+            if team is not None and outcome.team != team:
+                continue
+            checkin = recorded.get(outcome.id)
+            if checkin is None:
+                gaps.append(f"outcome '{outcome.id}' has no check-in for {chosen.label}")
+            elif checkin.status != "on track" and not checkin.note.strip():
+                gaps.append(
+                    f"outcome '{outcome.id}' is {checkin.status} in {chosen.label} but "
+                    "has no note: say why and what happens next"
+                )
+        return gaps
+
+    def complete_review(
+        self, period: str | Period, *, team: str | None = None, author: str | None = None
+    ) -> Review:
+        """Mark the review complete; refused while :meth:`review_gaps` lists anything."""
+        chosen = self._resolve(period, None, [])
+        gaps = self.review_gaps(chosen, team=team)
+        if gaps:
+            raise ReviewkitError(
+                f"the {chosen.label} review{f' of {team}' if team else ''} cannot be marked "
+                "complete yet:\n" + "\n".join(f"- {g}" for g in gaps)
+            )
+        return self.store.complete_review(chosen.label, team=team, author=author)
+
+    def alignment(
+        self, period: str | Period = "latest", *, team: str | None = None, neglect_periods: int = 3
+    ) -> evidence.Alignment:
+        """Share of outputs and effort linked to an outcome per team, and neglected outcomes."""
+        chosen = self._resolve(period, None, [])
+        return evidence.alignment(self, chosen, team=team, neglect_periods=neglect_periods)
+
+    def impact(
+        self, output_id: str, outcome_id: str, *, as_of: dt.date | str | None = None
+    ) -> ImpactResult:
+        """Evidence for one link: did the outcome's KPI move after the output, plus lag,
+        against its counterfactual (and the other segments)? Association, not proof."""
+        found = self.store.links(outcome_id=outcome_id, output_id=output_id)
+        if not found:
+            raise QueryError(
+                f"there is no link from '{output_id}' to '{outcome_id}'; create "
+                "it first (project.link)"
+            )
+        return evidence.link_impact(self, found[0], as_of=_date(as_of, "as_of"))
+
+    def outcome_impact(
+        self, outcome_id: str, *, as_of: dt.date | str | None = None
+    ) -> pd.DataFrame:
+        """Every link of an outcome with its verdict; ``attrs["rollup"]`` counts verdicts."""
+        return evidence.outcome_impact(self, outcome_id, as_of=_date(as_of, "as_of"))
+
+    def team_impact(
+        self, team: str, period: str | Period = "latest", *, months: int = 12
+    ) -> dict[str, Any]:
+        """Share of a team's effort delivered in the ``months`` up to ``period`` that went into
+        outputs whose linked KPI moved as hypothesised."""
+        chosen = self._resolve(period, None, [])
+        start = period_containing(chosen.end, "month", self.config.calendar).shift(1 - months)
+        return evidence.team_impact(self, team, start.start, chosen.end)
+
+    def import_links(self, path: Path, *, author: str | None = None) -> ImportResult:
+        """Import links and check-ins exported by ``reviewkit links export``, refusing any that
+        name an unknown output or outcome (nothing is imported then)."""
+        outputs_known = set(self.outputs()["id"])
+        return self.store.import_(
+            path,
+            author=author,
+            known_outputs=outputs_known,
+            known_outcomes=set(self.config.outcomes),
+        )
+
     # -- exploration --------------------------------------------------------------------------
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
@@ -387,6 +691,32 @@ def check_project(path: str | Path = ".") -> list[Problem]:
                     )
                 )
         problems.extend(_check_metrics(project))
+        problems.extend(_check_outputs(project))
+    return problems
+
+
+def _check_outputs(project: Project) -> list[Problem]:
+    """The outputs mapping names columns the export must really have (text columns such as the
+    id and title are not declared under the source, so only the file can tell)."""
+    spec = project.config.outputs
+    if spec is None or spec.source not in project._loaded:
+        return []
+    columns = {r[0] for r in project.query(f"DESCRIBE SELECT * FROM {quote_ident(spec.source)}")}
+    problems = []
+    for key in ("id", "title", "team", "type", "effort", "url", "labels"):
+        name = getattr(spec, key)
+        if name is not None and name not in columns:
+            line, col = project.config.located.where(("outputs", key))
+            problems.append(
+                Problem(
+                    project.config.located.path,
+                    f"source '{spec.source}' has no column '{name}'; its columns are: "
+                    + ", ".join(sorted(columns)),
+                    line,
+                    col,
+                    key=f"outputs.{key}",
+                )
+            )
     return problems
 
 
@@ -431,6 +761,20 @@ def _date(value: dt.date | str | None, what: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise QueryError(f"{what} date {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _decision(value: Decision | Mapping[str, Any]) -> Decision:
+    from reviewkit.store import Decision  # noqa: PLC0415
+
+    if isinstance(value, Decision):
+        return value
+    due = value.get("due")
+    return Decision(
+        text=str(value.get("text", "")),
+        owner=str(value.get("owner", "")),
+        due=_date(due, "due") if due else None,
+        done=bool(value.get("done", False)),
+    )
 
 
 def _by(by: Sequence[str] | str | None) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ import click
 from reviewkit.cli.check import check
 from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
+from reviewkit.cli.links import links
+from reviewkit.cli.outcomes import outcomes
 from reviewkit.cli.sample import sample
 from reviewkit.cli.sql import sql
 from reviewkit.cli.wbr import wbr
@@ -22,7 +24,7 @@ def main() -> None:
     """reviewkit: monthly reviews about outcomes, from the KPI exports you already have."""
 
 
-for command in (check, kpis, sql, wbr, init, sample):
+for command in (check, kpis, outcomes, links, sql, wbr, init, sample):
     main.add_command(command)
 
 __all__ = ["main"]

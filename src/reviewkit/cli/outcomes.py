@@ -1,0 +1,70 @@
+"""`reviewkit outcomes`: each outcome's KPI against its target, and the status the numbers
+propose for the review."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from reviewkit.cli.common import project_option, render_table, user_errors
+
+
+@click.command()
+@project_option
+@click.option(
+    "--period",
+    default="latest",
+    show_default=True,
+    help="Review period (YYYY-MM, latest, last-month, ...).",
+)
+@click.option("--team", default=None, help="Only this team's outcomes.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def outcomes(project: Path, period: str, team: str | None, fmt: str) -> None:
+    """List the outcomes: KPI value, change, target to date and proposed status."""
+    from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
+
+    with user_errors(), open_project(project) as proj:
+        card = proj.outcome_scorecard(period, team=team)
+    if card.empty:
+        click.echo("no outcomes declared (add `outcomes:` to reviewkit.yaml)", err=True)
+        return
+    if fmt == "json":
+        columns = [
+            "outcome",
+            "title",
+            "team",
+            "owner",
+            "parent",
+            "metric",
+            "period",
+            "value",
+            "text",
+            "previous_change_text",
+            "target",
+            "target_text",
+            "status",
+            "status_reason",
+            "flags",
+        ]
+        rows = card[columns].astype(object).where(card[columns].notna(), None)
+        click.echo(json.dumps(rows.to_dict("records"), indent=2, default=str))
+        return
+    table = [
+        [
+            ("  " if row["parent"] else "") + row["outcome"],
+            row["team"] or "company",
+            row["text"],
+            row["previous_change_text"].split(" (")[0],
+            row["target_text"],
+            row["status"],
+        ]
+        for row in card.to_dict("records")
+    ]
+    click.echo(f"Outcomes · {card.iloc[0]['period']}")
+    click.echo(
+        render_table(["outcome", "team", "value", "change", "target", "status"], table, right=2)
+    )

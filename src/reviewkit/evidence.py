@@ -1,0 +1,255 @@
+"""Evidence: what the KPI data says about the work. Alignment (how much delivered work is
+linked to any outcome) and impact (did the linked KPI move after the output, against a
+counterfactual), per link, outcome and team.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from reviewkit.config import Metric
+from reviewkit.errors import QueryError
+from reviewkit.impact import ImpactResult, estimate_impact, rollup
+from reviewkit.metrics import format_value
+from reviewkit.periods import Period
+from reviewkit.review import outputs
+
+if TYPE_CHECKING:
+    from reviewkit.project import Project
+    from reviewkit.store import Link
+
+__all__ = ["Alignment", "alignment", "link_impact", "outcome_impact", "team_impact"]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How much of a period's delivered work is linked to an outcome, per team, and which
+    outcomes nobody has worked on lately."""
+
+    period: Period
+    teams: pd.DataFrame
+    outcomes: pd.DataFrame
+    neglected: tuple[str, ...]
+    neglect_window: tuple[dt.date, dt.date]
+
+
+def alignment(
+    project: Project, period: Period, *, team: str | None = None, neglect_periods: int = 3
+) -> Alignment:
+    """Per team: outputs and effort delivered in ``period``, the share linked to at least one
+    outcome, and the effort on unlinked work. Per outcome: its linked outputs in the period and
+    whether any linked output was delivered in the last ``neglect_periods`` periods."""
+    delivered = outputs(project, start=period.start, end=period.end, team=team)
+    rows = []
+    for name, group in delivered.groupby("team", sort=True):
+        linked = group[group["outcomes"].map(len) > 0]
+        effort = float(group["effort"].fillna(0).sum())
+        linked_effort = float(linked["effort"].fillna(0).sum())
+        rows.append(_team_row(str(name), group, linked, effort, linked_effort))
+    teams = pd.DataFrame(
+        rows,
+        columns=[
+            "team",
+            "outputs",
+            "linked_outputs",
+            "output_share",
+            "effort",
+            "linked_effort",
+            "effort_share",
+            "unlinked_effort",
+            "effort_unknown",
+        ],
+    )
+    window_start = period.shift(-(neglect_periods - 1)).start
+    recent = outputs(project, start=window_start, end=period.end)
+    outcome_rows = []
+    for outcome in project.config.outcomes.values():
+        if team is not None and outcome.team != team:
+            continue
+        in_period = delivered[delivered["outcomes"].map(lambda o, i=outcome.id: i in o)]
+        in_window = recent[recent["outcomes"].map(lambda o, i=outcome.id: i in o)]
+        outcome_rows.append(
+            {
+                "outcome": outcome.id,
+                "title": outcome.title,
+                "team": outcome.team,
+                "linked_outputs": len(in_period),
+                "linked_effort": float(in_period["effort"].fillna(0).sum()),
+                "outputs_in_window": len(in_window),
+                "last_delivery": max(in_window["delivered"]) if len(in_window) else None,
+                "neglected": len(in_window) == 0,
+            }
+        )
+    frame = pd.DataFrame(
+        outcome_rows,
+        columns=[
+            "outcome",
+            "title",
+            "team",
+            "linked_outputs",
+            "linked_effort",
+            "outputs_in_window",
+            "last_delivery",
+            "neglected",
+        ],
+    )
+    neglected = tuple(frame.loc[frame["neglected"], "outcome"])
+    return Alignment(period, teams, frame, neglected, (window_start, period.end))
+
+
+def _team_row(
+    team: str, group: pd.DataFrame, linked: pd.DataFrame, effort: float, linked_effort: float
+) -> dict[str, Any]:
+    return {
+        "team": team,
+        "outputs": len(group),
+        "linked_outputs": len(linked),
+        "output_share": len(linked) / len(group) if len(group) else None,
+        "effort": effort,
+        "linked_effort": linked_effort,
+        "effort_share": linked_effort / effort if effort else None,
+        "unlinked_effort": effort - linked_effort,
+        "effort_unknown": int(group["effort"].isna().sum()),
+    }
+
+
+def _grain_for(project: Project, metric: str) -> str:
+    """Weeks give the most points; a metric read from month-end snapshots has months only."""
+    from reviewkit.metrics import metric_sources  # noqa: PLC0415
+
+    sources = metric_sources(project.config, metric)
+    monthly = any(project.config.sources[s].date.grain == "month" for s in sources)
+    return "month" if monthly else "week"
+
+
+def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -> ImpactResult:
+    """Did the linked outcome's KPI move after the output was delivered (plus the lag), against
+    the counterfactual of its own past, and against the other segments where there are any?"""
+    outcome = project.outcome(link.outcome_id)
+    delivered = project.outputs(search=None)
+    row = delivered[delivered["id"] == link.output_id]
+    if row.empty:
+        raise QueryError(f"output '{link.output_id}' of this link is no longer in the outputs")
+    metric = project.config.metrics[outcome.metric]
+    grain = _grain_for(project, outcome.metric)
+    complete = project.period("latest", grain, [outcome.metric])
+    through = min(as_of, complete.end) if as_of else complete.end
+    filters = {k: list(v) for k, v in outcome.filters}
+    series = project.kpi(outcome.metric, grain=grain, end=through, filters=filters)
+    return estimate_impact(
+        series[["period_start", "value"]],
+        change_date=row.iloc[0]["delivered"],
+        lag_days=link.lag_days if link.lag_days is not None else outcome.lag_days,
+        expected=link.direction,
+        grain=grain,
+        controls=_controls(project, outcome.metric, filters, grain, through),
+        as_of=through,
+        unit_text=lambda x: _difference_text(metric, x),
+    )
+
+
+def _controls(
+    project: Project, metric: str, filters: dict[str, list[str]], grain: str, through: dt.date
+) -> pd.DataFrame | None:
+    """The same KPI for the other values of the segment's dimension (the other teams), when
+    the outcome is one segment of a dimension every source behind the metric has."""
+    from reviewkit.metrics import metric_sources  # noqa: PLC0415
+
+    single = [k for k, v in filters.items() if len(v) == 1]
+    sources = metric_sources(project.config, metric)
+    usable = [k for k in single if all(k in project.config.sources[s].dimensions for s in sources)]
+    if not usable:
+        return None
+    dimension = usable[0]
+    others = {k: v for k, v in filters.items() if k != dimension}
+    frame = project.kpi(metric, grain=grain, end=through, filters=others, by=dimension)
+    frame = frame[frame[dimension] != filters[dimension][0]]
+    if frame.empty:
+        return None
+    return frame.rename(columns={dimension: "group"})[["period_start", "group", "value"]]
+
+
+def _difference_text(metric: Metric, value: float) -> str:
+    if metric.format == "percent":
+        return f"{value * 100:.1f} pp"
+    if metric.format == "bps":
+        return f"{value * 10_000:.0f} bps"
+    return format_value(metric, value)
+
+
+def outcome_impact(
+    project: Project, outcome_id: str, *, as_of: dt.date | None = None
+) -> pd.DataFrame:
+    """One row per link of the outcome with its verdict and estimate; ``attrs["rollup"]``
+    counts the verdicts."""
+    project.outcome(outcome_id)
+    found = project.outputs()
+    titles = dict(zip(found["id"], found["title"], strict=True))
+    days = dict(zip(found["id"], found["delivered"], strict=True))
+    rows, results = [], []
+    for link in project.store.links(outcome_id=outcome_id):
+        result = link_impact(project, link, as_of=as_of)
+        results.append(result)
+        rows.append(
+            {
+                "output": link.output_id,
+                "title": titles.get(link.output_id, ""),
+                "delivered": days.get(link.output_id),
+                "hypothesis": link.hypothesis,
+                "direction": link.direction,
+                "verdict": result.verdict,
+                "estimate": result.estimate,
+                "low": result.low,
+                "high": result.high,
+                "method": result.method,
+                "effective": result.effective,
+                "sentence": result.sentence,
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "output",
+            "title",
+            "delivered",
+            "hypothesis",
+            "direction",
+            "verdict",
+            "estimate",
+            "low",
+            "high",
+            "method",
+            "effective",
+            "sentence",
+        ],
+    )
+    frame.attrs["rollup"] = rollup(results)
+    return frame
+
+
+def team_impact(project: Project, team: str, start: dt.date, end: dt.date) -> dict[str, Any]:
+    """Of the effort a team delivered in [start, end], how much went into outputs with a link
+    whose KPI moved as hypothesised."""
+    delivered = project.outputs(start=start, end=end, team=team)
+    ids = set(delivered["id"])
+    moved = {
+        link.output_id
+        for link in project.store.links()
+        if link.output_id in ids and link_impact(project, link).verdict == "moved as hypothesised"
+    }
+    effort = float(delivered["effort"].fillna(0).sum())
+    impact_effort = float(delivered.loc[delivered["id"].isin(moved), "effort"].fillna(0).sum())
+    return {
+        "team": team,
+        "start": start,
+        "end": end,
+        "outputs": len(delivered),
+        "effort": effort,
+        "effort_with_impact": impact_effort,
+        "share": impact_effort / effort if effort else None,
+        "outputs_with_impact": sorted(moved),
+    }

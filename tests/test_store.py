@@ -1,0 +1,950 @@
+"""The store on real SQLite files: entities, the event log and undo, export/import, and several
+processes writing at once or being killed mid-write (tests/store_worker.py is the other side)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reviewkit.store import (
+    SCHEMA_VERSION,
+    CheckIn,
+    Decision,
+    ImportResult,
+    Link,
+    Store,
+    StoreError,
+)
+
+WORKER = Path(__file__).with_name("store_worker.py")
+HOSTILE = [
+    '=HYPERLINK("http://x")',
+    "-1+1",
+    "@SUM(A1)",
+    "+33 6 12",
+    "\tindented",
+    "\rcarriage",
+    "'already quoted",
+    "-5% churn",
+    "ünïcødé → 日本語 🚀",
+    'line one\nline two, with comma and "quotes"\r\nthree',
+    "  spaces around  ",
+    "",
+]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work in tmp_path, so that messages show paths as users see them (relative)."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "store.sqlite", actor="ana") as opened:
+        yield opened
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection, to look at the file the way another tool would."""
+    return sqlite3.connect(path, timeout=30, isolation_level=None)
+
+
+def integrity(path: Path) -> str:
+    with raw(path) as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def count(path: Path, table: str) -> int:
+    conn = raw(path)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def test_new_store_settings_and_schema(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "store.sqlite"
+    with Store(path, actor="ana") as store:
+        conn = store._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+        assert {"events", "links", "checkins", "manual_outputs", "reviews"} <= tables
+        store.link("A", "B")
+    with Store(path, actor="bo") as again:  # reopening migrates nothing and keeps the data
+        assert [link.output_id for link in again.links()] == ["A"]
+
+
+def test_default_actor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWKIT_USER", "carla")
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.actor == "carla"
+        assert store.link("A", "B").author == "carla"
+        assert store.link("A", "C", author="dan").author == "dan"
+        assert [e.actor for e in store.events()] == ["carla", "dan"]
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    text = tmp_path / "notes.sqlite"
+    text.write_text("hello, this is not SQLite at all" * 100)
+    with pytest.raises(StoreError, match=r"notes\.sqlite: not a SQLite file"):
+        Store(text)
+    other = tmp_path / "other.sqlite"
+    with raw(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match=r"other\.sqlite: a SQLite database, but not a reviewkit"):
+        Store(other)
+    newer = tmp_path / "newer.sqlite"
+    Store(newer).close()
+    with raw(newer) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match=r"newer.sqlite: .*newer reviewkit \(schema 99"):
+        Store(newer)
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match=r"s\.sqlite: the store is closed"):
+        store.links()
+
+
+def test_events_are_append_only(store: Store) -> None:
+    store.link("A", "B")
+    with raw(store.path) as conn:
+        for statement in ("UPDATE events SET actor = 'x'", "DELETE FROM events"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(statement)
+    assert [e.actor for e in store.events()] == ["ana"]
+
+
+def test_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with Store(path, actor="ana") as store:
+        store.link("A", "B")
+    blocker = raw(path)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with Store(path, actor="bo", timeout=0.3) as waiting:
+            assert len(waiting.links()) == 1  # readers are not blocked by a writer
+            start = time.perf_counter()
+            with pytest.raises(StoreError) as caught:
+                waiting.link("C", "D")
+            waited = time.perf_counter() - start
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert 0.3 <= waited < 3
+    message = str(caught.value)
+    assert message.startswith("store.sqlite: the store stayed locked by another writer")
+    assert "for more than 0.3 s while saving link C→D" in message
+    assert "finish or close it, then try again" in message
+    with Store(path) as store:
+        store.link("C", "D")
+        assert len(store.links()) == 2
+        assert store.verify()
+
+
+def _run_restricted(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the worker's `write` mode as a user that file permissions apply to. As root (where
+    chmod blocks nothing), drop the capabilities that bypass them with setpriv."""
+    command = [sys.executable, str(WORKER), "write", str(path)]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        drop = "--bounding-set=-dac_override,-dac_read_search"
+        if setpriv is None or subprocess.run([setpriv, drop, "true"], check=False).returncode:
+            pytest.skip("running as root without setpriv able to drop CAP_DAC_OVERRIDE")
+        command = [setpriv, drop, *command]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, cwd=path.parent, check=False
+    )
+
+
+def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        store.link("A", "B")
+    path.chmod(0o444)
+    try:
+        done = _run_restricted(path)
+    finally:
+        path.chmod(0o644)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith("store.sqlite: cannot write while saving link RO-1→outcome")
+    assert "read-only for this user" in done.stdout
+    assert "Traceback" not in done.stderr
+    with Store(path) as store:
+        assert [link.output_id for link in store.links()] == ["A"]
+        assert store.verify()
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    Store(path).close()
+    path.chmod(0o000)
+    try:
+        done = _run_restricted(path)
+    finally:
+        path.chmod(0o644)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith("store.sqlite: cannot open the store")
+    assert "Traceback" not in done.stderr
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def test_link_create_update_keeps_created_at(store: Store) -> None:
+    first = store.link("ONB-241", "activation-onboarding", hypothesis="Fewer steps", size=2.5)
+    assert first == Link(
+        "ONB-241",
+        "activation-onboarding",
+        "Fewer steps",
+        "increase",
+        2.5,
+        None,
+        "medium",
+        "ana",
+        first.created_at,
+        first.created_at,
+    )
+    assert first.created_at.tzinfo == dt.UTC
+    second = store.link(
+        "ONB-241",
+        "activation-onboarding",
+        hypothesis="Fewer steps, clearer copy",
+        direction="decrease",
+        lag_days=30,
+        confidence="HIGH",
+        author="bo",
+    )
+    assert second.created_at == first.created_at
+    assert second.updated_at > first.updated_at
+    assert (second.direction, second.confidence, second.author) == ("decrease", "high", "bo")
+    assert store.links() == [second]
+    events = store.events()
+    assert [(e.kind, e.key, e.actor) for e in events] == [
+        ("link", "ONB-241→activation-onboarding", "ana"),
+        ("link", "ONB-241→activation-onboarding", "bo"),
+    ]
+    assert events[0].before is None
+    assert events[1].before == events[0].after
+    assert events[1].after is not None
+    assert events[1].after["hypothesis"] == "Fewer steps, clearer copy"
+    assert store.verify()
+
+
+def test_saving_an_unchanged_link_records_nothing(store: Store) -> None:
+    first = store.link("A", "B", hypothesis="h")
+    assert store.link("A", "B", hypothesis="h", author="bo") == first
+    assert len(store.events()) == 1
+
+
+def test_links_filter_and_order(store: Store) -> None:
+    store.link("B", "x")
+    store.link("A", "y")
+    store.link("A", "x")
+    assert [(k.output_id, k.outcome_id) for k in store.links()] == [
+        ("A", "x"),
+        ("A", "y"),
+        ("B", "x"),
+    ]
+    assert [k.output_id for k in store.links(outcome_id="x")] == ["A", "B"]
+    assert [k.outcome_id for k in store.links(output_id="A")] == ["x", "y"]
+    assert store.links(outcome_id="x", output_id="B")[0].output_id == "B"
+
+
+def test_unlink(store: Store) -> None:
+    kept = store.link("A", "B", hypothesis="h")
+    assert store.unlink("A", "B", author="bo") == kept
+    assert store.links() == []
+    last = store.events()[-1]
+    assert (last.kind, last.actor, last.after) == ("unlink", "bo", None)
+    with pytest.raises(StoreError, match=r"store.sqlite: there is no link A→B to remove"):
+        store.unlink("A", "B")
+    assert store.verify()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"direction": "up"}, "direction 'up' is not one of increase, decrease"),
+        ({"confidence": "hgh"}, "confidence 'hgh' is not one of low, medium, high"),
+        ({"size": float("nan")}, "size nan is not a number"),
+        ({"lag_days": -3}, "lag_days -3 is not a whole number of days"),
+        ({"lag_days": 1.5}, "lag_days 1.5 is not a whole number of days"),
+        ({"hypothesis": 5}, "hypothesis 5 is not text"),
+    ],
+)
+def test_link_rejects_bad_values(store: Store, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(StoreError, match=r"store\.sqlite: cannot save link A→B") as caught:
+        store.link("A", "B", **kwargs)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+    assert store.events() == []
+
+
+def test_link_rejects_bad_ids(store: Store) -> None:
+    with pytest.raises(StoreError) as caught:
+        store.link(" A", "", confidence="x")
+    message = str(caught.value)
+    assert "output_id ' A' has spaces around it; remove them" in message
+    assert "outcome_id is missing or empty" in message
+    assert "confidence 'x'" in message  # every problem at once
+
+
+def test_values_are_bound_not_spliced(store: Store) -> None:
+    nasty = "x'); DROP TABLE links; --"
+    store.link(nasty, "B", hypothesis="<script>alert(1)</script>")
+    link = store.links()[0]
+    assert (link.output_id, link.hypothesis) == (nasty, "<script>alert(1)</script>")
+
+
+# --- check-ins, outputs, reviews --------------------------------------------------------------
+
+
+def test_checkin_create_replace(store: Store) -> None:
+    decisions = [
+        Decision("Ship checklist", "ana", dt.date(2026, 11, 30)),
+        Decision("Drop the tour", done=True),
+    ]
+    first = store.checkin(
+        "activation",
+        "2026-10",
+        status="at risk",
+        proposed_status="off track",
+        confidence="low",
+        note="Signups dipped",
+        decisions=decisions,
+    )
+    assert first == CheckIn(
+        "activation",
+        "2026-10",
+        "at risk",
+        "off track",
+        "low",
+        "Signups dipped",
+        tuple(decisions),
+        "ana",
+        first.created_at,
+        first.created_at,
+    )
+    second = store.checkin("activation", "2026-10", status="on track", author="bo")
+    assert second.created_at == first.created_at
+    assert (second.note, second.decisions, second.proposed_status) == ("", (), None)
+    store.checkin("activation", "2026-11", status="off track")
+    store.checkin("retention", "2026-10", status="on track")
+    assert [(c.outcome_id, c.period) for c in store.checkins()] == [
+        ("activation", "2026-10"),
+        ("activation", "2026-11"),
+        ("retention", "2026-10"),
+    ]
+    assert [c.outcome_id for c in store.checkins(period="2026-10")] == ["activation", "retention"]
+    assert [c.period for c in store.checkins(outcome_id="activation", period="2026-11")] == [
+        "2026-11"
+    ]
+    assert store.events(key="activation@2026-10")[1].before == store.events()[0].after
+    assert store.verify()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"period": "Oct 2026"}, "period 'Oct 2026' is not a period label"),
+        ({"period": "fy2027"}, "period 'fy2027' is not a period label; write one like 'FY2027'"),
+        ({"period": "2026-13"}, "period '2026-13' is not a period label"),
+        ({"status": "fine"}, "status 'fine' is not one of on track, at risk, off track"),
+        ({"proposed_status": "n/a"}, "proposed_status 'n/a' is not one of"),
+        ({"decisions": ["do it"]}, "decisions[1] 'do it' is not a decision"),
+        ({"decisions": [Decision("  ")]}, "decisions[1].text is missing or empty"),
+    ],
+)
+def test_checkin_rejects_bad_values(store: Store, kwargs: dict[str, object], message: str) -> None:
+    values: dict[str, object] = {"period": "2026-10", "status": "on track", **kwargs}
+    with pytest.raises(StoreError, match="cannot save checkin") as caught:
+        store.checkin("activation", **values)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+def test_period_labels_of_every_grain(store: Store) -> None:
+    for period in ("2026-10-05", "2026-W41", "2026-10", "2026-Q4", "2026", "FY2027-Q1", "FY2027"):
+        assert store.checkin("o", period, status="on track").period == period
+
+
+def test_manual_outputs(store: Store) -> None:
+    added = store.add_output(
+        "DOC-9",
+        title="Pricing page rewrite",
+        team="growth",
+        delivered=dt.date(2026, 10, 3),
+        type="content",
+        effort=3,
+        url="https://example.com/doc-9",
+        labels=["pricing", "q4"],
+    )
+    assert (added.effort, added.labels, added.delivered) == (
+        3.0,
+        ("pricing", "q4"),
+        dt.date(2026, 10, 3),
+    )
+    replaced = store.add_output(
+        "DOC-9", title="Pricing page", team="growth", delivered=dt.date(2026, 10, 4)
+    )
+    assert replaced.created_at == added.created_at
+    assert (replaced.url, replaced.labels, replaced.type) == (None, (), "")
+    assert store.manual_outputs() == [replaced]
+    assert store.remove_output("DOC-9") == replaced
+    assert store.manual_outputs() == []
+    with pytest.raises(StoreError, match="there is no output DOC-9 to remove"):
+        store.remove_output("DOC-9")
+    with pytest.raises(StoreError, match="labels 'pricing' is not a list of labels"):
+        store.add_output("X", title="t", team="g", delivered=dt.date(2026, 1, 1), labels="pricing")
+    assert [e.kind for e in store.events()] == ["output", "output", "remove_output"]
+    assert store.verify()
+
+
+def test_reviews(store: Store) -> None:
+    company = store.complete_review("2026-10")
+    growth = store.complete_review("2026-10", team="growth", author="bo")
+    assert (company.team, growth.team, growth.author) == (None, "growth", "bo")
+    again = store.complete_review("2026-10")
+    assert again.completed_at > company.completed_at
+    assert store.reviews() == [again, growth]
+    assert [e.key for e in store.events()] == [
+        "review:2026-10",
+        "review:2026-10:growth",
+        "review:2026-10",
+    ]
+    assert store.verify()
+
+
+# --- history, undo, rebuild -------------------------------------------------------------------
+
+
+def test_undo_link_update_then_create(store: Store) -> None:
+    created = store.link("A", "B", hypothesis="first")
+    store.link("A", "B", hypothesis="second", size=1.0)
+    first_undo = store.undo()
+    assert first_undo is not None
+    assert (first_undo.kind, first_undo.undoes) == ("undo", 2)
+    assert store.links() == [created]  # back to the before image, timestamps included
+    second_undo = store.undo()
+    assert second_undo is not None
+    assert second_undo.undoes == 1
+    assert store.links() == []
+    assert store.undo() is None
+    assert [(e.kind, e.undoes) for e in store.events()] == [
+        ("link", None),
+        ("link", None),
+        ("undo", 2),
+        ("undo", 1),
+    ]
+    assert store.verify()
+
+
+def test_undo_unlink_restores_the_link(store: Store) -> None:
+    created = store.link("A", "B", hypothesis="h", lag_days=14)
+    store.unlink("A", "B")
+    store.undo()
+    assert store.links() == [created]
+    assert store.verify()
+
+
+def test_undo_checkin_replace_restores_the_previous_one(store: Store) -> None:
+    first = store.checkin("o", "2026-10", status="at risk", note="why", decisions=[Decision("x")])
+    store.checkin("o", "2026-10", status="on track")
+    store.undo()
+    assert store.checkins() == [first]
+    store.undo()
+    assert store.checkins() == []
+    assert store.verify()
+
+
+def test_undo_is_per_actor(store: Store) -> None:
+    store.link("A", "B", author="ana")
+    store.link("C", "D", author="bo")
+    store.link("E", "F", author="ana")
+    store.undo(author="bo")
+    assert [k.output_id for k in store.links()] == ["A", "E"]
+    store.undo(author="ana")
+    assert [k.output_id for k in store.links()] == ["A"]
+    assert store.undo(author="bo") is None
+    assert store.verify()
+
+
+def test_undo_refuses_to_overwrite_someone_elses_later_change(store: Store) -> None:
+    store.link("A", "B", hypothesis="ana's", author="ana")
+    store.link("A", "B", hypothesis="bo's", author="bo")
+    with pytest.raises(StoreError, match=r"cannot undo link A→B \(event 1\): bo changed it since"):
+        store.undo(author="ana")
+    assert store.links()[0].hypothesis == "bo's"
+    assert len(store.events()) == 2
+
+
+def test_undo_of_outputs_and_reviews(store: Store) -> None:
+    store.add_output("X", title="t", team="g", delivered=dt.date(2026, 1, 1))
+    store.remove_output("X")
+    store.complete_review("2026-10")
+    store.undo()
+    assert store.reviews() == []
+    store.undo()
+    assert [o.output_id for o in store.manual_outputs()] == ["X"]
+    assert store.verify()
+
+
+def test_events_filters_and_changes_since(store: Store) -> None:
+    store.link("old", "o")
+    store.link("gone", "o")
+    review = store.complete_review("2026-09")
+    store.link("kept", "o", author="bo")
+    store.link("new", "o")
+    store.link("oops", "o")
+    store.undo()  # undoes "oops": the pair cancels out
+    store.unlink("gone", "o")
+    store.undo()  # undoes the unlink: cancels out
+    store.undo()  # undoes "new": cancels out
+    store.undo()  # undoes the review, which happened before: a real change
+    after = store.events(since=review.completed_at)
+    assert [e.key for e in after[:2]] == ["kept→o", "new→o"]
+    assert all(e.at > review.completed_at for e in after)
+    assert [(e.kind, e.key) for e in store.changes_since(review.completed_at)] == [
+        ("link", "kept→o"),
+        ("undo", "review:2026-09"),
+    ]
+    assert [e.kind for e in store.events(key="gone→o")] == ["link", "unlink", "undo"]
+    assert store.events(since=dt.datetime.now(dt.UTC)) == []
+    assert [k.output_id for k in store.links()] == ["gone", "kept", "old"]
+    assert store.verify()
+
+
+def test_verify_detects_drift_and_rebuild_repairs_it(store: Store) -> None:
+    store.link("A", "B", hypothesis="h")
+    store.checkin("o", "2026-10", status="on track")
+    store.link("C", "D")
+    store.unlink("C", "D")
+    assert store.verify()
+    with raw(store.path) as conn:
+        conn.execute("UPDATE links SET hypothesis = 'edited behind our back'")
+        conn.execute("DELETE FROM checkins")
+        conn.execute(
+            "INSERT INTO links VALUES ('X', 'Y', '', 'increase', NULL, NULL, 'low', 'z', 't', 't')"
+        )
+    assert not store.verify()
+    store.rebuild()
+    assert store.verify()
+    assert [(k.output_id, k.hypothesis) for k in store.links()] == [("A", "h")]
+    assert [c.outcome_id for c in store.checkins()] == ["o"]
+
+
+# --- export and import ------------------------------------------------------------------------
+
+
+def fill(store: Store) -> None:
+    """Links and check-ins with every hostile text in every text field, unicode, numbers."""
+    for i, text in enumerate(HOSTILE):
+        store.link(
+            f"OUT-{i}",
+            text.strip() or "blank",
+            hypothesis=text,
+            direction="decrease" if i % 2 else "increase",
+            size=[None, -5.0, 0.1, 1e-7, 12345.678][i % 5],
+            lag_days=[None, 0, 30][i % 3],
+            confidence=("low", "medium", "high")[i % 3],
+            author=text.strip() or "ana",
+        )
+        store.checkin(
+            text.strip() or "blank",
+            "2026-10",
+            status=("on track", "at risk", "off track")[i % 3],
+            proposed_status=(None, "off track")[i % 2],
+            note=text,
+            decisions=[Decision(text or "x", text, dt.date(2026, 11, i + 1), bool(i % 2))],
+        )
+
+
+@pytest.mark.parametrize("name", ["export.yaml", "export.yml", "export.csv"])
+def test_export_import_round_trip(tmp_path: Path, name: str) -> None:
+    with Store(tmp_path / "a.sqlite", actor="ana") as source:
+        fill(source)
+        written = source.export(tmp_path / "out" / name)
+        links, checkins = source.links(), source.checkins()
+    assert len(links) == len(checkins) == len(HOSTILE)
+    with Store(tmp_path / "b.sqlite", actor="bo") as target:
+        assert target.import_(written[0]) == ImportResult(2 * len(HOSTILE), 0, 0)
+        assert target.links() == links
+        assert target.checkins() == checkins
+        assert {e.actor for e in target.events()} == {"bo"}
+        again = target.export(tmp_path / "again" / name)
+        assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]
+        # idempotent: re-importing what is there appends nothing
+        events = len(target.events())
+        assert target.import_(written[0]) == ImportResult(0, 0, 2 * len(HOSTILE))
+        assert len(target.events()) == events
+        assert target.verify()
+
+
+def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.sqlite") as store:
+        fill(store)
+        links_path, checkins_path = store.export(tmp_path / "links.csv")
+    assert checkins_path.name == "links.checkins.csv"
+    assert links_path.read_bytes().startswith(b"\xef\xbb\xbfoutput_id,outcome_id,hypothesis,")
+    for path in (links_path, checkins_path):
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            for column, cell in row.items():
+                if column in ("size", "lag_days"):
+                    continue  # numbers: a spreadsheet reads -5.0 as minus five, harmlessly
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (column, cell)
+    text = links_path.read_text(encoding="utf-8-sig")
+    for hostile in ('\'=HYPERLINK(""http://x"")', "'-1+1", "'@SUM(A1)", "'-5% churn", "''already"):
+        assert hostile in text
+
+
+def test_import_updates_changed_rows_and_keeps_created_at(tmp_path: Path) -> None:
+    path = tmp_path / "links.yaml"
+    with Store(tmp_path / "s.sqlite", actor="ana") as store:
+        before = store.link("A", "B", hypothesis="old idea")
+        store.link("C", "D")
+        store.export(path)
+        path.write_text(path.read_text().replace("old idea", "new idea"))
+        assert store.import_(path, author="bo") == ImportResult(0, 1, 1)
+        (after, _) = store.links()
+        assert (after.hypothesis, after.author) == ("new idea", "bo")
+        assert after.created_at == before.created_at
+        assert after.updated_at > before.updated_at
+        event = store.events()[-1]
+        assert (event.kind, event.actor, event.key) == ("link", "bo", "A→B")
+        assert event.before is not None
+        assert event.after is not None
+        assert (event.before["hypothesis"], event.after["hypothesis"]) == ("old idea", "new idea")
+        assert store.verify()
+
+
+def test_import_hand_written_minimal_files(tmp_path: Path) -> None:
+    yaml_path = tmp_path / "hand.yaml"
+    yaml_path.write_text(
+        "links:\n"
+        "- {output_id: ONB-1, outcome_id: activation, confidence: High, size: 3}\n"
+        "checkins:\n"
+        "- outcome_id: activation\n"
+        "  period: 2026-10\n"
+        "  status: At Risk\n"
+        "  decisions: [{text: call them, due: 2026-11-02}]\n",
+        encoding="utf-8",
+    )
+    csv_path = tmp_path / "hand.csv"
+    csv_path.write_text("outcome_id,output_id\nretention,ONB-2\n", encoding="utf-8")
+    with Store(tmp_path / "s.sqlite", actor="ana") as store:
+        assert store.import_(yaml_path) == ImportResult(2, 0, 0)
+        assert store.import_(csv_path) == ImportResult(1, 0, 0)
+        links = store.links()
+        assert [(k.output_id, k.confidence, k.size, k.author) for k in links] == [
+            ("ONB-1", "high", 3.0, "ana"),
+            ("ONB-2", "medium", None, "ana"),
+        ]
+        (checkin,) = store.checkins()
+        assert checkin.status == "at risk"
+        assert checkin.decisions == (Decision("call them", "", dt.date(2026, 11, 2)),)
+
+
+BAD_LINKS = """\
+output_id,outcome_id,hypothesis,direction,size,lag_days,confidence
+OK-1,activation,fine,increase,1.5,,medium
+OK-2,activation,"size is
+wrong",increase,abc,,low
+OK-3,activation,typo,increase,,,hgh
+OK-4,activation,,sideways,,-2,high
+OK-1,activation,duplicate,increase,,,low
+"""
+
+BAD_CHECKINS = """\
+outcome_id,period,status,decisions
+activation,2026-10,on track,
+activation,Oct,on track,"[{""text"": ""x""}"
+"""
+
+
+def test_import_csv_is_all_or_nothing_and_reports_every_problem(tmp_path: Path) -> None:
+    links = tmp_path / "links.csv"
+    links.write_text(BAD_LINKS, encoding="utf-8")
+    (tmp_path / "links.checkins.csv").write_text(BAD_CHECKINS, encoding="utf-8")
+    with Store(tmp_path / "s.sqlite") as store:
+        store.link("KEEP", "me")
+        with pytest.raises(StoreError) as caught:
+            store.import_(links)
+        assert [k.output_id for k in store.links()] == ["KEEP"]
+        assert store.checkins() == []
+        assert len(store.events()) == 1
+    message = str(caught.value)
+    lines = message.splitlines()
+    assert lines[0] == "links.csv: nothing imported; fix these and import again:"
+    assert lines[1:] == [
+        "links.checkins.csv:3: period 'Oct' is not a period label; write one like '2026-10'",
+        "links.checkins.csv:3: decisions is not valid JSON (Expecting ',' delimiter at character "
+        '15); write a list like [{"text": "Ship the new checklist", "owner": "ana", "due": '
+        '"2026-11-30", "done": false}]',
+        "links.csv:3: size 'abc' is not a number; write one like 2.5, or leave it empty",
+        "links.csv:5: confidence 'hgh' is not one of low, medium, high",
+        "links.csv:6: direction 'sideways' is not one of increase, decrease",
+        "links.csv:6: lag_days '-2' is not a whole number of days (0 or more); write the days "
+        "from delivery until the KPI should move, e.g. 30, or leave it empty for the outcome's "
+        "lag",
+        "links.csv:7: link OK-1→activation is already on line 2; keep one of them",
+    ]
+    assert len(caught.value.problems) == 7
+
+
+def test_import_csv_header_problems(tmp_path: Path) -> None:
+    path = tmp_path / "links.csv"
+    path.write_text("output_id,outcom_id,output_id\nA,B,C\n", encoding="utf-8")
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(StoreError) as caught:
+        store.import_(path)
+    message = str(caught.value)
+    assert (
+        "links.csv:1:2: unknown column 'outcom_id'; the columns are output_id, outcome_id,"
+        in message
+    )
+    assert "links.csv:1:3: column 'output_id' appears twice; keep one" in message
+    assert "links.csv:1: column 'outcome_id' is missing; add it" in message
+
+
+BAD_YAML = """\
+links:
+- output_id: OK-1
+  outcome_id: activation
+  confidence: hgh
+- output_id: OK-2
+  outcome_id: activation
+  size: lots
+  colour: blue
+checkins:
+- outcome_id: activation
+  period: 2026-10
+  status: meh
+  decisions:
+  - text: follow up
+    due: someday
+"""
+
+
+def test_import_yaml_reports_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_YAML, encoding="utf-8")
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(StoreError) as caught:
+            store.import_(path)
+        assert store.events() == []
+    assert str(caught.value).splitlines()[1:] == [
+        "bad.yaml:4:15: confidence 'hgh' is not one of low, medium, high",
+        "bad.yaml:8:3: key 'colour' is unknown; keys are output_id, outcome_id, hypothesis, "
+        "direction, size, lag_days, confidence, author, created_at, updated_at",
+        "bad.yaml:12:11: status 'meh' is not one of on track, at risk, off track",
+        "bad.yaml:15:10: decisions[1].due 'someday' is not a date; write it as YYYY-MM-DD",
+    ]
+
+
+def test_import_yaml_syntax_error_and_wrong_shapes(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("links:\n- output_id: [unclosed\n", encoding="utf-8")
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(StoreError, match=r"broken.yaml:3:1: YAML syntax error"):
+            store.import_(path)
+        path.write_text("- just a list\n", encoding="utf-8")
+        with pytest.raises(StoreError, match=r"broken.yaml: expected `links:` and `checkins:`"):
+            store.import_(path)
+        path.write_text("links: yes\noutcomes: []\n", encoding="utf-8")
+        with pytest.raises(StoreError) as caught:
+            store.import_(path)
+        assert "broken.yaml:1: links is not a list" in str(caught.value)
+        assert "broken.yaml:2:1: top-level key 'outcomes' is not links or checkins" in str(
+            caught.value
+        )
+        path.write_text("links:\ncheckins: []\n", encoding="utf-8")
+        assert store.import_(path) == ImportResult(0, 0, 0)
+
+
+def test_import_refuses_unknown_ids_when_told_which_exist(tmp_path: Path) -> None:
+    path = tmp_path / "links.csv"
+    path.write_text("output_id,outcome_id\nONB-1,activation\nONB-9,activation\nONB-1,churn\n")
+    (tmp_path / "links.checkins.csv").write_text(
+        "outcome_id,period,status\nchurn,2026-10,at risk\n"
+    )
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(StoreError) as caught:
+            store.import_(path, known_outputs={"ONB-1"}, known_outcomes={"activation"})
+        assert store.events() == []
+        assert str(caught.value).splitlines()[1:] == [
+            "links.checkins.csv:2: outcome_id 'churn' is not a known outcome; fix the id or add "
+            "the outcome",
+            "links.csv:3: output_id 'ONB-9' is not a known output; fix the id or add the output",
+            "links.csv:4: outcome_id 'churn' is not a known outcome; fix the id or add the outcome",
+        ]
+        result = store.import_(path, known_outputs={"ONB-1", "ONB-9"}, known_outcomes=None)
+        assert result == ImportResult(4, 0, 0)
+
+
+def test_import_and_export_file_problems(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(StoreError, match=r"links.txt: unknown export format '.txt'"):
+            store.export(tmp_path / "links.txt")
+        with pytest.raises(StoreError, match=r"missing.csv: cannot read it"):
+            store.import_(tmp_path / "missing.csv")
+        with pytest.raises(StoreError, match=r"x.checkins.csv: this is the check-ins half"):
+            store.import_(tmp_path / "x.checkins.csv")
+        latin = tmp_path / "latin.csv"
+        latin.write_bytes("output_id,outcome_id\nCAF\xc9,x\n".encode("latin-1"))
+        with pytest.raises(StoreError, match=r"latin.csv: not UTF-8 text"):
+            store.import_(latin)
+
+
+# --- several processes ------------------------------------------------------------------------
+
+
+def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    workers, each = 8, 100
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "save", str(path), str(w), str(each)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
+    try:
+        for proc in procs:  # every worker has opened (and raced to create) the store
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+        go = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        polls, last = 0, 0
+        with Store(path, actor="reader") as reader:
+            conn = raw(path)
+            while any(proc.poll() is None for proc in procs) or polls == 0:
+                # one statement reads one snapshot: events and state always agree
+                events, links, checkins = conn.execute(
+                    "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM links), "
+                    "(SELECT count(*) FROM checkins)"
+                ).fetchone()
+                assert events == links + checkins
+                assert events >= last
+                last = events
+                if polls % 10 == 0:
+                    assert reader.verify()
+                polls += 1
+                time.sleep(0.01)
+            conn.close()
+        writing = time.perf_counter() - go
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert [proc.returncode for proc in procs] == [0] * workers, outputs
+    total = workers * each * 2
+    with Store(path) as store:
+        links, checkins = store.links(), store.checkins()
+        assert len(links) + len(checkins) == total
+        assert {k.output_id for k in links} == {
+            f"W{w}-{i}" for w in range(workers) for i in range(each)
+        }
+        assert len(store.events()) == total
+        assert store.verify()
+    assert count(path, "events") == total
+    assert integrity(path) == "ok"
+    print(
+        f"\n{workers} processes x {2 * each} saves: {writing:.2f} s writing "
+        f"({total / writing:.0f} saves/s), {time.perf_counter() - start:.2f} s in all, "
+        f"{polls} reader polls; per worker: {[o.split()[-1] for o in outputs]}"
+    )
+
+
+def _wait_for(proc: subprocess.Popen[str], line: str) -> list[str]:
+    """Lines the worker printed before ``line`` (fails if it exits first)."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while True:
+        got = proc.stdout.readline()
+        assert got, f"worker exited ({proc.wait()}) before printing {line!r}: {seen}"
+        if got.strip() == line:
+            return seen
+        seen.append(got.strip())
+
+
+def test_killed_mid_transaction_loses_only_the_half_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "hold", str(path), "5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        committed = _wait_for(proc, "holding")
+        assert committed == [f"L{i}" for i in range(5)]
+        with Store(path, timeout=0.2) as other:
+            assert [k.output_id for k in other.links()] == sorted(committed)  # half is invisible
+            with pytest.raises(StoreError, match="stayed locked by another writer"):
+                other.link("blocked", "o")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with Store(path, actor="after") as store:
+        assert sorted(k.output_id for k in store.links()) == sorted(committed)
+        assert len(store.events()) == 5
+        assert store.verify()
+        store.link("after-kill", "o")
+        assert len(store.links()) == 6
+        assert store.verify()
+    assert integrity(path) == "ok"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_at_random_points_never_loses_a_commit(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "store.sqlite"
+    delay = random.Random(seed).uniform(0.05, 0.4)
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "commit", str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        time.sleep(delay)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=30)
+    acknowledged = {first, *rest.split()}
+    with Store(path) as store:
+        stored = {k.output_id for k in store.links()}
+        assert acknowledged <= stored, f"seed {seed}: lost {sorted(acknowledged - stored)}"
+        assert len(stored - acknowledged) <= 1  # at most the one committed but not yet printed
+        assert len(store.events()) == len(stored)
+        assert store.verify()
+        store.link("after-kill", "o")
+    assert integrity(path) == "ok"
+    print(f"\nseed {seed}: killed after {delay:.2f} s, {len(acknowledged)} commits acknowledged")
