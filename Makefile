@@ -28,7 +28,10 @@ $(SAMPLE): $(BIN)/.installed src/reviewkit/sample.py
 
 demo: setup sample
 	$(BIN)/reviewkit check
+	$(BIN)/reviewkit links import data/links.yaml
+	$(BIN)/reviewkit kpis
 	$(BIN)/reviewkit kpis --period latest --by team
+	$(BIN)/reviewkit outcomes
 
 test: setup sample
 	$(BIN)/python -m pytest
@@ -43,4 +46,4 @@ lock: setup
 	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml --extra dev -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .reviewkit build reports $(SAMPLE)
+	rm -rf $(VENV) .reviewkit build reports $(SAMPLE) reviewkit.db reviewkit.db-wal reviewkit.db-shm

@@ -212,3 +212,22 @@ def test_console_script_runs_the_demo_commands(sample_dir: Path) -> None:
     assert lines[0].startswith("Northwind Cloud · month 2026-10 (2026-10-01 to 2026-10-31)")
     assert lines[1].split() == ["metric", "billing", "growth", "mobile", "onboarding", "support"]
     assert "n/a" not in result.stdout
+
+
+def test_outcomes_and_links_round_trip(sample_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "north"
+    shutil.copytree(sample_dir, project, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    monkeypatch.chdir(project)
+    code, out, _ = run("links", "import", "data/links.yaml")
+    assert code == 0 and out.endswith("created, 0 updated, 0 unchanged\n")
+    code, out, _ = run("outcomes", "--period", "2026-10")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "Outcomes · 2026-10"
+    assert lines[3].split()[0] == "retention" and lines[4].startswith("  billing-churn")
+    assert run("links", "export", "review.csv")[1] == "wrote review.csv, review.checkins.csv\n"
+    assert run("links", "import", "review.csv")[1] == "0 created, 0 updated, 127 unchanged\n"
+    text = (project / "review.csv").read_text(encoding="utf-8-sig")
+    (project / "review.csv").write_text(text.replace(",low,", ",lowish,", 1), encoding="utf-8")
+    code, _, err = run("links", "import", "review.csv")
+    assert code == 1
+    assert "review.csv:2" in err and "lowish" in err and "nothing imported" in err

@@ -55,7 +55,7 @@ def outcomes(project: Path, period: str, team: str | None, fmt: str) -> None:
         return
     table = [
         [
-            ("  " if row["parent"] else "") + row["outcome"],
+            ("  " if isinstance(row["parent"], str) else "") + row["outcome"],
             row["team"] or "company",
             row["text"],
             row["previous_change_text"].split(" (")[0],
