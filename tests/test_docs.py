@@ -49,6 +49,10 @@ def test_every_config_key_is_in_the_annotated_reviewkit_yaml(key: str) -> None:
         *config.ON_ERROR,
         *config.DIRECTIONS,
         *config.VALUE_TYPES,
+        *config.DATE_GRAINS,
+        *config.GAPS,
+        *config.CHANGES,
+        *config.IMPACT_GRAINS,
     ],
 )
 def test_every_choice_is_documented(word: str) -> None:

@@ -90,7 +90,9 @@ OUTCOME_KEYS: Final = (
     "target",
     "lag_days",
     "parent",
+    "impact_grain",
 )
+IMPACT_GRAINS: Final = ("week", "month")
 KPI_KEYS: Final = ("metric", "filters")
 OUTCOME_BASELINE_KEYS: Final = ("value", "period")
 OUTCOME_TARGET_KEYS: Final = ("value", "by", "series")
@@ -307,6 +309,8 @@ class Outcome:
     target: Target | None = None
     lag_days: int = 0
     parent: str | None = None
+    #: the grain impact evidence is measured at (default: week, month for monthly snapshots)
+    impact_grain: str | None = None
     file: str = ""
     line: int = 0
 
@@ -633,6 +637,10 @@ class _Checker:
         fields["lag_days"] = self.integer(spec.get("lag_days", 0), (*kp, "lag_days"), 0, 3650) or 0
         if "parent" in spec:
             fields["parent"] = self.text(spec["parent"], (*kp, "parent"))
+        if "impact_grain" in spec:
+            fields["impact_grain"] = self.text(
+                spec["impact_grain"], (*kp, "impact_grain"), IMPACT_GRAINS
+            )
         baseline_end = None
         if "baseline" in spec:
             base = self.mapping(

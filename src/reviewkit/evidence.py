@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from reviewkit.config import Metric
+from reviewkit.config import Metric, Outcome
 from reviewkit.errors import QueryError
 from reviewkit.impact import ImpactResult, estimate_impact, rollup
 from reviewkit.metrics import format_value
@@ -117,11 +117,20 @@ def _team_row(
     }
 
 
-def _grain_for(project: Project, metric: str) -> str:
-    """Weeks give the most points; a metric read from month-end snapshots has months only."""
+#: periods before delivery the counterfactual is fitted to, and after delivery + lag measured:
+#: a year of weeks (older history would carry earlier changes into the trend), or two years of
+#: months for KPIs that only exist monthly
+WINDOWS: Final = {"week": (52, 26), "month": (24, 12)}
+
+
+def _grain_for(project: Project, outcome: Outcome) -> str:
+    """Weeks give the most points; a metric read from month-end snapshots has months only, and
+    an outcome may ask for months (a ratio too noisy weekly, such as a team's NPS)."""
     from reviewkit.metrics import metric_sources  # noqa: PLC0415
 
-    sources = metric_sources(project.config, metric)
+    if outcome.impact_grain:
+        return outcome.impact_grain
+    sources = metric_sources(project.config, outcome.metric)
     monthly = any(project.config.sources[s].date.grain == "month" for s in sources)
     return "month" if monthly else "week"
 
@@ -135,7 +144,8 @@ def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -
     if row.empty:
         raise QueryError(f"output '{link.output_id}' of this link is no longer in the outputs")
     metric = project.config.metrics[outcome.metric]
-    grain = _grain_for(project, outcome.metric)
+    grain = _grain_for(project, outcome)
+    pre, post = WINDOWS[grain]
     complete = project.period("latest", grain, [outcome.metric])
     through = min(as_of, complete.end) if as_of else complete.end
     filters = {k: list(v) for k, v in outcome.filters}
@@ -148,7 +158,10 @@ def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -
         grain=grain,
         controls=_controls(project, outcome.metric, filters, grain, through),
         as_of=through,
+        pre_window=pre,
+        post_window=post,
         unit_text=lambda x: _difference_text(metric, x),
+        name=metric.label,
     )
 
 

@@ -71,13 +71,16 @@ break, or another change inside the windows (including other outputs delivered a
 time), biases the estimate. Without controls, yearly seasonality needs a year of history and is
 fitted coarsely until there are several years. The AR(1) noise model is an approximation: noise
 with longer memory than it allows (the ARMA case above) still gets somewhat too narrow intervals.
+DiD carries the controls' noise too: with small, noisy segments its interval can be far wider than
+the trend's. Monthly KPIs have few points: with 24-36 pre months and 5 post months a 2-sd effect
+was detected in 38% of simulated series.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final
@@ -110,7 +113,7 @@ ITS: Final = "interrupted time series"
 DID: Final = "difference in differences"
 
 EXPECTED: Final = ("increase", "decrease")
-#: Most Fourier harmonics per seasonal cycle: enough for a holiday dip, few enough to extrapolate.
+#: Most Fourier harmonics per seasonal cycle: enough for a skewed year, few enough to extrapolate.
 MAX_HARMONICS: Final = 3
 #: Share of a seasonal cycle that may be missing from the history and still count as a full cycle.
 CYCLE_SLACK: Final = 0.05
@@ -139,9 +142,10 @@ class GrainRules:
     cycles: tuple[tuple[str, float], ...]
 
 
-#: Two years of pre-period (so yearly seasonality is fitted when the history exists), a quarter
-#: (weeks) or half a year (months) of effect window, and minimums below which a trend is a guess.
-GRAIN_RULES: Final[dict[str, GrainRules]] = {
+#: Pre-period: two years of weeks or months (so yearly seasonality is fitted when the history
+#: exists), half a year of days (weekday pattern and trend). Effect window: four weeks of days, a
+#: quarter of weeks, half a year of months. Below the minimums a trend is a guess.
+GRAIN_RULES: Final[Mapping[str, GrainRules]] = {
     "day": GrainRules("day", 182, 28, 28, 14, (("weekday", 7.0), ("yearly", 365.25))),
     "week": GrainRules("week", 104, 12, 8, 4, (("yearly", 365.25 / 7),)),
     "month": GrainRules("month", 24, 6, 6, 2, (("yearly", 12.0),)),

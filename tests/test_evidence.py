@@ -1,0 +1,74 @@
+"""Impact evidence on the sample company: the planted effects are found, the decoys are not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reviewkit import QueryError, open_project
+from reviewkit.sample import DECOYS, PLANTED_EFFECTS, TEAM_OUTCOMES
+
+
+@pytest.fixture(scope="module")
+def north(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("north") / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as project:
+        project.import_links(folder / "data" / "links.yaml")
+        yield project
+
+
+@pytest.mark.parametrize("effect", PLANTED_EFFECTS, ids=[e.key for e in PLANTED_EFFECTS])
+def test_planted_effects_have_the_right_sign_and_size_within_the_interval(north, effect) -> None:
+    result = north.impact(effect.key, TEAM_OUTCOMES[effect.team])
+    assert result.estimate is not None and result.low is not None and result.high is not None
+    assert (result.estimate > 0) == (effect.size > 0)
+    assert result.low <= effect.size <= result.high
+    assert result.method == "difference in differences"
+    assert "evidence of association, not proof" in result.sentence
+
+
+def test_three_of_four_planted_effects_are_detected(north) -> None:
+    verdicts = {e.key: north.impact(e.key, TEAM_OUTCOMES[e.team]).verdict for e in PLANTED_EFFECTS}
+    # monthly churn of ~500 accounts over 20 months cannot separate 1.5 pp from noise at 90%
+    assert verdicts == {
+        "SUP-169": "moved as hypothesised",
+        "ONB-241": "moved as hypothesised",
+        "BIL-415": "no detectable change",
+        "MOB-559": "moved as hypothesised",
+    }
+
+
+@pytest.mark.parametrize("decoy", DECOYS, ids=[d.key for d in DECOYS])
+def test_decoys_show_no_detectable_change(north, decoy) -> None:
+    result = north.impact(decoy.key, TEAM_OUTCOMES[decoy.team])
+    assert result.verdict == "no detectable change"
+
+
+def test_outcome_rollup_and_team_share(north) -> None:
+    frame = north.outcome_impact("mobile-nps")
+    assert {"MOB-559", "MOB-486"} <= set(frame["output"])
+    rollup = frame.attrs["rollup"]
+    assert rollup["moved as hypothesised"] >= 1
+    assert sum(rollup.values()) == len(frame)
+    share = north.team_impact("onboarding", "2025-12", months=12)
+    assert share["start"] == dt.date(2025, 1, 1) and share["end"] == dt.date(2025, 12, 31)
+    assert "ONB-241" in share["outputs_with_impact"]
+    assert 0 < share["share"] < 1
+
+
+def test_impact_of_a_missing_link_says_how_to_make_it(north) -> None:
+    with pytest.raises(QueryError, match=r"there is no link from 'GRO-1' to 'growth-mrr'"):
+        north.impact("GRO-1", "growth-mrr")
+
+
+def test_too_early_when_the_lag_has_not_passed(north) -> None:
+    recent = north.outputs(start="2026-11-01", team="growth")
+    output = recent.iloc[0]["id"]
+    north.link(output, "growth-mrr", hypothesis="A late launch")
+    result = north.impact(output, "growth-mrr")
+    assert result.verdict in ("too early", "not enough data")
+    north.unlink(output, "growth-mrr")
