@@ -31,15 +31,9 @@ def test_planted_effects_have_the_right_sign_and_size_within_the_interval(north,
     assert "evidence of association, not proof" in result.sentence
 
 
-def test_three_of_four_planted_effects_are_detected(north) -> None:
+def test_every_planted_effect_is_detected(north) -> None:
     verdicts = {e.key: north.impact(e.key, TEAM_OUTCOMES[e.team]).verdict for e in PLANTED_EFFECTS}
-    # monthly churn of ~500 accounts over 20 months cannot separate 1.5 pp from noise at 90%
-    assert verdicts == {
-        "SUP-169": "moved as hypothesised",
-        "ONB-241": "moved as hypothesised",
-        "BIL-415": "no detectable change",
-        "MOB-559": "moved as hypothesised",
-    }
+    assert set(verdicts.values()) == {"moved as hypothesised"}
 
 
 @pytest.mark.parametrize("decoy", DECOYS, ids=[d.key for d in DECOYS])

@@ -41,8 +41,11 @@ the estimated variance, which depends on the residual sum of squares and on the 
 
 **Difference in differences (DiD).** With control segments, the same analysis runs on the treated
 KPI minus the mean of the controls: common shocks (a campaign, an outage, the economy) and shared
-seasonality cancel, and the fitted trend of the gap relaxes "parallel trends" to "a gap that
-changes linearly" (a comparative interrupted time series). DiD is the primary method when it can
+seasonality cancel, so the gap is fitted with level and trend only (seasonal terms would spend
+scarce pre-period points, such as 20 months of a monthly KPI, on nothing: on the sample company
+this is what lets monthly billing churn's planted 1.5 pp drop be detected), and the fitted trend of
+the gap relaxes "parallel trends" to "a gap that changes linearly" (a comparative interrupted time
+series). DiD is the primary method when it can
 measure because the ITS counterfactual knows only the pre-period, so anything else that moved the
 KPI after delivery reads as an effect, while the controls observe that period; DiD assumes only
 that nothing hit the treated segment alone. Both are reported, and the sentence says when their
@@ -81,7 +84,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Final
 
@@ -632,7 +635,9 @@ def estimate_impact(
     primary, did = its, None
     if its is not None and control is not None:
         gaps = {i: v - control[i] for i, v in shown.items() if i in control}
-        did = _analyse(DID, gaps, windows, rules, level)
+        # the controls share the seasons, so the gap to them needs none: fitting them anyway
+        # would spend scarce pre-period points (two years of months) on nothing
+        did = _analyse(DID, gaps, windows, replace(rules, cycles=()), level)
         # DiD leads when it can measure; while too early it still draws the counterfactual.
         if did is not None and (did.interval is not None or its.interval is None):
             primary = did
