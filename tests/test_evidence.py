@@ -66,3 +66,10 @@ def test_too_early_when_the_lag_has_not_passed(north) -> None:
     result = north.impact(output, "growth-mrr")
     assert result.verdict in ("too early", "not enough data")
     north.unlink(output, "growth-mrr")
+
+
+def test_impact_takes_a_link_or_an_outcome(north) -> None:
+    (link,) = north.store.links(output_id="ONB-241")
+    assert north.impact(link).verdict == "moved as hypothesised"
+    frame = north.impact("onboarding-activation")
+    assert "ONB-241" in set(frame["output"])

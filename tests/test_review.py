@@ -237,3 +237,14 @@ def test_sample_links_import_and_alignment(sample_dir: Path, tmp_path: Path) -> 
             "mobile",
         }
         assert all(0 <= s <= 1 for s in aligned.teams["output_share"])
+
+
+def test_changes_since_the_last_review(shop) -> None:
+    assert len(shop.changes_since_review()) == 4  # the fixture's links
+    for outcome in ("company", "act-a", "act-b"):
+        shop.checkin(outcome, "2026-02", status="on track")
+    shop.complete_review("2026-02")
+    assert shop.changes_since_review() == []
+    shop.link("A-3", "act-a")
+    (change,) = shop.changes_since_review()
+    assert (change.kind, change.key) == ("link", "A-3→act-a")

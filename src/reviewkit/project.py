@@ -35,7 +35,16 @@ from reviewkit.sources import (
 
 if TYPE_CHECKING:
     from reviewkit.impact import ImpactResult
-    from reviewkit.store import CheckIn, Decision, ImportResult, Link, ManualOutput, Review, Store
+    from reviewkit.store import (
+        CheckIn,
+        Decision,
+        Event,
+        ImportResult,
+        Link,
+        ManualOutput,
+        Review,
+        Store,
+    )
 
 __all__ = ["Project", "check_project", "open_project"]
 
@@ -600,17 +609,37 @@ class Project:
         return evidence.alignment(self, chosen, team=team, neglect_periods=neglect_periods)
 
     def impact(
-        self, output_id: str, outcome_id: str, *, as_of: dt.date | str | None = None
-    ) -> ImpactResult:
-        """Evidence for one link: did the outcome's KPI move after the output, plus lag,
-        against its counterfactual (and the other segments)? Association, not proof."""
-        found = self.store.links(outcome_id=outcome_id, output_id=output_id)
-        if not found:
-            raise QueryError(
-                f"there is no link from '{output_id}' to '{outcome_id}'; create "
-                "it first (project.link)"
-            )
-        return evidence.link_impact(self, found[0], as_of=_date(as_of, "as_of"))
+        self,
+        link: Link | str,
+        outcome_id: str | None = None,
+        *,
+        as_of: dt.date | str | None = None,
+    ) -> ImpactResult | pd.DataFrame:
+        """Impact evidence: for a link (a :class:`Link`, or an output id and an outcome id) the
+        :class:`ImpactResult`; for an outcome id alone, :meth:`outcome_impact`. Did the KPI move
+        after the output, plus lag, against its counterfactual and the other segments?
+        Association, not proof."""
+        day = _date(as_of, "as_of")
+        if isinstance(link, str) and outcome_id is None:
+            return evidence.outcome_impact(self, link, as_of=day)
+        if isinstance(link, str):
+            assert outcome_id is not None
+            found = self.store.links(outcome_id=outcome_id, output_id=link)
+            if not found:
+                raise QueryError(
+                    f"there is no link from '{link}' to '{outcome_id}'; create it first "
+                    "(project.link)"
+                )
+            link = found[0]
+        return evidence.link_impact(self, link, as_of=day)
+
+    def changes_since_review(self, *, team: str | None = None) -> list[Event]:
+        """What changed in the store (links, check-ins, outputs) since the last completed
+        review (of ``team``, or of the whole organisation); everything if there was none."""
+        done = [r for r in self.store.reviews() if r.team == team]
+        if not done:
+            return self.store.events()
+        return self.store.changes_since(max(r.completed_at for r in done))
 
     def outcome_impact(
         self, outcome_id: str, *, as_of: dt.date | str | None = None
