@@ -9,14 +9,13 @@ in :mod:`reviewkit.sources` and :mod:`reviewkit.metrics`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path
+from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path, suggest
 from reviewkit.yamlfile import KeyPath, Located, load_yaml
 
 __all__ = [
@@ -356,11 +355,6 @@ def load_config(project_dir: Path) -> ProjectConfig:
     return config
 
 
-def _suggest(word: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, valid, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 class _Checker:
     """Walks the YAML data, building the typed config and collecting problems."""
 
@@ -390,7 +384,7 @@ class _Checker:
             if allowed is not None and key not in allowed:
                 self.error(
                     (*keypath, key),
-                    f"unknown key{_suggest(str(key), allowed)}; valid keys are: "
+                    f"unknown key{suggest(str(key), allowed)}; valid keys are: "
                     + (", ".join(allowed) or "(none here)"),
                 )
         for key in required:
@@ -412,7 +406,7 @@ class _Checker:
         if choices and value not in choices:
             self.error(
                 keypath,
-                f"'{value}' is not one of: {', '.join(choices)}{_suggest(value, choices)}",
+                f"'{value}' is not one of: {', '.join(choices)}{suggest(value, choices)}",
             )
             return None
         return value
@@ -534,7 +528,7 @@ class _Checker:
                 self.error(
                     (*kp, "source"),
                     f"unknown source '{name}'"
-                    f"{_suggest(name, list(sources))}; declare the export under sources",
+                    f"{suggest(name, list(sources))}; declare the export under sources",
                 )
             return None
         if columns.get("team") and columns["team"] not in source.dimensions:
@@ -612,7 +606,7 @@ class _Checker:
             if metric is not None and not self._declared(("metrics", metric)):
                 self.error(
                     (*kp, "kpi", "metric"),
-                    f"unknown metric '{metric}'{_suggest(metric, list(metrics))}",
+                    f"unknown metric '{metric}'{suggest(metric, list(metrics))}",
                 )
             return None
         filters = self.filters(kpi_spec.get("filters", {}), (*kp, "kpi", "filters")) or ()
@@ -722,7 +716,7 @@ class _Checker:
                     Problem(
                         outcome.file,
                         f"unknown parent outcome '{outcome.parent}'"
-                        f"{_suggest(outcome.parent, list(outcomes))}",
+                        f"{suggest(outcome.parent, list(outcomes))}",
                         outcome.line,
                         key=f"outcomes.{outcome.id}.parent",
                     )
@@ -1063,7 +1057,7 @@ class _Checker:
             if not self._declared(("metrics", metric)):
                 self.error(
                     (*kp, "metric"),
-                    f"unknown metric '{metric}'{_suggest(metric, list(metrics))}",
+                    f"unknown metric '{metric}'{suggest(metric, list(metrics))}",
                 )
             return None
         kinds = [k for k in ("value", "series", "source") if k in spec]
@@ -1139,7 +1133,7 @@ class _Checker:
         if source not in sources:
             if not self._declared(("sources", source)):
                 self.error(
-                    (*kp, "source"), f"unknown source '{source}'{_suggest(source, list(sources))}"
+                    (*kp, "source"), f"unknown source '{source}'{suggest(source, list(sources))}"
                 )
             return None
         if "column" not in spec:
@@ -1196,7 +1190,7 @@ class _Checker:
                     if dep not in metrics:
                         self.error(
                             (*kp, metric.op or "", i),
-                            f"unknown metric '{dep}'{_suggest(dep, list(metrics))}",
+                            f"unknown metric '{dep}'{suggest(dep, list(metrics))}",
                         )
                 continue
             source = sources.get(metric.source or "")
@@ -1206,7 +1200,7 @@ class _Checker:
                     self.error(
                         (*kp, "source"),
                         f"unknown source '{metric.source}'"
-                        f"{_suggest(metric.source or '', declared)}; declared sources: "
+                        f"{suggest(metric.source or '', declared)}; declared sources: "
                         f"{', '.join(declared) or '(none)'}",
                     )
                 continue  # declared but invalid: already reported
@@ -1216,7 +1210,7 @@ class _Checker:
                 self.error(
                     (*kp, "column"),
                     f"'{metric.column}' is not a value column of source '{source.name}'"
-                    f"{_suggest(metric.column, value_names)}; its values are: "
+                    f"{suggest(metric.column, value_names)}; its values are: "
                     f"{', '.join(value_names) or '(none)'} (declare it under "
                     f"sources.{source.name}.values)",
                 )
@@ -1225,7 +1219,7 @@ class _Checker:
                     self.error(
                         (*kp, "filters", column),
                         f"'{column}' is not a dimension of source '{source.name}'"
-                        f"{_suggest(column, source.dimensions)}; its dimensions are: "
+                        f"{suggest(column, source.dimensions)}; its dimensions are: "
                         f"{', '.join(source.dimensions) or '(none)'}",
                     )
         self.cycles(metrics)

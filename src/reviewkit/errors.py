@@ -6,6 +6,7 @@ config or an export sees every issue in one run, each as ``path:line[:col]: mess
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ __all__ = [
     "QueryError",
     "ReviewkitError",
     "shown_path",
+    "suggest",
 ]
 
 #: How many problems an exception message lists before summarising the rest.
@@ -83,3 +85,9 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def suggest(word: str, valid: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest valid word, or nothing."""
+    close = difflib.get_close_matches(word, valid, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

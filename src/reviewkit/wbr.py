@@ -93,7 +93,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import difflib
 import operator
 import re
 import warnings
@@ -106,7 +105,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from reviewkit.errors import ConfigError, DataError, Problem, shown_path
+from reviewkit.errors import ConfigError, DataError, Problem, shown_path, suggest
 from reviewkit.yamlfile import KeyPath, Located, load_yaml
 
 __all__ = [
@@ -328,11 +327,6 @@ def load_wbr_config(path: Path | str) -> WbrConfig:
     return config
 
 
-def _did_you_mean(word: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, valid, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 class _Reader:
     """Walks the YAML, building a :class:`WbrConfig` and collecting located problems."""
 
@@ -364,7 +358,7 @@ class _Reader:
             if allowed is not None and key not in allowed:
                 self.error(
                     (*keypath, key),
-                    f"unknown key{_did_you_mean(str(key), allowed)}; wbr-app's keys here are: "
+                    f"unknown key{suggest(str(key), allowed)}; wbr-app's keys here are: "
                     + ", ".join(allowed),
                 )
         for key in required:
@@ -452,7 +446,7 @@ class _Reader:
         elif aggf not in AGGFS:
             self.error(
                 (*keypath, "aggf"),
-                f"{aggf!r} is not one of: {', '.join(AGGFS)}{_did_you_mean(str(aggf), AGGFS)}",
+                f"{aggf!r} is not one of: {', '.join(AGGFS)}{suggest(str(aggf), AGGFS)}",
             )
             aggf = None
         if ("column" in spec) == ("filter" in spec):
@@ -560,7 +554,7 @@ class _Reader:
             if name not in self.declared:
                 self.error(
                     keypath,
-                    f"unknown metric '{name}'{_did_you_mean(name, sorted(self.declared))}; "
+                    f"unknown metric '{name}'{suggest(name, sorted(self.declared))}; "
                     "define it in the metrics section",
                 )
             elif (
