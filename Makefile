@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 SAMPLE := data/.sample-built
 
-.PHONY: setup demo test lint sample lock clean
+.PHONY: setup demo test lint sample lock clean pictures
 
 setup: $(BIN)/.installed
 
@@ -47,3 +47,7 @@ lock: setup
 
 clean:
 	rm -rf $(VENV) .reviewkit build reports $(SAMPLE) reviewkit.db reviewkit.db-wal reviewkit.db-shm
+
+# Pictures of the main charts from the sample company, for the README (docs/images/*.png).
+pictures: setup sample
+	$(BIN)/python -m reviewkit.render pictures docs/images

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from reviewkit import open_project
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -33,33 +36,23 @@ def test_notebooks_are_committed_without_outputs(notebook: Path) -> None:
     assert any("parameters" in c["metadata"].get("tags", []) for c in cells)
 
 
-def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:
-    prepared = tmp_path / "explore_kpis.ipynb"
+def run_under_nbval(
+    notebook: str, parameters: list[str], tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Inject ``parameters`` with papermill --prepare-only, then let nbval execute every cell."""
+    prepared = tmp_path / notebook
     subprocess.run(
         [
             sys.executable,
             "-m",
             "papermill",
-            str(REPO / "notebooks" / "explore_kpis.ipynb"),
+            str(REPO / "notebooks" / notebook),
             str(prepared),
             "--prepare-only",
-            "-p",
-            "project_dir",
-            str(sample_dir),
-            "-p",
-            "metric",
-            "activation_rate",
-            "-p",
-            "by",
-            "team",
-            "-p",
-            "start",
-            "2026-01-01",
-            "-y",
-            '{"filters": {"team": ["growth", "onboarding"]}}',
+            *parameters,
         ],
         check=True,
-        env=jupyter_env,
+        env=env,
         capture_output=True,
     )
     result = subprocess.run(
@@ -75,7 +68,7 @@ def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter
             "ignore::DeprecationWarning",
             str(prepared),
         ],
-        env=jupyter_env,
+        env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -83,6 +76,41 @@ def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "passed" in result.stdout
+
+
+def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:
+    run_under_nbval(
+        "explore_kpis.ipynb",
+        [
+            "-p",
+            "project_dir",
+            str(sample_dir),
+            "-p",
+            "metric",
+            "activation_rate",
+            "-p",
+            "by",
+            "team",
+            "-p",
+            "start",
+            "2026-01-01",
+            "-y",
+            '{"filters": {"team": ["growth", "onboarding"]}}',
+        ],
+        tmp_path,
+        jupyter_env,
+    )
+
+
+def test_link_outputs_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as project:
+        project.import_links(folder / "data" / "links.yaml")
+    parameters = ["-p", "project_dir", str(folder), "-p", "period", "2026-09"]
+    run_under_nbval(
+        "link_outputs.ipynb", [*parameters, "-p", "team", "billing"], tmp_path, jupyter_env
+    )
 
 
 def test_papermill_documents_the_parameters(jupyter_env) -> None:
@@ -102,3 +130,21 @@ def test_papermill_documents_the_parameters(jupyter_env) -> None:
     for name in ("project_dir", "metric", "grain", "start", "end", "by", "filters"):
         assert f"  {name}: " in result.stdout
     assert "a metric name from the catalogue" in result.stdout
+
+
+def test_link_outputs_documents_its_parameters(jupyter_env) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "--help-notebook",
+            str(REPO / "notebooks" / "link_outputs.ipynb"),
+        ],
+        env=jupyter_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in ("project_dir", "period", "team"):
+        assert f"  {name}: " in result.stdout

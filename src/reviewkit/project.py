@@ -346,7 +346,7 @@ class Project:
                 f"unknown metric(s): {', '.join(unknown)}; the catalogue has: "
                 + ", ".join(self.config.metrics)
             )
-        return self.period(period, grain, metrics)
+        return self.period(period, grain, metrics or None)
 
     def _load_for(self, metrics: Iterable[str]) -> None:
         for name in sorted(

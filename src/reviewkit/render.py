@@ -1,0 +1,221 @@
+"""Showing and writing charts with no network: notebooks, Voila, exported HTML, pictures.
+
+Altair's default renderer loads Vega from a CDN (a blank chart offline), and its mimetype
+renderer emits ``application/vnd.vegalite.v6+json``, which fails notebook validation and which
+JupyterLab 4 and Voila do not render. :func:`enable` registers a renderer that emits plain
+``text/html`` with the Vega, Vega-Lite and vega-embed JavaScript (``vl_convert.javascript_bundle``,
+~900 KB) inlined the first time in a process; later charts wait for the ``window.vegaEmbed``
+that first output defined instead of inlining it again (and a page that somehow lacks it still
+gets it: each output checks for the global before inlining would matter). :func:`page` writes a
+whole HTML document with the bundle inlined once however many charts it holds;
+:func:`to_svg` and :func:`to_png` draw through vl-convert, with no browser.
+
+``python -m reviewkit.render pictures DIR [--project P]`` writes the README's pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import altair as alt
+import vl_convert as vlc
+
+__all__ = ["RENDERER", "enable", "page", "pictures", "to_png", "to_svg"]
+
+RENDERER: Final = "reviewkit"
+#: vega-embed options: the export menu only (the editor link would need the network)
+EMBED_OPTIONS: Final[dict[str, Any]] = {
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+    "renderer": "svg",
+}
+
+
+class _Sent:
+    """Whether this process has already sent the bundle into the notebook's page."""
+
+    bundle = False
+
+
+@functools.cache
+def bundle() -> str:
+    """The Vega, Vega-Lite and vega-embed JavaScript, defining ``window.vegaEmbed`` (built once
+    per process: vl-convert takes about a second)."""
+    return vlc.javascript_bundle(
+        "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    )
+
+
+def _spec(chart: alt.TopLevelMixin | dict[str, Any]) -> dict[str, Any]:
+    return chart if isinstance(chart, dict) else chart.to_dict()
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element: user text such as ``</script>`` cannot end it."""
+    return (
+        json.dumps(value, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _embed(spec: dict[str, Any]) -> str:
+    """A div and the script that draws the spec in it once ``window.vegaEmbed`` exists (it may
+    be defined by a script further up the page, or still loading)."""
+    target = f"reviewkit-{uuid.uuid4().hex}"
+    return (
+        f'<div id="{target}" class="reviewkit-chart"></div>\n<script>\n(function () {{\n'
+        f"  var spec = {_script_json(spec)};\n"
+        f"  var options = {_script_json(EMBED_OPTIONS)};\n"
+        "  var tries = 0;\n"
+        "  function draw() {\n"
+        "    if (window.vegaEmbed) {\n"
+        f'      window.vegaEmbed("#{target}", spec, options).catch(function (error) {{\n'
+        f'        document.getElementById("{target}").textContent = "Chart error: " + error;\n'
+        "      });\n"
+        "    } else if (tries++ < 200) {\n"
+        "      setTimeout(draw, 50);\n"
+        "    } else {\n"
+        f'      document.getElementById("{target}").textContent =\n'
+        '        "The chart library did not load: re-run the first chart cell.";\n'
+        "    }\n"
+        "  }\n"
+        "  draw();\n"
+        "})();\n</script>"
+    )
+
+
+def _library() -> str:
+    """The bundle in a script that defines it only where the page does not have it yet."""
+    return (
+        "<script>\nif (!window.vegaEmbed) {\n"
+        + bundle().replace("</script", "<\\/script")
+        + "\n}\n</script>"
+    )
+
+
+def html_renderer(spec: dict[str, Any], **_: Any) -> dict[str, str]:
+    """The ``reviewkit`` renderer: ``text/html`` only, with the bundle the first time."""
+    parts = []
+    if not _Sent.bundle:
+        parts.append(_library())
+        _Sent.bundle = True
+    parts.append(_embed(spec))
+    return {"text/html": "\n".join(parts)}
+
+
+def enable(*, resend: bool = False) -> None:
+    """Register and enable the offline ``reviewkit`` renderer for Altair charts in notebooks
+    and Voila. ``resend=True`` inlines the library again with the next chart (after clearing
+    the outputs that held it, say)."""
+    if resend:
+        _Sent.bundle = False
+    alt.renderers.register(RENDERER, html_renderer)
+    alt.renderers.enable(RENDERER)
+
+
+def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
+    """The chart as an SVG document (vl-convert, no browser, no network)."""
+    return vlc.vegalite_to_svg(_spec(chart))
+
+
+def to_png(chart: alt.TopLevelMixin | dict[str, Any], scale: float = 1) -> bytes:
+    """The chart as PNG bytes; ``scale=2`` for sharp pictures on high-density screens."""
+    return vlc.vegalite_to_png(_spec(chart), scale=scale)
+
+
+def page(charts: Sequence[alt.TopLevelMixin | dict[str, Any]], title: str) -> str:
+    """A complete, self-contained HTML document: the title, then every chart, with the chart
+    library inlined once in the head. Opens from a file with no network."""
+    body = "\n".join(f'<section class="chart">\n{_embed(_spec(c))}\n</section>' for c in charts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2rem;color:#222}"
+        "section.chart{margin:0 0 2.5rem}</style>\n"
+        f"{_library()}\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# --- the README's pictures ---------------------------------------------------------------------
+
+
+def pictures(target: Path, project_dir: Path = Path()) -> list[Path]:
+    """Write PNG pictures of the main charts of the project in ``project_dir`` (the sample
+    company) into ``target``. The links are imported from ``data/links.yaml`` into a temporary
+    copy, so the project's own store is left alone."""
+    from reviewkit import charts  # noqa: PLC0415
+    from reviewkit.project import open_project  # noqa: PLC0415
+
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "project"
+        shutil.copytree(
+            project_dir,
+            copy,
+            ignore=shutil.ignore_patterns(
+                ".reviewkit", "*.db*", ".venv", ".git", "docs", "build", "reports", "node_modules"
+            ),
+        )
+        with open_project(copy) as project:
+            project.import_links(copy / "data" / "links.yaml")
+            outcome = "onboarding-activation"
+            made: dict[str, alt.TopLevelMixin] = {
+                "kpi-trend": charts.kpi_trend(
+                    project, "activation_rate", filters={"team": "onboarding"}
+                ),
+                "outputs-on-outcome": charts.outputs_on_outcome(project, outcome),
+                "impact": charts.impact_chart(
+                    _impact(project, "ONB-241", outcome),
+                    title="ONB-241: onboarding checklist",
+                    metric=project.config.metrics["activation_rate"],
+                ),
+                "impact-grid": charts.impact_grid(project, "billing-churn"),
+                "wbr": charts.wbr_chart(project.wbr("nps"), metric=project.config.metrics["nps"]),
+                "scorecard": charts.scorecard_chart(project.outcome_scorecard(), project=project),
+                "alignment": charts.alignment_chart(project),
+                "outcome-tree": charts.outcome_tree(project, outputs_per_outcome=3),
+            }
+            for name, chart in made.items():
+                path = target / f"{name}.png"
+                path.write_bytes(to_png(chart, scale=1))
+                written.append(path)
+    return written
+
+
+def _impact(project: Any, output: str, outcome: str) -> Any:
+    from reviewkit.impact import ImpactResult  # noqa: PLC0415
+
+    result = project.impact(output, outcome)
+    assert isinstance(result, ImpactResult)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m reviewkit.render pictures DIR``: write the README's pictures."""
+    parser = argparse.ArgumentParser(prog="python -m reviewkit.render")
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("pictures", help="write PNG pictures of the main charts")
+    command.add_argument("target", type=Path, help="folder for the pictures (docs/images)")
+    command.add_argument("--project", type=Path, default=Path(), help="the sample project")
+    args = parser.parse_args(argv)
+    for path in pictures(args.target, args.project):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

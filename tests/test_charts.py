@@ -1,0 +1,289 @@
+"""Charts from the sample company: each builds, renders offline, and embeds the right data; the
+offline renderer and pages inline the chart library once and load nothing from the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pytest
+
+from reviewkit import charts, open_project, render
+from reviewkit.impact import ImpactResult
+from reviewkit.project import Project
+
+#: what "a few thousand rows" means for one chart's embedded data
+MAX_ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def north(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    folder = tmp_path_factory.mktemp("charts") / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as project:
+        project.import_links(folder / "data" / "links.yaml")
+        yield project
+
+
+def _datasets(chart: alt.TopLevelMixin) -> dict[str, list[dict[str, Any]]]:
+    datasets: dict[str, list[dict[str, Any]]] = chart.to_dict()["datasets"]
+    return datasets
+
+
+def _layer_data(chart: alt.TopLevelMixin) -> list[list[dict[str, Any]]]:
+    """Each layer's rows, in layer order."""
+    spec = chart.to_dict()
+    return [spec["datasets"][layer["data"]["name"]] for layer in spec["layer"]]
+
+
+def _rows_with(chart: alt.TopLevelMixin, field: str) -> list[dict[str, Any]]:
+    return [row for rows in _datasets(chart).values() for row in rows if field in row]
+
+
+def _impact(north: Project, output: str, outcome: str) -> ImpactResult:
+    result = north.impact(output, outcome)
+    assert isinstance(result, ImpactResult)
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(north: Project) -> dict[str, alt.TopLevelMixin]:
+    """Every chart once (building them is what costs: the grid runs every link's impact)."""
+    return {
+        "kpi_trend": charts.kpi_trend(north, "activation_rate", filters={"team": "onboarding"}),
+        "outputs_on_outcome": charts.outputs_on_outcome(north, "onboarding-activation"),
+        "impact_chart": charts.impact_chart(
+            _impact(north, "ONB-241", "onboarding-activation"),
+            title='ONB-241 </script><b>"{datum.x}"',
+        ),
+        "impact_grid": charts.impact_grid(north, "billing-churn"),
+        "wbr_chart": charts.wbr_chart(north.wbr("nps"), metric=north.config.metrics["nps"]),
+        "scorecard_chart": charts.scorecard_chart(north.outcome_scorecard(), project=north),
+        "alignment_chart": charts.alignment_chart(north, periods=6),
+        "outcome_tree": charts.outcome_tree(north, outputs_per_outcome=3),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kpi_trend",
+        "outputs_on_outcome",
+        "impact_chart",
+        "impact_grid",
+        "wbr_chart",
+        "scorecard_chart",
+        "alignment_chart",
+        "outcome_tree",
+    ],
+)
+def test_every_chart_renders_offline_with_little_data(built, name) -> None:
+    chart = built[name]
+    svg = render.to_svg(chart)
+    assert svg.startswith("<svg") and "<text" in svg
+    assert sum(len(rows) for rows in _datasets(chart).values()) <= MAX_ROWS
+    assert "http" not in json.dumps(chart.to_dict()["datasets"])
+
+
+def test_kpi_trend_has_prior_year_target_status_and_partial_period(north, built) -> None:
+    chart = built["kpi_trend"]
+    year_ago, target, *_ = _layer_data(chart)
+    assert len(year_ago) == 24 and len(target) == 24
+    assert {"year_ago", "target", "status", "text", "flags", "complete"} <= set(year_ago[0])
+    partial = [row for row in year_ago if not row["complete"]]
+    assert [row["period"] for row in partial] == ["2026-11"]  # the data runs to 2026-11-15
+    assert partial[0]["status_reason"] == "period in progress"
+    with_target = [row for row in year_ago if row["target"] is not None and row["complete"]]
+    assert {row["period"] for row in with_target} == {"2026-08", "2026-09", "2026-10"}
+    assert all(row["status"] in charts.STATUS_STYLE for row in with_target)
+    assert [row["text"] for row in with_target][-1] == "44.4%"  # format_value of the metric
+    encodings = json.dumps(chart.to_dict()["layer"])
+    assert '".1%"' in encodings  # the axis in the metric's percent format
+
+
+def test_kpi_trend_without_target_has_no_status_points(north) -> None:
+    chart = charts.kpi_trend(north, "csat", periods=12, period="2026-10")
+    rows = _layer_data(chart)[0]
+    assert len(rows) == 12 and rows[-1]["period"] == "2026-10"
+    assert {row["status"] for row in rows} == {"n/a"}
+    assert all(row["target"] is None for row in rows)
+    spec = chart.to_dict()
+    status_layers = [layer for layer in spec["layer"] if "fill" in layer.get("encoding", {})]
+    assert all(not spec["datasets"][layer["data"]["name"]] for layer in status_layers)
+
+
+def test_outputs_on_outcome_marks_each_linked_delivery_with_its_lag(north, built) -> None:
+    chart = built["outputs_on_outcome"]
+    marks = _rows_with(chart, "hypothesis")
+    kpi = _rows_with(chart, "target_text")
+    assert len({row["period_start"] for row in kpi}) == 52
+    first = min(row["period_start"] for row in kpi)
+    last = dt.date.fromisoformat(max(row["period_start"] for row in kpi)) + dt.timedelta(6)
+    last = last.isoformat()  # the end of the last week shown
+    links = north.links(outcome_id="onboarding-activation")
+    delivered = north.outputs().set_index("id")["delivered"]
+    expected = {
+        (output, delivered[output].isoformat())
+        for output in links["output_id"]
+        if first <= delivered[output].isoformat() <= last
+    }
+    assert expected and {(r["output"], r["delivered"]) for r in marks} == expected
+    for row in marks:
+        day = dt.date.fromisoformat(row["delivered"])
+        assert row["lag_end"] == min(day + dt.timedelta(days=28), dt.date(2026, 11, 15)).isoformat()
+        assert {"title", "team", "hypothesis", "confidence"} <= set(row)
+
+
+def test_impact_chart_shows_the_verdict_and_keeps_user_text_as_text(north, built) -> None:
+    result = _impact(north, "ONB-241", "onboarding-activation")
+    spec = built["impact_chart"].to_dict()
+    assert spec["title"]["text"] == 'ONB-241 </script><b>"{datum.x}"'
+    assert spec["title"]["subtitle"][0].startswith("Verdict: moved as hypothesised")
+    series = _rows_with(built["impact_chart"], "counterfactual")
+    assert len(series) == len(result.series)
+    assert "datum.x" not in json.dumps(spec["layer"])  # never an expression
+
+
+def test_impact_grid_has_a_panel_per_link_with_its_verdict(north, built) -> None:
+    rows = _rows_with(built["impact_grid"], "verdict")
+    shown = {row["output"]: row["verdict"] for row in rows}
+    expected = north.outcome_impact("billing-churn")
+    assert shown == dict(zip(expected["output"], expected["verdict"], strict=True))
+    assert all(row["panel"] == f"{row['output']}: {row['verdict']}" for row in rows)
+
+
+def test_wbr_chart_has_six_weeks_and_twelve_months_this_year_and_last(built) -> None:
+    spec = built["wbr_chart"].to_dict()
+    weeks, months = (
+        spec["datasets"][panel["layer"][0]["data"]["name"]] for panel in spec["hconcat"]
+    )
+    assert len(weeks) == 12 and len(months) == 24
+    assert [r["series"] for r in weeks].count("this year") == 6
+    assert [r["series"] for r in months].count("this year") == 12
+    partial = [r["period"] for r in months if r["partial"] and r["series"] == "this year"]
+    assert partial == ["2026-11"]  # the month to date
+
+
+def test_scorecard_chart_has_a_row_and_a_sparkline_per_outcome(north, built) -> None:
+    card = north.outcome_scorecard()
+    rows = _rows_with(built["scorecard_chart"], "reason")
+    assert [r["name"] for r in rows] == list(card["title"])
+    assert [r["status"] for r in rows] == list(card["status"])
+    assert [r["value"] for r in rows] == list(card["text"])
+    spark = {(r["row"], r["step"]): r for r in _rows_with(built["scorecard_chart"], "step")}
+    assert 0 < len(spark) <= 12 * len(card)
+    assert {row for row, _ in spark} == set(range(len(card)))
+
+
+def test_scorecard_chart_works_without_history(north) -> None:
+    chart = charts.scorecard_chart(north.scorecard("2026-10", metrics=["csat", "nps"]))
+    assert [r["name"] for r in _rows_with(chart, "reason")] == ["CSAT", "NPS"]
+    assert not _rows_with(chart, "step")
+
+
+def test_alignment_chart_stacks_effort_and_names_neglected_outcomes(north, built) -> None:
+    effort = _rows_with(built["alignment_chart"], "kind")
+    teams = {r["team"] for r in effort}
+    assert len({r["period"] for r in effort}) == 6
+    assert len(effort) == 2 * 6 * len(teams)
+    latest = north.alignment(north.period("latest", "month"))
+    outcomes = _rows_with(built["alignment_chart"], "state")
+    neglected = {r["outcome"] for r in outcomes if r["state"] == "neglected"}
+    assert neglected == set(latest.neglected)
+
+
+def test_outcome_tree_holds_every_outcome_and_recent_outputs(north, built) -> None:
+    spec = built["outcome_tree"].to_dict()
+    nodes = _rows_with(built["outcome_tree"], "kind")
+    edges = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert len(edges) == len(nodes) - 1  # a tree
+    titles = {o.title for o in north.config.outcomes.values()}
+    assert {n["label"] for n in nodes if n["kind"] == "outcome"} == titles
+    assert sum(n["kind"] == "output" for n in nodes) <= 3 * len(titles)
+    assert any(n["kind"] == "more" for n in nodes)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+SCRIPT_SRC = re.compile(r"<script[^>]*\bsrc\s*=", re.IGNORECASE)
+#: defined once at the end of vl-convert's bundle: counts how often the library is inlined
+LIBRARY_MARK = "window.vegaEmbed="
+
+
+def test_bundle_marker_is_unique() -> None:
+    assert render.bundle().count(LIBRARY_MARK) == 1
+
+
+def test_renderer_sends_html_only_and_the_library_once(built) -> None:
+    try:
+        render.enable(resend=True)
+        assert alt.renderers.active == render.RENDERER
+        first = built["kpi_trend"]._repr_mimebundle_()
+        second = built["wbr_chart"]._repr_mimebundle_()
+    finally:
+        alt.renderers.enable("default")
+    bundles = [b[0] if isinstance(b, tuple) else b for b in (first, second)]
+    assert all(set(b) == {"text/html"} for b in bundles)
+    first_html, second_html = (b["text/html"] for b in bundles)
+    assert first_html.count(LIBRARY_MARK) == 1 and LIBRARY_MARK not in second_html
+    assert "window.vegaEmbed" in second_html  # waits for the library the first output defined
+    assert not SCRIPT_SRC.search(first_html + second_html)
+    assert len(second_html) < 100_000
+
+
+def test_page_inlines_the_library_once_for_two_charts(built) -> None:
+    html = render.page([built["kpi_trend"], built["impact_chart"]], "Review <October>")
+    assert html.count(LIBRARY_MARK) == 1
+    assert not SCRIPT_SRC.search(html)
+    assert html.count('class="reviewkit-chart"') == 2
+    assert "<title>Review &lt;October&gt;</title>" in html
+    assert "</script><b>" not in html  # the user's title cannot close the script
+    assert len(html) < 1_200_000
+
+
+def test_pictures_are_png_and_svg(built) -> None:
+    assert render.to_png(built["wbr_chart"]).startswith(b"\x89PNG")
+    assert render.to_svg(built["wbr_chart"]).startswith("<svg")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's scripts")
+def test_page_scripts_run_and_embed_each_chart(built, tmp_path) -> None:
+    """Run the page's scripts in node: the library defines vegaEmbed (twice is harmless) and
+    every chart script hands its spec to it."""
+    html = render.page([built["kpi_trend"], built["wbr_chart"]], "Two")
+    scripts = re.findall(r"<script>\n(.*?)</script>", html, re.DOTALL)
+    (tmp_path / "scripts.json").write_text(json.dumps(scripts), encoding="utf-8")
+    runner = tmp_path / "run.js"
+    runner.write_text(
+        """
+const fs = require("fs"), vm = require("vm");
+const scripts = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const ctx = {console, setTimeout, clearTimeout, setInterval, clearInterval, URL,
+             TextEncoder, TextDecoder, performance, queueMicrotask, structuredClone};
+ctx.window = ctx; ctx.self = ctx; vm.createContext(ctx);
+vm.runInContext(scripts[0], ctx);
+vm.runInContext(scripts[0], ctx);
+const calls = [];
+ctx.vegaEmbed = (target, spec) => { calls.push([target, Object.keys(spec.datasets).length]);
+                                    return Promise.resolve(); };
+for (const script of scripts.slice(1)) vm.runInContext(script, ctx);
+console.log(JSON.stringify(calls));
+""",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        ["node", str(runner), str(tmp_path / "scripts.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    calls = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(calls) == 2 and all(n > 0 for _, n in calls)
