@@ -32,6 +32,8 @@ demo: setup sample
 	$(BIN)/reviewkit kpis
 	$(BIN)/reviewkit kpis --period latest --by team
 	$(BIN)/reviewkit outcomes
+	$(BIN)/reviewkit report --period latest --all-teams
+	@echo "open reports/index.html for every published review"
 
 test: setup sample
 	$(BIN)/python -m pytest

@@ -93,7 +93,8 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "valid keys are: path, format, date, dimensions, values, shape, long, options, "
         "on_error, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
-        "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store",
+        "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
+        "schedule",
     ]
 
 
@@ -376,4 +377,10 @@ def test_outcome_and_output_errors(write_config) -> None:
         "(reviewkit.yaml:22); ids must be unique",
         "more-outcomes.yaml:5: outcomes.orphan.parent: unknown parent outcome 'nobody'",
         "more-outcomes.yaml:9:5: outcomes.1.lag_days: expected a whole number from 0 to 3650, got -3",
+    ]
+
+
+def test_schedule_is_a_valid_cron_expression(write_config) -> None:
+    assert problems(write_config, VALID_SOURCE + 'metrics: {}\nschedule: "0 25 2 * *"\n') == [
+        "reviewkit.yaml:8:1: schedule: cron hour field '25': 25 is out of range 0-23"
     ]

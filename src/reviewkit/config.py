@@ -75,6 +75,7 @@ TOP_KEYS: Final = (
     "outcomes",
     "include",
     "store",
+    "schedule",
 )
 INCLUDE_KEYS: Final = ("outcomes",)
 OUTPUT_KEYS: Final = ("source", "id", "title", "team", "type", "effort", "url", "labels")
@@ -329,6 +330,8 @@ class ProjectConfig:
     outputs: OutputsSpec | None = None
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
     store: Path | None = None
+    #: cron expression for `reviewkit schedule` (the monthly reports)
+    schedule: str | None = None
 
     @property
     def store_path(self) -> Path:
@@ -484,6 +487,7 @@ class _Checker:
         if "store" in top:
             text = self.text(top["store"], ("store",))
             store = (root / text) if text else None
+        schedule = self.cron(top["schedule"]) if "schedule" in top else None
         return ProjectConfig(
             root,
             name,
@@ -496,7 +500,20 @@ class _Checker:
             outputs,
             outcomes,
             store,
+            schedule,
         )
+
+    def cron(self, raw: Any) -> str | None:
+        from reviewkit.schedule import parse_cron  # noqa: PLC0415 (only when scheduled)
+
+        text = self.text(raw, ("schedule",))
+        if text is None:
+            return None
+        try:
+            return parse_cron(text).text
+        except ReviewkitError as exc:
+            self.error(("schedule",), str(exc))
+            return None
 
     def includes(self, raw: Any, root: Path) -> list[Located]:
         files = self.text_list(raw, ("include",))

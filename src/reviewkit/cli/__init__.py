@@ -13,7 +13,9 @@ from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
 from reviewkit.cli.links import links
 from reviewkit.cli.outcomes import outcomes
+from reviewkit.cli.report import report
 from reviewkit.cli.sample import sample
+from reviewkit.cli.schedule import schedule
 from reviewkit.cli.sql import sql
 from reviewkit.cli.wbr import wbr
 
@@ -24,7 +26,7 @@ def main() -> None:
     """reviewkit: monthly reviews about outcomes, from the KPI exports you already have."""
 
 
-for command in (check, kpis, outcomes, links, sql, wbr, init, sample):
+for command in (check, kpis, outcomes, links, report, schedule, sql, wbr, init, sample):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -1,0 +1,515 @@
+"""Monthly review reports: run the review notebook per team with papermill, publish HTML.
+
+>>> run = run_reports(Path("."), "last-month", jobs=2)
+>>> run.ok, [(r.team, r.ok, r.seconds) for r in run.results]
+
+Layout under ``<project>/reports`` (one folder per period)::
+
+    index.html                         every published review, all periods, with status and links
+    2026-10/company.html               the company-wide review ("" team), offline HTML
+    2026-10/company.ipynb              the executed notebook it was rendered from
+    2026-10/company.snapshot.json      what it read: export hashes, store event id, parameters
+    2026-10/billing.failed.ipynb       the latest run of a team failed: papermill's error marker
+
+Every file is written to a temporary file in its folder and moved into place with ``os.replace``,
+so a reader (or a crash) never sees half a report, and a failed run leaves the last good report
+untouched. Re-running a period replaces its reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.project import open_project
+from reviewkit.sources import source_files
+
+if TYPE_CHECKING:
+    from reviewkit.project import Project
+
+__all__ = [
+    "COMPANY",
+    "ReportRun",
+    "TeamResult",
+    "changes_since",
+    "default_notebook",
+    "run_reports",
+    "write_atomic",
+]
+
+#: the file name (and the label) of the company-wide review, whose ``team`` parameter is ""
+COMPANY = "company"
+#: how often a kernel that failed to start is tried in all (kernel-start races in parallel runs)
+KERNEL_ATTEMPTS = 3
+#: messages of the kernel-start races worth a retry (see STACK-FACTS: ~1-2% of parallel runs)
+KERNEL_RACES = (
+    "Address already in use",
+    "Kernel died before replying to kernel_info",
+    "Kernel didn't respond",
+)
+#: team names become file names: keep them to safe characters
+_SAFE_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_FAILED = ".failed.ipynb"
+_SNAPSHOT = ".snapshot.json"
+
+
+@dataclass(frozen=True)
+class TeamResult:
+    """How one team's review went: ``ok``, or ``error`` with the failed notebook's path."""
+
+    team: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    html: Path | None = None
+    notebook: Path | None = None
+    snapshot: Path | None = None
+    failed_notebook: Path | None = None
+    attempts: int = 1
+
+    @property
+    def label(self) -> str:
+        """The team name, or ``company`` for the company-wide review."""
+        return self.team or COMPANY
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """The reports of one period: a result per team, in the order the teams were asked for."""
+
+    period: str
+    directory: Path
+    index: Path
+    results: tuple[TeamResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> tuple[TeamResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+
+def default_notebook() -> Path:
+    """``notebooks/monthly_review.ipynb`` of a source checkout, or the copy packed in the wheel
+    (like :func:`reviewkit.scaffold.templates_dir`)."""
+    packed = Path(__file__).parent / "_notebooks" / "monthly_review.ipynb"
+    if packed.is_file():
+        return packed
+    return Path(__file__).resolve().parents[2] / "notebooks" / "monthly_review.ipynb"
+
+
+def run_reports(
+    project_dir: Path,
+    period: str,
+    *,
+    teams: Sequence[str] | None = None,
+    jobs: int | None = None,
+    out: Path | None = None,
+    notebook: Path | None = None,
+    timeout: float = 600,
+    progress: Callable[[str], None] | None = None,
+) -> ReportRun:
+    """Run the review notebook for each team of ``period`` in parallel and publish the results.
+
+    ``period`` is ``YYYY-MM``, ``last-month`` or ``latest``; ``teams=None`` means every team
+    that owns an outcome plus the company-wide review (``""``). ``jobs`` kernels run at once
+    (default: the CPU count); ``timeout`` is papermill's limit per cell, in seconds. A failing
+    team does not stop the others: see :attr:`ReportRun.ok`. ``progress`` gets one line per
+    team as it finishes (``[2/6] billing: ok (3.1 s)``). Raises :class:`ReviewkitError` for a
+    bad project, period, team or notebook, before any kernel starts.
+    """
+    source = notebook if notebook is not None else default_notebook()
+    if not source.is_file():
+        raise ReviewkitError(f"the review notebook {shown_path(source)} does not exist")
+    with open_project(project_dir) as project:
+        label = project.period(period, "month").label
+        through = project.data_through()
+        wanted = _teams(project, teams)
+        inputs = _inputs(project)
+        name = project.config.name
+        root = project.root
+    directory = (out if out is not None else root / "reports") / label
+    directory.mkdir(parents=True, exist_ok=True)
+    freshness = f"data through {through}" if through else "no data yet"
+
+    def one(team: str) -> TeamResult:
+        title = f"{name} review · {team or COMPANY} · {label}"
+        job = _Job(source, root, label, team, timeout, directory, title, freshness, inputs)
+        return job.run()
+
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(wanted)))
+    done: dict[str, TeamResult] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="review") as pool:
+        futures = {pool.submit(one, team): team for team in wanted}
+        for future in as_completed(futures):
+            result = future.result()
+            done[futures[future]] = result
+            if progress is not None:
+                status = "ok" if result.ok else f"FAILED: {_first_line(result.error)}"
+                count = f"[{len(done)}/{len(wanted)}]"
+                progress(f"{count} {result.label}: {status} ({result.seconds:.1f} s)")
+    index = write_index(directory.parent)
+    return ReportRun(label, directory, index, tuple(done[t] for t in wanted))
+
+
+def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
+    """The teams to report on, checked: safe as file names and without duplicates."""
+    known = sorted({o.team for o in project.config.outcomes.values() if o.team})
+    chosen = ["", *known] if teams is None else list(dict.fromkeys(teams))
+    for team in chosen:
+        if team == COMPANY or (team and not _SAFE_TEAM.match(team)):
+            raise ReviewkitError(
+                f"team {team!r} cannot name a report file: use letters, digits, '.', '-' and "
+                f"'_' (and not {COMPANY!r}, the company-wide review's name)"
+            )
+    if not chosen:
+        raise ReviewkitError("no teams to report on")
+    return chosen
+
+
+def _inputs(project: Project) -> dict[str, Any]:
+    """What a review reads, for its snapshot: every export file's content hash and the store's
+    last event id (None without a store file: opening it would create one)."""
+    exports = {
+        _relative(path, project.root): project.cache.digest(path)
+        for source in project.config.sources.values()
+        for path in source_files(project.config, source)
+    }
+    last_event = None
+    if project.config.store_path.exists():
+        events = project.store.events()
+        last_event = events[-1].id if events else 0
+    return {"exports": exports, "store_last_event_id": last_event}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One team's review: execute the notebook into a temp dir, then publish or record failure."""
+
+    notebook: Path
+    root: Path
+    period: str
+    team: str
+    timeout: float
+    directory: Path
+    title: str
+    subtitle: str
+    inputs: dict[str, Any]
+
+    def run(self) -> TeamResult:
+        started = time.monotonic()
+        started_at = _now()
+        base = self.directory / (self.team or COMPANY)
+        with tempfile.TemporaryDirectory(prefix=".run-", dir=self.directory) as scratch:
+            executed = Path(scratch) / "executed.ipynb"
+            error, attempts = self._execute(executed)
+            if error is None:
+                try:
+                    page = _render(executed, title=self.title, subtitle=self.subtitle)
+                    paths = self._publish(base, executed, page, started, started_at)
+                except Exception as exc:  # a publishing failure fails this team only
+                    error = f"publishing failed: {type(exc).__name__}: {exc}"
+                else:
+                    seconds = time.monotonic() - started
+                    notebook, page_path, snapshot = paths
+                    return TeamResult(
+                        self.team,
+                        True,
+                        seconds,
+                        html=page_path,
+                        notebook=notebook,
+                        snapshot=snapshot,
+                        attempts=attempts,
+                    )
+            try:
+                failed = _write_failed(executed, base.with_name(base.name + _FAILED), error)
+            except OSError as exc:
+                failed = None
+                error += f"; the failed notebook could not be saved either: {exc}"
+            seconds = time.monotonic() - started
+            return TeamResult(
+                self.team, False, seconds, error, failed_notebook=failed, attempts=attempts
+            )
+
+    def _publish(
+        self, base: Path, executed: Path, page: str, started: float, started_at: str
+    ) -> tuple[Path, Path, Path]:
+        """Write the notebook, the HTML and the snapshot together, and drop a failure left by
+        an earlier run."""
+        snapshot = {
+            "reviewkit": _version(),
+            "period": self.period,
+            "team": self.team,
+            "parameters": self.parameters,
+            "notebook": str(self.notebook),
+            "started_at": started_at,
+            "finished_at": _now(),
+            "seconds": round(time.monotonic() - started, 3),
+            **self.inputs,
+        }
+        notebook = base.with_suffix(".ipynb")
+        page_path = base.with_suffix(".html")
+        snapshot_path = base.with_name(base.name + _SNAPSHOT)
+        write_atomic(
+            {
+                notebook: executed.read_bytes(),
+                page_path: page.encode("utf-8"),
+                snapshot_path: json.dumps(snapshot, indent=2).encode("utf-8"),
+            }
+        )
+        base.with_name(base.name + _FAILED).unlink(missing_ok=True)
+        return notebook, page_path, snapshot_path
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {"project": str(self.root), "period": self.period, "team": self.team}
+
+    def _execute(self, executed: Path) -> tuple[str | None, int]:
+        """Run papermill in this thread's own event loop, closed afterwards (jupyter_core
+        creates one per thread and never closes it)."""
+        from jupyter_core.utils import ensure_event_loop  # noqa: PLC0415
+
+        loop = ensure_event_loop()
+        try:
+            return self._papermill(executed)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _papermill(self, executed: Path) -> tuple[str | None, int]:
+        """Run papermill (retrying kernel-start races); the error text, or None, and attempts."""
+        import papermill  # noqa: PLC0415 (slow import, only when reports run)
+
+        for attempt in range(1, KERNEL_ATTEMPTS + 1):
+            try:
+                papermill.execute_notebook(
+                    str(self.notebook),
+                    str(executed),
+                    parameters=self.parameters,
+                    kernel_name="python3",
+                    execution_timeout=self.timeout,
+                    progress_bar=False,
+                    cwd=str(self.root),
+                )
+            except papermill.PapermillExecutionError as exc:
+                return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", attempt
+            except Exception as exc:  # one team's failure must not stop the others
+                if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
+                    return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
+                text = f"{type(exc).__name__}: {exc}".strip()
+                if attempt < KERNEL_ATTEMPTS and any(race in text for race in KERNEL_RACES):
+                    executed.unlink(missing_ok=True)
+                    continue
+                return text, attempt
+            return None, attempt
+        raise AssertionError("unreachable: the last attempt returns")
+
+
+def _render(executed: Path, *, title: str, subtitle: str) -> str:
+    """The executed notebook as self-contained offline HTML, by ``reviewkit.publish.to_html``."""
+    from reviewkit.publish import to_html  # noqa: PLC0415 (nbconvert is slow to import)
+
+    return to_html(executed, title=title, subtitle=subtitle)
+
+
+def _write_failed(executed: Path, failed: Path, error: str) -> Path | None:
+    """Publish a failed run's notebook (None if the kernel never started), with the error and
+    the time in its metadata, where the index finds them."""
+    notebook = _read_json(executed)
+    if not notebook:
+        return None
+    notebook.setdefault("metadata", {})["reviewkit"] = {"error": error, "failed_at": _now()}
+    write_atomic({failed: json.dumps(notebook, indent=1, ensure_ascii=False).encode("utf-8")})
+    return failed
+
+
+def write_atomic(files: Mapping[Path, bytes]) -> None:
+    """Write each path's bytes so that readers see the old files or the new ones, whole: every
+    file is first written in full to a temp file in its folder and flushed to disk, and only
+    then are they all renamed into place (``os.replace``). A crash while writing leaves every
+    old file untouched."""
+    with contextlib.ExitStack() as stack:
+        staged = []
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(_temporary(path))
+            _stage(tmp, data)
+            staged.append((tmp, path))
+        for tmp, path in staged:
+            tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, removed unless the block moved it away."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stage(tmp: Path, data: bytes) -> None:
+    """Write ``data`` to ``tmp`` and flush it to disk, so a rename publishes whole content."""
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# -- the index ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    period: str
+    team: str
+    status: str
+    when: str
+    links: tuple[tuple[str, str], ...]
+    note: str = ""
+
+
+def write_index(reports: Path) -> Path:
+    """Write ``reports/index.html``: every review found under ``reports`` (all periods), newest
+    period first, each with its status (``failed``: the latest run failed), time and links."""
+    entries = sorted(_entries(reports), key=lambda e: (e.team, e.status))
+    entries.sort(key=lambda e: e.period, reverse=True)
+    rows = []
+    for e in entries:
+        links = " ".join(
+            f'<a href="{html.escape(quote(href))}">{html.escape(text)}</a>'
+            for text, href in e.links
+        )
+        rows.append(
+            f'<tr class="{e.status}"><td>{html.escape(e.period)}</td><td>{html.escape(e.team)}</td>'
+            f"<td>{html.escape(e.status)}</td><td>{html.escape(e.when)}</td><td>{links}</td>"
+            f"<td>{html.escape(e.note)}</td></tr>"
+        )
+    body = "\n".join(rows) or '<tr><td colspan="6">No reviews published yet.</td></tr>'
+    page = _INDEX.format(rows=body, generated=html.escape(_now()))
+    index = reports / "index.html"
+    write_atomic({index: page.encode("utf-8")})
+    return index
+
+
+def _entries(reports: Path) -> Iterator[_Entry]:
+    for folder in sorted(p for p in reports.iterdir() if p.is_dir() and p.name[0] != "."):
+        for page in sorted(folder.glob("*.html")):
+            snapshot = _read_json(page.with_name(page.stem + _SNAPSHOT))
+            when = str(snapshot.get("finished_at", "")) or _mtime(page)
+            links = [("HTML", f"{folder.name}/{page.name}")]
+            for suffix, text in ((".ipynb", "notebook"), (".pdf", "PDF")):
+                if page.with_suffix(suffix).exists():
+                    links.append((text, f"{folder.name}/{page.stem}{suffix}"))
+            yield _Entry(folder.name, page.stem, "ok", when, tuple(links))
+        for failed in sorted(folder.glob("*" + _FAILED)):
+            info = _read_json(failed).get("metadata", {}).get("reviewkit", {})
+            team = failed.name.removesuffix(_FAILED)
+            link = ("failed notebook", f"{folder.name}/{failed.name}")
+            when = str(info.get("failed_at", "")) or _mtime(failed)
+            yield _Entry(folder.name, team, "failed", when, (link,), str(info.get("error", "")))
+
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Reviews</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: .3rem .8rem; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.failed td {{ color: #b00020; }}
+</style></head>
+<body><h1>Reviews</h1>
+<table><thead><tr><th>period</th><th>team</th><th>status</th><th>when</th><th>links</th>
+<th>error</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<p>Generated {generated}.</p>
+</body></html>
+"""
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+
+
+def changes_since(snapshot_path: Path, project: Project) -> list[str]:
+    """What changed since the review whose snapshot is ``snapshot_path`` was published: new,
+    changed and removed exports, then the store's events since (one line each)."""
+    snapshot = _read_json(snapshot_path)
+    if not snapshot:
+        raise ReviewkitError(f"{shown_path(snapshot_path)} is not a review snapshot")
+    before: dict[str, str] = snapshot.get("exports", {})
+    now = _inputs(project)
+    changes = []
+    for path, digest in sorted(now["exports"].items()):
+        if path not in before:
+            changes.append(f"new export {path}")
+        elif before[path] != digest:
+            changes.append(f"changed export {path}")
+    changes += [f"removed export {path}" for path in sorted(set(before) - set(now["exports"]))]
+    last = snapshot.get("store_last_event_id") or 0
+    if now["store_last_event_id"] is not None:
+        for event in project.store.events():
+            if event.id > last:
+                changes.append(
+                    f"store event {event.id}: {event.kind} {event.entity} {event.key} "
+                    f"by {event.actor} at {event.at:%Y-%m-%d %H:%M}"
+                )
+    return changes
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _mtime(path: Path) -> str:
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    return stamp.isoformat(timespec="seconds")
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("reviewkit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "failed"

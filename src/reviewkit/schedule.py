@@ -1,0 +1,329 @@
+"""Scheduled reports: a cron expression, the runs it owes after downtime, and a loop that runs
+them once each, even across restarts.
+
+>>> cron = parse_cron("0 6 1 * *")               # 06:00 on the 1st of every month
+>>> due_runs(cron, last_run, now)                 # the scheduled times owed since last_run
+>>> run_schedule(Path("."), "0 6 1 * *", once=True)
+
+Cron subset: five fields (minute hour day-of-month month day-of-week), each ``*``, a number, a
+range ``a-b``, a step ``*/n`` or ``a-b/n`` or ``a/n``, or a comma list of those; day-of-week
+0-7 with 0 and 7 for Sunday. As in cron, when both day fields are restricted a day matching
+either runs. Times are naive local times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.report import ReportRun, run_reports, write_atomic
+
+__all__ = [
+    "Cron",
+    "CronError",
+    "ScheduledRun",
+    "due_runs",
+    "parse_cron",
+    "report_period",
+    "run_schedule",
+]
+
+#: (name, lowest, highest) of the five fields, in order
+FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+)
+#: how far ahead a schedule must fire at least once (a 29 February fires within 8 years)
+HORIZON = dt.timedelta(days=8 * 366)
+#: the longest sleep between looks at the clock, so a suspended machine catches up soon
+MAX_SLEEP = 300.0
+#: where the scheduler records its runs, under the project
+STATE_FILE = Path(".reviewkit") / "schedule.json"
+
+CatchUp = Literal["period", "all"]
+
+
+class CronError(ReviewkitError):
+    """A cron expression is not valid (the message names the field)."""
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A parsed cron expression: the allowed values of each field."""
+
+    text: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday
+    any_day: bool  # day-of-month is *
+    any_weekday: bool  # day-of-week is *
+
+    def day_matches(self, day: dt.date) -> bool:
+        """Whether the schedule runs on ``day`` (cron's rule: either day field, if both set)."""
+        if day.month not in self.months:
+            return False
+        in_month = day.day in self.days
+        in_week = (day.isoweekday() % 7) in self.weekdays
+        if self.any_day or self.any_weekday:
+            return in_month and in_week
+        return in_month or in_week
+
+    def matches(self, when: dt.datetime) -> bool:
+        return when.minute in self.minutes and when.hour in self.hours and self.day_matches(when)
+
+    def next_after(self, when: dt.datetime) -> dt.datetime:
+        """The first scheduled time strictly after ``when``."""
+        t = when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        limit = t + HORIZON
+        while t < limit:
+            if not self.day_matches(t):
+                t = dt.datetime.combine(t.date() + dt.timedelta(days=1), dt.time())
+            elif t.hour not in self.hours:
+                t = t.replace(minute=0) + dt.timedelta(hours=1)
+            elif t.minute not in self.minutes:
+                t += dt.timedelta(minutes=1)
+            else:
+                return t
+        raise CronError(f"{self.text!r} never runs")
+
+    def latest_at_or_before(self, when: dt.datetime) -> dt.datetime | None:
+        """The last scheduled time at or before ``when`` (None: none within the horizon)."""
+        t = when.replace(second=0, microsecond=0)
+        limit = t - HORIZON
+        while t > limit:
+            if not self.day_matches(t):
+                t = dt.datetime.combine(t.date(), dt.time()) - dt.timedelta(minutes=1)
+            elif t.hour not in self.hours:
+                t = t.replace(minute=0) - dt.timedelta(minutes=1)
+            elif t.minute not in self.minutes:
+                t -= dt.timedelta(minutes=1)
+            else:
+                return t
+        return None
+
+
+def parse_cron(text: str) -> Cron:
+    """Parse a five-field cron expression; :class:`CronError` names the field at fault."""
+    parts = text.split()
+    if len(parts) != len(FIELDS):
+        raise CronError(
+            f"cron expression {text!r} has {len(parts)} field(s); it needs 5: "
+            "minute hour day-of-month month day-of-week (e.g. '0 6 1 * *')"
+        )
+    values = [
+        _field(part, name, low, high) for part, (name, low, high) in zip(parts, FIELDS, strict=True)
+    ]
+    cron = Cron(
+        " ".join(parts),
+        minutes=frozenset(values[0]),
+        hours=frozenset(values[1]),
+        days=frozenset(values[2]),
+        months=frozenset(values[3]),
+        weekdays=frozenset(d % 7 for d in values[4]),
+        any_day=parts[2] == "*",
+        any_weekday=parts[4] == "*",
+    )
+    cron.next_after(dt.datetime(2000, 1, 1))  # raises for e.g. '0 0 31 2 *' (never runs)
+    return cron
+
+
+def _field(text: str, name: str, low: int, high: int) -> set[int]:
+    """The values one field allows."""
+    found: set[int] = set()
+    for item in text.split(","):
+        where = f"cron {name} field {text!r}"
+        spread, slash, step_text = item.partition("/")
+        step = 1
+        if slash:
+            step = _number(step_text, f"{where}: step", 1, high - low + 1)
+        if spread == "*":
+            start, end = low, high
+        elif "-" in spread:
+            first, _, last = spread.partition("-")
+            start = _number(first, where, low, high)
+            end = _number(last, where, low, high)
+            if start > end:
+                raise CronError(f"{where}: range {spread} runs backwards; write {end}-{start}")
+        else:
+            start = _number(spread, where, low, high)
+            end = high if slash else start
+        found.update(range(start, end + 1, step))
+    return found
+
+
+def _number(text: str, where: str, low: int, high: int) -> int:
+    if not text.isdigit():
+        shown = repr(text) if text else "nothing"
+        raise CronError(f"{where}: {shown} is not a number from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise CronError(f"{where}: {value} is out of range {low}-{high}")
+    return value
+
+
+def report_period(run_time: dt.datetime) -> str:
+    """The period a run at ``run_time`` reports on: the month before (``last-month``)."""
+    first = run_time.date().replace(day=1)
+    return f"{first - dt.timedelta(days=1):%Y-%m}"
+
+
+def due_runs(
+    cron: Cron | str,
+    last_run: dt.datetime | None,
+    now: dt.datetime,
+    *,
+    catch_up: CatchUp = "period",
+) -> list[dt.datetime]:
+    """The scheduled times after ``last_run`` up to ``now``, oldest first, that should run.
+
+    After downtime several may have been missed: ``catch_up="period"`` keeps only the latest
+    one of each report period (each month's report once), ``"all"`` keeps every one. A
+    schedule that never ran (``last_run=None``) owes only its latest scheduled time.
+    """
+    schedule = parse_cron(cron) if isinstance(cron, str) else cron
+    latest = schedule.latest_at_or_before(now)
+    if latest is None or (last_run is not None and latest <= last_run):
+        return []
+    if last_run is None:
+        return [latest]
+    found = []
+    if catch_up == "all":
+        step = schedule.next_after(last_run)
+        while step <= now:
+            found.append(step)
+            step = schedule.next_after(step)
+        return found
+    back: dt.datetime | None = latest
+    while back is not None and back > last_run:
+        found.append(back)
+        month_start = dt.datetime.combine(back.date().replace(day=1), dt.time())
+        back = schedule.latest_at_or_before(month_start - dt.timedelta(minutes=1))
+    return found[::-1]
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One scheduled run done: when it was due, the period it reported, and how it went."""
+
+    scheduled: dt.datetime
+    period: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    ok: bool
+    failed: tuple[str, ...] = ()
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scheduled": self.scheduled.isoformat(),
+            "period": self.period,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "ok": self.ok,
+            "failed": list(self.failed),
+            "error": self.error,
+        }
+
+
+def run_schedule(
+    project_dir: Path,
+    cron: str,
+    *,
+    clock: Callable[[], dt.datetime] = dt.datetime.now,
+    sleep: Callable[[float], None] = time.sleep,
+    once: bool = False,
+    catch_up: CatchUp = "period",
+    jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ScheduledRun]:
+    """Run the reports of ``project_dir`` on the ``cron`` schedule, each for the month before
+    its scheduled time, catching up runs missed while down (see :func:`due_runs`).
+
+    Every run done is recorded in ``.reviewkit/schedule.json`` (written atomically) before the
+    next starts, so nothing runs twice, even across restarts; a lock file stops a second
+    scheduler on the same project. ``once`` runs what is due now and returns the runs done;
+    otherwise it loops forever, sleeping until the next scheduled time.
+    """
+    schedule = parse_cron(cron)
+    state_path = project_dir / STATE_FILE
+    say = progress or (lambda _: None)
+    done: list[ScheduledRun] = []
+    with _exclusive(state_path.with_suffix(".lock")):
+        while True:
+            state = _read_state(state_path)
+            last = state.get("last_scheduled")
+            last_run = dt.datetime.fromisoformat(last) if isinstance(last, str) else None
+            now = clock()
+            for due in due_runs(schedule, last_run, now, catch_up=catch_up):
+                period = report_period(due)
+                say(f"{due:%Y-%m-%d %H:%M}: reports for {period}")
+                run = _run_once(project_dir, due, period, clock, jobs, progress)
+                done.append(run)
+                runs = [*state.get("runs", []), run.as_json()]
+                state = {"cron": schedule.text, "last_scheduled": due.isoformat(), "runs": runs}
+                write_atomic({state_path: json.dumps(state, indent=2).encode("utf-8")})
+            if once:
+                return done
+            wait = (schedule.next_after(now) - clock()).total_seconds()
+            sleep(min(max(wait, 1.0), MAX_SLEEP))
+
+
+def _run_once(
+    project_dir: Path,
+    due: dt.datetime,
+    period: str,
+    clock: Callable[[], dt.datetime],
+    jobs: int | None,
+    progress: Callable[[str], None] | None,
+) -> ScheduledRun:
+    """One scheduled run; an error (a broken config, say) is recorded, not raised, so the
+    scheduler keeps going."""
+    started = clock()
+    try:
+        run: ReportRun = run_reports(project_dir, period, jobs=jobs, progress=progress)
+    except ReviewkitError as exc:
+        return ScheduledRun(due, period, started, clock(), ok=False, error=str(exc))
+    failed = tuple(r.label for r in run.failed)
+    return ScheduledRun(due, period, started, clock(), ok=run.ok, failed=failed)
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ReviewkitError(
+            f"{shown_path(path)} is not valid JSON ({exc}); fix or delete it (deleting it makes "
+            "the scheduler run the latest scheduled report again)"
+        ) from None
+    if not isinstance(data, dict):
+        raise ReviewkitError(f"{shown_path(path)} is not a schedule state; fix or delete it")
+    return data
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` (released when the process dies), or fail at once."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReviewkitError(
+                f"another scheduler is running for this project (it holds {shown_path(lock)})"
+            ) from None
+        yield

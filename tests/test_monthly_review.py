@@ -1,0 +1,197 @@
+"""The monthly review: its words from the numbers, the notebook executed for real by papermill,
+and the published HTML (offline, no code, escaped, one Vega bundle)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+from reviewkit import ReviewkitError, narrative, open_project, publish
+
+REPO = Path(__file__).resolve().parents[1]
+PERIOD = "2026-10"
+HOSTILE_TITLE = '<script>alert("t")</script> Fix & <b>ship</b>'
+HOSTILE_HYPOTHESIS = "Fewer steps < more activation"
+SECTIONS = (
+    "Executive summary",
+    "Outcome scorecard",
+    "Outcomes",
+    "Alignment",
+    "Data quality",
+    "Appendix: outputs delivered",
+)
+
+
+@pytest.fixture(scope="module")
+def folder(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample company with its links imported and one hand-added output whose title and
+    hypothesis a browser would take for markup."""
+    root = tmp_path_factory.mktemp("review") / "project"
+    shutil.copytree(sample_dir, root, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(root) as project:
+        project.import_links(root / "data" / "links.yaml")
+        project.add_output("ONB-X1", title=HOSTILE_TITLE, team="onboarding", delivered="2026-10-20")
+        project.link("ONB-X1", "onboarding-activation", hypothesis=HOSTILE_HYPOTHESIS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(folder: Path):
+    with open_project(folder) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def reports(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """monthly_review.ipynb executed by papermill for one team and for the whole company, each
+    published with to_html (Jupyter's dirs in a temp dir)."""
+    scratch = tmp_path_factory.mktemp("papermill")
+    pages = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("DATA", "RUNTIME", "CONFIG"):
+            path = scratch / f"jupyter-{name.lower()}"
+            path.mkdir()
+            patch.setenv(f"JUPYTER_{name}_DIR", str(path))
+        patch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        for team in ("onboarding", ""):
+            executed = scratch / f"review-{team or 'company'}.ipynb"
+            started = time.perf_counter()
+            papermill.execute_notebook(
+                str(REPO / "notebooks" / "monthly_review.ipynb"),
+                str(executed),
+                parameters={"project": str(folder), "period": PERIOD, "team": team},
+                kernel_name="python3",
+                cwd=str(REPO / "notebooks"),
+                progress_bar=False,
+            )
+            print(f"papermill {team or 'company'}: {time.perf_counter() - started:.1f} s")
+            pages[team] = publish.to_html(
+                executed, title="Monthly review", subtitle=f"{team or 'Whole company'} · {PERIOD}"
+            )
+    return pages
+
+
+# --- the words ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("team", "win"), [("onboarding", "ONB-241"), ("support", "SUP-169")])
+def test_the_summary_recognises_the_planted_win_of_a_team(project, team, win) -> None:
+    sentences = narrative.executive_summary(project, PERIOD, team)
+    wins = [s for s in sentences if s.startswith("Win to recognise")]
+    assert any(win in s and "as hypothesised" in s for s in wins), sentences
+
+
+def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_early(
+    project,
+) -> None:
+    sentences = narrative.executive_summary(project, PERIOD, "")
+    text = "\n".join(sentences)
+    # NPS of the mobile team is up 60% on a year earlier, and behind its target
+    assert re.search(r"Mobile users love the app: NPS is \S+ in 2026-10, .*a year earlier", text)
+    assert "Mobile users love the app is off track: behind the target to date" in text
+    assert "Too early to tell whether" in text
+    assert sum(s.startswith("Win to recognise") for s in sentences) == narrative.LISTED
+    assert any(s.startswith("…and") and "more wins" in s for s in sentences)
+
+
+def test_outcome_sections_cover_the_teams_outcomes(project) -> None:
+    sections = narrative.outcome_sections(project, PERIOD, "billing")
+    assert [s.anchor for s in sections] == ["outcome-billing-churn"]
+    assert sections[0].heading == "Fewer billing-team customers churn"
+    assert '<h3 id="outcome-billing-churn">' in sections[0].heading_html().markup
+
+
+def test_data_quality_has_a_row_per_export_file(project) -> None:
+    frame = narrative.data_quality(project, PERIOD)
+    assert set(frame["source"]) == set(project.config.sources)
+    assert frame["complete"].all() and (frame["coverage"] == "31 of 31 days").all()
+    assert frame["sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert frame["changed"].isna().all()
+    first = frame.iloc[0]
+    again = narrative.data_quality(project, PERIOD, previous={first["file"]: "0" * 64})
+    assert again.iloc[0]["changed"] is True
+    late = narrative.data_quality(project, "2026-11")
+    assert late["flags"].str.contains("in progress").any()
+
+
+def test_the_appendix_lists_the_months_outputs_with_their_outcomes(project) -> None:
+    frame = narrative.outputs_appendix(project, PERIOD, "onboarding")
+    assert (frame["team"] == "onboarding").all()
+    row = frame[frame["output"] == "ONB-X1"].iloc[0]
+    assert row["linked outcomes"] == "New customers reach value in their first week"
+    assert frame["delivered"].map(lambda d: d.strftime("%Y-%m") == PERIOD).all()
+
+
+def test_tables_and_lists_escape_user_text() -> None:
+    markup = narrative.table(pd.DataFrame({"title": [HOSTILE_TITLE]})).markup
+    assert "<script>" not in markup and "&lt;script&gt;" in markup
+    assert "<b>" not in narrative.bullets([HOSTILE_TITLE]).markup
+
+
+# --- the published report ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("team", ["onboarding", ""], ids=["onboarding", "company"])
+def test_the_report_has_every_section_and_its_charts(reports, team) -> None:
+    page = reports[team]
+    for heading in SECTIONS:
+        assert re.search(rf"<h2 id=\"[^\"]+\">{re.escape(heading)}", page), heading
+        assert f">{heading}</a>" in page.split("<main>")[0]  # in the table of contents
+    charts = len(re.findall(r'window\.vegaEmbed\("#reviewkit-', page))
+    outcomes = 1 if team else 7
+    assert charts == 2 + outcomes  # scorecard, alignment, one per outcome
+    assert page.count("if (!window.vegaEmbed)") == 1  # the Vega bundle, once
+    assert "New customers reach value in their first week</a>" in page
+
+
+@pytest.mark.parametrize("team", ["onboarding", ""], ids=["onboarding", "company"])
+def test_the_report_is_offline_and_shows_no_code(reports, team) -> None:
+    page = reports[team]
+    assert not re.search(r"<script[^>]+src=", page)
+    assert not re.search(r"<link[^>]+href=", page)
+    assert not re.search(r"""url\(\s*['"]?https?:""", page)
+    assert "cdn." not in page and "require.js" not in page and "MathJax" not in page
+    assert "mermaid" not in page and "widget-state" not in page
+    # https:// remains only inside the inlined library and the chart specs' $schema: no loads
+    loads = re.findall(r"""(?:src|href)\s*=\s*["']https?://""", page)
+    assert loads == []
+    assert "jp-InputArea" not in page and "jp-InputPrompt" not in page
+    assert "narrative.show_outcomes" not in page and "import reviewkit" not in page
+
+
+def test_the_report_escapes_user_text(reports) -> None:
+    page = reports["onboarding"]
+    assert HOSTILE_TITLE not in page and "<b>ship</b>" not in page
+    assert "&lt;script&gt;alert(" in page  # the appendix and the impact table, as text
+    assert "Fewer steps &lt; more activation" in page
+    assert "Whole company" not in page and "onboarding · 2026-10" in page
+
+
+def test_the_report_is_about_a_megabyte(reports) -> None:
+    sizes = {team: len(page.encode()) for team, page in reports.items()}
+    assert all(800_000 < size < 2_000_000 for size in sizes.values()), sizes
+
+
+def test_to_html_escapes_the_header_and_refuses_charts_without_their_library() -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("## First"),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
+    page = publish.to_html(notebook, title="A <b> title", subtitle="team & co")
+    assert "<title>A &lt;b&gt; title</title>" in page
+    assert "team &amp; co" in page and "x = 1" not in page
+    assert '<a href="#First">First</a>' in page
+    chart = nbformat.v4.new_output(
+        "display_data", data={"text/html": '<div id="c" class="reviewkit-chart"></div>'}
+    )
+    notebook.cells[1].outputs = [chart]
+    with pytest.raises(ReviewkitError, match="lack the Vega library"):
+        publish.to_html(notebook, title="t")
