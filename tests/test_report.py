@@ -67,9 +67,15 @@ def project(sample_dir: Path, tmp_path: Path) -> Path:
 
 
 def good_notebook(tmp_path: Path) -> Path:
-    """The fixture notebook without the cell that raises for "broken" (an earlier good run)."""
+    """The fixture notebook without the cells that fail "broken" and "killed" (an earlier good
+    run)."""
     notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    notebook["cells"] = [c for c in notebook["cells"] if "broken" not in "".join(c["source"])]
+    notebook["cells"] = [
+        c
+        for c in notebook["cells"]
+        if c["cell_type"] == "markdown"
+        or not any(word in "".join(c["source"]) for word in ('"broken"', '"killed"'))
+    ]
     path = tmp_path / "good.ipynb"
     path.write_text(json.dumps(notebook), encoding="utf-8")
     return path
@@ -142,6 +148,24 @@ def test_a_failing_team_keeps_its_last_good_report(project: Path, tmp_path: Path
     again = run_reports(project, PERIOD, teams=["broken"], notebook=good_notebook(tmp_path))
     assert again.ok
     assert not (folder / "broken.failed.ipynb").exists()
+
+
+@pytest.mark.usefixtures("stub_render")
+def test_a_kernel_killed_mid_run_fails_the_team_and_keeps_its_last_report(
+    project: Path, tmp_path: Path
+) -> None:
+    assert run_reports(project, PERIOD, teams=["killed"], notebook=good_notebook(tmp_path)).ok
+    folder = project / "reports" / PERIOD
+    good = {name: (folder / name).read_bytes() for name in listing(folder)}
+    run = run_reports(project, PERIOD, teams=["killed", "billing"], jobs=2, notebook=FIXTURE)
+    killed, billing = run.results
+    assert billing.ok and not killed.ok and not run.ok
+    assert killed.error
+    for name, data in good.items():
+        assert (folder / name).read_bytes() == data, name
+    assert '<tr class="failed"><td>2026-10</td><td>killed</td><td>failed</td>' in (
+        run.index.read_text(encoding="utf-8")
+    )
 
 
 @pytest.mark.usefixtures("stub_render")
