@@ -22,6 +22,14 @@ project_option: Callable[[F], F] = click.option(
     help="Project directory (the folder with reviewkit.yaml).",
 )
 
+jobs_option: Callable[[F], F] = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Reviews run at once (one kernel each); default: the number of CPUs.",
+)
+
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:

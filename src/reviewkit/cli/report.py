@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import jobs_option, project_option, user_errors
 
 if TYPE_CHECKING:
     from reviewkit.report import ReportRun
@@ -49,13 +49,7 @@ PDF_TIMEOUT = 120
     is_flag=True,
     help="Every team that owns an outcome, and the company-wide review.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Reviews run at once (one kernel each); default: the number of CPUs.",
-)
+@jobs_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

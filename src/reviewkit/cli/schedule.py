@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import jobs_option, project_option, user_errors
 
 
 @click.command()
@@ -25,13 +25,7 @@ from reviewkit.cli.common import project_option, user_errors
     is_flag=True,
     help="Run what is due now (missed runs included) and exit, instead of running forever.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Reviews run at once (one kernel each); default: the number of CPUs.",
-)
+@jobs_option
 def schedule(project: Path, expression: str | None, once: bool, jobs: int | None) -> None:
     """Run `reviewkit report --period last-month --all-teams` on a cron schedule. Runs missed
     while the scheduler was down are caught up (the latest one per month); every run is
