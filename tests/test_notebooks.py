@@ -102,15 +102,16 @@ def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter
     )
 
 
-def test_link_outputs_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:
+@pytest.mark.parametrize("notebook", ["review.ipynb", "link_outputs.ipynb", "checkins.ipynb"])
+def test_review_pages_run_under_nbval(
+    notebook: str, sample_dir: Path, tmp_path: Path, jupyter_env
+) -> None:
     folder = tmp_path / "project"
     shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
     with open_project(folder) as project:
         project.import_links(folder / "data" / "links.yaml")
     parameters = ["-p", "project_dir", str(folder), "-p", "period", "2026-09"]
-    run_under_nbval(
-        "link_outputs.ipynb", [*parameters, "-p", "team", "billing"], tmp_path, jupyter_env
-    )
+    run_under_nbval(notebook, [*parameters, "-p", "team", "billing"], tmp_path, jupyter_env)
 
 
 def test_monthly_review_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter_env) -> None:

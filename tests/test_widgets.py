@@ -15,7 +15,13 @@ import traitlets
 
 import reviewkit
 from reviewkit import open_project
-from reviewkit.widgets import CheckinForm, KpiExplorer, LinkEditor, ReviewNavigator
+from reviewkit.widgets import (
+    CheckinForm,
+    KpiExplorer,
+    LinkEditor,
+    ReviewDashboard,
+    ReviewNavigator,
+)
 
 TEAMS = ["billing", "growth", "mobile", "onboarding", "support"]
 
@@ -359,3 +365,32 @@ def test_the_real_charts_are_drawn_into_the_outputs(project) -> None:
     editor.link_button.click()
     assert editor.message == "linked ONB-418 to onboarding-activation"
     assert len(editor.evidence_charts.outputs) == 1
+
+
+# -- ReviewDashboard ----------------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_review_and_drills_into_each_outcome(project) -> None:
+    navigator = ReviewNavigator(project, period="2026-10", team="support")
+    board = ReviewDashboard(project, navigator)
+    assert board.message == ""
+    assert "<li>" in board.summary.value
+    assert len(board.scorecard.outputs) == 2  # the chart and the table
+    headings = [label for label, _ in board.outcome_picker.options]
+    assert headings and board.outcome_picker.value == board.outcome_picker.options[0][1]
+    first = [o["data"].get("text/html", "") for o in board.detail.outputs]
+    assert headings[0] in first[0]
+    if len(headings) > 1:
+        board.outcome_picker.value = board.outcome_picker.options[1][1]
+        assert headings[1] in board.detail.outputs[0]["data"]["text/html"]
+    navigator.team_picker.value = "billing"
+    assert board.outcome_picker.options != tuple(headings)
+
+
+def test_dashboard_refuses_an_outcome_outside_its_options(project) -> None:
+    board = ReviewDashboard(project, ReviewNavigator(project, team="growth"))
+    shown = board.detail.outputs
+    force(board.outcome_picker, "outcome-nps")  # not one of growth's outcomes
+    board._show_outcome()
+    assert "is not one of the choices" in board.message
+    assert board.detail.outputs == shown

@@ -8,7 +8,7 @@ from pathlib import Path
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
 
-__all__ = ["init_project", "templates_dir"]
+__all__ = ["init_project", "notebooks_dir", "templates_dir"]
 
 
 def templates_dir() -> Path:
@@ -17,6 +17,14 @@ def templates_dir() -> Path:
     if packed.is_dir():
         return packed
     return Path(__file__).resolve().parents[2] / "templates"
+
+
+def notebooks_dir() -> Path:
+    """``notebooks/`` of a source checkout, or the copy packed into the wheel."""
+    packed = Path(__file__).parent / "_notebooks"
+    if packed.is_dir():
+        return packed
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def init_project(directory: Path, *, example: bool = False) -> list[Path]:

@@ -27,7 +27,14 @@ from reviewkit.periods import GRAINS
 from reviewkit.project import Project
 from reviewkit.store import CHECKIN_STATUSES, CONFIDENCES, DIRECTIONS
 
-__all__ = ["CheckinForm", "KpiExplorer", "LinkEditor", "Refused", "ReviewNavigator"]
+__all__ = [
+    "CheckinForm",
+    "KpiExplorer",
+    "LinkEditor",
+    "Refused",
+    "ReviewDashboard",
+    "ReviewNavigator",
+]
 
 #: How many complete months back the period selector offers.
 RECENT_MONTHS: Final = 12
@@ -772,3 +779,81 @@ class CheckinForm(_Panel):
             return f"the {review.period} review{whose} is complete"
 
         self._attempt(complete)
+
+
+class ReviewDashboard(_Panel):
+    """The review as a leader reads it: the executive summary and the outcome scorecard of the
+    navigator's period and team, then one outcome at a time (picked from the scorecard's
+    outcomes): its KPI with the linked outputs on it, the impact of each link, the decisions to
+    follow up and the check-in. Everything shown comes from :mod:`reviewkit.narrative`, as in the
+    published report."""
+
+    def __init__(self, project: Project, navigator: ReviewNavigator) -> None:
+        super().__init__(project)
+        self.navigator = navigator
+        self.summary = widgets.HTML()
+        self.scorecard = widgets.Output()
+        self.outcome_picker = widgets.ToggleButtons(description="Outcome")
+        self.detail = widgets.Output()
+        self._sections: dict[str, Any] = {}
+        self._quiet = False
+        self.outcome_picker.observe(self._show_outcome, names="value")
+        navigator.observe(self._follow, names=["period", "team"])
+        self.widget.children = [
+            widgets.HTML("<h2>Executive summary</h2>"),
+            self.summary,
+            widgets.HTML("<h2>Outcome scorecard</h2>"),
+            self.scorecard,
+            widgets.HTML("<h2>Outcome detail</h2>"),
+            self.outcome_picker,
+            self.status,
+            self.detail,
+        ]
+        self._follow()
+
+    def _follow(self, _change: object = None) -> None:
+        """Recompute the summary, scorecard and sections for the navigator's period and team."""
+        from reviewkit import charts, narrative  # noqa: PLC0415 (Altair only when drawing)
+
+        def follow() -> None:
+            month = narrative.review_period(self.project, self.navigator.period)
+            team = self.navigator.team
+            impact = narrative.impacts(self.project, month, team)
+            summary = narrative.executive_summary(self.project, month, team, impact=impact)
+            self.summary.value = narrative.bullets(summary)._repr_html_()
+            card = self.project.outcome_scorecard(month, team=team or None)
+            self.scorecard.outputs = ()
+            self.scorecard.append_display_data(charts.scorecard_chart(card, project=self.project))
+            self.scorecard.append_display_data(narrative.scorecard_table(self.project, month, team))
+            sections = narrative.outcome_sections(self.project, month, team, impact=impact)
+            self._sections = {s.anchor: s for s in sections}
+            kept = self.outcome_picker.value
+            self._quiet = True
+            try:
+                self.outcome_picker.options = [(s.heading, s.anchor) for s in sections]
+                anchors = [s.anchor for s in sections]
+                self.outcome_picker.value = (
+                    kept if kept in anchors else (anchors[0] if anchors else None)
+                )
+            finally:
+                self._quiet = False
+            self._show_outcome()
+
+        self._attempt(follow)
+
+    def _show_outcome(self, _change: object = None) -> None:
+        """Draw the picked outcome's section (refused unless it is one of the outcomes shown)."""
+        if self._quiet:
+            return
+
+        def show() -> str:
+            if self.outcome_picker.value is None:
+                self.detail.outputs = ()
+                return "No outcome is in scope for this team."
+            section = self._sections[_choice(self.outcome_picker, "outcome")]
+            self.detail.outputs = ()
+            for block in (section.heading_html(), *section.blocks):
+                self.detail.append_display_data(block)
+            return ""
+
+        self._attempt(show)

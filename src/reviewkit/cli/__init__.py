@@ -16,6 +16,7 @@ from reviewkit.cli.outcomes import outcomes
 from reviewkit.cli.report import report
 from reviewkit.cli.sample import sample
 from reviewkit.cli.schedule import schedule
+from reviewkit.cli.serve import serve
 from reviewkit.cli.sql import sql
 from reviewkit.cli.wbr import wbr
 
@@ -26,7 +27,19 @@ def main() -> None:
     """reviewkit: monthly reviews about outcomes, from the KPI exports you already have."""
 
 
-for command in (check, kpis, outcomes, links, report, schedule, sql, wbr, init, sample):
+for command in (
+    check,
+    kpis,
+    outcomes,
+    links,
+    report,
+    schedule,
+    serve,
+    sql,
+    wbr,
+    init,
+    sample,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -1,0 +1,78 @@
+"""`reviewkit serve`: the review pages as live dashboards (Voila) for leaders and reviewers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reviewkit.cli.common import project_option, user_errors
+
+
+@click.command()
+@project_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8866, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--token",
+    default=None,
+    metavar="TOKEN",
+    help="Viewers need ?token=TOKEN in the URL (once; a cookie keeps it). Required with a "
+    "--host other than loopback.",
+)
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="No token (the default on loopback; refused on any other --host).",
+)
+@click.option(
+    "--pool-size",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Preheated kernels per page: a page shows fast while one is waiting (0: none).",
+)
+@click.option(
+    "--cull-after",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Seconds after which a page nobody has open gives its kernel (memory) back.",
+)
+@click.option(
+    "--max-kernels",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most pages open at once; past it viewers are asked to come back shortly.",
+)
+def serve(
+    project: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    no_token: bool,
+    pool_size: int,
+    cull_after: int,
+    max_kernels: int,
+) -> None:
+    """Serve the project's review pages with Voila: the review (scorecard, then each outcome with
+    its outputs and impact), the link editor, the check-ins and the KPI explorer. Open
+    review.ipynb?period=2026-10&team=growth for one month and team."""
+    from reviewkit.serve import ServeOptions  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.serve import serve as run  # noqa: PLC0415
+
+    if token is not None and no_token:
+        raise click.UsageError("--token and --no-token exclude each other")
+    with user_errors():
+        run(
+            ServeOptions(
+                project=project,
+                host=host,
+                port=port,
+                token=token,
+                pool_size=pool_size,
+                cull_after=cull_after,
+                max_kernels=max_kernels,
+            )
+        )

@@ -1,0 +1,164 @@
+"""The live review pages that ``reviewkit serve`` shows in Voila, one notebook each.
+
+A page notebook has a ``parameters`` cell (as for papermill) and one cell that calls :func:`page`.
+Under Voila the page URL's query string overrides those parameters
+(``review.ipynb?period=2026-10&team=growth``); every value is checked, and a wrong one gets a
+readable message on the page instead of a traceback. With Voila's preheated kernels, the
+imports and the project are loaded before anyone asks for the page, and :func:`url_query` waits
+for the request.
+
+>>> page("review", "..", period="latest", team="")   # the last expression of the cell
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+import reviewkit.render
+from reviewkit.errors import ReviewkitError
+from reviewkit.project import Project, open_project
+from reviewkit.widgets import CheckinForm, KpiExplorer, LinkEditor, ReviewDashboard, ReviewNavigator
+
+__all__ = ["PAGES", "Page", "page", "url_parameters", "url_query"]
+
+#: The pages, in the order of the navigation bar: name -> (notebook, title).
+PAGES: Final = {
+    "review": ("review.ipynb", "Review"),
+    "links": ("link_outputs.ipynb", "Link outputs"),
+    "checkins": ("checkins.ipynb", "Check-ins"),
+    "explore": ("explore_kpis.ipynb", "Explore KPIs"),
+}
+#: Query parameters that belong to the server, not to the page (Voila's login token).
+SERVER_PARAMETERS: Final = frozenset({"token"})
+#: Longest value accepted from a URL (a period or team name is far shorter).
+MAX_VALUE: Final = 200
+
+
+class UrlError(ReviewkitError):
+    """A page URL's query string that the page cannot use."""
+
+
+def url_query() -> str:
+    """The query string of the page this kernel serves ("" outside Voila). A preheated kernel
+    runs the notebook before the request: this waits for it."""
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import get_query_string  # type: ignore[import-untyped]  # noqa: PLC0415
+
+        return str(get_query_string() or "")
+    return os.environ.get("QUERY_STRING", "")
+
+
+def url_parameters(query: str, defaults: Mapping[str, object]) -> dict[str, str]:
+    """The page parameters that ``query`` sets: only names of ``defaults`` whose default is text,
+    each at most once. Values are returned as given; the page checks what they mean."""
+    given: dict[str, str] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name in SERVER_PARAMETERS:
+            continue
+        if name not in defaults:
+            known = ", ".join(n for n, v in defaults.items() if isinstance(v, str))
+            raise UrlError(f"this page has no URL parameter {name!r}; it takes: {known}")
+        if not isinstance(defaults[name], str):
+            raise UrlError(f"{name!r} cannot be set from the URL; use the page's controls")
+        if name in given:
+            raise UrlError(f"the URL gives {name!r} twice; give it once")
+        if len(value) > MAX_VALUE:
+            raise UrlError(f"the URL's {name!r} is longer than {MAX_VALUE} characters")
+        given[name] = value
+    return given
+
+
+@dataclass
+class Page:
+    """A page as displayed: its widgets, or the problem that stopped it. ``parameters`` are the
+    values it was built with (the notebook's, overridden by the URL's)."""
+
+    name: str
+    parameters: dict[str, Any]
+    project: Project | None = None
+    panels: list[Any] = field(default_factory=list)
+    problem: str = ""
+
+    @property
+    def widget(self) -> Any:
+        if self.problem:
+            return widgets.HTML(_problem_html(self.name, self.problem))
+        return widgets.VBox([p.widget if hasattr(p, "widget") else p for p in self.panels])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def page(name: str, project_dir: str, **parameters: Any) -> Page:
+    """Build page ``name`` of the project in ``project_dir``: the notebook's ``parameters``,
+    overridden by the page URL's query string, checked by the page's widgets. A wrong value
+    raises its :class:`ReviewkitError`, except under Voila, where the page shows the message
+    instead (viewers never see a traceback)."""
+    if name not in PAGES:
+        raise ValueError(f"unknown page {name!r}; pages are {', '.join(PAGES)}")
+    reviewkit.render.enable()  # charts drawn offline: the Vega bundle inlined once, no CDN
+    built = Page(name, dict(parameters))
+    try:
+        built.project = open_project(project_dir)
+        query = url_query()
+        built.parameters.update(url_parameters(query, parameters))
+        built.panels = _BUILDERS[name](built.project, **built.parameters)
+    except ReviewkitError as exc:
+        if not in_voila():
+            raise  # in JupyterLab, papermill and tests the error is the answer
+        built.problem = str(exc)
+    return built
+
+
+def in_voila() -> bool:
+    """Whether this kernel serves a Voila page (Voila sets this for its kernels, pooled or not)."""
+    return "VOILA_BASE_URL" in os.environ
+
+
+def _navigator(project: Project, period: str, team: str) -> ReviewNavigator:
+    return ReviewNavigator(project, period=period or "latest", team=team)
+
+
+def _review(project: Project, *, period: str, team: str) -> list[Any]:
+    navigator = _navigator(project, period, team)
+    return [navigator, ReviewDashboard(project, navigator)]
+
+
+def _links(project: Project, *, period: str, team: str) -> list[Any]:
+    navigator = _navigator(project, period, team)
+    return [navigator, LinkEditor(project, navigator)]
+
+
+def _checkins(project: Project, *, period: str, team: str) -> list[Any]:
+    navigator = _navigator(project, period, team)
+    return [navigator, CheckinForm(project, navigator)]
+
+
+def _explore(project: Project, **parameters: Any) -> list[Any]:
+    return [KpiExplorer(project, **parameters)]
+
+
+_BUILDERS: Final[dict[str, Callable[..., list[Any]]]] = {
+    "review": _review,
+    "links": _links,
+    "checkins": _checkins,
+    "explore": _explore,
+}
+
+
+def _problem_html(name: str, problem: str) -> str:
+    """The message a viewer sees instead of a page: what is wrong, and the way back."""
+    notebook = PAGES[name][0]
+    return (
+        '<div class="reviewkit-problem" role="alert">'
+        f"<h2>This page cannot be shown</h2><p>{html.escape(problem)}</p>"
+        f'<p><a href="{html.escape(notebook)}">Open the page with its default settings</a></p>'
+        "</div>"
+    )

@@ -1,0 +1,201 @@
+"""``reviewkit serve``: the project's review pages as live dashboards, served by Voila.
+
+What it sets up around Voila:
+
+- the page notebooks (:data:`reviewkit.dashboard.PAGES`) are copied into
+  ``<project>/.reviewkit/serve/`` with the project's path injected into their parameters (as
+  papermill does), so Voila serves only those pages and nothing else of the project;
+- our template (``templates/voila/templates/reviewkit/``): navigation between the pages, the
+  project's name, no CDN;
+- preheated kernels (a pool per page) so a page shows its first chart fast, idle kernels culled so
+  memory stays bounded, and at most ``max_kernels`` viewer kernels: past that a viewer is told
+  politely to come back, with HTTP 503;
+- loopback by default; any other address needs a token. Tracebacks are never shown to viewers,
+  and Voila lets the browser send only widget messages to a kernel (no ``execute_request``).
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import nbformat
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+from traitlets.config import Config
+
+from reviewkit.config import CONFIG_FILE, load_config
+from reviewkit.dashboard import PAGES
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.scaffold import notebooks_dir, templates_dir
+
+__all__ = ["ServeOptions", "check_address", "prepare_pages", "serve"]
+
+TEMPLATE: Final = "reviewkit"
+#: Where the pages are written, under the project.
+PAGES_DIR: Final = Path(".reviewkit") / "serve"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve: address, token (None: no token; only on loopback), kernel pool per page,
+    seconds before an idle kernel is culled, and the most viewer kernels at once."""
+
+    project: Path
+    host: str = "127.0.0.1"
+    port: int = 8866
+    token: str | None = None
+    pool_size: int = 1
+    cull_after: int = 300
+    max_kernels: int = 16
+    open_browser: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(host: str, token: str | None) -> None:
+    """Refuse to serve beyond this machine without a token: the pages can write to the store."""
+    if not is_loopback(host) and not token:
+        raise ReviewkitError(
+            f"refusing to serve on {host} without a token: anyone who can reach it could edit "
+            "the review. Pass --token SECRET (or use --host 127.0.0.1)"
+        )
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def prepare_pages(project: Path) -> Path:
+    """Write the page notebooks, with ``project_dir`` set to the project's absolute path, into
+    ``<project>/.reviewkit/serve/`` (replacing what a previous run wrote). Returns that folder."""
+    root = project.resolve()
+    if not (root / CONFIG_FILE).is_file():
+        raise ReviewkitError(
+            f"{shown_path(root / CONFIG_FILE)} does not exist; pass --project with the folder "
+            "that has reviewkit.yaml (or create one with `reviewkit init`)"
+        )
+    target = root / PAGES_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {notebook for notebook, _ in PAGES.values()}
+    for stale in target.glob("*.ipynb"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for notebook in sorted(wanted):
+        source = load_notebook_node(str(notebooks_dir() / notebook))
+        page = parameterize_notebook(source, {"project_dir": str(root)}, report_mode=False)
+        page.metadata.pop("papermill", None)
+        tmp = target / f".{notebook}.tmp"
+        nbformat.write(page, tmp)  # type: ignore[no-untyped-call]
+        tmp.replace(target / notebook)
+    return target
+
+
+def _in_use(kernel_manager: Any) -> int:
+    """Kernels that viewers hold: all kernels but the preheated ones waiting in the pools (Voila
+    keeps those in a private ``_pools`` mapping of notebook -> pending starts)."""
+    pooled = sum(len(pool) for pool in getattr(kernel_manager, "_pools", {}).values())
+    return max(0, len(kernel_manager.list_kernel_ids()) - pooled)
+
+
+def _full_page(limit: int) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Busy</title>"
+        "<meta http-equiv='refresh' content='30'></head>"
+        "<body style='font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto'>"
+        "<h1>The review server is busy</h1>"
+        f"<p>{html.escape(str(limit))} people are viewing review pages right now, which is as "
+        "many as this server allows at once. This page tries again every 30 seconds; idle "
+        "pages are closed after a few minutes.</p></body></html>"
+    )
+
+
+def _server_class(options: ServeOptions) -> Any:
+    """Voila's app with the render handler refusing new viewers past ``max_kernels``."""
+    from voila.app import Voila  # type: ignore[import-untyped]  # noqa: PLC0415
+    from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    class LimitedHandler(TornadoVoilaHandler):  # type: ignore[misc]
+        async def get(self, path: str | None = None) -> None:
+            if _in_use(self.kernel_manager) >= options.max_kernels:
+                self.set_status(503)
+                self.set_header("Retry-After", "30")
+                self.finish(_full_page(options.max_kernels))
+                return
+            await super().get(path)
+
+    class ReviewServer(Voila):  # type: ignore[misc]
+        def init_handlers(self) -> list[Any]:
+            handlers = super().init_handlers()
+            return [
+                (h[0], LimitedHandler, *h[2:]) if h[1] is TornadoVoilaHandler else h
+                for h in handlers
+            ]
+
+    return ReviewServer
+
+
+def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
+    """Voila's command line for ``options`` (traitlets flags), serving the folder ``pages``."""
+    arguments = [
+        str(pages),
+        "--no-browser" if not options.open_browser else "",
+        f"--Voila.ip={options.host}",
+        f"--Voila.port={options.port}",
+        "--Voila.port_retries=0",
+        f"--Voila.token={options.token or ''}",
+        f"--VoilaConfiguration.template={TEMPLATE}",
+        "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaConfiguration.preheat_kernel={options.pool_size > 0}",
+        f"--VoilaConfiguration.default_pool_size={max(options.pool_size, 0)}",
+        f"--MappingKernelManager.cull_idle_timeout={options.cull_after}",
+        f"--MappingKernelManager.cull_interval={max(1, min(60, options.cull_after // 2))}",
+        "--MappingKernelManager.cull_connected=False",
+    ]
+    return [a for a in arguments if a]
+
+
+def page_url(options: ServeOptions, page: str = "review", **query: str) -> str:
+    """The URL of a page (``review``, ``links``...) with its query parameters and the token."""
+    from urllib.parse import urlencode  # noqa: PLC0415
+
+    host = options.host if is_loopback(options.host) else socket.gethostname()
+    wanted = {k: v for k, v in query.items() if v}
+    if options.token:
+        wanted["token"] = options.token
+    suffix = f"?{urlencode(wanted)}" if wanted else ""
+    return f"http://{host}:{options.port}/voila/render/{PAGES[page][0]}{suffix}"
+
+
+def serve(options: ServeOptions) -> None:
+    """Serve the project's pages until interrupted."""
+    check_address(options.host, options.token)
+    config = load_config(options.project)  # a broken config is reported here, not per page
+    pages = prepare_pages(options.project)
+    # Voila finds templates in Jupyter's data path; ours are in reviewkit's templates folder.
+    extra = str(templates_dir())
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (extra, os.environ.get("JUPYTER_PATH", "")) if p
+    )
+    server = _server_class(options)
+
+    def page_config(current: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**current, "reviewkitProject": config.name}
+
+    hooks = Config({"VoilaConfiguration": {"page_config_hook": page_config}})
+    print(f"serving {config.name!r} at {page_url(options)}", flush=True)
+    server.launch_instance(argv=voila_arguments(options, pages), config=hooks)
