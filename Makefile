@@ -8,8 +8,10 @@ UV_VERSION := 0.13.9
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 SAMPLE := data/.sample-built
+# where `make demo` serves the live review pages
+PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures
+.PHONY: setup demo test lint sample lock clean pictures browser
 
 setup: $(BIN)/.installed
 
@@ -26,6 +28,14 @@ $(SAMPLE): $(BIN)/.installed src/reviewkit/sample.py
 	$(BIN)/reviewkit sample --dir .
 	touch $@
 
+# Debian's chromium, for the browser tests (Playwright drives it; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
+
 demo: setup sample
 	$(BIN)/reviewkit check
 	$(BIN)/reviewkit links import data/links.yaml
@@ -34,8 +44,10 @@ demo: setup sample
 	$(BIN)/reviewkit outcomes
 	$(BIN)/reviewkit report --period latest --all-teams
 	@echo "open reports/index.html for every published review"
+	@echo "the live review pages follow; Ctrl-C stops the server"
+	$(BIN)/reviewkit serve --port $(PORT)
 
-test: setup sample
+test: setup sample browser
 	$(BIN)/python -m pytest
 
 lint: setup

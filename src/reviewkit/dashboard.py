@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import html
 import os
+import time
 import urllib.parse
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -49,9 +51,17 @@ def url_query() -> str:
     """The query string of the page this kernel serves ("" outside Voila). A preheated kernel
     runs the notebook before the request: this waits for it."""
     if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import get_query_string  # type: ignore[import-untyped]  # noqa: PLC0415
+        from voila.utils import wait_for_request  # type: ignore[import-untyped]  # noqa: PLC0415
 
-        return str(get_query_string() or "")
+        # Voila gives up connecting for the request after 5 s and goes on without it, which a
+        # busy server (many pages starting at once) makes happen: the page would then be built
+        # before anyone asked for it, with the default parameters, and show nothing. Keep waiting.
+        while "QUERY_STRING" not in os.environ:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Failed to connect to ws://..."
+                wait_for_request()
+            if "QUERY_STRING" not in os.environ:
+                time.sleep(0.5)
     return os.environ.get("QUERY_STRING", "")
 
 
@@ -141,8 +151,9 @@ def _checkins(project: Project, *, period: str, team: str) -> list[Any]:
     return [navigator, CheckinForm(project, navigator)]
 
 
-def _explore(project: Project, **parameters: Any) -> list[Any]:
-    return [KpiExplorer(project, **parameters)]
+def _explore(project: Project, *, period: str, team: str, **parameters: Any) -> list[Any]:
+    navigator = _navigator(project, period, team)
+    return [navigator, KpiExplorer(project, navigator, **parameters)]
 
 
 _BUILDERS: Final[dict[str, Callable[..., list[Any]]]] = {

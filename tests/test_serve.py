@@ -1,0 +1,459 @@
+"""`reviewkit serve` for real: a Voila server on loopback, driven by headless Chromium (Debian's
+`chromium` through Playwright, no browser download). Screenshots of every page are saved to
+``build/screenshots/`` as test artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from playwright.async_api import async_playwright
+from playwright.sync_api import sync_playwright
+from tornado.websocket import websocket_connect
+
+from reviewkit import open_project
+from reviewkit.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+#: As root, offline: no sandbox, no calls home (they are refused here, many at a time).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHART = ".vega-embed svg, .vega-embed canvas"
+XSS = '<img src=x onerror="window.__xss=1">'
+#: A cold page (kernel start, imports, project) takes 5-10 s on 2 busy cores; allow much more.
+SLOW = 120_000
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail("Debian's chromium is missing: `make test` installs it", pytrace=False)
+    pytest.skip(
+        "Debian's chromium is not installed (make test installs it)", allow_module_level=True
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A `reviewkit serve` process; its log is kept to wait on and to show when a test fails."""
+
+    def __init__(self, project: Path, tmp: Path, *arguments: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"serve-{self.port}.log"
+        env = dict(os.environ)
+        for name in ("DATA", "RUNTIME", "CONFIG"):
+            folder = tmp / f"jupyter-{name.lower()}"
+            folder.mkdir(exist_ok=True)
+            env[f"JUPYTER_{name}_DIR"] = str(folder)
+        env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        command = [sys.executable, "-m", "reviewkit", "serve", "--project", str(project)]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port), *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.text()):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        raise AssertionError(f"no {pattern!r} in the server log:\n{self.text()[-4000:]}")
+
+    def url(self, notebook: str, query: str = "") -> str:
+        return f"{self.base}/voila/render/{notebook}" + (f"?{query}" if query else "")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end in a thread of its own (the sync Playwright of the other
+    tests keeps an event loop running in this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (a page GET starts a kernel and waits for the notebook)."""
+    try:
+        with urllib.request.urlopen(url, timeout=180) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", errors="replace")
+
+
+@pytest.fixture(scope="module")
+def project(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("serve") / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as opened:
+        opened.kpis()  # fill the export cache once, before kernels race for it
+        opened.import_links(folder / "data" / "links.yaml", author="importer")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the page tests: a preheated kernel per page, room for every test's pages
+    (a closed page keeps its kernel until it is culled)."""
+    running = Server(project, tmp_path_factory.mktemp("voila"), "--max-kernels", "40")
+    try:
+        running.wait_for(r"Voil. is running at")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server: Server):
+    """A fresh browser context and page; every request it makes is recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(SLOW)
+    opened = context.new_page()
+    opened.requests = []
+    opened.on("request", lambda request: opened.requests.append(request.url))
+    yield opened
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def widgets_ready(page) -> None:
+    """Wait until the kernel's widgets are drawn (the page shows nothing before)."""
+    page.wait_for_selector(".jupyter-widgets select", timeout=SLOW)
+
+
+def select_label(page, index: int) -> str:
+    return (
+        page.locator(".jupyter-widgets select")
+        .nth(index)
+        .evaluate("el => el.options[el.selectedIndex].textContent")
+    )
+
+
+# -- every page, drawn ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("notebook", "query", "chart"),
+    [
+        ("review.ipynb", "team=support", True),
+        ("explore_kpis.ipynb", "team=support&metric=csat&by=", True),
+        ("link_outputs.ipynb", "team=support", False),
+        ("checkins.ipynb", "team=support", False),
+    ],
+)
+def test_each_page_draws_offline(
+    page, server: Server, notebook: str, query: str, chart: bool
+) -> None:
+    page.goto(server.url(notebook, query))
+    widgets_ready(page)
+    if chart:
+        page.wait_for_selector(CHART, timeout=SLOW)
+    bar = page.locator(".reviewkit-bar")
+    assert "Northwind Cloud" in bar.inner_text()
+    assert "support" in bar.inner_text()
+    assert (
+        page.locator(".reviewkit-bar a[aria-current=page]")
+        .get_attribute("href")
+        .startswith(notebook)
+    )
+    content = page.content()
+    assert "Traceback" not in content and "There was an error" not in content
+    outside = [u for u in page.requests if not u.startswith((server.base, "data:", "blob:"))]
+    assert outside == []  # nothing from a CDN: the pages work offline
+    shoot(page, notebook.removesuffix(".ipynb"))
+
+
+def test_the_review_drills_down_into_an_outcome(page, server: Server) -> None:
+    page.goto(server.url("review.ipynb", "period=2026-09&team=support"))
+    widgets_ready(page)
+    assert (select_label(page, 0), select_label(page, 1)) == ("2026-09", "support")
+    buttons = page.locator(".widget-toggle-buttons button")
+    page.wait_for_selector(".widget-toggle-buttons button", timeout=SLOW)
+    assert buttons.count() >= 1
+    buttons.last.click()
+    title = buttons.last.inner_text()
+    page.wait_for_selector(f"h3:has-text({json.dumps(title)})", timeout=SLOW)
+    page.wait_for_selector(f"{CHART}", timeout=SLOW)
+    assert page.locator("table:has-text('verdict')").count() >= 1
+    shoot(page, "review-outcome")
+
+
+def test_a_bad_url_gets_a_message_not_a_crash(page, server: Server) -> None:
+    page.goto(server.url("review.ipynb", "team=../../etc&period=2026-10"))
+    page.wait_for_selector(".reviewkit-problem", timeout=SLOW)
+    text = page.locator(".reviewkit-problem").inner_text()
+    assert "team '../../etc' is unknown; teams are: billing, growth" in text
+    page.goto(server.url("review.ipynb", "period=2026-13"))
+    page.wait_for_selector(".reviewkit-problem", timeout=SLOW)
+    assert "2026-13" in page.locator(".reviewkit-problem").inner_text()
+    assert "Traceback" not in page.content()
+
+
+# -- writes through the widgets ------------------------------------------------------------------
+
+
+def link_one(page, server: Server, output: str, hypothesis: str) -> None:
+    """On the link editor: pick billing's churn outcome, find ``output``, link it."""
+    page.goto(server.url("link_outputs.ipynb", "team=billing"))
+    widgets_ready(page)
+    page.locator(".widget-text input").first.fill(output)
+    page.locator(".widget-text input").first.press("Enter")
+    candidates = page.locator(".widget-select-multiple select")
+    page.wait_for_function(
+        "([sel, id]) => [...document.querySelector(sel).options].some(o => o.text.includes(id))",
+        arg=[".widget-select-multiple select", output],
+        timeout=SLOW,
+    )
+    candidates.select_option(index=0)
+    page.locator(".widget-textarea textarea").first.fill(hypothesis)
+    page.locator("button[title='Link selected']").click()
+    page.wait_for_selector(f"text=linked {output}", timeout=SLOW)
+
+
+def unlinked_outputs(project: Path, team: str, count: int) -> list[str]:
+    """Outputs of ``team`` delivered in the latest month (the link editor's default) that no
+    link names yet."""
+    with open_project(project) as opened:
+        outputs = opened.outputs()
+        linked = set(opened.links()["output_id"])
+        month = opened.period("latest", "month")
+    delivered = outputs["delivered"].map(lambda d: month.start <= d <= month.end)
+    mine = outputs[(outputs["team"] == team) & delivered & ~outputs["id"].isin(linked)]
+    return sorted(mine["id"])[:count]
+
+
+def test_a_link_made_in_the_browser_is_there_after_a_reload(
+    page, server: Server, project: Path
+) -> None:
+    (output,) = unlinked_outputs(project, "billing", 1)
+    link_one(page, server, output, f"Fewer failed payments {XSS}")
+    page.reload()
+    widgets_ready(page)
+    page.wait_for_selector(f"td:has-text('{output}')", timeout=SLOW)
+    row = page.locator(f"tr:has-text('{output}')").first.inner_text()
+    assert XSS in row  # shown as text...
+    assert page.evaluate("window.__xss") is None  # ...never run
+    shoot(page, "link_outputs-saved")
+    with open_project(project) as opened:
+        links = opened.links()
+    saved = links[links["output_id"] == output]
+    assert list(saved["hypothesis"]) == [f"Fewer failed payments {XSS}"]
+
+
+def test_a_check_in_note_is_text_in_the_page(page, server: Server, project: Path) -> None:
+    page.goto(server.url("checkins.ipynb", "period=2026-10&team=support"))
+    widgets_ready(page)
+    note = page.locator(".widget-textarea textarea").first
+    note.fill(f"Backlog cleared {XSS}")
+    page.locator("button[title='Save check-in']").click()
+    page.wait_for_selector("text=saved:", timeout=SLOW)
+    page.goto(server.url("review.ipynb", "period=2026-10&team=support"))
+    widgets_ready(page)
+    page.wait_for_selector(f"text=Backlog cleared {XSS}", timeout=SLOW)
+    assert page.evaluate("window.__xss") is None
+    with open_project(project) as opened:
+        notes = [c.note for c in opened.checkins(period="2026-10")]
+    assert f"Backlog cleared {XSS}" in notes
+
+
+def test_eight_viewers_saving_links_at_once_all_keep_theirs(
+    browser, server: Server, project: Path
+) -> None:
+    outputs = unlinked_outputs(project, "billing", 8)
+    assert len(outputs) == 8
+
+    async def viewers() -> None:
+        async with async_playwright() as playwright:
+            launched = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+            )
+
+            async def one(output: str) -> None:
+                context = await launched.new_context()
+                context.set_default_timeout(SLOW * 2)  # 8 pages share 2 cores
+                tab = await context.new_page()
+                await tab.goto(server.url("link_outputs.ipynb", "team=billing"))
+                try:
+                    await tab.wait_for_selector(".jupyter-widgets select")
+                except Exception:
+                    await tab.screenshot(path=str(SCREENSHOTS / f"viewer-{output}.png"))
+                    raise
+                search = tab.locator(".widget-text input").first
+                await search.fill(output)
+                await search.press("Enter")
+                await tab.wait_for_function(
+                    "([sel, id]) => [...document.querySelector(sel).options]"
+                    ".some(o => o.text.includes(id))",
+                    arg=[".widget-select-multiple select", output],
+                    timeout=SLOW,
+                )
+                await tab.locator(".widget-select-multiple select").select_option(index=0)
+                await tab.locator(".widget-textarea textarea").first.fill(f"viewer {output}")
+                await tab.locator("button[title='Link selected']").click()
+                await tab.wait_for_selector(f"text=linked {output}", timeout=SLOW)
+                await context.close()
+
+            await asyncio.gather(*(one(output) for output in outputs))
+            await launched.close()
+
+    run_async(viewers())
+    with open_project(project) as opened:
+        links = opened.links()
+        assert opened.store.verify()
+    kept = links[links["output_id"].isin(outputs)]
+    assert sorted(kept["output_id"]) == sorted(outputs)
+    assert set(kept["hypothesis"]) == {f"viewer {o}" for o in outputs}
+
+
+# -- what a hostile browser can do ---------------------------------------------------------------
+
+
+def test_the_kernel_ignores_execute_requests(server: Server, tmp_path: Path) -> None:
+    """Voila lets a browser send widget messages only: code sent over the kernel's websocket is
+    dropped, while a kernel_info_request (allowed) is answered on the same socket."""
+    status, body = get(server.url("checkins.ipynb"))
+    assert status == 200
+    kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', body)
+    assert kernel, body[:2000]
+    marker = tmp_path / "pwned"
+
+    async def attack() -> list[str]:
+        socket_url = server.base.replace("http", "ws") + f"/api/kernels/{kernel[1]}/channels"
+        connection = await websocket_connect(socket_url)
+
+        def message(kind: str, content: dict) -> str:
+            header = {
+                "msg_id": kind + "-1",
+                "msg_type": kind,
+                "username": "attacker",
+                "session": "attacker",
+                "version": "5.3",
+                "date": "2026-11-24T00:00:00Z",
+            }
+            return json.dumps(
+                {
+                    "header": header,
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": content,
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+
+        code = f"open({str(marker)!r}, 'w').write('x')"
+        await connection.write_message(message("execute_request", {"code": code, "silent": False}))
+        await connection.write_message(message("kernel_info_request", {}))
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "kernel_info_reply" not in seen:
+            raw = await asyncio.wait_for(connection.read_message(), timeout=20)
+            if isinstance(raw, str):
+                seen.append(json.loads(raw)["header"]["msg_type"])
+        await asyncio.sleep(2)  # time enough for an execution that should not happen
+        connection.close()
+        return seen
+
+    seen = run_async(attack())
+    assert "kernel_info_reply" in seen
+    assert "execute_reply" not in seen and "execute_input" not in seen
+    assert not marker.exists()
+
+
+def test_off_loopback_without_a_token_is_refused(project: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--project", str(project), "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "refusing to serve on 0.0.0.0 without a token" in result.output
+    result = CliRunner().invoke(main, ["serve", "--token", "x", "--no-token"])
+    assert result.exit_code == 2
+
+
+def test_token_cap_and_culling(project: Path, tmp_path: Path) -> None:
+    """With a token, pages need it; with one kernel allowed, a second viewer is told the server
+    is busy (503) until the first page's kernel is culled for being idle."""
+    capped = Server(
+        project,
+        tmp_path,
+        "--token",
+        "s3cret",
+        "--pool-size",
+        "0",
+        "--max-kernels",
+        "1",
+        "--cull-after",
+        "10",
+    )
+    try:
+        capped.wait_for(r"Voil. is running at")
+        status, body = get(capped.url("checkins.ipynb"))
+        assert status == 403 or "login" in body.lower(), (status, body[:500])
+        assert "Check in on each outcome" not in body
+        status, body = get(capped.url("checkins.ipynb", "token=s3cret"))
+        assert status == 200 and "Check in on each outcome" in body
+        status, body = get(capped.url("review.ipynb", "token=s3cret"))
+        assert status == 503 and "The review server is busy" in body
+        capped.wait_for(r"Culling '\w+' kernel", timeout=90)
+        deadline = time.monotonic() + 60  # the culled kernel takes a few seconds to stop
+        while (status := get(capped.url("review.ipynb", "token=s3cret"))[0]) == 503:
+            assert time.monotonic() < deadline, capped.text()[-3000:]
+            time.sleep(1)
+        assert status == 200
+    finally:
+        capped.stop()
