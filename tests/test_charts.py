@@ -141,6 +141,71 @@ def test_outputs_on_outcome_marks_each_linked_delivery_with_its_lag(north, built
         assert {"title", "team", "hypothesis", "confidence"} <= set(row)
 
 
+#: every field of a chart's data that holds a day the chart draws something at
+DAY_FIELDS = ("period_start", "delivered", "lag_end")
+
+
+def _days_drawn(chart: alt.TopLevelMixin) -> list[dt.date]:
+    return [
+        dt.date.fromisoformat(str(row[field])[:10])
+        for rows in _datasets(chart).values()
+        for row in rows
+        for field in DAY_FIELDS
+        if row.get(field) is not None
+    ]
+
+
+@pytest.mark.parametrize("outcome", ["onboarding-activation", "billing-churn"])
+def test_outputs_on_outcome_as_of_a_past_month_draws_nothing_after_it(north, outcome) -> None:
+    """A review of June 2026 re-run later: no KPI point, delivery or lag window after June 30
+    (the data runs to 2026-11-15), and the week running past June 30 computed from its days up
+    to June 30, drawn in progress."""
+    as_of = dt.date(2026, 6, 30)
+    chart = charts.outputs_on_outcome(north, outcome, as_of=as_of)
+    days = _days_drawn(chart)
+    assert days and max(days) <= as_of
+    kpi = _rows_with(chart, "target_text")
+    marks = _rows_with(chart, "hypothesis")
+    delivered = north.outputs().set_index("id")["delivered"]
+    linked = set(north.links(outcome_id=outcome)["output_id"])
+    assert not {r["output"] for r in marks} & {o for o in linked if delivered[o] > as_of}
+    last = max(kpi, key=lambda r: r["period_start"])
+    if outcome == "onboarding-activation":  # weekly: Mon 2026-06-29 .. Sun 2026-07-05
+        assert last["period_start"] == "2026-06-29" and last["complete"] is False
+        week = {"grain": "week", "start": "2026-06-29", "filters": {"team": "onboarding"}}
+        clipped = north.kpi("activation_rate", end=as_of, **week)["value"].iloc[0]
+        whole = north.kpi("activation_rate", end="2026-07-05", **week)["value"].iloc[0]
+        assert last["value"] == pytest.approx(clipped) and clipped != pytest.approx(whole)
+    else:  # billing churn is read from month-end snapshots: per month, June the last
+        assert last["period_start"] == "2026-06-01" and last["complete"] is True
+    latest = charts.outputs_on_outcome(north, outcome)
+    assert max(_days_drawn(latest)) > as_of  # without as_of: the latest data
+
+
+def test_kpi_trend_as_of_ends_with_the_last_whole_period(north) -> None:
+    as_of = dt.date(2026, 6, 30)
+    monthly = charts.kpi_trend(north, "nps", periods=12, as_of=as_of)
+    rows = _layer_data(monthly)[0]
+    assert rows[-1]["period"] == "2026-06" and rows[-1]["complete"]
+    assert max(_days_drawn(monthly)) <= as_of
+    weekly = charts.kpi_trend(north, "csat", grain="week", periods=8, as_of=as_of)
+    assert _layer_data(weekly)[0][-1]["period"] == "2026-W26"  # ends Sun 2026-06-28
+
+
+def test_review_sections_of_a_past_month_chart_nothing_after_it(north) -> None:
+    from reviewkit import narrative  # noqa: PLC0415
+
+    month = north.period("2026-04")
+    drawn = [
+        block
+        for section in narrative.outcome_sections(north, month, "", impact={})
+        for block in section.blocks
+        if isinstance(block, alt.TopLevelMixin)
+    ]
+    assert len(drawn) == len(north.config.outcomes)
+    assert all(max(_days_drawn(chart)) <= month.end for chart in drawn)
+
+
 def test_impact_chart_shows_the_verdict_and_keeps_user_text_as_text(north, built) -> None:
     result = _impact(north, "ONB-241", "onboarding-activation")
     spec = built["impact_chart"].to_dict()

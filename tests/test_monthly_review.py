@@ -3,6 +3,7 @@ and the published HTML (offline, no code, escaped, one Vega bundle)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import time
@@ -81,11 +82,33 @@ def reports(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 # --- the words ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("team", "win"), [("onboarding", "ONB-241"), ("support", "SUP-169")])
-def test_the_summary_recognises_the_planted_win_of_a_team(project, team, win) -> None:
-    sentences = narrative.executive_summary(project, PERIOD, team)
+@pytest.mark.parametrize(
+    ("team", "win", "month"),
+    [("onboarding", "ONB-241", "2025-08"), ("support", "SUP-169", "2025-05")],
+)
+def test_the_summary_recognises_the_planted_win_of_a_team(project, team, win, month) -> None:
+    """In the review of the month its effect showed (delivered + lag: 2025-07-09 for ONB-241,
+    2025-04-02 for SUP-169), not in the reviews long after: then it is only counted."""
+    sentences = narrative.executive_summary(project, month, team)
     wins = [s for s in sentences if s.startswith("Win to recognise")]
     assert any(win in s and "as hypothesised" in s for s in wins), sentences
+    later = narrative.executive_summary(project, PERIOD, team)
+    assert not any(win in s for s in later), later
+    assert any("moved their KPI as hypothesised too: not news" in s for s in later), later
+
+
+def test_wins_are_those_whose_effect_started_in_the_last_three_months(project) -> None:
+    month = project.period("2025-09")
+    verdicts = narrative.impacts(project, month, "onboarding")
+    wins = narrative.recent_wins(verdicts, month)
+    assert list(wins["output"]) == ["ONB-241", "ONB-250", "ONB-258"]
+    assert all(dt.date(2025, 7, 1) <= day <= month.end for day in wins["effective"])
+    moved = narrative._links(verdicts, "moved as hypothesised")
+    older = moved[~moved["output"].isin(wins["output"])]
+    assert len(older) == 4 and (older["effective"] < dt.date(2025, 7, 1)).all()
+    summary = narrative.executive_summary(project, month, "onboarding", impact=verdicts)
+    assert sum(s.startswith("Win to recognise") for s in summary) == 3
+    assert "4 link(s) whose effect was expected before 2025-07-01 moved" in summary[-1]
 
 
 def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_early(
@@ -97,8 +120,9 @@ def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_
     assert re.search(r"Mobile users love the app: NPS is \S+ in 2026-10, .*a year earlier", text)
     assert "Mobile users love the app is off track: behind the target to date" in text
     assert "Too early to tell whether" in text
-    assert sum(s.startswith("Win to recognise") for s in sentences) == narrative.LISTED
-    assert any(s.startswith("…and") and "more wins" in s for s in sentences)
+    # every link that moved its KPI had its effect start before August: no win is news
+    assert not any(s.startswith("Win to recognise") for s in sentences)
+    assert re.search(r"\d+ link\(s\) whose effect was expected before 2026-08-01 moved", text)
 
 
 def test_outcome_sections_cover_the_teams_outcomes(project) -> None:

@@ -1,17 +1,25 @@
 """Reports: papermill per team in parallel, atomic publishing, failures kept apart, the index,
-snapshots. Most tests run a tiny fixture notebook with the review's three parameters and a stub
-renderer; one runs the real review notebook and ``reviewkit.publish.to_html``."""
+snapshots, the archive of what a review read and reproducing an old review, progress, the
+kernel's stderr, and PDF and the published page in a real browser (headless Chromium). Most
+tests run a tiny fixture notebook with the review's three parameters and a stub renderer; a few
+run the real review notebook and ``reviewkit.publish.to_html``."""
 
 from __future__ import annotations
 
+import hashlib
 import html
+import io
 import json
+import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import papermill
@@ -19,9 +27,17 @@ import pytest
 from click.testing import CliRunner
 
 from reviewkit import open_project, report
+from reviewkit.cli.report import CHROMIUM_FLAGS, ProgressDisplay
 from reviewkit.cli.report import report as report_command
 from reviewkit.errors import ReviewkitError
-from reviewkit.report import changes_since, run_reports, write_atomic
+from reviewkit.report import (
+    FROZEN,
+    TeamResult,
+    changes_since,
+    reproduce,
+    run_reports,
+    write_atomic,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"
@@ -314,9 +330,14 @@ def test_cli_reports_progress_and_fails_listing_teams(
         ["--project", str(project), "--period", PERIOD, "--team", "billing", "--team", "broken"],
     )
     assert result.exit_code == 1, result.output
-    assert "[1/2]" in result.output
-    assert "[2/2]" in result.output
-    assert "1 of 2 review(s) published" in result.output
+    # not a terminal (CI, a log): one plain line per team on stderr as it ends, no bar
+    progress = result.stderr.splitlines()[:2]
+    assert all(re.fullmatch(r"\[[12]/2\] (billing|broken): .+ \(\d+\.\d s\)", p) for p in progress)
+    assert sorted(p[:5] for p in progress) == ["[1/2]", "[2/2]"]
+    assert any(p.endswith(" s)") and "billing: ok" in p for p in progress)
+    assert any("broken: FAILED: cell " in p for p in progress)
+    assert "\r" not in result.output and "\x1b" not in result.output and "#" not in result.output
+    assert "1 of 2 review(s) published" in result.stdout
     assert "broken: cell " in result.output
     ok = runner.invoke(
         report_command, ["--project", str(project), "--period", PERIOD, "--jobs", "2"]
@@ -368,3 +389,352 @@ def test_the_real_review_notebook_publishes_offline_html(project: Path) -> None:
         assert "papermill-error-cell" not in page
         for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs", 'require.js"></script>'):
             assert cdn not in page
+
+
+# --- progress on a terminal ----------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_bar_redrawn_in_place() -> None:
+    now = [100.0]
+    screen = Terminal()
+    display = ProgressDisplay(screen, clock=lambda: now[0])
+    assert display.tty
+    display.begin(["billing", "company"])
+    display.started("billing")
+    display.started("company")
+    assert display.bar().startswith("[" + "-" * 24 + "] 0/2 reviews · 0:00")
+    assert display.bar().endswith("running: billing, company")
+    now[0] += 75
+    display.finished(TeamResult("billing", True, 3.14), 1, 2)
+    assert display.bar() == "[" + "#" * 12 + "-" * 12 + "] 1/2 reviews · 1:15 · running: company"
+    display.finished(TeamResult("", False, 2.0, error="cell 3: ValueError: no"), 2, 2)
+    display.close()
+    text = screen.getvalue()
+    assert "\r\x1b[K[1/2] billing: ok (3.1 s)\n" in text
+    assert "\r\x1b[K[2/2] company: FAILED: cell 3: ValueError: no (2.0 s)\n" in text
+    assert "\r[" + "#" * 24 + "] 2/2 reviews" in text
+    assert text.endswith("\r\x1b[K")  # the bar is gone; the lines stay
+
+
+def test_progress_in_a_log_is_one_line_per_review() -> None:
+    log = io.StringIO()
+    display = ProgressDisplay(log)
+    display.begin(["billing"])
+    display.started("billing")
+    display.finished(TeamResult("billing", True, 1.0), 1, 1)
+    display.close()
+    assert log.getvalue() == "[1/1] billing: ok (1.0 s)\n"
+
+
+# --- the kernel's stderr -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("stub_render")
+def test_report_kernels_print_no_transport_warning(
+    project: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel inherits our stderr: with its sockets encrypted (CurveZMQ) it has nothing to
+    warn about; with plain TCP, ipykernel warns on every start."""
+    assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
+    assert "without encryption" not in capfd.readouterr().err
+    monkeypatch.setattr(report, "_kernel_options", dict)
+    assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
+    assert "Kernel is running over TCP without encryption" in capfd.readouterr().err
+
+
+# --- the archive of what a review read, and reproducing it -------------------------------------
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.usefixtures("stub_render")
+def test_publishing_archives_every_file_the_review_read(project: Path) -> None:
+    run = run_reports(project, PERIOD, teams=["billing", ""], notebook=FIXTURE)
+    assert run.ok
+    snapshot = json.loads((run.directory / "billing.snapshot.json").read_text("utf-8"))
+    assert snapshot["config"] == {"reviewkit.yaml": sha256(project / "reviewkit.yaml")}
+    assert snapshot["notebook_sha256"] == sha256(FIXTURE)
+    archive = project / FROZEN
+    recorded = {**snapshot["exports"], **snapshot["config"]}
+    assert sorted(p.name for p in archive.iterdir()) == sorted(
+        {*recorded.values(), snapshot["notebook_sha256"]}
+    )
+    for relative, digest in recorded.items():
+        frozen = archive / digest
+        assert sha256(frozen) == digest
+        assert frozen.stat().st_mtime_ns == (project / relative).stat().st_mtime_ns
+        assert frozen.stat().st_mode & 0o777 == 0o444
+        # a copy, not a hard link: refreshing the export in place cannot change it
+        assert frozen.stat().st_ino != (project / relative).stat().st_ino
+    # archived once: a later run leaves the archive as it is
+    before = {p.name: p.stat().st_mtime_ns for p in archive.iterdir()}
+    assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
+    assert {p.name: p.stat().st_mtime_ns for p in archive.iterdir()} == before
+
+
+def change_october(project: Path) -> None:
+    """Restate history: rewrite the tickets export in place (same inode, as `cp` or a shell
+    redirection would) without every third ticket of October 2026."""
+    tickets = project / "data" / "support_tickets.csv"
+    lines = tickets.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [ln for i, ln in enumerate(lines) if "2026-10-" not in ln or i % 3]
+    assert len(kept) < len(lines)
+    with tickets.open("w", encoding="utf-8") as handle:
+        handle.write("".join(kept))
+
+
+def link_later(project: Path) -> str:
+    """Link an unlinked output billing delivered in October 2026, after the review."""
+    with open_project(project) as opened:
+        unlinked = opened.outputs(team="billing", unlinked=True)
+        october = unlinked[unlinked["delivered"].map(lambda d: d.strftime("%Y-%m") == PERIOD)]
+        output = str(october.iloc[0]["id"])
+        opened.link(output, "billing-churn", hypothesis="linked after the review")
+    return output
+
+
+def output_texts(notebook: Path) -> list[str]:
+    """What the executed notebook shows, cell by cell: its HTML outputs, with the random ids
+    of chart elements made equal."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        re.sub(r"reviewkit-[0-9a-f]{32}", "reviewkit-ID", "".join(output["data"]["text/html"]))
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if "text/html" in output.get("data", {})
+    ]
+
+
+def test_a_reproduced_review_says_what_the_original_said(project: Path, tmp_path: Path) -> None:
+    """Publish billing's October review; then restate October's tickets (in place) and link
+    one more output. Reproducing the review gives the original's words, tables and charts; a
+    fresh run of the same review does not; the published review and the store are untouched."""
+    with open_project(project) as opened:
+        opened.import_links(project / "data" / "links.yaml")
+    published = run_reports(project, PERIOD, teams=["billing"])
+    assert published.ok, published.failed
+    folder = published.directory
+    original = {p.name: p.read_bytes() for p in folder.iterdir()}
+    change_october(project)
+    output = link_later(project)
+    store = project / "reviewkit.db"
+    with open_project(project) as opened:
+        events = opened.store.events()
+
+    started = time.perf_counter()
+    again = reproduce(project, folder / "billing.snapshot.json")
+    print(f"reproduced in {time.perf_counter() - started:.1f} s")
+    assert again.ok, again.result.error
+    assert again.notes == ()
+    assert again.directory == project / "reports" / "reproduced" / PERIOD
+    assert again.result.html == again.directory / "billing.html"
+    texts = output_texts(folder / "billing.ipynb")
+    assert output_texts(again.directory / "billing.ipynb") == texts
+    assert "linked after the review" not in "".join(texts)
+    page = again.result.html.read_text(encoding="utf-8")
+    assert "reproduced from the review published" in page
+    assert page.count('class="reviewkit-chart"') == 3
+
+    fresh = run_reports(project, PERIOD, teams=["billing"], out=tmp_path / "fresh")
+    assert fresh.ok
+    now = output_texts(fresh.directory / "billing.ipynb")
+    assert len(now) == len(texts) and now != texts
+    assert f"<td>{output}</td>" in "".join(now)
+    assert "linked after the review" in "".join(now)  # the link added since
+    changed = [i for i, (a, b) in enumerate(zip(texts, now, strict=True)) if a != b]
+    assert len(changed) >= 3  # the summary, the outcome's section, data quality
+
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == original
+    with open_project(project) as opened:
+        assert opened.store.events() == events
+    assert not list((project / ".reviewkit").glob("reproduce-*"))
+    recorded = json.loads((again.directory / "billing.snapshot.json").read_text("utf-8"))
+    snapshot = json.loads(original["billing.snapshot.json"])
+    for key in ("exports", "config", "notebook_sha256", "store_last_event_id"):
+        assert recorded[key] == snapshot[key], key
+    assert recorded["reproduces"]["snapshot"] == str(folder / "billing.snapshot.json")
+    assert store.exists()
+    index = (project / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "reproduced" not in index
+    assert 'href="2026-10/billing.html"' in (again.directory.parent / "index.html").read_text(
+        "utf-8"
+    )
+
+
+@pytest.mark.usefixtures("stub_render")
+def test_reproducing_without_what_the_review_read_says_what_to_do(project: Path) -> None:
+    run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
+    snapshot = run.directory / "billing.snapshot.json"
+    recorded = json.loads(snapshot.read_text(encoding="utf-8"))
+    with pytest.raises(ReviewkitError, match="is the review being reproduced"):
+        reproduce(project, snapshot, out=project / "reports")
+
+    change_october(project)
+    assert reproduce(project, snapshot).ok  # from the archive
+    digest = recorded["exports"]["data/support_tickets.csv"]
+    frozen = project / FROZEN / digest
+    frozen.chmod(0o644)
+    frozen.write_bytes(frozen.read_bytes() + b"\n")
+    with pytest.raises(ReviewkitError, match="no longer has the content it was archived with"):
+        reproduce(project, snapshot)
+    frozen.unlink()
+    with pytest.raises(ReviewkitError) as caught:
+        reproduce(project, snapshot)
+    message = str(caught.value)
+    assert f"data/support_tickets.csv as the review read it (sha256 {digest}) has other " in (
+        message
+    )
+    assert "put that version of data/support_tickets.csv back" in message
+    assert f".reviewkit/frozen/{digest}" in message
+
+    with open_project(project) as opened:
+        opened.link("BIL-347", "billing-churn")
+    later = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
+    (project / "reviewkit.db").unlink()
+    with pytest.raises(ReviewkitError, match="no store here"):
+        reproduce(project, later.directory / "billing.snapshot.json")
+    assert not list((project / ".reviewkit").glob("reproduce-*"))
+
+    old = {k: v for k, v in recorded.items() if k not in ("config", "notebook_sha256")}
+    old["exports"] = json.loads((later.directory / "billing.snapshot.json").read_text("utf-8"))[
+        "exports"
+    ]
+    old["store_last_event_id"] = None
+    legacy = project / "legacy.snapshot.json"
+    legacy.write_text(json.dumps(old), encoding="utf-8")
+    again = reproduce(project, legacy)
+    assert again.ok
+    assert any("does not record the config" in note for note in again.notes)
+    assert any("does not record the notebook's content" in note for note in again.notes)
+
+    bogus = project / "bogus.json"
+    bogus.write_text("{}", encoding="utf-8")
+    with pytest.raises(ReviewkitError, match="is not a review snapshot"):
+        reproduce(project, bogus)
+
+
+def test_cli_reproduce(project: Path, monkeypatch: pytest.MonkeyPatch, stub_render: None) -> None:
+    monkeypatch.setattr(report, "default_notebook", lambda: FIXTURE)
+    runner = CliRunner()
+    args = ["-p", str(project), "--period", PERIOD, "--team", "billing"]
+    assert runner.invoke(report_command, args).exit_code == 0
+    snapshot = project / "reports" / PERIOD / "billing.snapshot.json"
+    out = project.parent / "again"
+    result = runner.invoke(
+        report_command, ["-p", str(project), "--reproduce", str(snapshot), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"as {out / PERIOD / 'billing.html'}" in result.stdout
+    assert "[1/1] billing: ok" in result.stderr
+    assert (out / PERIOD / "billing.html").exists()
+    both = runner.invoke(report_command, [*args, "--reproduce", str(snapshot)])
+    assert both.exit_code == 2 and "leave out --period" in both.output
+    neither = runner.invoke(report_command, ["-p", str(project)])
+    assert neither.exit_code == 2 and "--period" in neither.output
+    (project / FROZEN).rename(project / "moved")
+    (project / "data" / "mrr_targets.csv").write_text("month,team\n", encoding="utf-8")
+    failed = runner.invoke(report_command, ["-p", str(project), "--reproduce", str(snapshot)])
+    assert failed.exit_code == 1
+    assert "data/mrr_targets.csv as the review read it" in failed.stderr
+
+
+# --- PDF and the page in a browser ----------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true",
+    reason="needs Debian's chromium (apt-get install chromium); under CI=true this fails instead",
+)
+
+
+@pytest.fixture(scope="module")
+def printed(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """billing's October review published for real by `reviewkit report --pdf` (the review
+    notebook, nbconvert, headless Chromium); its folder."""
+    assert CHROMIUM is not None, "CI=true: chromium must be installed for --pdf"
+    scratch = tmp_path_factory.mktemp("pdf")
+    root = scratch / "project"
+    shutil.copytree(sample_dir, root, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("DATA", "RUNTIME", "CONFIG"):
+            path = scratch / f"jupyter-{name.lower()}"
+            path.mkdir()
+            patch.setenv(f"JUPYTER_{name}_DIR", str(path))
+        patch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        with open_project(root) as opened:
+            opened.import_links(root / "data" / "links.yaml")
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            report_command, ["-p", str(root), "--period", PERIOD, "--team", "billing", "--pdf"]
+        )
+        print(f"report --pdf: {time.perf_counter() - started:.1f} s")
+    assert result.exit_code == 0, result.output
+    yield root / "reports" / PERIOD
+
+
+def pdf_facts(data: bytes) -> tuple[int, int]:
+    """A PDF's page count and the straight-line segments its pages draw (charts are vector
+    paths: hundreds of them; a page of text and tables has a handful)."""
+    pages = max(int(n) for n in re.findall(rb"/Type /Pages\b[^>]*?/Count (\d+)", data))
+    lines = 0
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
+        try:
+            lines += len(re.findall(rb"(?m) l$", zlib.decompress(stream)))
+        except zlib.error:
+            continue
+    return pages, lines
+
+
+@needs_chromium
+def test_cli_pdf_prints_the_review_with_its_charts(printed: Path) -> None:
+    pdf = printed / "billing.pdf"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert 100_000 < len(data) < 5_000_000
+    pages, lines = pdf_facts(data)
+    assert pages >= 2
+    assert lines > 200, lines  # the three charts, drawn
+    assert not [p for p in printed.iterdir() if p.name.startswith(".")]
+    assert 'href="2026-10/billing.pdf"' in (printed.parent / "index.html").read_text("utf-8")
+
+
+@needs_chromium
+def test_the_published_page_draws_its_charts_offline_in_a_browser(
+    printed: Path, tmp_path: Path
+) -> None:
+    """The first real-browser check of a report: every chart of the page is drawn as SVG by the
+    inlined Vega library, with the network made unreachable (a proxy that is not there)."""
+    assert CHROMIUM is not None
+    page = printed / "billing.html"
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            *(flag for flag in CHROMIUM_FLAGS if flag != "--no-pdf-header-footer"),
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    dom = done.stdout.decode("utf-8")
+    divs = re.findall(r"<div [^>]*\breviewkit-chart\b[^>]*>", dom)
+    assert len(divs) == 3  # the scorecard, billing churn with its outputs, alignment
+    for div in divs:
+        assert "vega-embed" in div  # vega-embed took the element over
+        drawn = dom.split(div, 1)[1].split("reviewkit-chart", 1)[0]
+        assert re.search(r'<svg[^>]*class="marks"', drawn), div
+        assert drawn.count("<path") > 10, div
+    assert ">Chart error: " not in dom and ">The chart library did not load" not in dom
+    assert dom.count('class="marks"') == 3

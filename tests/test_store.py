@@ -26,6 +26,7 @@ from reviewkit.store import (
     Link,
     Store,
     StoreError,
+    store_as_of,
 )
 
 WORKER = Path(__file__).with_name("store_worker.py")
@@ -554,6 +555,41 @@ def test_verify_detects_drift_and_rebuild_repairs_it(store: Store) -> None:
     assert store.verify()
     assert [(k.output_id, k.hypothesis) for k in store.links()] == [("A", "h")]
     assert [c.outcome_id for c in store.checkins()] == ["o"]
+
+
+def test_store_as_of_an_event_replays_the_log_up_to_it(store: Store, tmp_path: Path) -> None:
+    store.link("A", "B", hypothesis="first")
+    store.checkin("B", "2026-10", status="at risk", note="slow start")
+    store.add_output("M-1", title="By hand", team="t", delivered=dt.date(2026, 10, 3))
+    position = store.events()[-1].id
+    then = (store.links(), store.checkins(), store.manual_outputs(), store.reviews())
+    store.link("A", "B", hypothesis="edited later")
+    store.link("C", "B")
+    store.unlink("A", "B")
+    store.checkin("B", "2026-10", status="on track")
+    store.complete_review("2026-10")
+    events = store.events()
+    before = store.path.read_bytes(), count(store.path, "events")
+
+    with store_as_of(store.path, tmp_path / "then.sqlite", position) as copy:
+        assert (copy.links(), copy.checkins(), copy.manual_outputs(), copy.reviews()) == then
+        assert copy.events() == events[: len(copy.events())]
+        assert copy.events()[-1].id == position
+        assert copy.verify()
+    assert (store.path.read_bytes(), count(store.path, "events")) == before
+    assert store.events() == events
+
+    with pytest.raises(StoreError, match="already exists"):
+        store_as_of(store.path, tmp_path / "then.sqlite", position)
+    with pytest.raises(StoreError, match=f"ends at event {events[-1].id}, before event 99"):
+        store_as_of(store.path, tmp_path / "later.sqlite", 99)
+    with pytest.raises(StoreError, match="no store here"):
+        store_as_of(tmp_path / "missing.sqlite", tmp_path / "x.sqlite", 1)
+    (tmp_path / "other.sqlite").write_bytes(b"not a database, just text" * 100)
+    with pytest.raises(StoreError, match="cannot read the store's history"):
+        store_as_of(tmp_path / "other.sqlite", tmp_path / "y.sqlite", 1)
+    with store_as_of(store.path, tmp_path / "empty.sqlite", 0) as empty:
+        assert empty.events() == [] and empty.links() == []
 
 
 # --- export and import ------------------------------------------------------------------------

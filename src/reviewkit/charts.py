@@ -195,15 +195,23 @@ def _status_encodings(channel: str = "color") -> dict[str, Any]:
 # --- periods -----------------------------------------------------------------------------------
 
 
-def _last_period(project: Project, metric: str, grain: str, period: str | Period) -> Period:
-    """The last period to draw: for ``latest``, the period the data has reached, even if it is
-    still in progress (drawn as such); otherwise the period asked for."""
+def _last_period(
+    project: Project,
+    metric: str,
+    grain: str,
+    period: str | Period,
+    as_of: dt.date | None = None,
+) -> Period:
+    """The last period to draw: for ``latest``, the period the data has reached (by ``as_of``
+    at the latest), even if it is still in progress (drawn as such); otherwise the period asked
+    for."""
     if isinstance(period, Period):
         return period
     if period.strip() == "latest":
         through = project.data_through([metric])
-        if through is not None:
-            return period_containing(through, grain, project.config.calendar)
+        if through is not None or as_of is not None:
+            day = min(d for d in (through, as_of) if d is not None)
+            return period_containing(day, grain, project.config.calendar)
     return project.period(period, grain, [metric])
 
 
@@ -243,14 +251,20 @@ def kpi_trend(
     period: str | Period = "latest",
     filters: Filters | None = None,
     title: str | None = None,
+    as_of: dt.date | None = None,
 ) -> alt.LayerChart:
     """A KPI over ``periods`` periods ending with ``period``: the value, the same periods a year
     earlier (dashed), the target to date where one applies (dotted, with each complete period's
     point coloured and shaped by its status), and periods still in progress drawn hollow at the
-    end of a dashed segment, so a partial month never reads as a drop."""
+    end of a dashed segment, so a partial month never reads as a drop.
+
+    ``as_of`` bounds the chart to what was known then (a review month's end): it ends with the
+    last whole period ending on or before that day, so no data after it is drawn."""
     definition = _metric(project, metric)
     axis = axis_for(definition)
-    last = _last_period(project, metric, grain, period)
+    last = _last_period(project, metric, grain, period, as_of)
+    while as_of is not None and last.end > as_of:
+        last = last.shift(-1)
     rows = project.trailing(metric, last, periods, filters=filters)
     target = matching_target(project.config, metric, _wanted(filters))
     points = []
@@ -398,14 +412,23 @@ def _lanes(days: Sequence[dt.date], spacing: int) -> list[int]:
 
 
 def outputs_on_outcome(
-    project: Project, outcome_id: str, *, grain: str | None = "week", periods: int = 52
+    project: Project,
+    outcome_id: str,
+    *,
+    grain: str | None = "week",
+    periods: int = 52,
+    as_of: dt.date | None = None,
 ) -> alt.LayerChart:
     """The outcome's KPI over the last ``periods`` periods with every linked output on it: a
     rule at its delivery date, its id above the chart, and its lag window (delivery to delivery
     + lag, when the KPI should start to move) shaded. Tooltips give the output's id, title, team,
     hypothesis and confidence. ``grain=None`` takes the outcome's ``impact_grain`` (weekly team
     NPS is too noisy to read); a KPI read from month-end snapshots is drawn per month, with
-    ``periods`` converted from weeks to months."""
+    ``periods`` converted from weeks to months.
+
+    ``as_of`` (a review month's end) bounds the chart to what was known then: no data after that
+    day (a period running past it is computed from its days up to it and drawn in progress), no
+    output delivered after it, and lag windows cut at it. Default: the latest data."""
     outcome = project.outcome(outcome_id)
     definition = _metric(project, outcome.metric)
     axis = axis_for(definition)
@@ -415,11 +438,13 @@ def outputs_on_outcome(
     grain = grain or "week"
     if grain == "week" and monthly:
         grain, periods = "month", max(6, math.ceil(periods * 7 / 30.4))
-    last = _last_period(project, outcome.metric, grain, "latest")
+    last = _last_period(project, outcome.metric, grain, "latest", as_of)
     first = last.shift(1 - periods)
+    #: the last day drawn: the end of the last period, or the day the chart is as of
+    horizon = last.end if as_of is None else min(last.end, as_of)
     filters = {k: list(v) for k, v in outcome.filters}
     series = project.kpi(
-        outcome.metric, grain=grain, start=first.start, end=last.end, filters=filters
+        outcome.metric, grain=grain, start=first.start, end=horizon, filters=filters
     )
     kpi_rows = []
     for row in series.to_dict("records"):
@@ -433,21 +458,20 @@ def outputs_on_outcome(
                 "text": format_value(definition, _number(row["value"])),
                 "target": None if goal is None else goal * axis.factor,
                 "target_text": "none" if goal is None else format_value(definition, goal),
-                "complete": _is_complete(
-                    project, outcome.metric, row["period_start"], row["period_end"]
-                ),
+                "complete": row["period_end"] <= horizon
+                and _is_complete(project, outcome.metric, row["period_start"], row["period_end"]),
             }
         )
     kpi = pd.DataFrame(kpi_rows)
     links = project.links(outcome_id=outcome_id)
-    delivered = project.outputs(start=first.start, end=last.end)
+    delivered = project.outputs(start=first.start, end=horizon)
     if links.empty:
         marks = pd.DataFrame(columns=["output", "delivered", "lag_end", "lane"])
     else:
         marks = delivered.merge(links, left_on="id", right_on="output_id")
         marks = marks.sort_values(["delivered", "id"], kind="stable")
     rows = []
-    lanes = _lanes(list(marks["delivered"]), spacing=max(7, (last.end - first.start).days // 12))
+    lanes = _lanes(list(marks["delivered"]), spacing=max(7, (horizon - first.start).days // 12))
     for lane, row in zip(lanes, marks.to_dict("records"), strict=True):
         lag = int(row["lag_days"]) if _number(row["lag_days"]) is not None else outcome.lag_days
         day: dt.date = row["delivered"]
@@ -459,7 +483,7 @@ def outputs_on_outcome(
                 "hypothesis": row["hypothesis"] or "(none recorded)",
                 "confidence": row["confidence"],
                 "delivered": _iso(day),
-                "lag_end": _iso(min(day + dt.timedelta(days=lag), last.end)),
+                "lag_end": _iso(min(day + dt.timedelta(days=lag), horizon)),
                 "lag": f"{lag} days: should show from {day + dt.timedelta(days=lag)}",
                 "lane": lane,
             }

@@ -46,6 +46,7 @@ __all__ = [
     "outcome_sections",
     "outcomes_in_scope",
     "outputs_appendix",
+    "recent_wins",
     "review_period",
     "scorecard_table",
     "show_outcomes",
@@ -58,6 +59,11 @@ __all__ = [
 NOTABLE_CHANGE: Final[Mapping[str, float]] = {"percent": 5.0, "pp": 1.0, "bps": 25.0}
 #: at most this many too-early links and wins are named in the summary; the rest are counted
 LISTED: Final = 5
+#: a win is recognised in the reviews of the months in which its effect should start to show
+#: (delivery + lag) and of the months after it, this many months in all: late enough for the
+#: evidence to exist (4 weeks after the lag for a weekly KPI, 2 months for a monthly one), soon
+#: enough to be news; older wins are counted, and stay in each outcome's section
+WIN_MONTHS: Final = 3
 OFF_TARGET: Final = ("off track", "at risk")
 
 
@@ -119,8 +125,9 @@ def executive_summary(
 ) -> list[str]:
     """Plain sentences for the top of the review: what moved notably, what is off target and
     why, what is too early to tell, and the wins to recognise (outputs whose link moved its KPI
-    as hypothesised, strongest evidence first). User text stays plain text: escape it when
-    showing it as HTML (:func:`bullets` does). ``impact`` is :func:`impacts` when already made."""
+    as hypothesised, strongest evidence first, recent ones only: see :data:`WIN_MONTHS`). User
+    text stays plain text: escape it when showing it as HTML (:func:`bullets` does). ``impact``
+    is :func:`impacts` when already made."""
     month = review_period(project, period)
     card = project.outcome_scorecard(month, team=_team(team))
     verdicts = impact if impact is not None else impacts(project, month, team)
@@ -129,7 +136,7 @@ def executive_summary(
         *_moved(project, card, month),
         *_off_target(card),
         *_too_early(project, verdicts, titles),
-        *_wins(project, verdicts, titles),
+        *_wins(project, verdicts, titles, month),
     ]
 
 
@@ -229,12 +236,39 @@ def _strength(row: Mapping[str, Any]) -> float:
     return float(abs(estimate) / ((high - low) / 2))
 
 
-def _wins(
-    project: Project, verdicts: Mapping[str, pd.DataFrame], titles: Mapping[str, str]
-) -> list[str]:
+def recent_wins(verdicts: Mapping[str, pd.DataFrame], month: Period) -> pd.DataFrame:
+    """The links that moved their KPI as hypothesised and whose effect should have started
+    (delivery + lag) in ``month`` or in the :data:`WIN_MONTHS` - 1 months before it, with
+    their outcome id: the wins this month's review recognises."""
     wins = _links(verdicts, MOVED)
+    since = month.shift(1 - WIN_MONTHS).start
+    recent = [
+        effective is not None and since <= effective <= month.end
+        for effective in wins.get("effective", pd.Series(dtype=object))
+    ]
+    return wins.loc[pd.Series(recent, index=wins.index, dtype=bool)].reset_index(drop=True)
+
+
+def _wins(
+    project: Project,
+    verdicts: Mapping[str, pd.DataFrame],
+    titles: Mapping[str, str],
+    month: Period,
+) -> list[str]:
+    everything = _links(verdicts, MOVED)
+    wins = recent_wins(verdicts, month)
+    older = len(everything) - len(wins)
+    since = month.shift(1 - WIN_MONTHS).start
+    earlier = (
+        [
+            f"{older} link(s) whose effect was expected before {since} moved their KPI as "
+            "hypothesised too: not news this month (see each outcome's section)."
+        ]
+        if older
+        else []
+    )
     if wins.empty:
-        return []
+        return earlier
     wins = wins.assign(strength=[_strength(r) for r in wins.to_dict("records")])
     wins = wins.sort_values(["strength", "output"], ascending=[False, True])
     teams = _output_teams(project)
@@ -249,7 +283,7 @@ def _wins(
             f"“{titles[row['outcome']]}” by about {size} as hypothesised (evidence of "
             "association, not proof)."
         )
-    return sentences + _more(len(wins) - LISTED, "wins")
+    return sentences + _more(len(wins) - LISTED, "wins") + earlier
 
 
 # --- data quality and the appendix ----------------------------------------------------------
@@ -495,7 +529,7 @@ def outcome_sections(
                 f"{month.label} against a target to date of {row['target_text']}: "
                 f"{row['status']} ({row['status_reason']})."
             ),
-            charts.outputs_on_outcome(project, outcome.id),
+            charts.outputs_on_outcome(project, outcome.id, as_of=month.end),
             _impact_table(project, outcome, frame),
             table(
                 followups[followups["outcome"] == outcome.id].drop(columns=["outcome"]),

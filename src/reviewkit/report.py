@@ -10,43 +10,59 @@ Layout under ``<project>/reports`` (one folder per period)::
     2026-10/company.ipynb              the executed notebook it was rendered from
     2026-10/company.snapshot.json      what it read: export hashes, store event id, parameters
     2026-10/billing.failed.ipynb       the latest run of a team failed: papermill's error marker
+    reproduced/2026-10/company.html    an old review re-run as it was (:func:`reproduce`)
 
 Every file is written to a temporary file in its folder and moved into place with ``os.replace``,
 so a reader (or a crash) never sees half a report, and a failed run leaves the last good report
 untouched. Re-running a period replaces its reports.
+
+Before the kernels start, the content of every file a review reads (the exports, the config and
+the notebook) is archived under ``<project>/.reviewkit/frozen/<sha256>`` unless that content is
+archived already, so :func:`reproduce` can re-run the review later with exactly those files and
+with the store as it was at the event the snapshot records. The archive holds copies, not hard
+links: an export refreshed in place (``cp``, ``curl -o``, a shell ``>``, an editor) keeps its
+inode, and a hard link would change with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import html
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.project import open_project
-from reviewkit.sources import source_files
+from reviewkit.sources import SourceCache, source_files
 
 if TYPE_CHECKING:
     from reviewkit.project import Project
 
 __all__ = [
     "COMPANY",
+    "FROZEN",
+    "Progress",
     "ReportRun",
+    "Reproduction",
     "TeamResult",
     "changes_since",
     "default_notebook",
+    "progress_line",
+    "reproduce",
     "run_reports",
     "write_atomic",
 ]
@@ -65,6 +81,15 @@ KERNEL_RACES = (
 _SAFE_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _FAILED = ".failed.ipynb"
 _SNAPSHOT = ".snapshot.json"
+#: where the content of every file a published review read is archived, under the project
+FROZEN = Path(".reviewkit") / "frozen"
+#: the folder under ``reports`` that reproductions go to by default
+REPRODUCED = "reproduced"
+#: a period's folder under ``reports`` (the index lists these)
+_PERIOD_FOLDER = re.compile(r"\d{4}-\d{2}\Z")
+#: what a snapshot records of a review's inputs, all a reproduction needs besides period and team
+_INPUT_KEYS = ("exports", "config", "notebook_sha256", "store_last_event_id")
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,18 @@ class ReportRun:
         return tuple(r for r in self.results if not r.ok)
 
 
+class Progress(Protocol):
+    """Told how a run goes, e.g. to draw a progress bar: ``begin`` with every team's label
+    before the first kernel starts, ``started`` as each kernel starts (from a worker thread),
+    ``finished`` as each team ends (from the calling thread)."""
+
+    def begin(self, labels: Sequence[str]) -> None: ...
+
+    def started(self, label: str) -> None: ...
+
+    def finished(self, result: TeamResult, done: int, total: int) -> None: ...
+
+
 def default_notebook() -> Path:
     """``notebooks/monthly_review.ipynb`` of a source checkout, or the copy packed in the wheel
     (like :func:`reviewkit.scaffold.templates_dir`)."""
@@ -124,6 +161,7 @@ def run_reports(
     notebook: Path | None = None,
     timeout: float = 600,
     progress: Callable[[str], None] | None = None,
+    tracker: Progress | None = None,
 ) -> ReportRun:
     """Run the review notebook for each team of ``period`` in parallel and publish the results.
 
@@ -131,8 +169,13 @@ def run_reports(
     that owns an outcome plus the company-wide review (``""``). ``jobs`` kernels run at once
     (default: the CPU count); ``timeout`` is papermill's limit per cell, in seconds. A failing
     team does not stop the others: see :attr:`ReportRun.ok`. ``progress`` gets one line per
-    team as it finishes (``[2/6] billing: ok (3.1 s)``). Raises :class:`ReviewkitError` for a
-    bad project, period, team or notebook, before any kernel starts.
+    team as it finishes (``[2/6] billing: ok (3.1 s)``, see :func:`progress_line`);
+    ``tracker`` is told more (:class:`Progress`). Raises :class:`ReviewkitError` for a bad
+    project, period, team or notebook, before any kernel starts.
+
+    The content of every export, config file and the notebook is archived under
+    :data:`FROZEN` (when not archived yet) before the kernels start, and each snapshot records
+    its hashes, so :func:`reproduce` can re-run the review as it was.
     """
     source = notebook if notebook is not None else default_notebook()
     if not source.is_file():
@@ -144,28 +187,70 @@ def run_reports(
         inputs = _inputs(project)
         name = project.config.name
         root = project.root
+        inputs["notebook_sha256"] = project.cache.digest(source)
+        read = {**inputs["exports"], **inputs["config"]}
+        _freeze(
+            root,
+            {root / path: digest for path, digest in read.items()}
+            | {source: inputs["notebook_sha256"]},
+        )
     directory = (out if out is not None else root / "reports") / label
     directory.mkdir(parents=True, exist_ok=True)
     freshness = f"data through {through}" if through else "no data yet"
+    queued = [
+        _Job(
+            source,
+            root,
+            label,
+            team,
+            timeout,
+            directory,
+            f"{name} review · {team or COMPANY} · {label}",
+            freshness,
+            inputs,
+        )
+        for team in wanted
+    ]
+    results = _run_jobs(queued, jobs, progress, tracker)
+    index = write_index(directory.parent)
+    return ReportRun(label, directory, index, results)
 
-    def one(team: str) -> TeamResult:
-        title = f"{name} review · {team or COMPANY} · {label}"
-        job = _Job(source, root, label, team, timeout, directory, title, freshness, inputs)
+
+def progress_line(result: TeamResult, done: int, total: int) -> str:
+    """One team's end as a line of a log: ``[2/6] billing: ok (3.1 s)``."""
+    status = "ok" if result.ok else f"FAILED: {_first_line(result.error)}"
+    return f"[{done}/{total}] {result.label}: {status} ({result.seconds:.1f} s)"
+
+
+def _run_jobs(
+    jobs: Sequence[_Job],
+    workers: int | None,
+    progress: Callable[[str], None] | None,
+    tracker: Progress | None,
+) -> tuple[TeamResult, ...]:
+    """Run the jobs, ``workers`` at once (default: the CPU count), telling ``progress`` and
+    ``tracker`` as they go; the results in the jobs' order."""
+    count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    labels = [job.team or COMPANY for job in jobs]
+    if tracker is not None:
+        tracker.begin(labels)
+
+    def one(job: _Job) -> TeamResult:
+        if tracker is not None:
+            tracker.started(job.team or COMPANY)
         return job.run()
 
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(wanted)))
-    done: dict[str, TeamResult] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="review") as pool:
-        futures = {pool.submit(one, team): team for team in wanted}
+    done: dict[int, TeamResult] = {}
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="review") as pool:
+        futures = {pool.submit(one, job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
             result = future.result()
             done[futures[future]] = result
             if progress is not None:
-                status = "ok" if result.ok else f"FAILED: {_first_line(result.error)}"
-                count = f"[{len(done)}/{len(wanted)}]"
-                progress(f"{count} {result.label}: {status} ({result.seconds:.1f} s)")
-    index = write_index(directory.parent)
-    return ReportRun(label, directory, index, tuple(done[t] for t in wanted))
+                progress(progress_line(result, len(done), len(jobs)))
+            if tracker is not None:
+                tracker.finished(result, len(done), len(jobs))
+    return tuple(done[i] for i in range(len(jobs)))
 
 
 def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
@@ -184,18 +269,72 @@ def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
 
 
 def _inputs(project: Project) -> dict[str, Any]:
-    """What a review reads, for its snapshot: every export file's content hash and the store's
-    last event id (None without a store file: opening it would create one)."""
+    """What a review reads, for its snapshot: the content hash of every export file and of the
+    config files (reviewkit.yaml and its includes), by path relative to the project, and the
+    store's last event id (None without a store file: opening it would create one)."""
     exports = {
         _relative(path, project.root): project.cache.digest(path)
         for source in project.config.sources.values()
         for path in source_files(project.config, source)
     }
+    config = {
+        _relative(path, project.root): project.cache.digest(path) for path in _config_files(project)
+    }
     last_event = None
     if project.config.store_path.exists():
         events = project.store.events()
         last_event = events[-1].id if events else 0
-    return {"exports": exports, "store_last_event_id": last_event}
+    return {"exports": exports, "config": config, "store_last_event_id": last_event}
+
+
+def _config_files(project: Project) -> list[Path]:
+    """reviewkit.yaml and the files it includes."""
+    data = project.config.located.data
+    included = data.get("include", []) if isinstance(data, dict) else []
+    names = [CONFIG_FILE, *(str(name) for name in included)]
+    return [project.root / name for name in dict.fromkeys(names)]
+
+
+def _freeze(root: Path, files: Mapping[Path, str]) -> None:
+    """Archive each file's content (its SHA-256 just read) as ``root/.reviewkit/frozen/<hash>``
+    unless that content is archived already: copied (hashing as it goes, so the archive holds
+    exactly that content), flushed, read-only, with the file's modification time, then renamed
+    into place. Raises :class:`ReviewkitError` when a file changed since it was hashed."""
+    archive = root / FROZEN
+    for path, digest in files.items():
+        target = archive / digest
+        if target.is_file():
+            continue
+        archive.mkdir(parents=True, exist_ok=True)
+        with _temporary(target) as tmp:
+            try:
+                copied = _copy_hashing(path, tmp)
+            except OSError as exc:
+                raise ReviewkitError(
+                    f"cannot archive {shown_path(path)} in {shown_path(archive)} for "
+                    f"reproducing the review later: {exc.strerror or exc}; free some space or "
+                    "make the folder writable"
+                ) from None
+            if copied != digest:
+                raise ReviewkitError(
+                    f"{shown_path(path)} changed while the review was starting; run the "
+                    "report again once it is written"
+                )
+            shutil.copystat(path, tmp)
+            tmp.chmod(0o444)
+            tmp.replace(target)
+
+
+def _copy_hashing(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target``, flushed to disk; the SHA-256 of what was copied."""
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -211,6 +350,8 @@ class _Job:
     title: str
     subtitle: str
     inputs: dict[str, Any]
+    #: more for the snapshot (a reproduction says what it reproduces)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def run(self) -> TeamResult:
         started = time.monotonic()
@@ -262,6 +403,7 @@ class _Job:
             "finished_at": _now(),
             "seconds": round(time.monotonic() - started, 3),
             **self.inputs,
+            **self.extra,
         }
         notebook = base.with_suffix(".ipynb")
         page_path = base.with_suffix(".html")
@@ -306,6 +448,7 @@ class _Job:
                     execution_timeout=self.timeout,
                     progress_bar=False,
                     cwd=str(self.root),
+                    **_kernel_options(),
                 )
             except papermill.PapermillExecutionError as exc:
                 return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", attempt
@@ -319,6 +462,19 @@ class _Job:
                 return text, attempt
             return None, attempt
         raise AssertionError("unreachable: the last attempt returns")
+
+
+def _kernel_options() -> dict[str, Any]:
+    """nbclient options for the kernel: its sockets encrypted with CurveZMQ where pyzmq has it
+    (``auto``: when the kernelspec declares support, as ipykernel's does). The kernel then has
+    no reason to print its "running over TCP without encryption" warning on our stderr, and
+    the transport stays TCP (IPC made a killed kernel hang its client)."""
+    import zmq  # noqa: PLC0415 (with papermill, only when reports run)
+    from traitlets.config import Config  # noqa: PLC0415
+
+    if not zmq.has("curve"):
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
 def _render(executed: Path, *, title: str, subtitle: str) -> str:
@@ -412,7 +568,9 @@ def write_index(reports: Path) -> Path:
 
 
 def _entries(reports: Path) -> Iterator[_Entry]:
-    for folder in sorted(p for p in reports.iterdir() if p.is_dir() and p.name[0] != "."):
+    for folder in sorted(p for p in reports.iterdir() if _PERIOD_FOLDER.match(p.name)):
+        if not folder.is_dir():
+            continue
         for page in sorted(folder.glob("*.html")):
             snapshot = _read_json(page.with_name(page.stem + _SNAPSHOT))
             when = str(snapshot.get("finished_at", "")) or _mtime(page)
@@ -466,6 +624,12 @@ def changes_since(snapshot_path: Path, project: Project) -> list[str]:
         elif before[path] != digest:
             changes.append(f"changed export {path}")
     changes += [f"removed export {path}" for path in sorted(set(before) - set(now["exports"]))]
+    recorded: dict[str, str] = snapshot.get("config", {})
+    changes += [
+        f"changed config {path}"
+        for path, digest in sorted(now["config"].items())
+        if path in recorded and recorded[path] != digest
+    ]
     last = snapshot.get("store_last_event_id") or 0
     if now["store_last_event_id"] is not None:
         for event in project.store.events():
@@ -475,6 +639,214 @@ def changes_since(snapshot_path: Path, project: Project) -> list[str]:
                     f"by {event.actor} at {event.at:%Y-%m-%d %H:%M}"
                 )
     return changes
+
+
+# -- reproducing an old review -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """An old review re-run as it was: the result (``result.html`` is the new page), the
+    snapshot it reproduces, and notes on anything that could not be exactly as it was."""
+
+    snapshot: Path
+    period: str
+    directory: Path
+    result: TeamResult
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+def reproduce(
+    project_dir: Path,
+    snapshot_path: Path,
+    *,
+    out: Path | None = None,
+    timeout: float = 600,
+    tracker: Progress | None = None,
+) -> Reproduction:
+    """Re-run the review whose snapshot is ``snapshot_path`` (``reports/2026-10/growth.snapshot
+    .json``) with the inputs it read: each export, config file and the notebook as it was (the
+    current file when its content is unchanged, else its copy under :data:`FROZEN`), and the
+    store as it was at the snapshot's last event (replayed from the event log into a copy; the
+    store itself is only read). Everything runs in a temporary copy of the project, so nothing
+    of the project changes but the new files, written to ``out/PERIOD/`` (default:
+    ``reports/reproduced/PERIOD/``; never over the review reproduced) with the snapshot of what
+    was read and an index. Raises :class:`ReviewkitError`, before any kernel starts, naming the
+    file and what to do when a file's recorded content is nowhere to be found."""
+    from reviewkit.store import store_as_of  # noqa: PLC0415 (only reviews need it)
+
+    snapshot = _read_json(snapshot_path)
+    if not {"period", "team", "exports"} <= set(snapshot):
+        raise ReviewkitError(
+            f"{shown_path(snapshot_path)} is not a review snapshot (a <team>.snapshot.json "
+            "written beside a published review)"
+        )
+    period, team = str(snapshot["period"]), str(snapshot["team"])
+    if not _PERIOD_FOLDER.match(period) or (team and not _SAFE_TEAM.match(team)):
+        raise ReviewkitError(
+            f"{shown_path(snapshot_path)} names period {period!r} and team {team!r}, which "
+            "reviewkit never publishes: it is not a review snapshot as written"
+        )
+    with open_project(project_dir) as project:
+        root = project.root
+        cache = project.cache
+        store_path = project.config.store_path
+    folder = (out if out is not None else root / "reports" / REPRODUCED) / period
+    base = folder / (team or COMPANY)
+    if (
+        base.with_suffix(".html").resolve()
+        == snapshot_path.with_name(f"{team or COMPANY}.html").resolve()
+    ):
+        raise ReviewkitError(
+            f"{shown_path(base.with_suffix('.html'))} is the review being reproduced: pass "
+            "another --out folder"
+        )
+    (root / ".reviewkit").mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="reproduce-", dir=root / ".reviewkit"))
+    try:
+        copy = scratch / root.name
+        notes = _materialise(root, cache, snapshot, copy, snapshot_path)
+        notebook = _reproduced_notebook(root, cache, snapshot, scratch, notes, snapshot_path)
+        with open_project(copy) as replica:
+            name = replica.config.name
+            through = replica.data_through()
+            replica_store = replica.config.store_path
+        if not replica_store.resolve().is_relative_to(copy.resolve()):
+            raise ReviewkitError(
+                f"cannot reproduce {shown_path(snapshot_path)}: the config's store: "
+                f"({shown_path(replica_store)}) is outside the project, so the review cannot "
+                "be given the store as it was; keep the store inside the project folder"
+            )
+        last_event = snapshot.get("store_last_event_id")
+        if last_event is not None:
+            store_as_of(store_path, replica_store, int(last_event)).close()
+        folder.mkdir(parents=True, exist_ok=True)
+        published = str(snapshot.get("finished_at", "")) or "at an unknown time"
+        job = _Job(
+            notebook,
+            copy,
+            period,
+            team,
+            timeout,
+            folder,
+            f"{name} review · {team or COMPANY} · {period}",
+            f"data through {through} · reproduced from the review published {published}"
+            if through
+            else f"no data · reproduced from the review published {published}",
+            {key: snapshot[key] for key in _INPUT_KEYS if key in snapshot},
+            {
+                "reproduces": {
+                    "snapshot": str(snapshot_path.resolve()),
+                    "published_at": snapshot.get("finished_at"),
+                    "parameters": snapshot.get("parameters"),
+                },
+                "notes": notes,
+            },
+        )
+        (result,) = _run_jobs([job], 1, None, tracker)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write_index(folder.parent)
+    return Reproduction(snapshot_path, period, folder, result, tuple(notes))
+
+
+def _materialise(
+    root: Path, cache: SourceCache, snapshot: Mapping[str, Any], copy: Path, snapshot_path: Path
+) -> list[str]:
+    """Lay out in ``copy`` every export and config file the snapshot records, by its path in
+    the project, with the recorded content; the notes on what could not be as recorded."""
+    notes: list[str] = []
+    files: dict[str, str] = dict(snapshot["exports"])
+    config = snapshot.get("config")
+    if isinstance(config, dict) and config:
+        files |= config
+    else:
+        with open_project(root) as project:
+            current = _config_files(project)
+        notes.append(
+            "the snapshot does not record the config (it predates archiving): the current "
+            + ", ".join(_relative(p, root) for p in current)
+            + " used instead"
+        )
+        for path in current:
+            _place(path, copy / _relative(path, root))
+    for relative, digest in files.items():
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise ReviewkitError(
+                f"cannot reproduce {shown_path(snapshot_path)}: it read {relative}, outside the "
+                "project folder, and a reproduction runs in a copy of the project; keep the "
+                "exports inside the project"
+            )
+        found = _recorded(root, cache, root / relative, relative, digest, snapshot_path)
+        _place(found, copy / relative)
+    return notes
+
+
+def _recorded(
+    root: Path, cache: SourceCache, current: Path, shown: str, digest: str, snapshot_path: Path
+) -> Path:
+    """Where the content ``digest`` the review read from ``current`` (``shown`` in messages)
+    is now: that file when unchanged, else its archived copy (checked); a clear error when
+    neither has it."""
+    if current.is_file() and cache.digest(current) == digest:
+        return current
+    archived = root / FROZEN / digest
+    where = (FROZEN / digest).as_posix()
+    if not archived.is_file():
+        now = "has other content now" if current.is_file() else "is gone"
+        raise ReviewkitError(
+            f"cannot reproduce {shown_path(snapshot_path)}: {shown} as the review read it "
+            f"(sha256 {digest}) {now} and is not archived as {where} (the review was "
+            "published before reviewkit archived its inputs, or the archive was deleted); put "
+            f"that version of {shown} back (from a backup or version control), or copy it to "
+            f"{where}, and run again"
+        )
+    if cache.digest(archived) != digest:
+        raise ReviewkitError(
+            f"cannot reproduce {shown_path(snapshot_path)}: the archived copy of {shown} "
+            f"({where}) no longer has the content it was archived with; restore that version "
+            f"of {shown} from a backup or version control and copy it there"
+        )
+    return archived
+
+
+def _reproduced_notebook(
+    root: Path,
+    cache: SourceCache,
+    snapshot: Mapping[str, Any],
+    scratch: Path,
+    notes: list[str],
+    snapshot_path: Path,
+) -> Path:
+    """The review notebook as it was (its archived copy when it changed since), or the current
+    one, with a note, for a snapshot that does not record its content."""
+    digest = snapshot.get("notebook_sha256")
+    recorded = Path(str(snapshot.get("notebook") or default_notebook()))
+    if not digest:
+        current = recorded if recorded.is_file() else default_notebook()
+        notes.append(
+            f"the snapshot does not record the notebook's content: {shown_path(current)} as it "
+            "is now used instead"
+        )
+        return current
+    shown = f"the review notebook {shown_path(recorded)}"
+    target = scratch / "review.ipynb"
+    _place(_recorded(root, cache, recorded, shown, str(digest), snapshot_path), target)
+    return target
+
+
+def _place(source: Path, target: Path) -> None:
+    """``target`` with ``source``'s content and times, for the reproduction to read: a hard
+    link (nothing writes to it; it goes with the temporary copy), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.hardlink_to(source.resolve())
+    except OSError:
+        shutil.copy2(source, target)
 
 
 # -- small helpers -------------------------------------------------------------------------------

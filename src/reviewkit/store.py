@@ -51,6 +51,7 @@ __all__ = [
     "Review",
     "Store",
     "StoreError",
+    "store_as_of",
 ]
 
 #: Version of the file layout, kept in ``PRAGMA user_version``; see ``_MIGRATIONS``.
@@ -1330,6 +1331,55 @@ class Store:
         raise StoreError(
             f"{shown_path(path)}: unknown export format '{suffix}'; use a .yaml, .yml or .csv file"
         )
+
+
+# --- the store as it was ----------------------------------------------------------------------
+
+
+def store_as_of(source: Path, target: Path, last_event_id: int) -> Store:
+    """A new store at ``target`` holding the events of ``source`` up to ``last_event_id`` (their
+    ids, times and authors kept) and the state they lead to: the store as it was right after
+    that event, for re-running an old review. ``source`` is only read (its connection is
+    ``query_only``); ``target`` must not exist. Raises :class:`StoreError` when ``source`` is not
+    a reviewkit store or has no event ``last_event_id`` (it was replaced by another file)."""
+    shown = shown_path(source)
+    if not source.is_file():
+        raise StoreError(f"{shown}: no store here, so it cannot be read as it was")
+    if target.exists():
+        raise StoreError(f"{shown_path(target)}: already exists; pass a new path for the copy")
+    try:
+        with contextlib.closing(sqlite3.connect(source, timeout=DEFAULT_TIMEOUT)) as conn:
+            conn.execute("PRAGMA query_only = ON")
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                raise StoreError(f"{shown}: a SQLite database, but not a reviewkit store")
+            conn.execute("BEGIN")
+            last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE id <= ? ORDER BY id",
+                (last_event_id,),
+            ).fetchall()
+            conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StoreError(f"{shown}: cannot read the store's history: {exc}") from exc
+    if last < last_event_id:
+        raise StoreError(
+            f"{shown}: the store's history ends at event {last}, before event {last_event_id}: "
+            "this is not the store the review read (replaced, or restored from an older "
+            "backup); put that store back to reproduce it"
+        )
+    copy = Store(target)
+    try:
+        with copy._transaction(f"copying {shown} up to event {last_event_id}") as conn:
+            conn.executemany(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            state, _ = _replay(conn)
+            for (name, _), snapshot in state.items():
+                copy._project(conn, ENTITIES[name], None, snapshot)
+    except BaseException:
+        copy.close()
+        raise
+    return copy
 
 
 # --- log replay ------------------------------------------------------------------------------

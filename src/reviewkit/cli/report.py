@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from reviewkit.cli.common import jobs_option, project_option, user_errors
 
 if TYPE_CHECKING:
-    from reviewkit.report import ReportRun
+    from reviewkit.report import ReportRun, TeamResult
 
 #: headless Chromium, offline: no sandbox (root), no GPU, and nothing reaching the network
 CHROMIUM_FLAGS = (
@@ -28,13 +33,107 @@ CHROMIUM_FLAGS = (
 )
 #: seconds Chromium gets to print one review
 PDF_TIMEOUT = 120
+#: how long Chromium lets the page's scripts run (virtual time) before printing: the charts are
+#: drawn by vega-embed once the inlined library has loaded
+PDF_SCRIPT_BUDGET_MS = 10_000
+#: seconds between redraws of the progress bar (its clock)
+TICK = 1.0
+BAR_WIDTH = 24
+
+
+class ProgressDisplay:
+    """How ``reviewkit report`` shows progress on ``stream`` (default: stderr). On a terminal,
+    a bar redrawn in place (reviews done of all, time so far, the reviews running), with a line
+    above it for each review as it ends; otherwise (CI, a log file) one plain line per review as
+    it ends, ``[2/6] billing: ok (3.1 s)``. A :class:`reviewkit.report.Progress`."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._total = 0
+        self._done = 0
+        self._running: list[str] = []
+        self._began = clock()
+
+    def begin(self, labels: Sequence[str]) -> None:
+        with self._lock:
+            self._total, self._done, self._running = len(labels), 0, []
+            self._began = self._clock()
+            self._draw()
+        if self.tty and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
+
+    def started(self, label: str) -> None:
+        with self._lock:
+            self._running.append(label)
+            self._draw()
+
+    def finished(self, result: TeamResult, done: int, total: int) -> None:
+        from reviewkit.report import progress_line  # noqa: PLC0415
+
+        with self._lock:
+            if result.label in self._running:
+                self._running.remove(result.label)
+            self._done, self._total = done, total
+            line = progress_line(result, done, total)
+            if self.tty:
+                self.stream.write("\r\x1b[K" + line + "\n")
+            else:
+                self.stream.write(line + "\n")
+            self._draw()
+
+    def close(self) -> None:
+        """Stop the clock and take the bar off the screen (the lines stay)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        if self.tty:
+            with self._lock:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+
+    def bar(self) -> str:
+        """The bar's text: ``[#####-------] 2/6 reviews · 0:12 · running: billing, growth``."""
+        filled = BAR_WIDTH * self._done // self._total if self._total else 0
+        seconds = int(self._clock() - self._began)
+        text = (
+            f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {self._done}/{self._total} reviews "
+            f"· {seconds // 60}:{seconds % 60:02d}"
+        )
+        if self._running:
+            text += " · running: " + ", ".join(self._running)
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+    def _draw(self) -> None:
+        """Redraw the bar in place (on a terminal only); the caller holds the lock."""
+        if self.tty:
+            self.stream.write("\r" + self.bar() + "\x1b[K")
+        self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK):
+            with self._lock:
+                self._draw()
 
 
 @click.command()
 @project_option
 @click.option(
     "--period",
-    required=True,
+    default=None,
     help="YYYY-MM, last-month (relative to today) or latest (the latest complete month).",
 )
 @click.option(
@@ -54,58 +153,136 @@ PDF_TIMEOUT = 120
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where reports go (a folder per period and index.html); default: PROJECT/reports.",
+    help="Where reports go (a folder per period and index.html); default: PROJECT/reports, "
+    "or PROJECT/reports/reproduced with --reproduce.",
 )
 @click.option("--pdf", is_flag=True, help="Also print each review to PDF (needs chromium).")
+@click.option(
+    "--reproduce",
+    "snapshot",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    metavar="SNAPSHOT",
+    help="Re-run the published review of this snapshot (reports/2026-10/growth.snapshot.json) "
+    "with the exports, config and notebook as it read them and the store as it was; written "
+    "under --out, never over the published review.",
+)
 def report(
     project: Path,
-    period: str,
+    period: str | None,
     teams: tuple[str, ...],
     all_teams: bool,
     jobs: int | None,
     out: Path | None,
     pdf: bool,
+    snapshot: Path | None,
 ) -> None:
     """Run the monthly review for a period, one notebook per team in parallel, and publish each
     as offline HTML under reports/PERIOD/ with an index. A failing team does not stop the
-    others; the exit status is 1 if any failed, and its last good report stays published."""
-    from reviewkit.report import run_reports  # noqa: PLC0415 (keep --help fast)
+    others; the exit status is 1 if any failed, and its last good report stays published.
+    With --reproduce, re-run one published review as it was."""
+    from reviewkit.report import (  # noqa: PLC0415 (keep --help fast)
+        reproduce,
+        run_reports,
+        write_index,
+    )
 
     if all_teams and teams:
         raise click.UsageError("use either --team or --all-teams")
+    if snapshot is not None and (period or teams or all_teams or jobs):
+        raise click.UsageError(
+            "--reproduce takes the period and team from the snapshot: leave out --period, "
+            "--team, --all-teams and --jobs"
+        )
+    if snapshot is None and period is None:
+        raise click.UsageError("Missing option '--period' (or pass --reproduce SNAPSHOT).")
     chromium = shutil.which("chromium")
     if pdf and chromium is None:
         raise click.ClickException(
             "--pdf needs headless Chromium: install Debian's chromium package "
             "(apt-get install chromium), or leave out --pdf for HTML only"
         )
-    chosen = None if all_teams else (list(teams) or [""])
-    with user_errors():
-        run = run_reports(project, period, teams=chosen, jobs=jobs, out=out, progress=click.echo)
-    unprinted = _print_pdfs(chromium, run) if chromium is not None and pdf else []
-    _summary(run, unprinted)
+    display = ProgressDisplay()
+    try:
+        with user_errors():
+            if snapshot is not None:
+                again = reproduce(project, snapshot, out=out, tracker=display)
+                run = None
+            else:
+                assert period is not None
+                chosen = None if all_teams else (list(teams) or [""])
+                run = run_reports(
+                    project, period, teams=chosen, jobs=jobs, out=out, tracker=display
+                )
+    finally:
+        display.close()
+    results = run.results if run is not None else (again.result,)
+    unprinted = []
+    if chromium is not None and pdf:
+        unprinted = _print_pdfs(chromium, results)
+        folder = run.directory if run is not None else again.directory
+        write_index(folder.parent)  # now with the PDFs
+    if run is not None:
+        _summary(run, unprinted)
+        return
+    for note in again.notes:
+        click.echo(f"note: {note}", err=True)
+    if again.ok:
+        click.echo(f"reproduced {snapshot} as {again.result.html}")
+    lines = [] if again.ok else [_failure(again.result)]
+    if lines or unprinted:
+        raise click.ClickException("\n".join(["reproducing failed:", *lines, *unprinted]))
 
 
-def _print_pdfs(chromium: str, run: ReportRun) -> list[str]:
-    """Print each published review to PDF beside its HTML (into a temp file, then renamed);
-    the teams whose PDF failed."""
+def print_pdf(chromium: str, page: Path, target: Path) -> None:
+    """Print the HTML ``page`` to the PDF ``target`` with headless Chromium, offline, with a
+    fresh profile, after letting the page's scripts draw its charts (into a temp file renamed
+    into place). Raises ``subprocess.SubprocessError`` or ``OSError`` when it fails."""
+    partial = target.with_name(f".{target.name}.tmp")
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix="reviewkit-chromium-", ignore_cleanup_errors=True
+        ) as profile:
+            subprocess.run(
+                [
+                    chromium,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    f"--virtual-time-budget={PDF_SCRIPT_BUDGET_MS}",
+                    f"--print-to-pdf={partial}",
+                    page.resolve().as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=PDF_TIMEOUT,
+            )
+        if not partial.is_file() or not partial.read_bytes().startswith(b"%PDF"):
+            raise subprocess.SubprocessError(f"chromium wrote no PDF for {page}")
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
+    """Print each published review to PDF beside its HTML; the teams whose PDF failed."""
     failed = []
-    for result in run.results:
+    for result in results:
         if result.html is None:
             continue
         target = result.html.with_suffix(".pdf")
-        partial = target.with_name(f".{target.name}.tmp")
-        command = [chromium, *CHROMIUM_FLAGS, f"--print-to-pdf={partial}", result.html.as_uri()]
         try:
-            subprocess.run(command, check=True, capture_output=True, timeout=PDF_TIMEOUT)
-            partial.replace(target)
+            print_pdf(chromium, result.html, target)
         except (subprocess.SubprocessError, OSError) as exc:
             failed.append(f"{result.label}: PDF failed: {exc}")
         else:
             click.echo(f"{result.label}: {target}")
-        finally:
-            partial.unlink(missing_ok=True)
     return failed
+
+
+def _failure(result: TeamResult) -> str:
+    first = result.error.strip().splitlines()[0] if result.error.strip() else "failed"
+    where = f" (see {result.failed_notebook})" if result.failed_notebook else ""
+    return f"  {result.label}: {first}{where}"
 
 
 def _summary(run: ReportRun, unprinted: list[str]) -> None:
@@ -117,10 +294,7 @@ def _summary(run: ReportRun, unprinted: list[str]) -> None:
         f"{run.directory}; index: {run.index}"
     )
     lines = [f"{len(run.failed)} review(s) failed:"] if run.failed else []
-    for result in run.failed:
-        first = result.error.strip().splitlines()[0] if result.error.strip() else "failed"
-        where = f" (see {result.failed_notebook})" if result.failed_notebook else ""
-        lines.append(f"  {result.label}: {first}{where}")
+    lines += [_failure(result) for result in run.failed]
     lines += unprinted
     if lines:
         raise click.ClickException("\n".join(lines))
