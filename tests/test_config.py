@@ -94,7 +94,7 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "on_error, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
         "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
-        "schedule",
+        "schedule, live_url",
     ]
 
 
@@ -384,3 +384,13 @@ def test_schedule_is_a_valid_cron_expression(write_config) -> None:
     assert problems(write_config, VALID_SOURCE + 'metrics: {}\nschedule: "0 25 2 * *"\n') == [
         "reviewkit.yaml:8:1: schedule: cron hour field '25': 25 is out of range 0-23"
     ]
+
+
+def test_live_url_is_a_web_address(write_config) -> None:
+    base = "name: X\nsources: {}\nmetrics: {}\n"
+    assert load_config(write_config(base)).live_url == "http://127.0.0.1:8866/"
+    assert load_config(write_config(base + "live_url: https://reviews.example.com")).live_url == (
+        "https://reviews.example.com/"
+    )
+    with pytest.raises(ConfigError, match="live_url: 'reviews' is not a web address"):
+        load_config(write_config(base + "live_url: reviews"))

@@ -4,6 +4,7 @@ and the published HTML (offline, no code, escaped, one Vega bundle)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import time
@@ -14,7 +15,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from reviewkit import ReviewkitError, narrative, open_project, publish
+from reviewkit import ReviewkitError, narrative, open_project, publish, report
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = "2026-10"
@@ -143,6 +144,26 @@ def test_data_quality_has_a_row_per_export_file(project) -> None:
     assert again.iloc[0]["changed"] is True
     late = narrative.data_quality(project, "2026-11")
     assert late["flags"].str.contains("in progress").any()
+
+
+def test_data_quality_reads_the_last_reviews_snapshot(project, tmp_path: Path) -> None:
+    """``reviewkit report`` passes the previous review's snapshot: each export is then marked
+    changed or not since that review."""
+    frame = narrative.data_quality(project, PERIOD)
+    recorded = dict(zip(frame["file"], frame["sha256"], strict=True))
+    recorded[frame.iloc[0]["file"]] = "0" * 64  # as if that export was restated since
+    folder = tmp_path / "reports" / "2026-09"
+    folder.mkdir(parents=True)
+    snapshot = folder / "billing.snapshot.json"
+    snapshot.write_text(json.dumps({"exports": recorded}), encoding="utf-8")
+    (tmp_path / "reports" / "2026-11").mkdir()
+    (tmp_path / "reports" / "2026-11" / "billing.snapshot.json").write_text("{}")
+    found = report.previous_snapshot(tmp_path / "reports", PERIOD, "billing")
+    assert found == str(snapshot)  # the latest before the month, never a later one
+    assert report.previous_snapshot(tmp_path / "reports", PERIOD, "growth") == ""
+    marked = narrative.data_quality(project, PERIOD, previous=found)
+    assert list(marked["changed"]) == [True] + [False] * (len(marked) - 1)
+    assert narrative.data_quality(project, PERIOD, previous="")["changed"].isna().all()
 
 
 def test_the_appendix_lists_the_months_outputs_with_their_outcomes(project) -> None:

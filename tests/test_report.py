@@ -126,7 +126,12 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
     assert f"review of billing for 2026-10 in {project}" in page
     assert "review of company for 2026-10" in (folder / "company.html").read_text("utf-8")
     snapshot = json.loads((folder / "billing.snapshot.json").read_text(encoding="utf-8"))
-    assert snapshot["parameters"] == {"project": str(project), "period": PERIOD, "team": "billing"}
+    assert snapshot["parameters"] == {
+        "project": str(project),
+        "period": PERIOD,
+        "team": "billing",
+        "previous": "",  # no earlier review of billing was published
+    }
     assert snapshot["store_last_event_id"] is None
     assert "data/support_tickets.csv" in snapshot["exports"]
     assert all(len(d) == 64 for d in snapshot["exports"].values())
@@ -134,6 +139,9 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
     index = run.index.read_text(encoding="utf-8")
     assert 'href="2026-10/billing.html"' in index
     assert 'href="2026-10/company.html"' in index
+    live = "http://127.0.0.1:8866/voila/render/review.ipynb?period=2026-10"
+    assert f'href="{live}&amp;team=billing">live page</a>' in index
+    assert f'href="{live}">live page</a>' in index  # the company's review: every team
 
 
 @pytest.mark.usefixtures("stub_render")

@@ -76,6 +76,7 @@ TOP_KEYS: Final = (
     "include",
     "store",
     "schedule",
+    "live_url",
 )
 INCLUDE_KEYS: Final = ("outcomes",)
 OUTPUT_KEYS: Final = ("source", "id", "title", "team", "type", "effort", "url", "labels")
@@ -332,6 +333,8 @@ class ProjectConfig:
     store: Path | None = None
     #: cron expression for `reviewkit schedule` (the monthly reports)
     schedule: str | None = None
+    #: where `reviewkit serve` is reached: reports/index.html links each review to its live page
+    live_url: str = "http://127.0.0.1:8866/"
 
     @property
     def store_path(self) -> Path:
@@ -488,6 +491,7 @@ class _Checker:
             text = self.text(top["store"], ("store",))
             store = (root / text) if text else None
         schedule = self.cron(top["schedule"]) if "schedule" in top else None
+        live_url = self.live_url(top["live_url"]) if "live_url" in top else None
         return ProjectConfig(
             root,
             name,
@@ -501,7 +505,21 @@ class _Checker:
             outcomes,
             store,
             schedule,
+            *([live_url] if live_url else []),
         )
+
+    def live_url(self, raw: Any) -> str | None:
+        text = self.text(raw, ("live_url",))
+        if text is None:
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+            self.error(
+                ("live_url",),
+                f"{text!r} is not a web address; write where `reviewkit serve` is reached, "
+                "e.g. http://reviews.example.com:8866/",
+            )
+            return None
+        return text if text.endswith("/") else text + "/"
 
     def cron(self, raw: Any) -> str | None:
         from reviewkit.schedule import parse_cron  # noqa: PLC0415 (only when scheduled)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import altair as alt
@@ -290,13 +292,16 @@ def _wins(
 
 
 def data_quality(
-    project: Project, period: str | Period, *, previous: Mapping[str, str] | None = None
+    project: Project, period: str | Period, *, previous: Mapping[str, str] | str | None = None
 ) -> pd.DataFrame:
     """One row per export file: its source, rows read, the source's coverage of the period
     with flags for partial or in-progress data, rows quarantined, the file's modification time
     and SHA-256. ``previous`` maps file paths (relative to the project, as in the ``file``
     column) to the digests recorded at the last completed review; ``changed`` then says whether
-    each file changed since (None where nothing was recorded)."""
+    each file changed since (None where nothing was recorded). ``previous`` may also be the path
+    of that review's snapshot ("" for none), as ``reviewkit report`` passes it."""
+    if isinstance(previous, str):
+        previous = _recorded_exports(previous)
     month = review_period(project, period)
     rows = []
     for name in project.config.sources:
@@ -338,6 +343,17 @@ def data_quality(
             "changed",
         ],
     )
+
+
+def _recorded_exports(snapshot: str) -> dict[str, str] | None:
+    """The export digests a published review's snapshot recorded (None without one)."""
+    if not snapshot:
+        return None
+    try:
+        recorded = json.loads(Path(snapshot).read_text(encoding="utf-8")).get("exports")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def _relative(path: Any, project: Project) -> str:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
@@ -186,6 +186,7 @@ def run_reports(
         wanted = _teams(project, teams)
         inputs = _inputs(project)
         name = project.config.name
+        live = project.config.live_url
         root = project.root
         inputs["notebook_sha256"] = project.cache.digest(source)
         read = {**inputs["exports"], **inputs["config"]}
@@ -208,11 +209,12 @@ def run_reports(
             f"{name} review · {team or COMPANY} · {label}",
             freshness,
             inputs,
+            previous=previous_snapshot(directory.parent, label, team),
         )
         for team in wanted
     ]
     results = _run_jobs(queued, jobs, progress, tracker)
-    index = write_index(directory.parent)
+    index = write_index(directory.parent, live=live)
     return ReportRun(label, directory, index, results)
 
 
@@ -352,6 +354,8 @@ class _Job:
     inputs: dict[str, Any]
     #: more for the snapshot (a reproduction says what it reproduces)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the snapshot of the team's review before this one ("" for none): what changed since
+    previous: str = ""
 
     def run(self) -> TeamResult:
         started = time.monotonic()
@@ -420,7 +424,12 @@ class _Job:
 
     @property
     def parameters(self) -> dict[str, str]:
-        return {"project": str(self.root), "period": self.period, "team": self.team}
+        return {
+            "project": str(self.root),
+            "period": self.period,
+            "team": self.team,
+            "previous": self.previous,
+        }
 
     def _execute(self, executed: Path) -> tuple[str | None, int]:
         """Run papermill in this thread's own event loop, closed afterwards (jupyter_core
@@ -544,16 +553,16 @@ class _Entry:
     note: str = ""
 
 
-def write_index(reports: Path) -> Path:
+def write_index(reports: Path, *, live: str | None = None) -> Path:
     """Write ``reports/index.html``: every review found under ``reports`` (all periods), newest
-    period first, each with its status (``failed``: the latest run failed), time and links."""
-    entries = sorted(_entries(reports), key=lambda e: (e.team, e.status))
+    period first, each with its status (``failed``: the latest run failed), time and links;
+    with ``live`` (where `reviewkit serve` runs), a link to each review's live page too."""
+    entries = sorted(_entries(reports, live), key=lambda e: (e.team, e.status))
     entries.sort(key=lambda e: e.period, reverse=True)
     rows = []
     for e in entries:
         links = " ".join(
-            f'<a href="{html.escape(quote(href))}">{html.escape(text)}</a>'
-            for text, href in e.links
+            f'<a href="{html.escape(href)}">{html.escape(text)}</a>' for text, href in e.links
         )
         rows.append(
             f'<tr class="{e.status}"><td>{html.escape(e.period)}</td><td>{html.escape(e.team)}</td>'
@@ -567,22 +576,31 @@ def write_index(reports: Path) -> Path:
     return index
 
 
-def _entries(reports: Path) -> Iterator[_Entry]:
+def live_page(live: str, period: str, team: str) -> str:
+    """The address of a review's live page (``reviewkit serve``): the review notebook with the
+    period and team as URL parameters."""
+    query = urlencode({"period": period, **({"team": team} if team != COMPANY else {})})
+    return f"{live}voila/render/review.ipynb?{query}"
+
+
+def _entries(reports: Path, live: str | None) -> Iterator[_Entry]:
     for folder in sorted(p for p in reports.iterdir() if _PERIOD_FOLDER.match(p.name)):
         if not folder.is_dir():
             continue
         for page in sorted(folder.glob("*.html")):
             snapshot = _read_json(page.with_name(page.stem + _SNAPSHOT))
             when = str(snapshot.get("finished_at", "")) or _mtime(page)
-            links = [("HTML", f"{folder.name}/{page.name}")]
+            links = [("HTML", quote(f"{folder.name}/{page.name}"))]
             for suffix, text in ((".ipynb", "notebook"), (".pdf", "PDF")):
                 if page.with_suffix(suffix).exists():
-                    links.append((text, f"{folder.name}/{page.stem}{suffix}"))
+                    links.append((text, quote(f"{folder.name}/{page.stem}{suffix}")))
+            if live:
+                links.append(("live page", live_page(live, folder.name, page.stem)))
             yield _Entry(folder.name, page.stem, "ok", when, tuple(links))
         for failed in sorted(folder.glob("*" + _FAILED)):
             info = _read_json(failed).get("metadata", {}).get("reviewkit", {})
             team = failed.name.removesuffix(_FAILED)
-            link = ("failed notebook", f"{folder.name}/{failed.name}")
+            link = ("failed notebook", quote(f"{folder.name}/{failed.name}"))
             when = str(info.get("failed_at", "")) or _mtime(failed)
             yield _Entry(folder.name, team, "failed", when, (link,), str(info.get("error", "")))
 
@@ -607,6 +625,17 @@ tr.failed td {{ color: #b00020; }}
 
 
 # -- snapshots -----------------------------------------------------------------------------------
+
+
+def previous_snapshot(reports: Path, period: str, team: str) -> str:
+    """The snapshot of ``team``'s latest review published under ``reports`` for a month before
+    ``period`` ("" when there is none)."""
+    earlier = sorted(
+        path
+        for path in reports.glob(f"*/{team or COMPANY}{_SNAPSHOT}")
+        if re.fullmatch(r"\d{4}-\d{2}", path.parent.name) and path.parent.name < period
+    )
+    return str(earlier[-1]) if earlier else ""
 
 
 def changes_since(snapshot_path: Path, project: Project) -> list[str]:
@@ -746,6 +775,7 @@ def reproduce(
                 },
                 "notes": notes,
             },
+            previous=str((snapshot.get("parameters") or {}).get("previous", "")),
         )
         (result,) = _run_jobs([job], 1, None, tracker)
     finally:

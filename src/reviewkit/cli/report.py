@@ -181,7 +181,8 @@ def report(
     as offline HTML under reports/PERIOD/ with an index. A failing team does not stop the
     others; the exit status is 1 if any failed, and its last good report stays published.
     With --reproduce, re-run one published review as it was."""
-    from reviewkit.report import (  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.config import load_config  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.report import (  # noqa: PLC0415
         reproduce,
         run_reports,
         write_index,
@@ -221,7 +222,8 @@ def report(
     if chromium is not None and pdf:
         unprinted = _print_pdfs(chromium, results)
         folder = run.directory if run is not None else again.directory
-        write_index(folder.parent)  # now with the PDFs
+        live = load_config(project).live_url if run is not None else None
+        write_index(folder.parent, live=live)  # now with the PDFs
     if run is not None:
         _summary(run, unprinted)
         return
