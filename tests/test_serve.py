@@ -394,6 +394,36 @@ def test_eight_viewers_saving_links_at_once_all_keep_theirs(
 # -- what a hostile browser can do ---------------------------------------------------------------
 
 
+def test_a_value_outside_a_widgets_options_is_refused(
+    page, server: Server, project: Path
+) -> None:
+    """A browser can put any option into a <select>: the kernel refuses the value (the outcome
+    stays one of the offered ones) and nothing is saved against an outcome that does not exist."""
+    (output,) = unlinked_outputs(project, "billing", 1)
+    page.goto(server.url("link_outputs.ipynb", "team=billing"))
+    widgets_ready(page)
+    outcome = page.locator(".widget-dropdown select").nth(2)  # period, team, then outcome
+    offered = outcome.evaluate("el => [...el.options].map(o => o.text)")
+    assert any("billing-churn" in text for text in offered)
+    outcome.evaluate(
+        "el => { el.add(new Option('evil (../../etc)', 'evil')); el.value = 'evil';"
+        " el.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
+    search = page.locator(".widget-text input").first
+    search.fill(output)
+    page.wait_for_function(SEARCHED, arg=[".widget-select-multiple select", output])
+    candidates = page.locator(".widget-select-multiple select")
+    candidates.select_option(value=candidates.locator("option").first.get_attribute("value"))
+    page.locator(".widget-textarea textarea").first.fill("hostile outcome")
+    page.locator("button[title='Link selected']").click()
+    page.wait_for_selector(f"text=linked {output}", timeout=SLOW)
+    with open_project(project) as opened:
+        links = opened.links()
+        known = {o.id for o in opened.config.outcomes.values()}
+    saved = links[links["output_id"] == output]
+    assert len(saved) == 1 and saved.iloc[0]["outcome_id"] in known
+
+
 def test_the_kernel_ignores_execute_requests(server: Server, tmp_path: Path) -> None:
     """Voila lets a browser send widget messages only: code sent over the kernel's websocket is
     dropped, while a kernel_info_request (allowed) is answered on the same socket."""
