@@ -394,9 +394,7 @@ def test_eight_viewers_saving_links_at_once_all_keep_theirs(
 # -- what a hostile browser can do ---------------------------------------------------------------
 
 
-def test_a_value_outside_a_widgets_options_is_refused(
-    page, server: Server, project: Path
-) -> None:
+def test_a_value_outside_a_widgets_options_is_refused(page, server: Server, project: Path) -> None:
     """A browser can put any option into a <select>: the kernel refuses the value (the outcome
     stays one of the offered ones) and nothing is saved against an outcome that does not exist."""
     (output,) = unlinked_outputs(project, "billing", 1)
@@ -482,6 +480,14 @@ def test_off_loopback_without_a_token_is_refused(project: Path) -> None:
     assert "refusing to serve on 0.0.0.0 without a token" in result.output
     result = CliRunner().invoke(main, ["serve", "--token", "x", "--no-token"])
     assert result.exit_code == 2
+
+
+def test_a_port_in_use_is_refused(server: Server, project: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--project", str(project), "--port", str(server.port)]
+    )
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{server.port}" in result.output
 
 
 def test_token_cap_and_culling(project: Path, tmp_path: Path) -> None:

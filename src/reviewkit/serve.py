@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import ipaddress
 import os
-import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,6 @@ class ServeOptions:
     pool_size: int = 1
     cull_after: int = 300
     max_kernels: int = 16
-    open_browser: bool = False
 
 
 def is_loopback(host: str) -> bool:
@@ -74,10 +72,6 @@ def check_address(host: str, token: str | None) -> None:
             f"refusing to serve on {host} without a token: anyone who can reach it could edit "
             "the review. Pass --token SECRET (or use --host 127.0.0.1)"
         )
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
 
 
 def prepare_pages(project: Path) -> Path:
@@ -151,9 +145,9 @@ def _server_class(options: ServeOptions) -> Any:
 
 def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
     """Voila's command line for ``options`` (traitlets flags), serving the folder ``pages``."""
-    arguments = [
+    return [
         str(pages),
-        "--no-browser" if not options.open_browser else "",
+        "--no-browser",
         f"--Voila.ip={options.host}",
         f"--Voila.port={options.port}",
         "--Voila.port_retries=0",
@@ -166,7 +160,6 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
         f"--MappingKernelManager.cull_interval={max(1, min(60, options.cull_after // 2))}",
         "--MappingKernelManager.cull_connected=False",
     ]
-    return [a for a in arguments if a]
 
 
 def page_url(options: ServeOptions, page: str = "review", **query: str) -> str:
@@ -181,9 +174,23 @@ def page_url(options: ServeOptions, page: str = "review", **query: str) -> str:
     return f"http://{host}:{options.port}/voila/render/{PAGES[page][0]}{suffix}"
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on (Voila would only log it and stop)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ReviewkitError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another `reviewkit serve`?); "
+                "pass another --port"
+            ) from None
+
+
 def serve(options: ServeOptions) -> None:
     """Serve the project's pages until interrupted."""
     check_address(options.host, options.token)
+    check_port(options.host, options.port)
     config = load_config(options.project)  # a broken config is reported here, not per page
     pages = prepare_pages(options.project)
     # Voila finds templates in Jupyter's data path; ours are in reviewkit's templates folder.
