@@ -12,6 +12,7 @@ for the request.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import time
@@ -50,7 +51,7 @@ class UrlError(ReviewkitError):
 def url_query() -> str:
     """The query string of the page this kernel serves ("" outside Voila). A preheated kernel
     runs the notebook before the request: this waits for it."""
-    if os.environ.get("VOILA_PREHEAT") == "True":
+    if preheated():
         from voila.utils import wait_for_request  # type: ignore[import-untyped]  # noqa: PLC0415
 
         # Voila gives up connecting for the request after 5 s and goes on without it, which a
@@ -117,6 +118,8 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
     built = Page(name, dict(parameters))
     try:
         built.project = open_project(project_dir)
+        if preheated():
+            _warm(name, built.project, parameters)
         query = url_query()
         built.parameters.update(url_parameters(query, parameters))
         built.panels = _BUILDERS[name](built.project, **built.parameters)
@@ -125,6 +128,20 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
             raise  # in JupyterLab, papermill and tests the error is the answer
         built.problem = str(exc)
     return built
+
+
+def preheated() -> bool:
+    """Whether this kernel is one of Voila's preheated ones, run before its page is asked for."""
+    return os.environ.get("VOILA_PREHEAT") == "True"
+
+
+def _warm(name: str, project: Project, parameters: Mapping[str, Any]) -> None:
+    """Build the page once with the notebook's own parameters and throw it away: the exports
+    are loaded and the slow first queries done before anyone waits. The page itself is built
+    again after the request, so it shows the store as it is then."""
+    with contextlib.suppress(ReviewkitError):
+        _BUILDERS[name](project, **parameters)
+    reviewkit.render.enable(resend=True)  # the charts drawn here never reached a browser
 
 
 def in_voila() -> bool:

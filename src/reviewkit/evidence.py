@@ -138,11 +138,26 @@ def _grain_for(project: Project, outcome: Outcome) -> str:
 def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -> ImpactResult:
     """Did the linked outcome's KPI move after the output was delivered (plus the lag), against
     the counterfactual of its own past, and against the other segments where there are any?"""
-    outcome = project.outcome(link.outcome_id)
-    delivered = project.outputs(search=None)
-    row = delivered[delivered["id"] == link.output_id]
-    if row.empty:
-        raise QueryError(f"output '{link.output_id}' of this link is no longer in the outputs")
+    basis = _basis(project, project.outcome(link.outcome_id), as_of)
+    return _measure(link, project.outputs(search=None), basis)
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What every link of one outcome is measured against, as of one day: the KPI's series at
+    the outcome's impact grain and the other segments' series (the controls)."""
+
+    outcome: Outcome
+    metric: Metric
+    grain: str
+    pre: int
+    post: int
+    through: dt.date
+    series: pd.DataFrame
+    controls: pd.DataFrame | None
+
+
+def _basis(project: Project, outcome: Outcome, as_of: dt.date | None) -> _Basis:
     metric = project.config.metrics[outcome.metric]
     grain = _grain_for(project, outcome)
     pre, post = WINDOWS[grain]
@@ -150,16 +165,26 @@ def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -
     through = min(as_of, complete.end) if as_of else complete.end
     filters = {k: list(v) for k, v in outcome.filters}
     series = project.kpi(outcome.metric, grain=grain, end=through, filters=filters)
+    controls = _controls(project, outcome.metric, filters, grain, through)
+    return _Basis(outcome, metric, grain, pre, post, through, series, controls)
+
+
+def _measure(link: Link, delivered: pd.DataFrame, basis: _Basis) -> ImpactResult:
+    """One link's impact against its outcome's ``basis``; ``delivered`` is every output."""
+    row = delivered[delivered["id"] == link.output_id]
+    if row.empty:
+        raise QueryError(f"output '{link.output_id}' of this link is no longer in the outputs")
+    outcome, metric = basis.outcome, basis.metric
     return estimate_impact(
-        series[["period_start", "value"]],
+        basis.series[["period_start", "value"]],
         change_date=row.iloc[0]["delivered"],
         lag_days=link.lag_days if link.lag_days is not None else outcome.lag_days,
         expected=link.direction,
-        grain=grain,
-        controls=_controls(project, outcome.metric, filters, grain, through),
-        as_of=through,
-        pre_window=pre,
-        post_window=post,
+        grain=basis.grain,
+        controls=basis.controls,
+        as_of=basis.through,
+        pre_window=basis.pre,
+        post_window=basis.post,
         unit_text=lambda x: _difference_text(metric, x),
         name=metric.label,
     )
@@ -199,13 +224,16 @@ def outcome_impact(
 ) -> pd.DataFrame:
     """One row per link of the outcome with its verdict and estimate; ``attrs["rollup"]``
     counts the verdicts."""
-    project.outcome(outcome_id)
+    outcome = project.outcome(outcome_id)
     found = project.outputs()
     titles = dict(zip(found["id"], found["title"], strict=True))
     days = dict(zip(found["id"], found["delivered"], strict=True))
     rows, results = [], []
-    for link in project.store.links(outcome_id=outcome_id):
-        result = link_impact(project, link, as_of=as_of)
+    links = project.store.links(outcome_id=outcome_id)
+    basis = _basis(project, outcome, as_of) if links else None  # once for all its links
+    for link in links:
+        assert basis is not None
+        result = _measure(link, found, basis)
         results.append(result)
         rows.append(
             {
