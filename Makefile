@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser
+.PHONY: setup demo test lint sample lock clean pictures browser bench
 
 setup: $(BIN)/.installed
 
@@ -51,8 +51,8 @@ test: setup sample browser
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 # Re-resolve pinned versions after editing dependencies in pyproject.toml.
@@ -65,3 +65,10 @@ clean:
 # Pictures of the main charts from the sample company, for the README (docs/images/*.png).
 pictures: setup sample
 	$(BIN)/python -m reviewkit.render pictures docs/images
+
+# The benchmarks against what users would do instead, at full size (see benchmarks/README.md).
+bench: setup sample browser
+	@for script in benchmarks/[a-z]*.py; do \
+		case $$script in */harness.py) continue;; esac; \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; echo; \
+	done
