@@ -80,7 +80,7 @@ def alternate(sides: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Sam
 def run_process(command: Sequence[str], **kwargs: Any) -> dict[str, float]:
     """Run a command to its end (it must succeed); its wall time and peak RSS in MB."""
     started = time.perf_counter()
-    pid = subprocess.Popen(list(command), **kwargs)  # noqa: S603 (our own commands)
+    pid = subprocess.Popen(list(command), **kwargs)
     _, status, usage = os.wait4(pid.pid, 0)
     pid.returncode = os.waitstatus_to_exitcode(status)
     if pid.returncode != 0:

@@ -794,6 +794,48 @@ def test_parquet_with_text_in_a_numeric_column_lists_each_row(make_project: Make
     ]
 
 
+def test_parquet_typed_columns_are_still_checked(make_project: MakeProject) -> None:
+    """Typed Parquet columns skip the text detour, not the checks: a fraction declared integer
+    and a missing date are bad rows, as they are in text."""
+    table = pa.table(
+        {
+            "d": pa.array([dt.date(2024, 1, 1), None, dt.date(2024, 1, 3)], pa.date32()),
+            "team": ["north", "south", "north"],
+            "tickets": pa.array([12.0, 7.0, 2.5], pa.float64()),
+            "csat": pa.array([4, None, 5], pa.int32()),
+        }
+    )
+    make_project(kpis_source("data/kpis.parquet", date="d"), {"data/kpis.parquet": parquet(table)})
+    assert read_error() == [
+        "data/kpis.parquet: row 2: column 'd': cannot read (empty) as a date (YYYY-MM-DD)",
+        "data/kpis.parquet: row 3: column 'tickets': cannot read '2.5' as a whole number",
+    ]
+
+
+def test_parquet_integers_load_exactly(make_project: MakeProject) -> None:
+    """An int64 column is cast, not sent through a double: 2**53 + 1 stays itself."""
+    table = PARQUET_TABLE.set_column(4, "tickets", pa.array([2**53 + 1, -7], pa.int64()))
+    make_project(kpis_source("data/kpis.parquet", date="d"), {"data/kpis.parquet": parquet(table)})
+    assert fetch("SELECT tickets FROM kpis ORDER BY d") == [(2**53 + 1,), (-7,)]
+
+
+def test_parquet_nanosecond_timestamps_keep_their_day(make_project: MakeProject) -> None:
+    """DuckDB rounds TIMESTAMP_NS to the microsecond when casting: the last instant of a day
+    must stay on that day (pandas writes nanoseconds)."""
+    table = pa.table(
+        {
+            "ts": pa.array(
+                [1_704_153_599_999_999_999], pa.timestamp("ns")
+            ),  # 2024-01-01 23:59:59.999999999
+            "team": ["north"],
+            "tickets": pa.array([1], pa.int64()),
+            "csat": pa.array([4.5]),
+        }
+    )
+    make_project(kpis_source("data/kpis.parquet", date="ts"), {"data/kpis.parquet": parquet(table)})
+    assert fetch("SELECT CAST(ts AS VARCHAR), tickets, csat FROM kpis") == [("2024-01-01", 1, 4.5)]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
