@@ -457,6 +457,11 @@ class _Job:
                     execution_timeout=self.timeout,
                     progress_bar=False,
                     cwd=str(self.root),
+                    # Every output is in once the last cell has replied, so the kernel is
+                    # killed, not asked to shut down: a graceful exit spends ~0.7 s of CPU
+                    # tearing down pandas, DuckDB and Altair for nothing, per review (5
+                    # reviews, --jobs 2, 2 cores: 17.2 s -> 13.9 s, 2 alternating runs each).
+                    shutdown_kernel="immediate",
                     **_kernel_options(),
                 )
             except papermill.PapermillExecutionError as exc:
