@@ -286,6 +286,22 @@ def test_bundle_marker_is_unique() -> None:
     assert render.bundle().count(LIBRARY_MARK) == 1
 
 
+def test_the_bundle_is_built_once_per_machine(tmp_path, monkeypatch) -> None:
+    """vl-convert's second of CPU is paid once: later processes read the cached file."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    render.bundle.cache_clear()
+    try:
+        built = render.bundle()
+        cached = render.bundle_cache()
+        assert cached.parent == tmp_path / "reviewkit"
+        assert cached.read_text(encoding="utf-8") == built
+        cached.write_text("window.vegaEmbed=1; // from the cache", encoding="utf-8")
+        render.bundle.cache_clear()
+        assert render.bundle() == "window.vegaEmbed=1; // from the cache"
+    finally:
+        render.bundle.cache_clear()
+
+
 def test_renderer_sends_html_only_and_the_library_once(built) -> None:
     try:
         render.enable(resend=True)

@@ -16,14 +16,18 @@ whole HTML document with the bundle inlined once however many charts it holds;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
 import html
 import json
+import os
 import shutil
 import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,13 +50,36 @@ class _Sent:
     bundle = False
 
 
+#: what the bundle defines on ``window``
+_EXPORTS: Final = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+
+
 @functools.cache
 def bundle() -> str:
-    """The Vega, Vega-Lite and vega-embed JavaScript, defining ``window.vegaEmbed`` (built once
-    per process: vl-convert takes about a second)."""
-    return vlc.javascript_bundle(
-        "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
-    )
+    """The Vega, Vega-Lite and vega-embed JavaScript, defining ``window.vegaEmbed``. vl-convert
+    takes about a second of CPU to build it, which every report and page kernel would pay: it is
+    kept in the user's cache folder, one file per vl-convert version, written atomically."""
+    cache = bundle_cache()
+    try:
+        return cache.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    text = vlc.javascript_bundle(_EXPORTS)
+    with contextlib.suppress(OSError):  # a read-only home only costs the second again
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(name).replace(cache)
+    return text
+
+
+def bundle_cache() -> Path:
+    """Where :func:`bundle` keeps the JavaScript: ``$XDG_CACHE_HOME/reviewkit`` (default
+    ``~/.cache/reviewkit``), named after vl-convert's version and the exports' hash."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reviewkit"
+    digest = hashlib.sha256(_EXPORTS.encode()).hexdigest()[:12]
+    return root / f"vega-bundle-{version('vl-convert-python')}-{digest}.js"
 
 
 def _spec(chart: alt.TopLevelMixin | dict[str, Any]) -> dict[str, Any]:
