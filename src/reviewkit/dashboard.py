@@ -12,7 +12,6 @@ for the request.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 import time
@@ -118,8 +117,6 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
     built = Page(name, dict(parameters))
     try:
         built.project = open_project(project_dir)
-        if preheated():
-            _warm(name, built.project, parameters)
         query = url_query()
         built.parameters.update(url_parameters(query, parameters))
         built.panels = _BUILDERS[name](built.project, **built.parameters)
@@ -133,15 +130,6 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
 def preheated() -> bool:
     """Whether this kernel is one of Voila's preheated ones, run before its page is asked for."""
     return os.environ.get("VOILA_PREHEAT") == "True"
-
-
-def _warm(name: str, project: Project, parameters: Mapping[str, Any]) -> None:
-    """Build the page once with the notebook's own parameters and throw it away: the exports
-    are loaded and the slow first queries done before anyone waits. The page itself is built
-    again after the request, so it shows the store as it is then."""
-    with contextlib.suppress(ReviewkitError):
-        _BUILDERS[name](project, **parameters)
-    reviewkit.render.enable(resend=True)  # the charts drawn here never reached a browser
 
 
 def in_voila() -> bool:
