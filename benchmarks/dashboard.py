@@ -26,18 +26,11 @@ import harness
 from playwright.sync_api import sync_playwright
 
 from reviewkit import open_project
+from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.serve import prepare_pages
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+FLAGS = list(CHROMIUM_OFFLINE)
 CHART = ".vega-embed svg, .vega-embed canvas"
 QUERY = "period=2026-10&team=growth"
 

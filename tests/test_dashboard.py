@@ -101,3 +101,21 @@ def test_every_page_has_its_notebook() -> None:
         assert (notebooks / notebook).is_file()
     with pytest.raises(ValueError, match="unknown page"):
         page("admin", ".")
+
+
+def test_the_explorer_page_lists_the_catalogue(project_dir: str, voila: pytest.MonkeyPatch) -> None:
+    shown = page(
+        "explore",
+        project_dir,
+        metric="csat",
+        grain="month",
+        start="",
+        end="",
+        by="",
+        filters={},
+        period="latest",
+        team="",
+    )
+    assert shown.problem == ""
+    catalogue = shown.panels[-1].value
+    assert "The metric catalogue" in catalogue and "csat" in catalogue

@@ -29,20 +29,12 @@ from tornado.websocket import websocket_connect
 
 from reviewkit import open_project
 from reviewkit.cli import main
+from reviewkit.cli.report import CHROMIUM_OFFLINE
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "build" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
-#: As root, offline: no sandbox, no calls home (they are refused here, many at a time).
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = list(CHROMIUM_OFFLINE)
 CHART = ".vega-embed svg, .vega-embed canvas"
 #: The search for an output is done when every candidate listed is that output (each keystroke
 #: refreshes the list, and a refresh drops the selection: select only after the last one).

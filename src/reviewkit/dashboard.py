@@ -24,6 +24,7 @@ from typing import Any, Final
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 import reviewkit.render
+from reviewkit import narrative
 from reviewkit.errors import ReviewkitError
 from reviewkit.project import Project, open_project
 from reviewkit.widgets import CheckinForm, KpiExplorer, LinkEditor, ReviewDashboard, ReviewNavigator
@@ -158,7 +159,12 @@ def _checkins(project: Project, *, period: str, team: str) -> list[Any]:
 
 def _explore(project: Project, *, period: str, team: str, **parameters: Any) -> list[Any]:
     navigator = _navigator(project, period, team)
-    return [navigator, KpiExplorer(project, navigator, **parameters)]
+    catalogue = narrative.table(project.catalogue(), caption="The metric catalogue")
+    return [
+        navigator,
+        KpiExplorer(project, navigator, **parameters),
+        widgets.HTML(catalogue.markup),
+    ]
 
 
 _BUILDERS: Final[dict[str, Callable[..., list[Any]]]] = {

@@ -117,6 +117,8 @@ class _Panel(traitlets.HasTraits):
         self.message = ""
         self.status = widgets.HTML()
         self.widget = widgets.VBox()
+        #: True while controls are set in code: their observers then do nothing
+        self._quiet = False
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Display as the wrapped VBox, so a cell ending in the widget shows it."""
@@ -127,6 +129,18 @@ class _Panel(traitlets.HasTraits):
         color = "#b00020" if error else "#1b5e20"
         text = html.escape(message).replace("\n", "<br>")
         self.status.value = f'<div style="color: {color}">{text}</div>' if message else ""
+
+    def _offer(self, picker: Any, options: Sequence[tuple[str, object]]) -> None:
+        """Give ``picker`` new (label, value) options, keeping its value if still offered, else
+        the first (None when there is none), without triggering this panel's observers."""
+        kept = picker.value
+        values = [value for _, value in options]
+        quiet, self._quiet = self._quiet, True
+        try:
+            picker.options = list(options)
+            picker.value = kept if kept in values else (values[0] if values else None)
+        finally:
+            self._quiet = quiet
 
     def _attempt(self, action: Callable[[], str | None]) -> bool:
         """Run ``action``; show its message, or the error's, in the status line."""
@@ -698,16 +712,10 @@ class CheckinForm(_Panel):
             outcomes = self.project.outcomes()
             if team:
                 outcomes = outcomes[outcomes["team"] == team]
-            kept = self.outcome_picker.value
-            self._quiet = True
-            try:
-                self.outcome_picker.options = [
-                    (f"{r.title} ({r.id})", r.id) for r in outcomes.itertuples()
-                ]
-                ids = list(outcomes["id"])
-                self.outcome_picker.value = kept if kept in ids else (ids[0] if ids else None)
-            finally:
-                self._quiet = False
+            self._offer(
+                self.outcome_picker,
+                [(f"{r.title} ({r.id})", r.id) for r in outcomes.itertuples()],
+            )
             followups = self.project.followups(self.navigator.period, team=team or None)
             self.followups_view.value = _html_table(
                 followups, "no decisions were recorded at the last review"
@@ -827,16 +835,7 @@ class ReviewDashboard(_Panel):
             self.scorecard.append_display_data(narrative.scorecard_table(self.project, month, team))
             sections = narrative.outcome_sections(self.project, month, team, impact=impact)
             self._sections = {s.anchor: s for s in sections}
-            kept = self.outcome_picker.value
-            self._quiet = True
-            try:
-                self.outcome_picker.options = [(s.heading, s.anchor) for s in sections]
-                anchors = [s.anchor for s in sections]
-                self.outcome_picker.value = (
-                    kept if kept in anchors else (anchors[0] if anchors else None)
-                )
-            finally:
-                self._quiet = False
+            self._offer(self.outcome_picker, [(s.heading, s.anchor) for s in sections])
             self._show_outcome()
 
         self._attempt(follow)

@@ -19,9 +19,9 @@ from reviewkit.cli.common import jobs_option, project_option, user_errors
 if TYPE_CHECKING:
     from reviewkit.report import ReportRun, TeamResult
 
-#: headless Chromium, offline: no sandbox (root), no GPU, and nothing reaching the network
-CHROMIUM_FLAGS = (
-    "--headless",
+#: Chromium offline: no sandbox (root), no GPU, and nothing reaching the network (the browser
+#: tests and benchmarks launch it with these too)
+CHROMIUM_OFFLINE = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -29,8 +29,9 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--no-pdf-header-footer",
 )
+#: printing a review to PDF
+CHROMIUM_FLAGS = ("--headless", *CHROMIUM_OFFLINE, "--no-pdf-header-footer")
 #: seconds Chromium gets to print one review
 PDF_TIMEOUT = 120
 #: how long Chromium lets the page's scripts run (virtual time) before printing: the charts are
