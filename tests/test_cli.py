@@ -40,6 +40,9 @@ def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
     assert out == (
         "data/orders.csv:2: column 'day': cannot read 'x' as a date in format '%Y-%m-%d'; "
         "row: x,a,web,1,1,1\n"
+        "reviewkit.yaml:4: sources.orders: source 'orders' has 1 bad row(s); fix them in the "
+        "export, or set `on_error: quarantine` under sources.orders to set them aside (they are "
+        "then counted in every output)\n"
     )
 
 

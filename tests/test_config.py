@@ -64,7 +64,8 @@ def test_missing_file_says_how_to_create_one(tmp_path: Path, monkeypatch) -> Non
 
 def test_yaml_syntax_error_has_line_and_column(write_config) -> None:
     assert problems(write_config, "sources:\n  a: [1, 2\nmetrics: {}\n") == [
-        "reviewkit.yaml:3:8: YAML syntax error: expected ',' or ']', but got ':'"
+        "reviewkit.yaml:3:8: YAML syntax error: expected ',' or ']', but got ':'; check the "
+        "brackets, quotes and indentation"
     ]
 
 
@@ -74,7 +75,7 @@ def test_duplicate_keys_are_errors_not_silently_the_last(write_config) -> None:
         + "metrics:\n  a: {source: tickets, agg: count}\n  a: {source: tickets, agg: count}\n"
     )
     assert problems(write_config, text) == [
-        "reviewkit.yaml:9:3: metrics.a: duplicate key (first defined on line 8)"
+        "reviewkit.yaml:9:3: metrics.a: duplicate key (first defined on line 8); keep one of them"
     ]
 
 
@@ -91,7 +92,7 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "reviewkit.yaml:1:1: missing required key 'metrics'",
         "reviewkit.yaml:3:5: sources.tickets.fromat: unknown key (did you mean 'format'?); "
         "valid keys are: path, format, date, dimensions, values, shape, long, options, "
-        "on_error, description",
+        "on_error, unique, future_dates, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
         "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
         "schedule, live_url",

@@ -632,7 +632,7 @@ def test_semicolon_file_declared_as_comma_suggests_the_delimiter(
     make_project(kpis_source("data/kpis.csv"), {"data/kpis.csv": data})
     assert read_error() == [
         "data/kpis.csv:1: missing column(s) 'day', 'team', 'tickets', 'csat' declared for "
-        "source 'kpis'; the header has: 'day;team;tickets;csat'; the header looks "
+        "source 'kpis'; the export has: 'day;team;tickets;csat'; the header looks "
         "';'-delimited: set options.delimiter: ';'"
     ]
 
@@ -720,8 +720,8 @@ def test_mixed_line_endings_are_refused_with_the_line(make_project: MakeProject)
         ),
         (
             b"day,group,tickets,csat\n2024-01-01,north,1,4\n",
-            "data/kpis.csv:1: missing column(s) 'team' declared for source 'kpis'; the header "
-            "has: 'day', 'group', 'tickets', 'csat'",
+            "data/kpis.csv:1: missing column(s) 'team' declared for source 'kpis'; the export "
+            "has: 'day', 'group', 'tickets', 'csat'; rename it in the export, or under sources.kpis",
         ),
         (
             b"day,,team,tickets,csat\n2024-01-01,x,north,1,4\n",
@@ -779,7 +779,8 @@ def test_parquet_without_a_declared_column_lists_its_columns(make_project: MakeP
     make_project(kpis_source("data/kpis.parquet", date="day"), {"data/kpis.parquet": data})
     assert read_error() == [
         "data/kpis.parquet: missing column(s) 'day', 'team' declared for source 'kpis'; the "
-        "header has: 'd', 'ts', 's', 'tickets', 'csat'"
+        "export has: 'd', 'ts', 's', 'tickets', 'csat'; rename it in the export, or under "
+        "sources.kpis"
     ]
 
 
@@ -843,19 +844,21 @@ def test_parquet_nanosecond_timestamps_keep_their_day(make_project: MakeProject)
             "kpis.json",
             b'[\n  {"day": "2024-01-01", "team": "n", "tickets": 1, "csat": 1},\n'
             b'  {"day": "2024-01-02", "team": "s" "tickets": 2, "csat": 1}\n]\n',
-            "data/kpis.json:3:37: is not valid JSON: Expecting ',' delimiter",
+            "data/kpis.json:3:37: is not valid JSON: Expecting ',' delimiter; fix it or export it "
+            "again",
         ),
         (
             "kpis.json",
             b'[\n  {"day": "2024-01-01", "team": "n", "tickets": 1, "csat": 1},\n',
-            "data/kpis.json:3:1: is not valid JSON: Expecting value",
+            "data/kpis.json:3:1: is not valid JSON: Expecting value; fix it or export it again",
         ),
         (
             "kpis.ndjson",
             b'{"day": "2024-01-01", "team": "n", "tickets": 1, "csat": 1}\n'
             b'{"day": "2024-01-02", "team": "s", "tickets": 2, "csat": 1\n'
             b'{"day": "2024-01-03", "team": "s", "tickets": 3, "csat": 1}\n',
-            "data/kpis.ndjson:2:59: is not valid JSON: Expecting ',' delimiter",
+            "data/kpis.ndjson:2:59: is not valid JSON: Expecting ',' delimiter; fix it or export "
+            "it again",
         ),
         (
             "kpis.json",
@@ -878,8 +881,8 @@ def test_parquet_nanosecond_timestamps_keep_their_day(make_project: MakeProject)
         (
             "kpis.ndjson",
             b'{"day": "2024-01-01", "tickets": 1, "csat": 1}\n',
-            "data/kpis.ndjson: missing column(s) 'team' declared for source 'kpis'; the header "
-            "has: 'day', 'tickets', 'csat'",
+            "data/kpis.ndjson: missing column(s) 'team' declared for source 'kpis'; the export "
+            "has: 'day', 'tickets', 'csat'; rename it in the export, or under sources.kpis",
         ),
     ],
     ids=[
@@ -988,7 +991,64 @@ def test_check_project_reports_a_failing_source_as_errors(make_project: MakeProj
     make_project(kpis_source("data/kpis.csv"), {"data/kpis.csv": MIXED_CSV})
     problems = check_project(".")
     assert {p.severity for p in problems} == {"error"}
-    assert [str(p) for p in problems] == MIXED_PROBLEMS
+    assert [str(p) for p in problems] == [
+        *MIXED_PROBLEMS,
+        "reviewkit.yaml:2: sources.kpis: source 'kpis' has 3 bad row(s); fix them in the export, "
+        "or set `on_error: quarantine` under sources.kpis to set them aside (they are then "
+        "counted in every output)",
+    ]
+
+
+def test_future_dates_are_allowed_when_declared_and_tomorrow_always(
+    make_project: MakeProject,
+) -> None:
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    rows = text("day,team,tickets,csat", f"{tomorrow},north,1,4", "2099-01-01,north,1,4")
+    make_project(kpis_source("data/kpis.csv", "future_dates: allow"), {"data/kpis.csv": rows})
+    assert load().max_date == dt.date(2099, 1, 1)
+    make_project(kpis_source("data/kpis.csv"), {"data/kpis.csv": rows[: rows.index(b"2099")]})
+    assert load().rows == 1
+
+
+def test_a_repeated_key_after_quarantined_rows_is_located_among_the_kept_rows(
+    make_project: MakeProject,
+) -> None:
+    rows = text(
+        "day,team,tickets,csat",
+        "2024-01-01,north,x,1",
+        "2024-01-01,north,1,4",
+        "2024-01-02,north,2,4",
+        "2024-01-01,north,3,4",
+    )
+    make_project(
+        kpis_source("data/kpis.csv", "on_error: quarantine", "unique: [day, team]"),
+        {"data/kpis.csv": rows},
+    )
+    with pytest.raises(DataError) as caught:
+        load()
+    assert [str(p) for p in caught.value.problems] == [
+        "data/kpis.csv: kept row 3: repeats kept row 1 with the same day, team (2024-01-01, "
+        "north); remove the duplicate row from the export, or correct `unique:` under "
+        "sources.kpis"
+    ]
+
+
+def test_a_repeated_key_across_a_multiline_field_names_the_file_lines(
+    make_project: MakeProject,
+) -> None:
+    rows = text(
+        "day,team,tickets,csat",
+        '2024-01-01,"north',
+        'east",1,4',
+        '2024-01-01,"north',
+        'east",2,4',
+    )
+    make_project(kpis_source("data/kpis.csv", "unique: [day, team]"), {"data/kpis.csv": rows})
+    with pytest.raises(DataError) as caught:
+        load()
+    assert [(p.line, p.message.split(" with")[0]) for p in caught.value.problems] == [
+        (4, "repeats line 2")
+    ]
 
 
 def test_quarantine_of_a_file_with_only_bad_rows_loads_nothing(make_project: MakeProject) -> None:

@@ -62,6 +62,9 @@ DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
 VALUE_FORMATS: Final = ("number", "percent", "currency", "bps")
 DIRECTIONS: Final = ("higher", "lower")
 ON_ERROR: Final = ("fail", "quarantine")
+#: What a source does with rows dated after today: refuse them (a typo such as 2062 for 2026),
+#: or allow them (an export that plans ahead, such as targets).
+FUTURE_DATES: Final = ("refuse", "allow")
 TIME_DIRECTIVES: Final = re.compile(r"%-?[HIMSpfzZX]")
 
 TOP_KEYS: Final = (
@@ -109,6 +112,8 @@ SOURCE_KEYS: Final = (
     "long",
     "options",
     "on_error",
+    "unique",
+    "future_dates",
     "description",
 )
 DATE_KEYS: Final = ("column", "format", "grain", "gaps")
@@ -206,6 +211,8 @@ class Source:
     quote: str = '"'
     sheet: str | None = None
     on_error: str = "fail"
+    unique: tuple[str, ...] = ()
+    future_dates: str = "refuse"
     description: str = ""
 
     @property
@@ -824,6 +831,8 @@ class _Checker:
         elif "long" in spec:
             self.error((*kp, "long"), "only used with `shape: long`; remove it or set the shape")
         on_error = self.text(spec.get("on_error", "fail"), (*kp, "on_error"), ON_ERROR)
+        unique = self.text_list(spec.get("unique", []), (*kp, "unique"))
+        future = self.text(spec.get("future_dates", "refuse"), (*kp, "future_dates"), FUTURE_DATES)
         options = self.options(spec.get("options", {}), (*kp, "options"), fmt)
         seen: dict[str, str] = {}
         declared = [
@@ -842,9 +851,10 @@ class _Checker:
                     f"column '{column}' is declared twice (also under {seen[column]})",
                 )
             seen[column] = section
-        if None in (path, fmt, date, on_error) or options is None or not ok:
+        if None in (path, fmt, date, on_error, future) or options is None or not ok:
             return None
         assert path is not None and fmt is not None and date is not None and on_error is not None
+        assert future is not None
         if fmt == "tsv" and "delimiter" not in options:
             options["delimiter"] = "\t"
         return Source(
@@ -858,6 +868,8 @@ class _Checker:
             long_key=long_key,
             long_value=long_value,
             on_error=on_error,
+            unique=tuple(unique),
+            future_dates=future,
             description=str(spec.get("description", "")),
             **options,
         )
@@ -890,8 +902,8 @@ class _Checker:
         out = []
         for column, kind in spec.items():
             checked = self.text(kind, (*kp, column), VALUE_TYPES)
-            if checked:
-                out.append((str(column), checked))
+            # a value of an unknown type is still declared: metrics may name it without a 2nd error
+            out.append((str(column), checked or "number"))
         return out
 
     def options(self, raw: Any, kp: KeyPath, fmt: str | None) -> dict[str, Any] | None:

@@ -702,6 +702,15 @@ def check_project(path: str | Path = ".") -> list[Problem]:
                 loaded = project.source(name)
             except DataError as exc:
                 problems.extend(exc.problems)
+                # the headline says what the problems mean for the source and what to do
+                problems.append(
+                    Problem(
+                        config.located.path,
+                        str(exc).splitlines()[0].rstrip(":"),
+                        config.line_of("sources", name),
+                        key=f"sources.{name}",
+                    )
+                )
                 continue
             problems.extend(
                 Problem(p.path, p.message, p.line, p.col, p.key, severity="warning")

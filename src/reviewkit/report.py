@@ -46,7 +46,7 @@ from urllib.parse import quote, urlencode
 
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
-from reviewkit.project import open_project
+from reviewkit.project import check_project, open_project
 from reviewkit.sources import SourceCache, source_files
 
 if TYPE_CHECKING:
@@ -180,6 +180,11 @@ def run_reports(
     source = notebook if notebook is not None else default_notebook()
     if not source.is_file():
         raise ReviewkitError(f"the review notebook {shown_path(source)} does not exist")
+    errors = [p for p in check_project(project_dir) if p.severity == "error"]
+    if errors:
+        raise ReviewkitError.from_problems(
+            "the project has errors, so no review was run; fix them and run it again:", errors
+        )
     with open_project(project_dir) as project:
         label = project.period(period, "month").label
         through = project.data_through()

@@ -125,7 +125,11 @@ class SourceCache:
 
     def entry(self, source: Source, path: Path) -> Path:
         """Base path (without suffix) of the cache entry for this file read this way."""
-        spec = {k: v for k, v in asdict(source).items() if k not in ("on_error", "description")}
+        spec = {
+            k: v
+            for k, v in asdict(source).items()
+            if k not in ("on_error", "unique", "future_dates", "description")
+        }
         spec["_format"] = CACHE_FORMAT
         spec["_duckdb"] = duckdb.__version__
         spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -204,7 +208,143 @@ def load_source(config: ProjectConfig, source: Source, cache: SourceCache) -> Lo
             "(they are then counted in every output):",
             result.rejected,
         )
+    forbidden = _forbidden_rows(source, loaded, dt.date.today())
+    if forbidden:
+        raise DataError.from_problems(
+            f"source '{source.name}' has rows its declaration forbids:", forbidden
+        )
     return result
+
+
+#: Rows dated more than this after today are refused (a day of slack for time zones).
+FUTURE_SLACK: Final = dt.timedelta(days=1)
+#: How many rows a row check lists per file before summarising the rest.
+LISTED_ROWS: Final = 5
+
+
+def _forbidden_rows(source: Source, files: Sequence[LoadedFile], today: dt.date) -> list[Problem]:
+    """Rows the source's declaration forbids: a repeat of its ``unique`` key, or (unless
+    ``future_dates: allow``) a date after ``today``. Checked on every load, not cached, since
+    the answer depends on the day; a file whose dates all lie in the past costs nothing."""
+    problems: list[Problem] = []
+    late = today + FUTURE_SLACK
+    con = connect()
+    try:
+        for loaded in files:
+            if source.unique:
+                problems += _repeated_keys(con, source, loaded)
+            if source.future_dates == "refuse" and loaded.max_date and loaded.max_date > late:
+                problems += _future_rows(con, source, loaded, today, late)
+    finally:
+        con.close()
+    return problems
+
+
+def _repeated_keys(
+    con: duckdb.DuckDBPyConnection, source: Source, loaded: LoadedFile
+) -> list[Problem]:
+    shown = shown_path(loaded.path)
+    columns = _staged_columns(con, f"read_parquet({quote_literal(str(loaded.table))})")
+    missing = [c for c in source.unique if c not in columns]
+    if missing:
+        raise DataError.from_problems(
+            f"source '{source.name}' cannot be read as declared:",
+            [
+                Problem(
+                    shown,
+                    f"has no column {', '.join(map(repr, missing))} named under sources."
+                    f"{source.name}.unique; its columns are: {', '.join(columns)}",
+                )
+            ],
+        )
+    keys = ", ".join(quote_ident(c) for c in source.unique)
+    repeats = con.execute(
+        f"SELECT list(file_row_number ORDER BY file_row_number), {keys} "
+        "FROM read_parquet($p, file_row_number=true) "
+        f"GROUP BY {keys} HAVING count(*) > 1 ORDER BY min(file_row_number)",
+        {"p": str(loaded.table)},
+    ).fetchall()
+    found = [(rows[0], row, values) for rows, *values in repeats for row in rows[1:]]
+    found.sort(key=lambda item: item[1])
+    where = _row_locator(source, loaded, [n for first, row, _ in found for n in (first, row)])
+    names = ", ".join(source.unique)
+    problems = [
+        where[row].problem(
+            shown,
+            f"repeats {where[first].text} with the same {names} "
+            f"({', '.join(_shown_value(v) for v in values)}); remove the duplicate row from "
+            f"the export, or correct `unique:` under sources.{source.name}",
+        )
+        for first, row, values in found[:LISTED_ROWS]
+    ]
+    return problems + _more(shown, len(found), "row(s) repeat a unique key")
+
+
+def _future_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    loaded: LoadedFile,
+    today: dt.date,
+    late: dt.date,
+) -> list[Problem]:
+    shown = shown_path(loaded.path)
+    column = quote_ident(source.date.column)
+    rows = con.execute(
+        f"SELECT file_row_number, CAST({column} AS DATE) FROM read_parquet($p, "
+        f"file_row_number=true) WHERE CAST({column} AS DATE) > $late ORDER BY file_row_number",
+        {"p": str(loaded.table), "late": late},
+    ).fetchall()
+    where = _row_locator(source, loaded, [row for row, _ in rows[:LISTED_ROWS]])
+    problems = [
+        where[row].problem(
+            shown,
+            f"column '{source.date.column}': {day.isoformat()} is after today "
+            f"({today.isoformat()}); correct the date in the export, or set "
+            f"`future_dates: allow` under sources.{source.name} if it plans ahead",
+        )
+        for row, day in rows[:LISTED_ROWS]
+    ]
+    return problems + _more(shown, len(rows), "row(s) are dated after today")
+
+
+def _more(shown: str, count: int, what: str) -> list[Problem]:
+    """The summary after the listed rows of a row check, when there are more."""
+    if count <= LISTED_ROWS:
+        return []
+    return [Problem(shown, f"... {count - LISTED_ROWS} more {what}; {count} in all")]
+
+
+@dataclass(frozen=True)
+class _DataRow:
+    """Where a row of a source's table is in its export: a line of a CSV file, else a label."""
+
+    line: int | None
+    label: str
+
+    @property
+    def text(self) -> str:
+        return f"line {self.line}" if self.line is not None else self.label
+
+    def problem(self, shown: str, message: str) -> Problem:
+        if self.line is not None:
+            return Problem(shown, message, self.line)
+        return Problem(shown, f"{self.label}: {message}")
+
+
+def _row_locator(source: Source, loaded: LoadedFile, rows: Sequence[int]) -> dict[int, _DataRow]:
+    """Where each of the cached table's ``rows`` (0-based) is in the export. A CSV row has a
+    line; other formats number their data rows from 1. Once bad rows are set aside
+    (quarantine), a row is numbered among the rows kept."""
+    if loaded.bad_rows:
+        return {row: _DataRow(None, f"kept row {row + 1}") for row in rows}
+    if source.format not in ("csv", "tsv"):
+        return {row: _DataRow(None, f"data row {row + 1}") for row in rows}
+    quoted = _quoted_newlines(source, loaded.path) if rows else []
+    return {row: _DataRow(_physical_line(row + 2, quoted), "") for row in rows}
+
+
+def _shown_value(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
@@ -338,7 +478,8 @@ def _check_header(shown: str, source: Source, header: Sequence[str], line: int |
             Problem(
                 shown,
                 f"missing column(s) {', '.join(repr(m) for m in missing)} declared for source "
-                f"'{source.name}'; the header has: {', '.join(repr(h) for h in header)}{hint}",
+                f"'{source.name}'; the export has: {', '.join(repr(h) for h in header)}"
+                + (hint or f"; rename it in the export, or under sources.{source.name}"),
                 line,
             )
         )
@@ -903,9 +1044,14 @@ def _json_error(shown: str, message: str, path: Path, layout: str) -> DataError:
                 json.loads(doc)
             except json.JSONDecodeError as exc:
                 line = first + exc.lineno - 1
-                return _file_error(shown, f"is not valid JSON: {exc.msg}", line, exc.colno)
+                return _file_error(
+                    shown,
+                    f"is not valid JSON: {exc.msg}; fix it or export it again",
+                    line,
+                    exc.colno,
+                )
     detail = message.splitlines()[0].split(": ", 1)[-1].replace(str(path), shown)
-    return _file_error(shown, f"is not valid JSON: {detail.strip()}")
+    return _file_error(shown, f"is not valid JSON: {detail.strip()}; fix it or export it again")
 
 
 def _read_parquet(

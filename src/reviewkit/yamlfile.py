@@ -54,7 +54,12 @@ def load_yaml(path: Path, shown_as: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = Problem(shown_as, f"YAML syntax error: {exc.problem or exc}", line, col)
+        what = str(exc.problem or exc)
+        tab = "'\\t'" in what  # "found character '\\t' that cannot start any token"
+        fix = (
+            "indent with spaces, not tabs" if tab else "check the brackets, quotes and indentation"
+        )
+        problem = Problem(shown_as, f"YAML syntax error: {what}; {fix}", line, col)
         raise ConfigError.from_problems("reviewkit.yaml cannot be parsed:", [problem]) from None
     located = Located(None, shown_as)
     located.data = _convert(node, (), located, located.duplicates) if node is not None else {}
@@ -77,7 +82,7 @@ def _convert(node: yaml.Node, keypath: KeyPath, out: Located, problems: list[Pro
                 problems.append(
                     Problem(
                         out.path,
-                        f"duplicate key (first defined on line {first})",
+                        f"duplicate key (first defined on line {first}); keep one of them",
                         line,
                         col,
                         dotted,
