@@ -682,7 +682,7 @@ class _Checker:
             base = self.mapping(
                 spec["baseline"], (*kp, "baseline"), OUTCOME_BASELINE_KEYS, OUTCOME_BASELINE_KEYS
             )
-            if base and len(base) == 2:
+            if base and all(key in base for key in OUTCOME_BASELINE_KEYS):
                 fields["baseline_value"] = self.number(base["value"], (*kp, "baseline", "value"))
                 period = self.period_text(base["period"], (*kp, "baseline", "period"))
                 if period is not None:
@@ -1129,7 +1129,7 @@ class _Checker:
                 base = self.mapping(
                     spec["baseline"], (*kp, "baseline"), BASELINE_KEYS, BASELINE_KEYS
                 )
-                if base and len(base) == 2:
+                if base and all(key in base for key in BASELINE_KEYS):
                     fields["baseline_value"] = self.number(
                         base["value"], (*kp, "baseline", "value")
                     )

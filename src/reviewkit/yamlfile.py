@@ -61,6 +61,15 @@ def load_yaml(path: Path, shown_as: str) -> Located:
         )
         problem = Problem(shown_as, f"YAML syntax error: {what}; {fix}", line, col)
         raise ConfigError.from_problems("reviewkit.yaml cannot be parsed:", [problem]) from None
+    except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
+        start = text.rfind("\n", 0, exc.position) + 1
+        problem = Problem(
+            shown_as,
+            f"the character {exc.character:#06x} is not allowed in YAML; delete it",
+            text.count("\n", 0, exc.position) + 1,
+            exc.position - start + 1,
+        )
+        raise ConfigError.from_problems("reviewkit.yaml cannot be parsed:", [problem]) from None
     located = Located(None, shown_as)
     located.data = _convert(node, (), located, located.duplicates) if node is not None else {}
     return located
@@ -71,7 +80,7 @@ def _convert(node: yaml.Node, keypath: KeyPath, out: Located, problems: list[Pro
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
+            key = _construct(key_node)
             if not isinstance(key, str | int):
                 key = str(key)
             child = (*keypath, key)
@@ -94,4 +103,13 @@ def _convert(node: yaml.Node, keypath: KeyPath, out: Located, problems: list[Pro
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*keypath, i), out, problems) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    return _construct(node)
+
+
+def _construct(node: yaml.Node) -> Any:
+    """A scalar's value; one YAML cannot build (a date like 2026-02-30, a stray ``=``) stays its
+    text, for the config checks to refuse where they expect something else."""
+    try:
+        return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    except (yaml.constructor.ConstructorError, ValueError, OverflowError):
+        return str(node.value)
