@@ -123,7 +123,10 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
     page = (folder / "billing.html").read_text(encoding="utf-8")
     assert "Northwind Cloud review · billing · 2026-10" in page
     assert "data through 2026-10-31" in page
-    assert f"review of billing for 2026-10 in {project}" in page
+    # the kernel reads the run's frozen view of the project (its exports as archived)
+    read_from = re.search(r"review of billing for 2026-10 in (\S+)\s*<", page)
+    assert read_from and Path(read_from[1]).name == project.name
+    assert Path(read_from[1]).parent.parent == project / report.VIEWS
     assert "review of company for 2026-10" in (folder / "company.html").read_text("utf-8")
     snapshot = json.loads((folder / "billing.snapshot.json").read_text(encoding="utf-8"))
     assert snapshot["parameters"] == {

@@ -43,7 +43,12 @@ class KpiRequest:
 
 
 def dependencies(config: ProjectConfig, name: str) -> list[str]:
-    """``name`` and every metric it is computed from, components first."""
+    """``name`` and every metric it is computed from, components first (a :class:`QueryError`
+    for a name the catalogue does not have, e.g. typed after ``--metric``)."""
+    if name not in config.metrics:
+        raise QueryError(
+            f"unknown metric(s): {name}; the catalogue has: " + ", ".join(config.metrics)
+        )
     order: list[str] = []
 
     def visit(metric: str) -> None:

@@ -21,13 +21,22 @@ the notebook) is archived under ``<project>/.reviewkit/frozen/<sha256>`` unless 
 archived already, so :func:`reproduce` can re-run the review later with exactly those files and
 with the store as it was at the event the snapshot records. The archive holds copies, not hard
 links: an export refreshed in place (``cp``, ``curl -o``, a shell ``>``, an editor) keeps its
-inode, and a hard link would change with it.
+inode, and a hard link would change with it. The kernels read those archived copies (through a
+view of the project kept under ``.reviewkit/views``, see :func:`_frozen_view`) and run the
+archived notebook, so every review of a run reads exactly what its snapshot records, even when
+an export is rewritten while the run goes on.
+
+Temporary files carry the process id in their names (``.<name>.<pid>.<random>.tmp``, and
+``.reviewkit/run-<pid>-<random>/`` for a run's scratch folder): a run killed midway leaves only
+such dot files, never anything that looks like a report, and the next run removes those whose
+process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import html
 import json
@@ -83,6 +92,8 @@ _FAILED = ".failed.ipynb"
 _SNAPSHOT = ".snapshot.json"
 #: where the content of every file a published review read is archived, under the project
 FROZEN = Path(".reviewkit") / "frozen"
+#: where the runs' views of the project (what the kernels read) are kept, under the project
+VIEWS = Path(".reviewkit") / "views"
 #: the folder under ``reports`` that reproductions go to by default
 REPRODUCED = "reproduced"
 #: a period's folder under ``reports`` (the index lists these)
@@ -200,27 +211,137 @@ def run_reports(
             {root / path: digest for path, digest in read.items()}
             | {source: inputs["notebook_sha256"]},
         )
+        store_path = project.config.store_path
+        cache = project.cache
+        layout = _view_layout(project, inputs)
     directory = (out if out is not None else root / "reports") / label
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(exc, directory) from None
+    for folder in (directory, directory.parent, root / FROZEN, root / ".reviewkit"):
+        _sweep(folder)  # what runs killed before left behind
     freshness = f"data through {through}" if through else "no data yet"
-    queued = [
-        _Job(
-            source,
-            root,
-            label,
-            team,
-            timeout,
-            directory,
-            f"{name} review · {team or COMPANY} · {label}",
-            freshness,
-            inputs,
-            previous=previous_snapshot(directory.parent, label, team),
-        )
-        for team in wanted
-    ]
-    results = _run_jobs(queued, jobs, progress, tracker)
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root / ".reviewkit"))
+    except OSError as exc:
+        raise _cannot_write(exc, root / ".reviewkit") from None
+    try:
+        view = frozen_notebook = None  # a project a view cannot mirror is read where it is
+        if layout is not None:
+            try:
+                view, frozen_notebook = _frozen_view(
+                    root, cache, layout, inputs["notebook_sha256"], store_path, source, scratch
+                )
+            except OSError as exc:
+                raise _cannot_write(exc, root / VIEWS) from None
+        queued = [
+            _Job(
+                source,
+                root,
+                label,
+                team,
+                timeout,
+                directory,
+                f"{name} review · {team or COMPANY} · {label}",
+                freshness,
+                inputs,
+                previous=previous_snapshot(directory.parent, label, team),
+                view=view,
+                frozen_notebook=frozen_notebook,
+                scratch=scratch,
+            )
+            for team in wanted
+        ]
+        results = _run_jobs(queued, jobs, progress, tracker)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     index = write_index(directory.parent, live=live)
     return ReportRun(label, directory, index, results)
+
+
+def _view_layout(project: Project, inputs: Mapping[str, Any]) -> dict[str, str] | None:
+    """Each export and config file by its path relative to the project as the kernel reaches it
+    (symbolic links not followed), with the content hash its snapshot records; None when a file
+    is reached by a relative path that leaves the project (``../shared/x.csv``), which a view
+    cannot mirror. Exports given by an absolute path are left out: they are read where they
+    are."""
+    root = project.root
+    recorded = {**inputs["exports"], **inputs["config"]}
+    files = [
+        path
+        for source in project.config.sources.values()
+        if not Path(source.path).is_absolute()
+        for path in source_files(project.config, source)
+    ]
+    files += [path for path in _config_files(project) if path.is_relative_to(root)]
+    store = project.config.store_path  # root / the configured path: relative to the project
+    if store.is_relative_to(root) and ".." in Path(os.path.relpath(store, root)).parts:
+        return None
+    layout = {}
+    for path in files:
+        relative = Path(os.path.relpath(path, root))
+        if ".." in relative.parts:
+            return None
+        layout[relative.as_posix()] = recorded[_relative(path, root)]
+    return layout
+
+
+def _frozen_view(
+    root: Path,
+    cache: SourceCache,
+    layout: Mapping[str, str],
+    notebook_sha256: str,
+    store_path: Path,
+    notebook: Path,
+    scratch: Path,
+) -> tuple[Path, Path]:
+    """The project and the notebook as the kernels read them: every export and config file of
+    ``layout`` (see :func:`_view_layout`) at its path in a copy of the project folder, as a hard
+    link to its archived copy under :data:`FROZEN` (read-only, content fixed; a copy where hard
+    links are not possible), with the parsed-export cache and the store of the project; beside
+    it, the archived notebook under its own name. Every review of a run thus reads exactly the
+    exports, config and notebook its snapshot records, even when an export is rewritten while
+    the run goes on.
+
+    The view is kept under :data:`VIEWS`, named after what it holds (built in ``scratch`` and
+    renamed into place, so it is whole or absent): runs on the same inputs share it (their
+    pages come out the same, and its files are hashed once, here), and an executed notebook's
+    ``project`` parameter stays a folder with what it read."""
+    held = json.dumps({"files": layout, "notebook": notebook_sha256}, sort_keys=True)
+    final = root / VIEWS / hashlib.sha256(held.encode("utf-8")).hexdigest()[:20]
+    view, frozen_notebook = final / root.name, final / notebook.name
+    if not (view.is_dir() and frozen_notebook.is_file()):
+        building = scratch / "view"
+        copy = building / root.name
+        copy.mkdir(parents=True)
+        for relative, digest in layout.items():
+            _place(root / FROZEN / digest, copy / relative)
+        # papermill wants the notebook's name to end in .ipynb
+        _place(root / FROZEN / notebook_sha256, building / notebook.name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            building.rename(final)
+        except OSError:
+            if not view.is_dir():  # else a run on the same inputs was faster
+                raise
+    for relative, digest in layout.items():
+        if cache.digest(view / relative) != digest:
+            raise ReviewkitError(
+                f"the archived copy of {relative} ({(FROZEN / digest).as_posix()}) no longer has "
+                f"the content it was archived with; delete it and {VIEWS.as_posix()}, and run "
+                "the report again"
+            )
+    shared = [(root / ".reviewkit" / "cache", view / ".reviewkit" / "cache")]
+    relative_store = Path(os.path.relpath(store_path, root))
+    if ".." not in relative_store.parts:  # the store: the project's own, not a copy
+        shared.append((store_path, view / relative_store))
+    for target, link in shared:
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # a concurrent run made it
+                link.symlink_to(target.resolve())
+    return view, frozen_notebook
 
 
 def progress_line(result: TeamResult, done: int, total: int) -> str:
@@ -361,18 +482,28 @@ class _Job:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: the snapshot of the team's review before this one ("" for none): what changed since
     previous: str = ""
+    #: what the kernel reads instead of ``root`` and ``notebook`` (a run's frozen view of the
+    #: project and the archived notebook; None: those themselves, as a reproduction does)
+    view: Path | None = None
+    frozen_notebook: Path | None = None
+    #: where the executed notebook is written before it is published (default: ``directory``)
+    scratch: Path | None = None
 
     def run(self) -> TeamResult:
         started = time.monotonic()
         started_at = _now()
         base = self.directory / (self.team or COMPANY)
-        with tempfile.TemporaryDirectory(prefix=".run-", dir=self.directory) as scratch:
+        with tempfile.TemporaryDirectory(
+            prefix=f".run-{os.getpid()}-", dir=self.scratch or self.directory
+        ) as scratch:
             executed = Path(scratch) / "executed.ipynb"
             error, attempts = self._execute(executed)
             if error is None:
                 try:
                     page = _render(executed, title=self.title, subtitle=self.subtitle)
                     paths = self._publish(base, executed, page, started, started_at)
+                except ReviewkitError as exc:  # e.g. the disk is full: its message says so
+                    error = f"publishing failed: {exc}"
                 except Exception as exc:  # a publishing failure fails this team only
                     error = f"publishing failed: {type(exc).__name__}: {exc}"
                 else:
@@ -389,7 +520,7 @@ class _Job:
                     )
             try:
                 failed = _write_failed(executed, base.with_name(base.name + _FAILED), error)
-            except OSError as exc:
+            except (OSError, ReviewkitError) as exc:
                 failed = None
                 error += f"; the failed notebook could not be saved either: {exc}"
             seconds = time.monotonic() - started
@@ -455,13 +586,13 @@ class _Job:
         for attempt in range(1, KERNEL_ATTEMPTS + 1):
             try:
                 papermill.execute_notebook(
-                    str(self.notebook),
+                    str(self.frozen_notebook or self.notebook),
                     str(executed),
-                    parameters=self.parameters,
+                    parameters={**self.parameters, "project": str(self.view or self.root)},
                     kernel_name="python3",
                     execution_timeout=self.timeout,
                     progress_bar=False,
-                    cwd=str(self.root),
+                    cwd=str(self.view or self.root),
                     # Every output is in once the last cell has replied, so the kernel is
                     # killed, not asked to shut down: a graceful exit spends ~0.7 s of CPU
                     # tearing down pandas, DuckDB and Altair for nothing, per review (5
@@ -474,6 +605,8 @@ class _Job:
             except Exception as exc:  # one team's failure must not stop the others
                 if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
                     return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
+                if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                    return str(_cannot_write(exc, Path(exc.filename or executed))), attempt
                 text = f"{type(exc).__name__}: {exc}".strip()
                 if attempt < KERNEL_ATTEMPTS and any(race in text for race in KERNEL_RACES):
                     executed.unlink(missing_ok=True)
@@ -522,18 +655,82 @@ def write_atomic(files: Mapping[Path, bytes]) -> None:
     with contextlib.ExitStack() as stack:
         staged = []
         for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stack.enter_context(_temporary(path))
-            _stage(tmp, data)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = stack.enter_context(_temporary(path))
+                _stage(tmp, data)
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise _cannot_write(exc, path) from None
+                raise
             staged.append((tmp, path))
         for tmp, path in staged:
             tmp.replace(path)
 
 
+#: errors of a write that did not fit: the disk (or the user's quota) is full, or the file is
+#: larger than the process may write
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: a temporary file of :func:`_temporary`: ``.<name>.<pid>.<random>.tmp``
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.\w+\.tmp\Z")
+#: a run's scratch folder under ``.reviewkit``: ``run-<pid>-<random>``
+_RUN_FOLDER = re.compile(r"run-(\d+)-\w+\Z")
+
+
+def _cannot_write(exc: OSError, path: Path) -> ReviewkitError:
+    """A clear error for a write that failed: for a full disk, where and what to do."""
+    shown = shown_path(path)
+    if exc.errno in _NO_SPACE:
+        return ReviewkitError(
+            f"cannot write {shown}: no space left (disk full: {exc.strerror}); free some space "
+            "on that disk and run the report again (the reviews published before are untouched)"
+        )
+    return ReviewkitError(
+        f"cannot write {shown}: {exc.strerror or exc}; make the folder writable and run the "
+        "report again"
+    )
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the temporary files and run folders that runs killed midway left in ``folder``
+    (their process is gone; a live run's are left alone). They never look like reports: their
+    names start with a dot and end in ``.tmp``, or they are under ``.reviewkit``."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        temporary = _TEMPORARY.match(entry.name)
+        run = _RUN_FOLDER.match(entry.name)
+        owner = temporary or run
+        if owner is None or _alive(int(owner[1])):
+            continue
+        with contextlib.suppress(OSError):
+            if run is not None and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif temporary is not None and entry.is_file():
+                entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _temporary(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, removed unless the block moved it away."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """A temporary file beside ``path`` (named after this process, so that a later run can tell
+    it is left over: see :func:`_sweep`), removed unless the block moved it away."""
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     os.close(fd)
     tmp = Path(name)
     try:
@@ -786,6 +983,7 @@ def reproduce(
                 "notes": notes,
             },
             previous=str((snapshot.get("parameters") or {}).get("previous", "")),
+            scratch=scratch,
         )
         (result,) = _run_jobs([job], 1, None, tracker)
     finally:

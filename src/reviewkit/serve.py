@@ -16,6 +16,7 @@ What it sets up around Voila:
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import ipaddress
 import os
@@ -33,10 +34,16 @@ from reviewkit.config import CONFIG_FILE, load_config
 from reviewkit.dashboard import PAGES
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.scaffold import notebooks_dir, templates_dir
+from reviewkit.store import MUST_EXIST_ENV, Store
 
 __all__ = ["ServeOptions", "check_address", "prepare_pages", "serve"]
 
 TEMPLATE: Final = "reviewkit"
+#: Seconds Voila waits, once a kernel has replied that a cell is done, for the outputs of that
+#: cell it has not handled yet (nbclient's ``iopub_timeout``). The default, 4 s, then drops them
+#: without an error: a busy server lags that far behind its kernels, and 13 of 24 pages loaded
+#: at once on 2 busy cores came out empty. Pages that finish in time are not slowed by this.
+IOPUB_TIMEOUT: Final = 60
 #: Where the pages are written, under the project.
 PAGES_DIR: Final = Path(".reviewkit") / "serve"
 
@@ -133,6 +140,15 @@ def _server_class(options: ServeOptions) -> Any:
             await super().get(path)
 
     class ReviewServer(Voila):  # type: ignore[misc]
+        def init_settings(self) -> dict[str, Any]:
+            settings: dict[str, Any] = super().init_settings()
+            # Voila answers requests for any Host name. Without a token, a site a viewer visits
+            # could then rebind its own name to 127.0.0.1 (DNS rebinding), read the pages and
+            # drive the widgets as a same-origin page: on loopback without a token, answer only
+            # requests addressed to a loopback address or localhost (403 otherwise).
+            settings["allow_remote_access"] = bool(options.token) or not is_loopback(options.host)
+            return settings
+
         def init_handlers(self) -> list[Any]:
             handlers = super().init_handlers()
             return [
@@ -154,6 +170,7 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
         f"--Voila.token={options.token or ''}",
         f"--VoilaConfiguration.template={TEMPLATE}",
         "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
         f"--VoilaConfiguration.preheat_kernel={options.pool_size > 0}",
         f"--VoilaConfiguration.default_pool_size={max(options.pool_size, 0)}",
         f"--MappingKernelManager.cull_idle_timeout={options.cull_after}",
@@ -192,6 +209,11 @@ def serve(options: ServeOptions) -> None:
     check_address(options.host, options.token)
     check_port(options.host, options.port)
     config = load_config(options.project)  # a broken config is reported here, not per page
+    # The store is created here when the project has none yet; from then on a missing store
+    # file means it was deleted or moved away while served, and the pages' kernels (which
+    # inherit this environment) say so instead of starting an empty store in its place.
+    Store(config.store_path, create=True).close()
+    os.environ[MUST_EXIST_ENV] = "1"
     pages = prepare_pages(options.project)
     # Voila finds templates in Jupyter's data path; ours are in reviewkit's templates folder.
     extra = str(templates_dir())
@@ -204,5 +226,7 @@ def serve(options: ServeOptions) -> None:
         return {**current, "reviewkitProject": config.name}
 
     hooks = Config({"VoilaConfiguration": {"page_config_hook": page_config}})
-    print(f"serving {config.name!r} at {page_url(options)}", flush=True)
+    # The token is the operator's to hand out: keep it out of logs (as Voila does).
+    shown = page_url(dataclasses.replace(options, token="..." if options.token else None))
+    print(f"serving {config.name!r} at {shown}", flush=True)
     server.launch_instance(argv=voila_arguments(options, pages), config=hooks)

@@ -51,6 +51,7 @@ __all__ = [
     "Review",
     "Store",
     "StoreError",
+    "formula_safe",
     "store_as_of",
 ]
 
@@ -60,6 +61,10 @@ SCHEMA_VERSION: Final = 1
 APPLICATION_ID: Final = 0x52564B54
 #: Seconds a writer waits for another writer's transaction before giving up.
 DEFAULT_TIMEOUT: Final = 30.0
+#: Set to 1 (by `reviewkit serve`, for its pages' kernels) where a missing store file can only
+#: mean it was deleted or moved away while in use: a Store then refuses to start an empty one in
+#: its place, which would hide every link and check-in made so far.
+MUST_EXIST_ENV: Final = "REVIEWKIT_STORE_MUST_EXIST"
 
 DIRECTIONS: Final = ("increase", "decrease")
 CONFIDENCES: Final = ("low", "medium", "high")
@@ -656,16 +661,32 @@ class Store:
 
     Open one per process and keep it open (each open checks the schema); a Store belongs to the
     thread that opened it. ``actor`` names whoever makes the changes when a call
-    gives no ``author``: ``$REVIEWKIT_USER``, else the OS user name.
+    gives no ``author``: ``$REVIEWKIT_USER``, else the OS user name. ``create``: start a new
+    store when ``path`` has no file (default: yes, unless ``$REVIEWKIT_STORE_MUST_EXIST`` is 1).
+
+    Before every read and write the file is checked to still be the one opened: a store file
+    deleted or moved away is an error (SQLite itself would keep writing into the unlinked file
+    and report success), a file put back in its place (from a backup) is opened afresh, and a
+    write to a file that became read-only is refused (an open connection could still write).
     """
 
     def __init__(
-        self, path: Path, *, actor: str | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        path: Path,
+        *,
+        actor: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        create: bool | None = None,
     ) -> None:
         self.path = Path(path)
         self.actor = actor or _default_actor()
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
+        #: (device, inode) of the file the connection has open, and whether it was writable
+        self._identity: tuple[int, int] | None = None
+        self._writable = True
+        if create is None:
+            create = os.environ.get(MUST_EXIST_ENV) != "1"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -673,15 +694,31 @@ class Store:
                 f"{self._shown}: cannot create the store's folder ({exc.strerror}); create it "
                 "yourself or choose a path where you may write"
             ) from None
+        self._open(create=create)
+
+    def _open(self, *, create: bool) -> None:
+        """Connect (creating the file only when ``create``) and set the connection up."""
+        self._identity = None  # not checked while setting up
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves (sqlite3's implicit
             # transactions start deferred, which can fail instead of waiting under contention).
-            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            if create:
+                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            else:  # mode=rw: never create the file
+                uri = f"{self.path.resolve().as_uri()}?mode=rw"
+                conn = sqlite3.connect(uri, timeout=self.timeout, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
+            if not create and not self.path.exists():
+                raise self._gone("opening the store") from None
             raise self._failure(exc, "opening the store") from exc
         self._conn = conn
         try:
             self._setup(conn)
+            self._identity = self._stat()
+            self._writable = os.access(self.path, os.W_OK)
+        except FileNotFoundError:
+            self.close()
+            raise self._gone("opening the store") from None
         except BaseException:
             self.close()
             raise
@@ -733,10 +770,49 @@ class Store:
     def _shown(self) -> str:
         return shown_path(self.path)
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, doing: str, *, write: bool) -> sqlite3.Connection:
+        """The open connection, after checking that the file is still the one it has open."""
         if self._conn is None:
             raise StoreError(f"{self._shown}: the store is closed; open it again with Store(path)")
+        if self._identity is None:  # being set up
+            return self._conn
+        try:
+            identity = self._stat()
+        except FileNotFoundError:
+            raise self._gone(doing) from None
+        except OSError:
+            return self._conn  # e.g. a folder we may not search: SQLite's error says more
+        writable = os.access(self.path, os.W_OK)
+        if identity != self._identity or (writable and not self._writable):
+            # Put back (a restored backup is another file) or writable again: open it afresh.
+            # Closing the old connection is safe: SQLite neither checkpoints nor deletes a WAL
+            # for a database file that moved since it was opened.
+            self.close()
+            self._open(create=False)
+        if write and not writable:
+            raise self._read_only(doing)
+        assert self._conn is not None
         return self._conn
+
+    def _stat(self) -> tuple[int, int]:
+        status = self.path.stat()
+        return (status.st_dev, status.st_ino)
+
+    def _gone(self, doing: str) -> StoreError:
+        return StoreError(
+            f"{self._shown}: the store file is gone (deleted or moved away) while {doing}, so "
+            "nothing was read or saved; put it back where it was (move it back, or restore your "
+            "latest backup there) and try again. reviewkit does not start an empty store in its "
+            "place: that would hide every link and check-in made so far"
+        )
+
+    def _read_only(self, doing: str) -> StoreError:
+        return StoreError(
+            f"{self._shown}: cannot write while {doing}: the store is read-only for this user, so "
+            "nothing was saved; get write permission on the file and its folder (SQLite also "
+            f"writes {self.path.name}-wal and {self.path.name}-shm beside it), or work on a "
+            "writable copy"
+        )
 
     def _not_a_store(self) -> StoreError:
         return StoreError(
@@ -756,11 +832,7 @@ class Store:
                 "then try again"
             )
         if code == sqlite3.SQLITE_READONLY:
-            return StoreError(
-                f"{where}: cannot write while {doing}: the store is read-only for this user; get "
-                f"write permission on the file and its folder (SQLite also writes {self.path.name}"
-                f"-wal and {self.path.name}-shm beside it), or work on a writable copy"
-            )
+            return self._read_only(doing)
         if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
             return StoreError(
                 f"{where}: cannot open the store while {doing}: the file or its folder is not "
@@ -804,7 +876,7 @@ class Store:
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: the write lock is taken first (``BEGIN IMMEDIATE``), so it
         never fails halfway for lack of it; any error rolls everything back."""
-        conn = self._connection()
+        conn = self._connection(doing, write=True)
         self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             yield conn
@@ -820,7 +892,7 @@ class Store:
     @contextlib.contextmanager
     def _snapshot(self, doing: str) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same committed state."""
-        conn = self._connection()
+        conn = self._connection(doing, write=False)
         self._retrying(doing, lambda: conn.execute("BEGIN"))
         try:
             yield conn
@@ -1367,7 +1439,7 @@ def store_as_of(source: Path, target: Path, last_event_id: int) -> Store:
             "this is not the store the review read (replaced, or restored from an older "
             "backup); put that store back to reproduce it"
         )
-    copy = Store(target)
+    copy = Store(target, create=True)
     try:
         with copy._transaction(f"copying {shown} up to event {last_event_id}") as conn:
             conn.executemany(
@@ -1458,7 +1530,13 @@ def _cell(value: object) -> str:
         return json.dumps(value, ensure_ascii=False) if value else ""
     if not isinstance(value, str):
         return repr(value)  # numbers; repr round-trips floats exactly
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
+    return formula_safe(value)
+
+
+def formula_safe(text: str) -> str:
+    """``text`` as a spreadsheet cell that is never run as a formula: a leading ``'`` when it
+    starts with =, +, -, @, tab, CR or ``'`` (which a spreadsheet shows as text)."""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
 def _uncell(text: str) -> str:

@@ -211,11 +211,15 @@ def _breakdown(
     catalogue = proj.config.metrics
     quarantined: dict[str, int] = frame.attrs["quarantined"]
     if fmt == "csv":
+        from reviewkit.store import formula_safe  # noqa: PLC0415
+
         frame.insert(
             frame.columns.get_loc("metric") + 1,
             "label",
             [catalogue[m].label for m in frame["metric"]],
         )
+        for column in by:  # group values come from the exports: never a formula in a spreadsheet
+            frame[column] = [formula_safe(v) if isinstance(v, str) else v for v in frame[column]]
         click.echo(frame.drop(columns=["period_start", "period_end"]).to_csv(index=False), nl=False)
         return quarantined
     if fmt == "json":

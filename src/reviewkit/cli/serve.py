@@ -17,8 +17,10 @@ from reviewkit.cli.common import project_option, user_errors
     "--token",
     default=None,
     metavar="TOKEN",
+    envvar="REVIEWKIT_TOKEN",
     help="Viewers need ?token=TOKEN in the URL (once; a cookie keeps it). Required with a "
-    "--host other than loopback.",
+    "--host other than loopback. Better from the REVIEWKIT_TOKEN environment variable: a "
+    "command line is visible to every user of the machine (ps).",
 )
 @click.option(
     "--no-token",
@@ -63,7 +65,10 @@ def serve(
     from reviewkit.serve import serve as run  # noqa: PLC0415
 
     if token is not None and no_token:
-        raise click.UsageError("--token and --no-token exclude each other")
+        source = click.get_current_context().get_parameter_source("token")
+        if source is not click.core.ParameterSource.ENVIRONMENT:
+            raise click.UsageError("--token and --no-token exclude each other")
+        token = None  # --no-token wins over REVIEWKIT_TOKEN
     with user_errors():
         run(
             ServeOptions(
