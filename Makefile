@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser bench
+.PHONY: setup demo test lint sample lock clean pictures browser bench soak
 
 setup: $(BIN)/.installed
 
@@ -72,3 +72,14 @@ bench: setup sample browser
 		case $$script in */harness.py) continue;; esac; \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; echo; \
 	done
+
+# The hardening tests at full size (issue 9; about 40 minutes on 2 cores): long fuzzing, 20
+# random kills of `reviewkit report`, 20 viewers for 5 minutes. `make test` runs the same tests
+# small. Hypothesis prints the seed of any failure; the numbers go to build/soak.txt.
+SOAK_ENV := REVIEWKIT_FUZZ_EXAMPLES=5000 REVIEWKIT_FAULT_KILLS=20 \
+	REVIEWKIT_LOAD_VIEWERS=20 REVIEWKIT_LOAD_SECONDS=300
+soak: setup sample browser
+	mkdir -p build
+	set -o pipefail; $(SOAK_ENV) $(BIN)/python -m pytest -s --hypothesis-show-statistics \
+		tests/test_fuzz.py tests/test_faults.py tests/test_load.py 2>&1 | tee build/soak.txt
+

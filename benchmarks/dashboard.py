@@ -95,9 +95,13 @@ def main() -> None:
     voila = str(Path(sys.executable).parent / "voila")
     ports = {name: free_port() for name in ("preheated", "cold", "voila")}
     pages = prepare_pages(project)
+    # Every load leaves its kernel running until it is culled (--cull-after, 300 s): past
+    # --max-kernels (default 16) a load would get the 503 "busy" page instead of the review and
+    # time that (a 92-123 s outlier). Room for every load of a full run, with margin.
+    room = ["--max-kernels", "64"]
     servers = {
         "preheated": Server(
-            [reviewkit, "serve", "-p", str(project), "--port", str(ports["preheated"])],
+            [reviewkit, "serve", "-p", str(project), "--port", str(ports["preheated"]), *room],
             ports["preheated"],
             work / "preheated.log",
             env,
@@ -112,6 +116,7 @@ def main() -> None:
                 str(ports["cold"]),
                 "--pool-size",
                 "0",
+                *room,
             ],
             ports["cold"],
             work / "cold.log",
