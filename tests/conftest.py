@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reviewkit.project import open_project
 from reviewkit.sample import generate
 from reviewkit.scaffold import templates_dir
 
@@ -84,3 +88,39 @@ def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return tmp_path
 
     return write
+
+
+def isolate_jupyter(folder: Path, patch: pytest.MonkeyPatch) -> None:
+    """Jupyter's data, runtime and config dirs under ``folder``: tests never touch ~/.local."""
+    for name in ("DATA", "RUNTIME", "CONFIG"):
+        path = folder / f"jupyter-{name.lower()}"
+        path.mkdir(exist_ok=True)
+        patch.setenv(f"JUPYTER_{name}_DIR", str(path))
+    patch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+@pytest.fixture
+def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate_jupyter(tmp_path, monkeypatch)
+
+
+def warm_copy(sample_dir: Path, folder: Path) -> Path:
+    """A copy of the sample project in ``folder`` with its export cache filled and no store, so
+    copies of it start fast."""
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as project:
+        project.kpis()
+        project.outputs()
+    for stale in folder.glob("*.db*"):
+        stale.unlink()
+    return folder
+
+
+async def close_websocket(connection: Any) -> None:
+    """Close a tornado websocket and wait until the server has closed it too (a socket dropped
+    half-closed is a ResourceWarning in whatever test the garbage collector runs next)."""
+    connection.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if await asyncio.wait_for(connection.read_message(), timeout=10) is None:
+            return

@@ -46,14 +46,7 @@ PUBLISH = REPO / "src" / "reviewkit" / "publish.py"
 PERIOD = "2026-10"
 
 
-@pytest.fixture(autouse=True)
-def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Jupyter's data, runtime and config dirs in a temp dir: tests never touch ~/.local."""
-    for name in ("DATA", "RUNTIME", "CONFIG"):
-        path = tmp_path / f"jupyter-{name.lower()}"
-        path.mkdir()
-        monkeypatch.setenv(f"JUPYTER_{name}_DIR", str(path))
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+pytestmark = pytest.mark.usefixtures("jupyter_dirs")
 
 
 def stub_html(executed: Path, *, title: str, subtitle: str) -> str:

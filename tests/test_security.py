@@ -39,6 +39,7 @@ from reviewkit.dashboard import PAGES, page
 from reviewkit.render import EMBED_OPTIONS
 from reviewkit.report import live_page, reproduce, run_reports
 from reviewkit.serve import ServeOptions
+from tests.conftest import close_websocket, isolate_jupyter, warm_copy
 
 PERIOD = "2026-10"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -67,27 +68,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Jupyter's data, runtime and config dirs in a temp dir: tests never touch ~/.local."""
-    for name in ("DATA", "RUNTIME", "CONFIG"):
-        path = tmp_path / f"jupyter-{name.lower()}"
-        path.mkdir()
-        monkeypatch.setenv(f"JUPYTER_{name}_DIR", str(path))
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-
-
 @pytest.fixture(scope="module")
 def warm(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample company with its export cache filled once (no store): copies start fast."""
-    folder = tmp_path_factory.mktemp("security") / "project"
-    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
-    with open_project(folder) as project:
-        project.kpis()
-        project.outputs()
-    for stale in folder.glob("*.db*"):
-        stale.unlink()
-    return folder
+    return warm_copy(sample_dir, tmp_path_factory.mktemp("security") / "project")
 
 
 @pytest.fixture
@@ -395,11 +378,7 @@ def published(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     scratch = tmp_path_factory.mktemp("jupyter")
     root = poisoned
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("DATA", "RUNTIME", "CONFIG"):
-            path = scratch / f"jupyter-{name.lower()}"
-            path.mkdir()
-            patch.setenv(f"JUPYTER_{name}_DIR", str(path))
-        patch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        isolate_jupyter(scratch, patch)
         started = time.perf_counter()
         result = run_reports(root, PERIOD, teams=[""], jobs=1)
         print(f"poisoned report: {time.perf_counter() - started:.1f} s")
@@ -649,7 +628,7 @@ def websocket_status(server: Server, kernel: str, headers: dict[str, str]) -> in
             connection = await websocket_connect(HTTPRequest(url, headers=headers))
         except HTTPClientError as error:
             return error.code
-        connection.close()
+        await close_websocket(connection)
         return 101
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

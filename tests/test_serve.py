@@ -30,6 +30,7 @@ from tornado.websocket import websocket_connect
 from reviewkit import open_project
 from reviewkit.cli import main
 from reviewkit.cli.report import CHROMIUM_OFFLINE
+from tests.conftest import close_websocket
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -122,7 +123,8 @@ def get(url: str) -> tuple[int, str]:
         with urllib.request.urlopen(url, timeout=180) as response:
             return response.status, response.read().decode("utf-8")
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", errors="replace")
+        with error:  # it holds the connection: close it
+            return error.code, error.read().decode("utf-8", errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -519,7 +521,7 @@ def test_the_kernel_ignores_execute_requests(server: Server, tmp_path: Path) -> 
             if isinstance(raw, str):
                 seen.append(json.loads(raw)["header"]["msg_type"])
         await asyncio.sleep(2)  # time enough for an execution that should not happen
-        connection.close()
+        await close_websocket(connection)
         return seen
 
     seen = run_async(attack())

@@ -22,21 +22,14 @@ from reviewkit.widgets import (
     ReviewDashboard,
     ReviewNavigator,
 )
+from tests.conftest import warm_copy
 
 TEAMS = ["billing", "growth", "mobile", "onboarding", "support"]
 
 
 @pytest.fixture(scope="module")
 def warm(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample project with its export cache filled once, so each test's copy starts fast."""
-    folder = tmp_path_factory.mktemp("widgets") / "project"
-    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
-    with open_project(folder) as project:
-        project.kpis()
-        project.outputs()
-    for stale in folder.glob("*.db*"):
-        stale.unlink()
-    return folder
+    return warm_copy(sample_dir, tmp_path_factory.mktemp("widgets") / "project")
 
 
 @pytest.fixture
