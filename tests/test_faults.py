@@ -25,7 +25,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import pytest
 from reviewkit import open_project
 from reviewkit.store import Store, StoreError
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
+from tests.test_serve import Server
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = "2026-01"
@@ -457,53 +457,6 @@ def test_a_store_moved_away_and_back_loses_nothing(tmp_path: Path) -> None:
         assert store.verify()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """A `reviewkit serve` process with its log (as in test_serve.py)."""
-
-    def __init__(self, project: Path, tmp: Path) -> None:
-        self.port = free_port()
-        self.log = tmp / "serve.log"
-        env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
-        for name in ("DATA", "RUNTIME", "CONFIG"):
-            folder = tmp / f"serve-jupyter-{name.lower()}"
-            folder.mkdir(exist_ok=True)
-            env[f"JUPYTER_{name}_DIR"] = str(folder)
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "reviewkit", "serve", "--project", str(project)),
-                    *("--port", str(self.port), "--pool-size", "0"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while "is running at" not in self.log.read_text(errors="replace"):
-            assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, self.log.read_text(errors="replace")[-3000:]
-            time.sleep(0.25)
-
-    def url(self, query: str) -> str:
-        return f"http://127.0.0.1:{self.port}/voila/render/checkins.ipynb?{query}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 def save(page, note: str, expect: str) -> str:
     """Type ``note`` on the check-in page, save, and return the status line once it shows
     ``expect``."""
@@ -527,9 +480,9 @@ def test_the_store_deleted_or_read_only_while_served(sample_dir: Path, tmp_path:
         linked = set(zip(opened.links()["output_id"], opened.links()["outcome_id"], strict=True))
         opened.kpis()  # the export cache filled once, before the page's kernel
     store_path = project / "reviewkit.db"
-    server = Server(project, tmp_path)
+    server = Server(project, tmp_path, "--pool-size", "0")
     try:
-        server.wait_ready()
+        server.wait_for(r"is running at")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM), args=list(CHROMIUM_OFFLINE), headless=True
@@ -537,7 +490,7 @@ def test_the_store_deleted_or_read_only_while_served(sample_dir: Path, tmp_path:
             context = browser.new_context()
             context.set_default_timeout(SLOW)
             page = context.new_page()
-            page.goto(server.url("period=2026-10&team=support"))
+            page.goto(server.url("checkins.ipynb", "period=2026-10&team=support"))
             page.wait_for_selector(".jupyter-widgets select", timeout=SLOW)
             save(page, "kept before the fault", "saved:")
 
@@ -554,7 +507,7 @@ def test_the_store_deleted_or_read_only_while_served(sample_dir: Path, tmp_path:
             assert "put it back" in shown and "Traceback" not in shown
             print(f"deleted: {shown}")
             other = context.new_page()  # a new viewer: a new kernel opens the store
-            other.goto(server.url("period=2026-10&team=support"))
+            other.goto(server.url("checkins.ipynb", "period=2026-10&team=support"))
             other.wait_for_selector("text=the store file is gone", timeout=SLOW)
             assert "Traceback" not in other.content()
             assert not store_path.exists()  # no empty store in its place

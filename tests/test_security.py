@@ -15,9 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -40,6 +37,7 @@ from reviewkit.render import EMBED_OPTIONS
 from reviewkit.report import live_page, reproduce, run_reports
 from reviewkit.serve import ServeOptions
 from tests.conftest import close_websocket, isolate_jupyter, warm_copy
+from tests.test_serve import Server, free_port
 
 PERIOD = "2026-10"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,12 +58,6 @@ SQL_HOSTILE = [
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
     return result.exit_code, result.stdout, result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -545,57 +537,21 @@ def test_the_token_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert code == 2 and "exclude each other" in err
 
 
-class Server:
-    """A `reviewkit serve` process without a token, on loopback, with no preheated kernels."""
-
-    def __init__(self, project: Path, tmp: Path) -> None:
-        self.project = project
-        self.port = free_port()
-        self.log = tmp / f"serve-{self.port}.log"
-        env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
-        for name in ("DATA", "RUNTIME", "CONFIG"):
-            folder = tmp / f"jupyter-{name.lower()}"
-            folder.mkdir(exist_ok=True)
-            env[f"JUPYTER_{name}_DIR"] = str(folder)
-        command = [sys.executable, "-m", "reviewkit", "serve", "--project", str(project)]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--port", str(self.port), "--pool-size", "0", "--cull-after", "10"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + 120
-        while "is running at" not in self.text():
-            assert self.process.poll() is None and time.monotonic() < deadline, self.text()
-            time.sleep(0.25)
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def get(self, path: str, host: str) -> tuple[int, str]:
-        """Status and body of a GET of ``path`` sent to this server as addressed to ``host``
-        (redirects followed)."""
-        for _ in range(5):
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=180)
-            try:
-                connection.request("GET", path, headers={"Host": host})
-                response = connection.getresponse()
-                body = response.read().decode("utf-8", errors="replace")
-            finally:
-                connection.close()
-            if response.status not in (301, 302, 303, 307, 308):
-                return response.status, body
-            path = urllib.parse.urljoin(path, response.headers["Location"])
-        raise AssertionError(f"redirected too often, last to {path}")
-
-    def stop(self) -> None:
-        self.process.terminate()
+def get_as(server: Server, path: str, host: str) -> tuple[int, str]:
+    """Status and body of a GET of ``path`` sent to ``server`` as addressed to ``host``
+    (redirects followed)."""
+    for _ in range(5):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=180)
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            connection.request("GET", path, headers={"Host": host})
+            response = connection.getresponse()
+            body = response.read().decode("utf-8", errors="replace")
+        finally:
+            connection.close()
+        if response.status not in (301, 302, 303, 307, 308):
+            return response.status, body
+        path = urllib.parse.urljoin(path, response.headers["Location"])
+    raise AssertionError(f"redirected too often, last to {path}")
 
 
 @pytest.fixture(scope="module")
@@ -603,8 +559,9 @@ def server(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """`reviewkit serve` of a copy of the poisoned project."""
     scratch = tmp_path_factory.mktemp("voila")
     shutil.copytree(poisoned, scratch / "project", ignore=shutil.ignore_patterns("reports"))
-    running = Server(scratch / "project", scratch)
+    running = Server(scratch / "project", scratch, "--pool-size", "0", "--cull-after", "10")
     try:
+        running.wait_for(r"is running at")
         yield running
     finally:
         running.stop()
@@ -614,7 +571,7 @@ def server(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def served(server: Server) -> str:
     """The check-ins page as the server sends it to a browser on this machine (its kernel runs
     the page's notebook first: no preheated kernels here)."""
-    status, body = server.get("/voila/render/checkins.ipynb", f"127.0.0.1:{server.port}")
+    status, body = get_as(server, "/voila/render/checkins.ipynb", f"127.0.0.1:{server.port}")
     assert status == 200, body[:2000]
     return body
 
@@ -641,14 +598,14 @@ def test_without_a_token_only_loopback_names_are_served(server: Server, served: 
     answers requests addressed to a loopback address or localhost."""
     local = f"127.0.0.1:{server.port}"
     rebound = f"attacker.example:{server.port}"
-    assert server.get("/voila/render/review.ipynb", rebound)[0] == 403
-    assert server.get("/voila/tree", rebound)[0] == 403
+    assert get_as(server, "/voila/render/review.ipynb", rebound)[0] == 403
+    assert get_as(server, "/voila/tree", rebound)[0] == 403
     unknown = "00000000-0000-4000-8000-000000000000"  # a kernel id's shape: the route matches
     assert websocket_status(server, unknown, {"Host": rebound}) == 403
-    assert server.get("/voila/tree", f"localhost:{server.port}")[0] == 200
-    assert server.get("/voila/tree", f"[::1]:{server.port}")[0] == 200
+    assert get_as(server, "/voila/tree", f"localhost:{server.port}")[0] == 200
+    assert get_as(server, "/voila/tree", f"[::1]:{server.port}")[0] == 200
     # Only the four pages are served: not the project's config, exports or store.
-    status, listing = server.get("/voila/api/contents", local)
+    status, listing = get_as(server, "/voila/api/contents", local)
     assert status == 200
     assert sorted(item["name"] for item in json.loads(listing)["content"]) == sorted(
         notebook for notebook, _ in PAGES.values()
@@ -656,7 +613,7 @@ def test_without_a_token_only_loopback_names_are_served(server: Server, served: 
     for path in ("reviewkit.yaml", "data/issues_export.csv", "reviewkit.db"):
         for route in ("render", "files", "api/contents"):
             escaped = urllib.parse.quote(f"../../{path}", safe="")
-            status, body = server.get(f"/voila/{route}/{escaped}", local)
+            status, body = get_as(server, f"/voila/{route}/{escaped}", local)
             start = (server.project / path).read_bytes()[:32].decode("latin-1")
             assert status in (403, 404) and start not in body, (route, path, status)
     kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', served)
