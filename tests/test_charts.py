@@ -8,19 +8,23 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import altair as alt
 import pytest
+from playwright.sync_api import sync_playwright
 
 from reviewkit import charts, open_project, render
+from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.impact import ImpactResult
 from reviewkit.project import Project
 
 #: what "a few thousand rows" means for one chart's embedded data
 MAX_ROWS = 3000
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -352,8 +356,9 @@ ctx.window = ctx; ctx.self = ctx; vm.createContext(ctx);
 vm.runInContext(scripts[0], ctx);
 vm.runInContext(scripts[0], ctx);
 const calls = [];
+ctx.document = {getElementById: (id) => ({id}), body: {contains: () => false}};
 ctx.vegaEmbed = (target, spec) => { calls.push([target, Object.keys(spec.datasets).length]);
-                                    return Promise.resolve(); };
+                                    return Promise.resolve({finalize: () => {}}); };
 for (const script of scripts.slice(1)) vm.runInContext(script, ctx);
 console.log(JSON.stringify(calls));
 """,
@@ -368,3 +373,35 @@ console.log(JSON.stringify(calls));
     )
     calls = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(calls) == 2 and all(n > 0 for _, n in calls)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make test installs it)")
+def test_a_chart_that_leaves_the_page_lets_go_of_its_listeners(built, tmp_path) -> None:
+    """A live page redraws a chart by clearing its output: the old chart's view is finalized,
+    so the listener its export menu put on the document goes (each redraw leaked ~1.6 MB)."""
+    page_file = tmp_path / "one.html"
+    page_file.write_text(render.page([built["kpi_trend"]], "One"), encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_OFFLINE), headless=True
+        )
+        tab = browser.new_page()
+        tab.goto(page_file.as_uri())
+        tab.wait_for_selector(".reviewkit-chart svg")
+        cdp = tab.context.new_cdp_session(tab)
+
+        def document_listeners() -> int:
+            document = cdp.send("Runtime.evaluate", {"expression": "document"})
+            found = cdp.send(
+                "DOMDebugger.getEventListeners", {"objectId": document["result"]["objectId"]}
+            )
+            return len(found["listeners"])
+
+        drawn = document_listeners()
+        tab.evaluate("document.querySelector('.reviewkit-chart').remove()")
+        deadline = time.monotonic() + 15
+        while document_listeners() >= drawn and time.monotonic() < deadline:
+            time.sleep(0.25)
+        left = document_listeners()
+        browser.close()
+    assert left < drawn

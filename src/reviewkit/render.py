@@ -109,8 +109,18 @@ def _embed(spec: dict[str, Any]) -> str:
         "  var tries = 0;\n"
         "  function draw() {\n"
         "    if (window.vegaEmbed) {\n"
-        f'      window.vegaEmbed("#{target}", spec, options).catch(function (error) {{\n'
-        f'        document.getElementById("{target}").textContent = "Chart error: " + error;\n'
+        f'      var div = document.getElementById("{target}");\n'
+        f'      window.vegaEmbed("#{target}", spec, options).then(function (result) {{\n'
+        "        // A live page clears and redraws its outputs: once the chart has left the page,\n"
+        "        // let go of its view and of the listeners its export menu put on the document.\n"
+        "        var watch = setInterval(function () {\n"
+        "          if (!document.body.contains(div)) {\n"
+        "            clearInterval(watch);\n"
+        "            result.finalize();\n"
+        "          }\n"
+        "        }, 2000);\n"
+        "      }).catch(function (error) {\n"
+        '        div.textContent = "Chart error: " + error;\n'
         "      });\n"
         "    } else if (tries++ < 200) {\n"
         "      setTimeout(draw, 50);\n"
