@@ -67,6 +67,7 @@ class Server:
     def __init__(
         self, project: Path, tmp: Path, *arguments: str, env: dict[str, str] | None = None
     ) -> None:
+        self.project = project
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"serve-{self.port}.log"
