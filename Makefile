@@ -73,7 +73,7 @@ bench: setup sample browser
 		echo "== $$script"; $(BIN)/python $$script || exit 1; echo; \
 	done
 
-# The hardening tests at full size (issue 9; about 40 minutes on 2 cores): long fuzzing, 20
+# The hardening tests at full size (issue 9; about 14 minutes on 2 cores): long fuzzing, 20
 # random kills of `reviewkit report`, 20 viewers for 5 minutes. `make test` runs the same tests
 # small. Hypothesis prints the seed of any failure; the numbers go to build/soak.txt.
 SOAK_ENV := REVIEWKIT_FUZZ_EXAMPLES=5000 REVIEWKIT_FAULT_KILLS=20 \
