@@ -226,14 +226,21 @@ def _forbidden_rows(source: Source, files: Sequence[LoadedFile], today: dt.date)
     """Rows the source's declaration forbids: a repeat of its ``unique`` key, or (unless
     ``future_dates: allow``) a date after ``today``. Checked on every load, not cached, since
     the answer depends on the day; a file whose dates all lie in the past costs nothing."""
-    problems: list[Problem] = []
     late = today + FUTURE_SLACK
+    future = [
+        f
+        for f in files
+        if source.future_dates == "refuse" and f.max_date is not None and f.max_date > late
+    ]
+    if not source.unique and not future:
+        return []  # the usual case: no connection, no scan
+    problems: list[Problem] = []
     con = connect()
     try:
         for loaded in files:
             if source.unique:
                 problems += _repeated_keys(con, source, loaded)
-            if source.future_dates == "refuse" and loaded.max_date and loaded.max_date > late:
+            if loaded in future:
                 problems += _future_rows(con, source, loaded, today, late)
     finally:
         con.close()
