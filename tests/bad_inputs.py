@@ -19,6 +19,8 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.conftest import TODAY
+
 SOURCE = """\
 tickets:
   path: data/tickets.csv
@@ -356,7 +358,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "future_dates",
         (
-            "data/tickets.csv:3: column 'day': 2062-01-06 is after today (2026-11-25); correct the date in the export, or set `future_dates: allow` under sources.tickets if it plans ahead",
+            f"data/tickets.csv:3: column 'day': 2062-01-06 is after today ({TODAY}); correct the date in the export, or set `future_dates: allow` under sources.tickets if it plans ahead",
             FORBIDDEN,
         ),
         files=tickets("""\

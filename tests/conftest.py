@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import shutil
 import time
 from pathlib import Path
@@ -10,11 +12,17 @@ from typing import Any
 
 import pytest
 
+from reviewkit.clock import TODAY_VARIABLE
 from reviewkit.project import open_project
 from reviewkit.sample import generate
 from reviewkit.scaffold import templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: "Today" for every test and every process a test starts (reviewkit.clock reads it), so the suite
+#: passes whatever day it runs: ten days after the sample company's data ends (2026-11-15).
+TODAY = dt.date(2026, 11, 25)
+os.environ[TODAY_VARIABLE] = TODAY.isoformat()
 
 
 @pytest.fixture(scope="session")

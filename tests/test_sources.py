@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reviewkit import sources
+from reviewkit import clock, sources
 from reviewkit.errors import DataError, ReviewkitError
 from reviewkit.project import check_project, open_project
 from reviewkit.sources import LoadedSource
@@ -1002,7 +1002,7 @@ def test_check_project_reports_a_failing_source_as_errors(make_project: MakeProj
 def test_future_dates_are_allowed_when_declared_and_tomorrow_always(
     make_project: MakeProject,
 ) -> None:
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    tomorrow = (clock.today() + dt.timedelta(days=1)).isoformat()
     rows = text("day,team,tickets,csat", f"{tomorrow},north,1,4", "2099-01-01,north,1,4")
     make_project(kpis_source("data/kpis.csv", "future_dates: allow"), {"data/kpis.csv": rows})
     assert load().max_date == dt.date(2099, 1, 1)

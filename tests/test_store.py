@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from reviewkit import clock
 from reviewkit.store import (
     SCHEMA_VERSION,
     CheckIn,
@@ -533,7 +534,7 @@ def test_events_filters_and_changes_since(store: Store) -> None:
         ("undo", "review:2026-09"),
     ]
     assert [e.kind for e in store.events(key="gone→o")] == ["link", "unlink", "undo"]
-    assert store.events(since=dt.datetime.now(dt.UTC)) == []
+    assert store.events(since=clock.now(dt.UTC)) == []
     assert [k.output_id for k in store.links()] == ["gone", "kept", "old"]
     assert store.verify()
 

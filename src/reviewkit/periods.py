@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Final
 
+from reviewkit import clock
 from reviewkit.config import Calendar
 from reviewkit.errors import QueryError
 
@@ -198,7 +199,7 @@ def parse_period(
     relative = RELATIVE.match(text)
     if relative:
         kind = relative.group(2).replace("-", "_")
-        period = period_containing(today or dt.date.today(), kind, calendar)
+        period = period_containing(today or clock.today(), kind, calendar)
         period = period.shift(-1) if relative.group(1) == "last" else period
         return _at_grain(text, period, grain, calendar)
     for kind, pattern in PATTERNS.items():

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reviewkit.clock import now
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.report import ReportRun, run_reports, write_atomic
 
@@ -242,7 +243,7 @@ def run_schedule(
     project_dir: Path,
     cron: str,
     *,
-    clock: Callable[[], dt.datetime] = dt.datetime.now,
+    clock: Callable[[], dt.datetime] = now,
     sleep: Callable[[float], None] = time.sleep,
     once: bool = False,
     catch_up: CatchUp = "period",

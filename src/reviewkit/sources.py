@@ -29,6 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from reviewkit import clock
 from reviewkit.config import ProjectConfig, Source
 from reviewkit.errors import DataError, Problem, shown_path
 
@@ -208,7 +209,7 @@ def load_source(config: ProjectConfig, source: Source, cache: SourceCache) -> Lo
             "(they are then counted in every output):",
             result.rejected,
         )
-    forbidden = _forbidden_rows(source, loaded, dt.date.today())
+    forbidden = _forbidden_rows(source, loaded, clock.today())
     if forbidden:
         raise DataError.from_problems(
             f"source '{source.name}' has rows its declaration forbids:", forbidden

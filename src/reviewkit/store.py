@@ -33,6 +33,7 @@ from typing import Any, Final, Self
 
 import yaml
 
+from reviewkit import clock
 from reviewkit.config import Calendar
 from reviewkit.errors import Problem, QueryError, ReviewkitError, shown_path
 from reviewkit.periods import parse_period
@@ -637,7 +638,7 @@ def _default_actor() -> str:
 
 
 def _now() -> str:
-    return _iso(dt.datetime.now(dt.UTC))
+    return _iso(clock.now(dt.UTC))
 
 
 def _busy(exc: sqlite3.Error) -> bool:
