@@ -141,6 +141,29 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
 
 
 @pytest.mark.usefixtures("stub_render")
+def test_published_files_honour_the_umask(project: Path) -> None:
+    """A team serving reports/ with a web server or a shared folder can read what was published:
+    files are created as any file the user writes, mode 0666 (folders 0777) less the umask."""
+    previous = os.umask(0o002)
+    try:
+        run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
+    finally:
+        os.umask(previous)
+    assert run.ok, run.failed
+    reports = project / "reports"
+    modes = {
+        p.relative_to(reports).as_posix(): p.stat().st_mode & 0o777 for p in reports.rglob("*")
+    }
+    assert modes == {
+        "2026-10": 0o775,
+        "2026-10/billing.html": 0o664,
+        "2026-10/billing.ipynb": 0o664,
+        "2026-10/billing.snapshot.json": 0o664,
+        "index.html": 0o664,
+    }
+
+
+@pytest.mark.usefixtures("stub_render")
 def test_a_failing_team_keeps_its_last_good_report(project: Path, tmp_path: Path) -> None:
     first = run_reports(project, PERIOD, teams=["broken"], notebook=good_notebook(tmp_path))
     assert first.ok

@@ -42,6 +42,7 @@ import html
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode
 
+from reviewkit import clock
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.project import check_project, open_project
@@ -727,12 +729,16 @@ def _alive(pid: int) -> bool:
 @contextlib.contextmanager
 def _temporary(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` (named after this process, so that a later run can tell
-    it is left over: see :func:`_sweep`), removed unless the block moved it away."""
-    fd, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
-    )
-    os.close(fd)
-    tmp = Path(name)
+    it is left over: see :func:`_sweep`), removed unless the block moved it away. It is created
+    as any file the user writes is, mode 0666 less the umask (``mkstemp``'s 0600 would publish
+    reports that the web server or the colleagues sharing the folder cannot read)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
     finally:
@@ -1111,7 +1117,7 @@ def _mtime(path: Path) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    return clock.now().astimezone().isoformat(timespec="seconds")
 
 
 def _version() -> str:
