@@ -630,25 +630,152 @@ def test_config_errors_name_file_line_and_valid_keys(
     )
     with pytest.raises(ConfigError) as caught:
         load_wbr_config("wbr.yaml")
+    # wbr-app ignores the keys it does not read: warnings, listed with the problems. No hint for
+    # 'weekending', written beside the 'week_ending' it resembles.
     assert str(caught.value) == (
-        "wbr.yaml has 8 problem(s):\n"
+        "wbr.yaml has 6 problem(s) and 2 warning(s):\n"
         "wbr.yaml:2:3: setup.week_ending: 2021-09-25 is not a date like 25-SEP-2021 "
         "(DD-MON-YYYY); write it as wbr-app does\n"
         "wbr.yaml:3:3: setup.fiscal_year_end_month: 'Jun' is not one of JAN, FEB, MAR, APR, MAY, "
         "JUN, JUL, AUG, SEP, OCT, NOV, DEC (did you mean 'JUN'?); wbr-app needs the upper-case "
         "3-letter month\n"
-        "wbr.yaml:4:3: setup.weekending: unknown key (did you mean 'week_ending'?); wbr-app's keys "
-        "here are: week_ending, week_number, title, fiscal_year_end_month, block_starting_number, "
-        "tooltip, db_config_url, x_axis_monthly_display\n"
+        "wbr.yaml:4:3: warning: setup.weekending: wbr-app ignores this key\n"
         "wbr.yaml:7:5: metrics.Sales.filter: missing required key 'base_column'\n"
-        "wbr.yaml:7:14: metrics.Sales.filter.baseColumn: unknown key (did you mean "
-        "'base_column'?); wbr-app's keys here are: base_column, query\n"
+        "wbr.yaml:7:14: warning: metrics.Sales.filter.baseColumn: wbr-app ignores this key (did "
+        "you mean 'base_column'?)\n"
         "wbr.yaml:8:5: metrics.Sales.aggf: 'total' is not one of: sum, mean, min, max, first, "
         "last\n"
         "wbr.yaml:12:20: metrics.Share.function.divide.0.metric.name: function metric 'Ratio' must "
         "be defined above 'Share' (wbr-app evaluates function metrics in file order)\n"
         "wbr.yaml:15:57: metrics.Ratio.function.divide.1.metric.name: unknown metric 'Sale' (did "
         "you mean 'Sales'?); define it in the metrics section"
+    )
+
+
+IGNORED_KEYS_BASE = """\
+    setup:
+      week_ending: 25-SEP-2021
+    metrics:
+      Clicks: {column: clicks, aggf: sum}
+      Impressions: {column: impressions, aggf: sum}
+      US: {filter: {base_column: clicks, query: "country == 'US'"}, aggf: sum}
+      CTR: {function: {divide: [metric: {name: Clicks}, metric: {name: Impressions}]}}
+    """
+# The same deck with keys wbr-app does not read: its own generated decks carry `comment` under
+# every metric, hand-written ones deck settings or typos of its keys. A typo of
+# fiscal_year_end_month or metric_comparison_method leaves wbr-app on DEC and percent changes.
+IGNORED_KEYS = """\
+    owner: finance team
+    setup:
+      week_ending: 25-SEP-2021
+      fiscal_year_end_mont: JUN
+    metrics:
+      Clicks:
+        column: clicks
+        aggf: sum
+        comment: Ensure 'clicks' is a column in your data_sources query output.
+        graph_prior_year_flag: true
+      Impressions:
+        column: impressions
+        aggf: sum
+        box_total_scaling: "##MM"
+        metric_comparision_method: bps
+      US:
+        filter: {base_column: clicks, query: "country == 'US'", note: US only}
+        aggf: sum
+      CTR:
+        aggf: mean
+        function:
+          divide:
+            - metric: {name: Clicks, legend_name: CTR}
+              weight: 2
+            - metric: {name: Impressions}
+          sum:
+            - metric: {name: US}
+    """
+
+
+def test_keys_wbr_app_ignores_change_no_number_and_warn_once_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = daily("2020-08-01", "2021-09-25", clicks=lambda d: d.day, impressions=lambda d: 99)
+    data["country"] = ["UK" if d.day % 3 == 0 else "US" for d in data["Date"]]
+    data.to_csv("daily.csv", index=False)
+    (tmp_path / "base.yaml").write_text(dedent(IGNORED_KEYS_BASE))
+    (tmp_path / "wbr.yaml").write_text(dedent(IGNORED_KEYS))
+    expected = compute_wbr(load_wbr_config("base.yaml"), "daily.csv")
+    assert compute_wbr(load_wbr_config("wbr.yaml"), "daily.csv") == expected
+    warnings = [
+        "wbr.yaml:1:1: warning: owner: wbr-app ignores this key",
+        "wbr.yaml:4:3: warning: setup.fiscal_year_end_mont: wbr-app ignores this key (did you "
+        "mean 'fiscal_year_end_month'?)",
+        "wbr.yaml:9:5: warning: metrics.Clicks.comment: wbr-app ignores this key",
+        "wbr.yaml:10:5: warning: metrics.Clicks.graph_prior_year_flag: wbr-app ignores this key "
+        "(it reads it only under a deck block's metrics)",
+        "wbr.yaml:14:5: warning: metrics.Impressions.box_total_scaling: wbr-app ignores this key",
+        "wbr.yaml:15:5: warning: metrics.Impressions.metric_comparision_method: wbr-app ignores "
+        "this key (did you mean 'metric_comparison_method'?)",
+        "wbr.yaml:17:61: warning: metrics.US.filter.note: wbr-app ignores this key",
+        "wbr.yaml:20:5: warning: metrics.CTR.aggf: wbr-app ignores this key (a function metric "
+        "is not aggregated)",
+        "wbr.yaml:23:34: warning: metrics.CTR.function.divide.0.metric.legend_name: wbr-app "
+        "ignores this key (it reads it only under a deck block's metrics)",
+        "wbr.yaml:24:11: warning: metrics.CTR.function.divide.0.weight: wbr-app ignores this key",
+        "wbr.yaml:26:7: warning: metrics.CTR.function.sum: wbr-app ignores this key (it reads "
+        "only the first key here, 'divide')",
+    ]
+    runner = CliRunner()
+    result = runner.invoke(wbr, ["wbr.yaml", "--data", "daily.csv", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == expected
+    assert result.stderr.splitlines() == warnings
+    table = runner.invoke(wbr, ["wbr.yaml", "--data", "daily.csv"])
+    base = runner.invoke(wbr, ["base.yaml", "--data", "daily.csv"])
+    assert (table.stdout, table.stderr.splitlines()) == (base.stdout, warnings)
+    assert base.stderr == ""
+
+
+def test_keys_wbr_app_rejects_are_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wbr.yaml").write_text(
+        dedent(
+            """\
+            setup: {week_ending: 25-SEP-2021}
+            metrics:
+              Clicks:
+                column: clicks
+                agf: sum
+              Views:
+                column: views
+                aggf: sum
+                metric_comparison_method: percent
+              Rate:
+                metric: Clicks
+                function: {divide: [metric: {name: Clicks}, metric: {name: Views}]}
+              Share:
+                function: {ratio: [metric: {name: Clicks}], divide: [metric: {name: Views}]}
+            """
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_wbr_config("wbr.yaml")
+    # wbr-app's validator refuses a metric without aggf and a comparison method other than bps;
+    # it fails reading a 'metric' key without 'column' and a first function key it does not know.
+    # The ignored typo is listed too, as the likely cause of the missing key.
+    assert str(caught.value) == (
+        "wbr.yaml has 4 problem(s) and 1 warning(s):\n"
+        "wbr.yaml:3:3: metrics.Clicks: missing required key 'aggf' (or define a function)\n"
+        "wbr.yaml:5:5: warning: metrics.Clicks.agf: wbr-app ignores this key (did you mean "
+        "'aggf'?)\n"
+        "wbr.yaml:9:5: metrics.Views.metric_comparison_method: 'percent' is not one of: bps, % "
+        "(percent change, the default)\n"
+        "wbr.yaml:11:5: metrics.Rate.metric: wbr-app reads 'metric' as a column metric and fails "
+        "without 'column'; remove it\n"
+        "wbr.yaml:14:16: metrics.Share.function.ratio: 'ratio' is not one of: sum, difference, "
+        "product, divide; wbr-app takes the first key here for the function"
     )
 
 

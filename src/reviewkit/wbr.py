@@ -83,10 +83,26 @@ Deliberate differences
     wrong dates (it re-attaches a date-sorted list by the original row labels); reviewkit uses the
     right dates and flags the metric. Rows of one date keep their file order for ``first`` and
     ``last`` (wbr-app's unstable sort may not). Dates with a time of day are refused (wbr-app
-    compares them with midnight). Every key wbr-app reads is accepted, though ``deck``,
-    ``data_sources`` and the display settings are not used; other keys are errors. wbr-app itself
+    compares them with midnight). A filter without ``query`` is refused: wbr-app then aggregates
+    the whole base column, so a misspelt ``query`` would silently drop the filter. wbr-app itself
     fails for a December week ending when the fiscal year ends in another month
     (``date(year, 13, 1)``) and without ``setup.week_number``; reviewkit computes both.
+
+Keys wbr-app does not read
+    wbr-app looks keys up by name and never lists a mapping's keys (validator.py checks only
+    ``setup.week_ending``, each metric's ``aggf`` with ``column`` or ``filter``, and
+    ``metric_comparison_method``), so a key it does not read changes nothing: a deck setting such
+    as ``graph_prior_year_flag`` put under a metric, the ``comment`` its own YAML generator
+    (controller_utility.generate_custom_yaml) writes under every metric, a misspelt key. reviewkit
+    ignores such keys too, at the top level, in ``setup``, in a metric, its ``filter`` and its
+    function operands, and reports each in ``WbrConfig.warnings`` (with a did-you-mean hint for a
+    misspelling). Under ``function`` wbr-app takes the first key for the function and ignores the
+    others; a ``function`` metric's ``aggf`` is ignored (code: ``build_agg``); a ``metric`` key is
+    ignored beside ``column`` and fails wbr-app without it (``create_dynamic_data_frame`` reads it
+    as a column metric). Where wbr-app fails reviewkit refuses the config: a metric without
+    ``aggf`` (a misspelt ``aggf`` is also listed as a warning, as the likely cause), a ``metric``
+    key without ``column``, a first key under ``function`` that is no function. ``deck``,
+    ``data_sources`` and ``annotations`` are not read.
 """
 
 from __future__ import annotations
@@ -125,7 +141,8 @@ __all__ = [
 Floats = npt.NDArray[np.float64]
 Days = npt.NDArray[np.datetime64]
 
-#: Keys wbr-app reads; reviewkit uses ``setup`` and ``metrics`` and accepts the rest unread.
+#: Keys wbr-app reads; reviewkit uses ``setup`` and ``metrics`` and accepts the rest unread. Other
+#: keys wbr-app ignores, so reviewkit ignores them too, with a warning.
 TOP_KEYS: Final = ("setup", "data_sources", "csv_files", "annotations", "metrics", "deck")
 SETUP_KEYS: Final = (
     "week_ending",
@@ -137,7 +154,10 @@ SETUP_KEYS: Final = (
     "db_config_url",
     "x_axis_monthly_display",
 )
-METRIC_KEYS: Final = ("column", "aggf", "filter", "function", "metric_comparison_method")
+#: ``metric`` is read only without ``column``, where it makes wbr-app fail.
+METRIC_KEYS: Final = ("column", "aggf", "filter", "function", "metric_comparison_method", "metric")
+#: Settings of a metric in a deck block; written under ``metrics`` they are the likely mix-up.
+DECK_METRIC_KEYS: Final = ("line_style", "graph_prior_year_flag", "legend_name")
 FILTER_KEYS: Final = ("base_column", "query")
 OPERAND_KEYS: Final = ("name", "function")
 AGGFS: Final = ("sum", "mean", "min", "max", "first", "last")
@@ -231,6 +251,8 @@ class WbrConfig:
     metrics: tuple[WbrMetric, ...]
     week_ending: dt.date | None = None
     fiscal_year_end_month: int = 12
+    #: One warning per key wbr-app ignores (so reviewkit ignores it too), in file order.
+    warnings: tuple[Problem, ...] = ()
 
 
 def parse_week_ending(text: str, where: str) -> dt.date:
@@ -320,11 +342,17 @@ def load_wbr_config(path: Path | str) -> WbrConfig:
     reader = _Reader(located)
     config = reader.config()
     if reader.problems or config is None:
-        reader.problems.sort(key=lambda p: (p.line or 0, p.col or 0))
+        # The ignored keys are listed too: a misspelt required key is both ignored and missing.
+        warned = f" and {len(reader.warnings)} warning(s)" if reader.warnings else ""
         raise ConfigError.from_problems(
-            f"{shown} has {len(reader.problems)} problem(s):", reader.problems
+            f"{shown} has {len(reader.problems)} problem(s){warned}:",
+            sorted([*reader.problems, *reader.warnings], key=_position),
         )
     return config
+
+
+def _position(problem: Problem) -> tuple[int, int]:
+    return (problem.line or 0, problem.col or 0)
 
 
 class _Reader:
@@ -333,6 +361,7 @@ class _Reader:
     def __init__(self, located: Located) -> None:
         self.located = located
         self.problems: list[Problem] = list(located.duplicates)
+        self.warnings: list[Problem] = []
         self.metrics: list[WbrMetric] = []
         #: Every metric name written, valid or not (so one bad metric is reported once).
         self.declared: set[str] = set()
@@ -344,27 +373,38 @@ class _Reader:
         dotted = ".".join(str(k) for k in keypath) or None
         self.problems.append(Problem(self.located.path, message, line, col, dotted))
 
+    def ignore(self, keypath: KeyPath, why: str) -> None:
+        """Warn about a key wbr-app ignores; ``why`` is a hint in parentheses, or nothing."""
+        line, col = self.located.where(keypath)
+        dotted = ".".join(str(k) for k in keypath)
+        message = f"wbr-app ignores this key{why}"
+        self.warnings.append(Problem(self.located.path, message, line, col, dotted, "warning"))
+
     def line(self, keypath: KeyPath) -> int:
         return self.located.where(keypath)[0]
 
     def mapping(
-        self, value: Any, keypath: KeyPath, allowed: Sequence[str] | None, required: Sequence[str]
+        self, value: Any, keypath: KeyPath, known: Sequence[str] | None, required: Sequence[str]
     ) -> dict[Any, Any] | None:
-        """``value`` if it is a mapping; reports unknown keys (listing the valid ones) and gaps."""
+        """``value`` if it is a mapping; reports gaps and warns of keys wbr-app does not know."""
         if not isinstance(value, dict):
             self.error(keypath, f"expected a mapping of keys, got {_kind(value)}")
             return None
-        for key in value:
-            if allowed is not None and key not in allowed:
-                self.error(
-                    (*keypath, key),
-                    f"unknown key{suggest(str(key), allowed)}; wbr-app's keys here are: "
-                    + ", ".join(allowed),
-                )
+        if known is not None:
+            self.ignore_unknown(value, keypath, known)
         for key in required:
             if key not in value:
                 self.error(keypath, f"missing required key '{key}'")
         return value
+
+    def ignore_unknown(self, found: dict[Any, Any], keypath: KeyPath, known: Sequence[str]) -> None:
+        # A misspelling is of a key not written (a 'comment' beside 'column' is no typo of it).
+        absent = [k for k in known if k not in found]
+        for key in found:
+            if key in DECK_METRIC_KEYS:
+                self.ignore((*keypath, key), " (it reads it only under a deck block's metrics)")
+            elif key not in known:
+                self.ignore((*keypath, key), suggest(str(key), absent))
 
     def config(self) -> WbrConfig | None:
         top = self.mapping(self.located.data, (), TOP_KEYS, ("setup", "metrics"))
@@ -382,7 +422,8 @@ class _Reader:
             for name, spec in metrics.items():
                 self.metric(name, spec)
             self.check_references()
-        return WbrConfig(self.located.path, tuple(self.metrics), week_ending, fiscal_end)
+        ignored = tuple(sorted(self.warnings, key=_position))
+        return WbrConfig(self.located.path, tuple(self.metrics), week_ending, fiscal_end, ignored)
 
     def week_ending(self, setup: dict[Any, Any]) -> dt.date | None:
         if "week_ending" not in setup:
@@ -424,13 +465,24 @@ class _Reader:
                 f"{method!r} is not one of: bps, % (percent change, the default)",
             )
         bps = method == "bps"
+        if "metric" in found:
+            if "column" in found:
+                self.ignore((*keypath, "metric"), " (it reads the metric's 'column' first)")
+            else:
+                self.error(
+                    (*keypath, "metric"),
+                    "wbr-app reads 'metric' as a column metric and fails without 'column'; "
+                    "remove it",
+                )
         if "function" in found:
-            extra = [k for k in ("column", "filter", "aggf") if k in found]
+            extra = [k for k in ("column", "filter") if k in found]
             if extra:
                 self.error(
                     (*keypath, extra[0]),
-                    "a function metric takes no column, filter or aggf; remove " + ", ".join(extra),
+                    "a function metric takes no column or filter; remove " + ", ".join(extra),
                 )
+            if "aggf" in found:
+                self.ignore((*keypath, "aggf"), " (a function metric is not aggregated)")
             parsed = self.function(found["function"], (*keypath, "function"), name)
             if parsed is not None:
                 function, operands = parsed
@@ -491,15 +543,24 @@ class _Reader:
     def function(
         self, value: Any, keypath: KeyPath, user: str
     ) -> tuple[str, tuple[str, ...]] | None:
-        found = self.mapping(value, keypath, FUNCTIONS, ())
+        found = self.mapping(value, keypath, None, ())
         if found is None:
             return None
-        if len(found) != 1:
-            self.error(keypath, f"expected exactly one of: {', '.join(FUNCTIONS)}")
+        if not found:
+            self.error(keypath, f"expected one of: {', '.join(FUNCTIONS)}")
             return None
-        ((function, items),) = found.items()
+        # wbr-app takes the first key for the function and never looks at the others.
+        function, items = next(iter(found.items()))
         if function not in FUNCTIONS:
+            self.error(
+                (*keypath, function),
+                f"{function!r} is not one of: {', '.join(FUNCTIONS)}"
+                f"{suggest(str(function), FUNCTIONS)}; wbr-app takes the first key here for the "
+                "function",
+            )
             return None
+        for key in list(found)[1:]:
+            self.ignore((*keypath, key), f" (it reads only the first key here, {function!r})")
         if not isinstance(items, list) or not items:
             self.error((*keypath, function), "expected a list of '- metric: {name: ...}' operands")
             return None
@@ -513,9 +574,12 @@ class _Reader:
         names: list[str] = []
         for i, item in enumerate(items):
             item_path: KeyPath = (*keypath, function, i)
-            wrapper = self.mapping(item, item_path, ("metric",), ("metric",))
+            wrapper = self.mapping(item, item_path, None, ("metric",))
             if wrapper is None or "metric" not in wrapper:
                 continue
+            # Only beside 'metric' are the other keys ignored: without it wbr-app reads the item
+            # as a 'column' operand.
+            self.ignore_unknown(wrapper, item_path, ("metric",))
             ref_path: KeyPath = (*item_path, "metric")
             ref = self.mapping(wrapper["metric"], ref_path, OPERAND_KEYS, ("name",))
             if ref is None or "name" not in ref:

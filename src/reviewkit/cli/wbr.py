@@ -49,6 +49,9 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
     with user_errors():
         day = None if week_ending is None else parse_week_ending(week_ending, "--week-ending")
         parsed = load_wbr_config(config)
+        # On stderr, so that --json output stays one parseable document.
+        for warning in parsed.warnings:
+            click.echo(str(warning), err=True)
         results = compute_wbr(parsed, data, day)
     if as_json:
         click.echo(json.dumps(results, indent=2, allow_nan=False))
