@@ -25,6 +25,7 @@ from pathlib import Path
 import papermill
 import pytest
 from click.testing import CliRunner
+from traitlets.config import Config
 
 from reviewkit import open_project, report
 from reviewkit.cli.report import CHROMIUM_FLAGS, ProgressDisplay
@@ -469,7 +470,7 @@ def test_report_kernels_print_no_transport_warning(
     warn about; with plain TCP, ipykernel warns on every start."""
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "without encryption" not in capfd.readouterr().err
-    monkeypatch.setattr(report, "_kernel_options", dict)
+    monkeypatch.setattr(report, "kernel_config", Config)
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "Kernel is running over TCP without encryption" in capfd.readouterr().err
 
@@ -729,6 +730,7 @@ def test_cli_pdf_prints_the_review_with_its_charts(printed: Path) -> None:
     assert pages >= 2
     assert lines > 200, lines  # the three charts, drawn
     assert not [p for p in printed.iterdir() if p.name.startswith(".")]
+    assert pdf.stat().st_mode & 0o777 == (printed / "billing.html").stat().st_mode & 0o777
     assert 'href="2026-10/billing.pdf"' in (printed.parent / "index.html").read_text("utf-8")
 
 

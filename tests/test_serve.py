@@ -238,6 +238,20 @@ def test_each_page_draws_offline(
     shoot(page, notebook.removesuffix(".ipynb"))
 
 
+def test_the_log_has_no_noise_per_view(server: Server) -> None:
+    """The operator's log shows what happens and real problems: no "Notebook review.ipynb is not
+    trusted" per view (the pages are signed when written) and no ipykernel "running over TCP
+    without encryption" per kernel (their sockets are encrypted)."""
+    for notebook in ("review.ipynb", "checkins.ipynb"):
+        assert get(server.url(notebook, "team=billing"))[0] == 200
+    # the kernel taken from the pool is replaced: a kernel started after the views
+    server.wait_for(r"pre-heated kernel: \S+ for checkins\.ipynb[\s\S]*pool of checkins\.ipynb")
+    log = server.text()
+    assert "not trusted" not in log
+    assert "without encryption" not in log
+    assert "notebook-signing key" not in log  # nothing written to the user's Jupyter folders
+
+
 def test_the_review_drills_down_into_an_outcome(page, server: Server) -> None:
     page.goto(server.url("review.ipynb", "period=2026-09&team=support"))
     widgets_ready(page)

@@ -57,6 +57,7 @@ from urllib.parse import quote, urlencode
 from reviewkit import clock
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.kernels import kernel_config
 from reviewkit.project import check_project, open_project
 from reviewkit.sources import SourceCache, source_files
 
@@ -600,7 +601,7 @@ class _Job:
                     # tearing down pandas, DuckDB and Altair for nothing, per review (5
                     # reviews, --jobs 2, 2 cores: 17.2 s -> 13.9 s, 2 alternating runs each).
                     shutdown_kernel="immediate",
-                    **_kernel_options(),
+                    config=kernel_config(),
                 )
             except papermill.PapermillExecutionError as exc:
                 return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", attempt
@@ -616,19 +617,6 @@ class _Job:
                 return text, attempt
             return None, attempt
         raise AssertionError("unreachable: the last attempt returns")
-
-
-def _kernel_options() -> dict[str, Any]:
-    """nbclient options for the kernel: its sockets encrypted with CurveZMQ where pyzmq has it
-    (``auto``: when the kernelspec declares support, as ipykernel's does). The kernel then has
-    no reason to print its "running over TCP without encryption" warning on our stderr, and
-    the transport stays TCP (IPC made a killed kernel hang its client)."""
-    import zmq  # noqa: PLC0415 (with papermill, only when reports run)
-    from traitlets.config import Config  # noqa: PLC0415
-
-    if not zmq.has("curve"):
-        return {}
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
 def _render(executed: Path, *, title: str, subtitle: str) -> str:

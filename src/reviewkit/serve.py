@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import nbformat
+from nbformat.sign import NotebookNotary
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from traitlets.config import Config
@@ -33,6 +34,7 @@ from traitlets.config import Config
 from reviewkit.config import CONFIG_FILE, load_config
 from reviewkit.dashboard import PAGES
 from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.kernels import kernel_config
 from reviewkit.scaffold import notebooks_dir, templates_dir
 from reviewkit.store import MUST_EXIST_ENV, Store
 
@@ -83,7 +85,8 @@ def check_address(host: str, token: str | None) -> None:
 
 def prepare_pages(project: Path) -> Path:
     """Write the page notebooks, with ``project_dir`` set to the project's absolute path, into
-    ``<project>/.reviewkit/serve/`` (replacing what a previous run wrote). Returns that folder."""
+    ``<project>/.reviewkit/serve/`` (replacing what a previous run wrote), signed as trusted
+    with the notary of that folder (see :func:`notary`). Returns that folder."""
     root = project.resolve()
     if not (root / CONFIG_FILE).is_file():
         raise ReviewkitError(
@@ -93,6 +96,7 @@ def prepare_pages(project: Path) -> Path:
     target = root / PAGES_DIR
     target.mkdir(parents=True, exist_ok=True)
     wanted = {notebook for notebook, _ in PAGES.values()}
+    signer = NotebookNotary(config=notary(target))  # type: ignore[no-untyped-call]
     for stale in target.glob("*.ipynb"):
         if stale.name not in wanted:
             stale.unlink()
@@ -100,10 +104,18 @@ def prepare_pages(project: Path) -> Path:
         source = load_notebook_node(str(notebooks_dir() / notebook))
         page = parameterize_notebook(source, {"project_dir": str(root)}, report_mode=False)
         page.metadata.pop("papermill", None)
+        signer.sign(page)  # type: ignore[no-untyped-call]
         tmp = target / f".{notebook}.tmp"
         nbformat.write(page, tmp)  # type: ignore[no-untyped-call]
         tmp.replace(target / notebook)
     return target
+
+
+def notary(pages: Path) -> Config:
+    """Jupyter config keeping the notebook signing key and signatures with the pages: the pages
+    are ours, so they are signed as trusted when written (Jupyter otherwise logs "Notebook ... is
+    not trusted" on every view), and nothing is written to the user's Jupyter folders."""
+    return Config({"NotebookNotary": {"data_dir": str(pages)}})
 
 
 def _in_use(kernel_manager: Any) -> int:
@@ -226,6 +238,8 @@ def serve(options: ServeOptions) -> None:
         return {**current, "reviewkitProject": config.name}
 
     hooks = Config({"VoilaConfiguration": {"page_config_hook": page_config}})
+    hooks.merge(notary(pages))
+    hooks.merge(kernel_config())
     # The token is the operator's to hand out: keep it out of logs (as Voila does).
     shown = page_url(dataclasses.replace(options, token="..." if options.token else None))
     print(f"serving {config.name!r} at {shown}", flush=True)
