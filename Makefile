@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser bench soak
+.PHONY: setup demo test lint sample lock clean pictures browser bench soak calendar
 
 setup: $(BIN)/.installed
 
@@ -36,6 +36,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
 
+# Debian's faketime (libfaketime), which moves the machine's clock for `make calendar`.
+FAKETIME := /usr/bin/faketime
+$(FAKETIME):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends faketime
+
 demo: setup sample
 	$(BIN)/reviewkit check
 	$(BIN)/reviewkit links import data/links.yaml
@@ -47,8 +53,20 @@ demo: setup sample
 	@echo "the live review pages follow; Ctrl-C stops the server"
 	$(BIN)/reviewkit serve --port $(PORT)
 
-test: setup sample browser
+test: setup sample browser $(FAKETIME)
 	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory calendar
+
+# The suite must pass whatever day it runs: the tests set reviewkit's clock (REVIEWKIT_TODAY),
+# and the tests that deal in dates run again with the machine's clock a year ahead and a year
+# behind, so a read of the real date anywhere fails here (about a minute).
+CALENDAR_TESTS := tests/test_clock.py tests/test_bad_inputs.py tests/test_sources.py \
+	tests/test_schedule.py tests/test_store.py tests/test_cli.py
+calendar: setup sample $(FAKETIME)
+	@for shift in +365d -365d; do \
+		echo "== the machine's clock moved $$shift"; \
+		$(FAKETIME) -f $$shift $(BIN)/python -m pytest -q -p no:cacheprovider $(CALENDAR_TESTS) || exit 1; \
+	done
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
