@@ -31,7 +31,7 @@ def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
     assert code == 1
     assert out == (
         "reviewkit.yaml:10:29: metrics.revenue.agg: 'total' is not one of: sum, mean, min, max, "
-        "count, count_distinct, first, last\n"
+        "count, count_distinct, first, last, daily_mean\n"
     )
     assert err == "1 error(s); fix them and run `reviewkit check` again\n"
     config.write_text(config.read_text().replace("agg: total", "agg: sum, column: amount"))
@@ -215,6 +215,40 @@ def test_console_script_runs_the_demo_commands(sample_dir: Path) -> None:
     assert lines[0].startswith("Northwind Cloud · month 2026-10 (2026-10-01 to 2026-10-31)")
     assert lines[1].split() == ["metric", "billing", "growth", "mobile", "onboarding", "support"]
     assert "n/a" not in result.stdout
+
+
+def test_the_samples_active_users_average_the_days_instead_of_taking_the_last(
+    sample_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    code, out, _ = run(
+        "kpis", "--project", str(sample_dir), "--period", "2026-10", "--metric", "active_users"
+    )
+    # the users of Saturday 31 October were 65.6% fewer than those of Wednesday 30 September;
+    # per day, October's were as many (the same weekday grew 2-4%; October has more weekend days)
+    assert code == 0
+    assert out.splitlines()[-1].split() == [
+        *("Average", "daily", "active", "users"),
+        *("9,125", "-0.1%", "+31.1%"),
+    ]
+    assert run("check", "--project", str(sample_dir)) == (0, "", "ok: project is valid\n")
+
+    project = tmp_path / "north"
+    shutil.copytree(sample_dir, project, ignore=shutil.ignore_patterns("*.db*"))
+    config = project / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("agg: daily_mean", "agg: last"), encoding="utf-8")
+    monkeypatch.chdir(project)
+    line = text[: text.index("agg: daily_mean")].count("\n") + 1
+    assert run("check") == (
+        0,
+        f"reviewkit.yaml:{line}:5: warning: metrics.active_users.agg: daily values of "
+        "'active_users' vary by weekday (the weekday explains 94% of their day-to-day "
+        "variation), so `agg: last` compares 2026-10-31 (Saturday) with 2026-09-30 (Wednesday) "
+        "in 2026-10's MoM: a weekday effect, not a change; use `agg: daily_mean` (the average "
+        "of the daily totals), or review it by week (`--grain week`), whose last days share a "
+        "weekday\n",
+        "ok: project is valid (1 warning(s))\n",
+    )
 
 
 def test_outcomes_and_links_round_trip(sample_dir: Path, tmp_path: Path, monkeypatch) -> None:

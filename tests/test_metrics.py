@@ -13,7 +13,7 @@ from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
 from reviewkit.metrics import format_value
 
-from .conftest import SHOP_ORDERS
+from .conftest import SHOP_CONFIG, SHOP_ORDERS
 
 
 @pytest.fixture
@@ -82,6 +82,33 @@ def test_group_by_and_filters_are_applied_before_aggregating(shop) -> None:
 def test_a_filtered_count_is_zero_not_missing_where_the_source_has_rows(shop) -> None:
     got = values(shop.kpi("web_orders", by="channel"), "period", "channel")
     assert got[("2026-01", "shop")] == 0
+
+
+def test_daily_mean_averages_the_daily_totals_over_the_days_with_rows(
+    shop_dir: Path,
+) -> None:
+    config = shop_dir / "reviewkit.yaml"
+    config.write_text(
+        SHOP_CONFIG
+        + "  daily_stock: {source: orders, agg: daily_mean, column: stock}\n"
+        + "  web_stock: {source: orders, agg: daily_mean, column: stock, filters: {channel: web}}\n"
+    )
+    with open_project(shop_dir) as shop:
+        frame = shop.kpis(["daily_stock", "web_stock"])
+        # Jan: 10 + 20 on the 3rd, 12 on the 5th, 7 on the 31st; Feb: 5 on the 1st, 9 + 4 on the 15th
+        assert values(frame, "metric", "period") == {
+            ("daily_stock", "2026-01"): pytest.approx(49 / 3),  # not the mean row, 12.25
+            ("daily_stock", "2026-02"): pytest.approx(9),
+            ("web_stock", "2026-01"): pytest.approx(37 / 3),  # the 5th sold in the shop: 0
+            ("web_stock", "2026-02"): pytest.approx(13 / 2),
+        }
+        assert values(shop.kpi("daily_stock", by="team"), "period", "team") == {
+            ("2026-01", "a"): pytest.approx(29 / 3),
+            ("2026-01", "b"): pytest.approx(20),
+            ("2026-02", "a"): pytest.approx(9),
+            ("2026-02", "b"): pytest.approx(4.5),
+        }
+        assert shop.kpi("daily_stock", grain="quarter")["value"].item() == pytest.approx(67 / 5)
 
 
 def test_zero_denominator_is_nan_not_infinity(shop) -> None:
@@ -209,3 +236,82 @@ def test_check_names_a_bad_expression_with_its_line(tmp_path: Path, monkeypatch)
         "reviewkit.yaml:10:48: metrics.ghost.column: source 'orders' has no column 'customer'; "
         "its columns are: day, team, channel, amount, items, stock"
     )
+
+
+def usage_project(root: Path, series: str, agg: str) -> Path:
+    """Daily active users of one team, 2026-01-01 to 2026-03-31: ``weekly`` drops from ~1,000
+    on weekdays to ~300 at weekends (the weekday explains 99% of the day-to-day variation),
+    ``cycling`` grows with an 11-day wiggle and no weekday pattern (0.7%)."""
+    (root / "data").mkdir()
+    lines = ["day,team,users"]
+    for i in range(90):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
+        if series == "weekly":
+            users = 300 + i if day.weekday() >= 5 else 1000 + 4 * i
+        else:
+            users = 1000 + 4 * i + 25 * (i * 37 % 11 - 5)
+        lines.append(f"{day},a,{users}")
+    (root / "data" / "usage.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = textwrap.dedent(f"""\
+        sources:
+          usage:
+            path: data/usage.csv
+            date: {{column: day, format: "%Y-%m-%d"}}
+            dimensions: [team]
+            values: {{users: integer}}
+        metrics:
+          closing_users:
+            source: usage
+            agg: {agg}
+            column: users
+          opening_users: {{source: usage, agg: first, column: users}}
+        """)
+    (root / "reviewkit.yaml").write_text(config, encoding="utf-8")
+    return root
+
+
+def test_check_warns_when_a_first_or_last_day_level_compares_weekdays(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    problems = check_project(usage_project(tmp_path, "weekly", "last"))
+    assert {p.severity for p in problems} == {"warning"}
+    advice = (
+        "a weekday effect, not a change; use `agg: daily_mean` (the average of the daily totals), "
+        "or review it by week (`--grain week`), whose {} days share a weekday"
+    )
+    assert [str(p) for p in problems] == [
+        "reviewkit.yaml:10:5: warning: metrics.closing_users.agg: daily values of 'users' vary by "
+        "weekday (the weekday explains 99% of their day-to-day variation), so `agg: last` "
+        "compares 2026-03-31 (Tuesday) with 2026-02-28 (Saturday) in 2026-03's MoM: "
+        + advice.format("last"),
+        # March and February start on a Sunday, so the example is February's MoM
+        "reviewkit.yaml:12:34: warning: metrics.opening_users.agg: daily values of 'users' vary "
+        "by weekday (the weekday explains 99% of their day-to-day variation), so `agg: first` "
+        "compares 2026-02-01 (Sunday) with 2026-01-01 (Thursday) in 2026-02's MoM: "
+        + advice.format("first"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("series", "agg"),
+    [("cycling", "last"), ("weekly", "daily_mean"), ("weekly", "mean"), ("weekly", "sum")],
+)
+def test_check_is_quiet_about_levels_without_a_weekly_pattern_or_over_every_day(
+    tmp_path: Path, monkeypatch, series: str, agg: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "reviewkit.yaml"
+    usage_project(tmp_path, series, agg)
+    # the `first` metric stays only where the series has no weekly pattern
+    if series == "weekly":
+        config.write_text(config.read_text().replace("agg: first", f"agg: {agg}"))
+    assert check_project(tmp_path) == []
+
+
+def test_check_needs_eight_weeks_to_call_a_series_weekly(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    usage_project(tmp_path, "weekly", "last")
+    data = tmp_path / "data" / "usage.csv"
+    data.write_text("".join(data.read_text().splitlines(keepends=True)[:62]))  # 61 days
+    assert check_project(tmp_path) == []

@@ -444,7 +444,7 @@ def _target_series(
     )
     definition = project.config.metrics[target.metric]
     sums = additive(project.config.metrics, target.metric)
-    levels = sums or definition.agg in ("first", "last")
+    levels = sums or definition.agg in ("first", "last", "daily_mean")
     days: dict[dt.date, list[float]] = {}
     for day, value in rows:
         if value is not None:

@@ -57,7 +57,17 @@ ENCODINGS: Final = {
     "utf16": "utf-16",
 }
 VALUE_TYPES: Final = ("integer", "number")
-AGGREGATIONS: Final = ("sum", "mean", "min", "max", "count", "count_distinct", "first", "last")
+AGGREGATIONS: Final = (
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "count",
+    "count_distinct",
+    "first",
+    "last",
+    "daily_mean",
+)
 DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
 VALUE_FORMATS: Final = ("number", "percent", "currency", "bps")
 DIRECTIONS: Final = ("higher", "lower")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import duckdb
@@ -23,9 +23,20 @@ from reviewkit.errors import QueryError
 from reviewkit.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.sources import quote_ident
 
-__all__ = ["KpiRequest", "compute_kpis", "dependencies", "format_value", "metric_sources"]
+__all__ = [
+    "KpiRequest",
+    "compute_kpis",
+    "dependencies",
+    "format_value",
+    "metric_sources",
+    "weekday_share",
+]
 
 DAY: Final = "_day"
+#: Detrended days below which a weekly pattern cannot be told from noise: in simulated pure
+#: noise, :func:`weekday_share` is above 0.57 for 1 series in 100 over 4 weeks, but above 0.40
+#: for only 1 in 1,000 over 8 weeks.
+SEASONAL_MIN_DAYS: Final = 56
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,43 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
         return f"count(DISTINCT {col}){where}"
     if agg in ("sum", "first", "last"):
         return f"coalesce(sum({col}){where}, 0)"
+    if agg == "daily_mean":
+        # over the days the source has rows on, so a day the filters leave empty counts as 0
+        # (as it does for `first` and `last`)
+        return f"coalesce(sum({col}){where}, 0) / count(DISTINCT {DAY})"
     function = {"mean": "avg", "min": "min", "max": "max"}[agg or ""]
     return f"{function}({col}){where}"
+
+
+def weekday_share(con: duckdb.DuckDBPyConnection, config: ProjectConfig, name: str) -> float | None:
+    """How much of the day-to-day variation of metric ``name``'s column its weekday explains,
+    0 to 1, or None with under :data:`SEASONAL_MIN_DAYS` days to tell from.
+
+    The column is summed per day (the metric's filters applied); a centred 7-day average takes
+    out the trend and any slower season; the share is the variance of what is left that the
+    weekday means account for (R² of the weekday alone)."""
+    metric = config.metrics[name]
+    source = config.sources[metric.source or ""]
+    params: dict[str, Any] = {"min_days": SEASONAL_MIN_DAYS}
+    total = aggregate_sql(replace(metric, agg="sum"), config, params)
+    day = f"CAST({quote_ident(source.date.column)} AS DATE)"
+    sql = (
+        f"WITH base AS (SELECT *, {day} AS {DAY} FROM {quote_ident(source.name)}), "
+        f"daily AS (SELECT {DAY}, CAST({total} AS DOUBLE) AS y FROM base "
+        f"WHERE {DAY} IS NOT NULL GROUP BY {DAY}), "
+        f"detrended AS (SELECT {DAY}, y - avg(y) OVER week AS r, count(*) OVER week AS days "
+        f"FROM daily WINDOW week AS (ORDER BY {DAY} "
+        "RANGE BETWEEN INTERVAL 3 DAYS PRECEDING AND INTERVAL 3 DAYS FOLLOWING)), "
+        f"fitted AS (SELECT r, avg(r) OVER (PARTITION BY isodow({DAY})) AS weekday, "
+        "avg(r) OVER () AS overall FROM detrended WHERE days = 7) "
+        "SELECT 1 - sum((r - weekday) ^ 2) / nullif(sum((r - overall) ^ 2), 0) FROM fitted "
+        "HAVING count(*) >= $min_days"
+    )
+    rows = con.execute(sql, params).fetchall()
+    if not rows:
+        return None
+    # a series without any day-to-day variation has no weekly pattern either
+    return 0.0 if rows[0][0] is None else float(rows[0][0])
 
 
 def compute_kpis(

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import pandas as pd
@@ -22,7 +22,13 @@ from reviewkit import evidence, review
 from reviewkit.config import CONFIG_FILE, Outcome, ProjectConfig, load_config
 from reviewkit.coverage import Coverage, SourceDates, coverage_of
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
+from reviewkit.metrics import (
+    KpiRequest,
+    compute_kpis,
+    format_value,
+    metric_sources,
+    weekday_share,
+)
 from reviewkit.periods import Period, Window, parse_period, period_containing
 from reviewkit.sources import (
     LoadedSource,
@@ -50,6 +56,11 @@ __all__ = ["Project", "check_project", "open_project"]
 
 Filters = Mapping[str, str | Sequence[str]]
 KPI_COLUMNS = ("period_start", "period_end", "period", "metric", "value", "text")
+#: From this share of a daily series' day-to-day variation explained by the weekday, one day's
+#: value says more about its weekday than about the period: the weekday outweighs noise and
+#: everything else together. The sample's daily series score 0.70 (NPS responses) to 0.95
+#: (signups), active users 0.94; pure noise over 8 weeks scores above 0.40 once in 1,000 series.
+WEEKLY_SEASONAL_SHARE: Final = 0.5
 
 
 def open_project(path: str | Path = ".") -> Project:
@@ -789,7 +800,50 @@ def _check_metrics(project: Project) -> list[Problem]:
                     key=f"metrics.{name}.{key}",
                 )
             )
+            continue
+        if metric.agg in ("first", "last") and config.sources[metric.source].date.grain == "day":
+            problems.extend(_check_weekday_level(project, name))
     return problems
+
+
+def _check_weekday_level(project: Project, name: str) -> list[Problem]:
+    """A `first`/`last` level of a weekly-seasonal daily series compares one weekday with
+    another from month to month (the sample's active users fell 66% in a month that ended on a
+    Saturday): warn, with the days compared, unless the weekday barely moves the series."""
+    config = project.config
+    metric = config.metrics[name]
+    share = weekday_share(project._con, config, name)
+    if share is None or share < WEEKLY_SEASONAL_SHARE:
+        return []
+
+    def boundary(period: Period) -> dt.date:
+        return period.end if metric.agg == "last" else period.start
+
+    # Reviews compare months (weeks, and their year ago 364 days back, keep weekdays aligned).
+    # Months' last days share a weekday only across a 28-day February (first days: from one), so
+    # of the latest month's MoM and the one before, at least one compares different weekdays.
+    latest = project.period("latest", "month", [name])
+    current, base = next(
+        (p, p.shift(-1))
+        for p in (latest, latest.shift(-1))
+        if boundary(p).weekday() != boundary(p.shift(-1)).weekday()
+    )
+    day, other = boundary(current), boundary(base)
+    line, col = config.located.where(("metrics", name, "agg"))
+    return [
+        Problem(
+            config.located.path,
+            f"daily values of '{metric.column}' vary by weekday (the weekday explains "
+            f"{share:.0%} of their day-to-day variation), so `agg: {metric.agg}` compares "
+            f"{day} ({day:%A}) with {other} ({other:%A}) in {current.label}'s MoM: a weekday "
+            "effect, not a change; use `agg: daily_mean` (the average of the daily totals), or "
+            f"review it by week (`--grain week`), whose {metric.agg} days share a weekday",
+            line,
+            col,
+            key=f"metrics.{name}.agg",
+            severity="warning",
+        )
+    ]
 
 
 def _date(value: dt.date | str | None, what: str) -> dt.date | None:
