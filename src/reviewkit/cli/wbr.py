@@ -40,7 +40,7 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
 
     Example: reviewkit wbr wbr.yaml --data daily.csv --week-ending 25-SEP-2021 --json
     """
-    from reviewkit.wbr import (  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.wbr_app import (  # noqa: PLC0415 (keep --help fast)
         compute_wbr,
         load_wbr_config,
         parse_week_ending,

@@ -6,6 +6,7 @@ a 6-12 chart: the trailing six weeks and twelve months for this year and last, a
 totals, computed exactly as wbr-app computes them. Each metric also gets ``flags``: the honesty
 problems behind those numbers that wbr-app shows without comment (partial weeks, unequal prior-year
 periods, a zero base shown as 0.0% ...). The numbers stay wbr-app's even where a flag applies.
+reviewkit's own WBR view of a declared metric is :func:`reviewkit.compare.wbr`, not this module.
 
 Sources read (repository working-backwards/wbr-app): docs/user_manual.md, docs/yaml/setup.md,
 docs/yaml/metrics.md, docs/yaml/overview.md, docs/API_DOCUMENTATION.md; src/wbr.py (the
