@@ -8,6 +8,10 @@ from pathlib import Path
 
 import yaml
 
+import reviewkit
+from reviewkit.errors import ReviewkitError
+from reviewkit.store import StoreError
+
 REPO = Path(__file__).resolve().parents[1]
 #: conda-forge names that differ from PyPI's
 CONDA_NAMES = {"python-duckdb": "duckdb", "types-pyyaml": "types-PyYAML"}
@@ -43,3 +47,11 @@ def test_ci_runs_make_test_and_the_readme_opens_with_the_two_commands() -> None:
     assert "make test" in (REPO / ".ci" / "run").read_text()
     head = (REPO / "README.md").read_text().split("\n## ")[0]
     assert "make demo" in head and "make test" in head
+
+
+def test_the_public_api_resolves_and_exports_the_store_error() -> None:
+    # A caller of the library's store catches StoreError; it must not need reviewkit.store for it.
+    assert reviewkit.StoreError is StoreError and issubclass(StoreError, ReviewkitError)
+    assert "StoreError" in reviewkit.__all__
+    for name in reviewkit.__all__:
+        assert getattr(reviewkit, name) is not None, name

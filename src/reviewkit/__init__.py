@@ -8,6 +8,7 @@ from reviewkit.config import Calendar, Metric, ProjectConfig, Source, load_confi
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.periods import Period, parse_period
 from reviewkit.project import Project, check_project, open_project
+from reviewkit.store import StoreError
 
 __all__ = [
     "Calendar",
@@ -21,6 +22,7 @@ __all__ = [
     "QueryError",
     "ReviewkitError",
     "Source",
+    "StoreError",
     "check_project",
     "load_config",
     "open_project",
