@@ -196,6 +196,13 @@ def test_init_example_is_the_sample_company(tmp_path: Path, monkeypatch) -> None
     assert run("check", "--project", "north") == (0, "", "ok: project is valid\n")
 
 
+def test_sample_refuses_a_negative_seed_naming_the_option_and_range(tmp_path: Path) -> None:
+    code, out, err = run("sample", "--dir", str(tmp_path / "north"), "--seed", "-1")
+    assert (code, out) == (2, "")
+    assert err.endswith("Error: Invalid value for '--seed': -1 is not in the range x>=0.\n")
+    assert not (tmp_path / "north").exists()
+
+
 def test_every_command_has_help() -> None:
     for command in main.commands:
         code, out, _ = run(command, "--help")

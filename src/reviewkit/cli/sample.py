@@ -16,7 +16,15 @@ import click
     show_default=".",
     help="Project directory; exports go to DIR/data.",
 )
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option(
+    "--seed",
+    # numpy's SeedSequence takes any integer of 0 or more; refused here, a negative seed is a
+    # usage error rather than generate()'s ValueError traceback.
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Random seed: an integer, 0 or more.",
+)
 @click.option(
     "--scale",
     type=click.IntRange(min=1),
