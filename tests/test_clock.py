@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from reviewkit import clock
-from reviewkit.config import Calendar
 from reviewkit.errors import ConfigError
-from reviewkit.periods import parse_period
+from reviewkit.periods import Calendar, parse_period
 from tests.conftest import REPO, TODAY
 
 #: Calls that read the machine's date or time of day.

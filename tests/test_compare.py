@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from reviewkit import QueryError, open_project
-from reviewkit.config import Calendar
-from reviewkit.periods import parse_period
+from reviewkit.periods import Calendar, parse_period
 
 FIRST, LAST, MISSING, QUIET = (
     dt.date(2023, 1, 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -385,6 +387,27 @@ def test_schedule_is_a_valid_cron_expression(write_config) -> None:
     assert problems(write_config, VALID_SOURCE + 'metrics: {}\nschedule: "0 25 2 * *"\n') == [
         "reviewkit.yaml:8:1: schedule: cron hour field '25': 25 is out of range 0-23"
     ]
+
+
+def test_validating_a_scheduled_config_stays_light(write_config) -> None:
+    """The cron parser lives in reviewkit.cron, not with the scheduler that runs reports, so
+    checking a reviewkit.yaml with `schedule:` never imports DuckDB, pandas or the report code."""
+    root = write_config(VALID_SOURCE + 'metrics: {}\nschedule: "0 6 2 * *"\n')
+    heavy = ("duckdb", "pandas", "reviewkit.report", "reviewkit.project", "reviewkit.schedule")
+    code = (
+        "import pathlib, sys, reviewkit.config; "
+        "config = reviewkit.config.load_config(pathlib.Path(sys.argv[1])); "
+        "assert config.schedule == '0 6 2 * *', config.schedule; "
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_live_url_is_a_web_address(write_config) -> None:

@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from reviewkit import schedule
 from reviewkit.cli.report import report as report_command
 from reviewkit.cli.schedule import schedule as schedule_command
+from reviewkit.cron import CronError, parse_cron
 from reviewkit.errors import ReviewkitError
 from reviewkit.report import ReportRun, TeamResult
-from reviewkit.schedule import CronError, due_runs, parse_cron, report_period, run_schedule
+from reviewkit.schedule import due_runs, report_period, run_schedule
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scheduling.md"
 MONTHLY = "0 6 1 * *"

@@ -4,11 +4,15 @@ The package follows the data: sources (exports into DuckDB) -> metrics (KPIs, pe
 Start with :func:`open_project`.
 """
 
-from reviewkit.config import Calendar, Metric, ProjectConfig, Source, load_config
+from typing import TYPE_CHECKING, Any
+
+from reviewkit.config import Metric, ProjectConfig, Source, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.periods import Period, parse_period
-from reviewkit.project import Project, check_project, open_project
+from reviewkit.periods import Calendar, Period, parse_period
 from reviewkit.store import StoreError
+
+if TYPE_CHECKING:
+    from reviewkit.project import Project, check_project, open_project
 
 __all__ = [
     "Calendar",
@@ -28,3 +32,14 @@ __all__ = [
     "open_project",
     "parse_period",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Project``, ``open_project`` and ``check_project`` on first use: the project pulls in
+    DuckDB and pandas, which `import reviewkit.config` (validating a reviewkit.yaml) and
+    `reviewkit --help` should not pay for."""
+    if name in ("Project", "check_project", "open_project"):
+        from reviewkit import project  # noqa: PLC0415 (DuckDB and pandas only when used)
+
+        return getattr(project, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

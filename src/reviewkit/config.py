@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from reviewkit.cron import parse_cron
 from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path, suggest
+from reviewkit.periods import WEEKDAYS, Calendar, parse_period
 from reviewkit.yamlfile import KeyPath, Located, load_yaml
 
 __all__ = [
@@ -23,7 +25,6 @@ __all__ = [
     "CONFIG_FILE",
     "DERIVED_OPS",
     "FORMATS",
-    "Calendar",
     "DateColumn",
     "Metric",
     "ProjectConfig",
@@ -33,7 +34,6 @@ __all__ = [
 
 CONFIG_FILE: Final = "reviewkit.yaml"
 NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
-WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 FORMATS: Final = ("csv", "tsv", "parquet", "xlsx", "json", "ndjson")
 EXTENSIONS: Final = {
     ".csv": "csv",
@@ -170,19 +170,6 @@ METRIC_KEYS: Final = (
     "scale",
     *DERIVED_OPS,
 )
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """How periods are cut: the weekday a reporting week ends on and the fiscal year's start."""
-
-    week_ends_on: str = "sunday"
-    fiscal_year_start_month: int = 1
-
-    @property
-    def week_end_isodow(self) -> int:
-        """ISO weekday number (Monday=1 ... Sunday=7) of the last day of a week."""
-        return WEEKDAYS.index(self.week_ends_on) + 1
 
 
 @dataclass(frozen=True)
@@ -539,8 +526,6 @@ class _Checker:
         return text if text.endswith("/") else text + "/"
 
     def cron(self, raw: Any) -> str | None:
-        from reviewkit.schedule import parse_cron  # noqa: PLC0415 (only when scheduled)
-
         text = self.text(raw, ("schedule",))
         if text is None:
             return None
@@ -752,8 +737,6 @@ class _Checker:
         )
 
     def period_text(self, raw: Any, kp: KeyPath) -> Any:
-        from reviewkit.periods import parse_period  # noqa: PLC0415 (periods imports config)
-
         try:
             return parse_period(str(raw), None, self.project_calendar)
         except ReviewkitError as exc:
@@ -1208,8 +1191,6 @@ class _Checker:
         return column
 
     def series(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, float], ...]:
-        from reviewkit.periods import parse_period  # noqa: PLC0415 (periods imports config)
-
         spec = self.mapping(raw, kp)
         out = []
         for label, value in (spec or {}).items():

@@ -15,19 +15,20 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from reviewkit import clock
-from reviewkit.config import Calendar
 from reviewkit.errors import QueryError
 
 __all__ = [
     "GRAINS",
+    "WEEKDAYS",
+    "Calendar",
     "Period",
     "Window",
     "bucket_sql",
     "parse_period",
     "period_containing",
-    "periods_between",
 ]
 
+WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 GRAINS: Final = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 MONTHS_IN: Final = {"month": 1, "quarter": 3, "year": 12, "fiscal_quarter": 3, "fiscal_year": 12}
 PATTERNS: Final = {
@@ -46,6 +47,19 @@ FORMS: Final = (
     "latest, YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn, YYYY, FYyyyy-Qn, FYyyyy, "
     "this-month or last-month (also -week, -quarter, -year, -fiscal-quarter, -fiscal-year)"
 )
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """How periods are cut: the weekday a reporting week ends on and the fiscal year's start."""
+
+    week_ends_on: str = "sunday"
+    fiscal_year_start_month: int = 1
+
+    @property
+    def week_end_isodow(self) -> int:
+        """ISO weekday number (Monday=1 ... Sunday=7) of the last day of a week."""
+        return WEEKDAYS.index(self.week_ends_on) + 1
 
 
 @dataclass(frozen=True, order=True)
@@ -162,16 +176,6 @@ def period_containing(day: dt.date, grain: str, calendar: Calendar) -> Period:
         raise QueryError(f"unknown grain '{grain}'; use one of: {', '.join(GRAINS)}")
     end = _add_months(start, MONTHS_IN[grain]) - dt.timedelta(days=1)
     return Period(start, end, grain, fiscal)
-
-
-def periods_between(start: dt.date, end: dt.date, grain: str, calendar: Calendar) -> list[Period]:
-    """Every period of ``grain`` that overlaps [start, end], in order."""
-    out = []
-    period = period_containing(start, grain, calendar)
-    while period.start <= end:
-        out.append(period)
-        period = period.shift(1)
-    return out
 
 
 def parse_period(

@@ -34,9 +34,8 @@ from typing import Any, Final, Self
 import yaml
 
 from reviewkit import clock
-from reviewkit.config import Calendar
 from reviewkit.errors import Problem, QueryError, ReviewkitError, shown_path
-from reviewkit.periods import parse_period
+from reviewkit.periods import Calendar, parse_period
 
 __all__ = [
     "CHECKIN_STATUSES",
