@@ -103,6 +103,16 @@ def test_every_page_has_its_notebook() -> None:
         page("admin", ".")
 
 
+def test_the_page_template_takes_its_links_from_pages() -> None:
+    # `reviewkit serve` hands PAGES to the template; a page added there is in the bar, and the
+    # template names none itself (test_serve checks the bar a browser shows).
+    template = Path(__file__).resolve().parents[1] / "templates" / "voila" / "templates"
+    text = (template / "reviewkit" / "index.html.j2").read_text(encoding="utf-8")
+    assert 'page_config.get("reviewkitPages"' in text
+    for notebook, title in dashboard.PAGES.values():
+        assert notebook not in text and f">{title}<" not in text
+
+
 def test_the_explorer_page_lists_the_catalogue(project_dir: str, voila: pytest.MonkeyPatch) -> None:
     shown = page(
         "explore",

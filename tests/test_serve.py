@@ -30,6 +30,7 @@ from tornado.websocket import websocket_connect
 from reviewkit import open_project
 from reviewkit.cli import main
 from reviewkit.cli.report import CHROMIUM_OFFLINE
+from reviewkit.dashboard import PAGES
 from tests.conftest import close_websocket
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,6 +232,10 @@ def test_each_page_draws_offline(
         .get_attribute("href")
         .startswith(notebook)
     )
+    links = [
+        (a.get_attribute("href").split("?")[0], a.inner_text()) for a in bar.locator("a").all()
+    ]
+    assert links == list(PAGES.values())  # the bar is dashboard.PAGES, in order
     content = page.content()
     assert "Traceback" not in content and "There was an error" not in content
     outside = [u for u in page.requests if not u.startswith((server.base, "data:", "blob:"))]

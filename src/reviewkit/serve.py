@@ -234,8 +234,11 @@ def serve(options: ServeOptions) -> None:
     )
     server = _server_class(options)
 
+    # The template's bar names the project and links the pages: PAGES is their one definition.
+    links = [{"href": notebook, "title": title} for notebook, title in PAGES.values()]
+
     def page_config(current: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {**current, "reviewkitProject": config.name}
+        return {**current, "reviewkitProject": config.name, "reviewkitPages": links}
 
     hooks = Config({"VoilaConfiguration": {"page_config_hook": page_config}})
     hooks.merge(notary(pages))
