@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from reviewkit.config import Metric, Outcome
 from reviewkit.errors import QueryError
-from reviewkit.impact import ImpactResult, estimate_impact, rollup
+from reviewkit.impact import EVIDENCE_WINDOWS, ImpactResult, estimate_impact, rollup
 from reviewkit.metrics import format_value
 from reviewkit.periods import Period
 from reviewkit.review import outputs
@@ -117,12 +117,6 @@ def _team_row(
     }
 
 
-#: periods before delivery the counterfactual is fitted to, and after delivery + lag measured:
-#: a year of weeks (older history would carry earlier changes into the trend), or two years of
-#: months for KPIs that only exist monthly
-WINDOWS: Final = {"week": (52, 26), "month": (24, 12)}
-
-
 def _grain_for(project: Project, outcome: Outcome) -> str:
     """Weeks give the most points; a metric read from month-end snapshots has months only, and
     an outcome may ask for months (a ratio too noisy weekly, such as a team's NPS)."""
@@ -160,7 +154,7 @@ class _Basis:
 def _basis(project: Project, outcome: Outcome, as_of: dt.date | None) -> _Basis:
     metric = project.config.metrics[outcome.metric]
     grain = _grain_for(project, outcome)
-    pre, post = WINDOWS[grain]
+    pre, post = EVIDENCE_WINDOWS[grain]
     complete = project.period("latest", grain, [outcome.metric])
     through = min(as_of, complete.end) if as_of else complete.end
     filters = {k: list(v) for k, v in outcome.filters}

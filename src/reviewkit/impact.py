@@ -96,6 +96,7 @@ from reviewkit.errors import QueryError
 
 __all__ = [
     "DID",
+    "EVIDENCE_WINDOWS",
     "GRAIN_RULES",
     "ITS",
     "VERDICTS",
@@ -145,14 +146,23 @@ class GrainRules:
     cycles: tuple[tuple[str, float], ...]
 
 
-#: Pre-period: two years of weeks or months (so yearly seasonality is fitted when the history
-#: exists), half a year of days (weekday pattern and trend). Effect window: four weeks of days, a
-#: quarter of weeks, half a year of months. Below the minimums a trend is a guess.
+#: Per grain: the windows :func:`estimate_impact` takes when its caller passes none (a series
+#: analysed on its own; reviewkit's reviews pass :data:`EVIDENCE_WINDOWS`), the minimums below
+#: which a trend is a guess, and the seasonal cycles. Pre-period: two years of weeks or months
+#: (room for two yearly harmonics), half a year of days (weekday pattern and trend). Effect
+#: window: four weeks of days, a quarter of weeks, half a year of months.
 GRAIN_RULES: Final[Mapping[str, GrainRules]] = {
     "day": GrainRules("day", 182, 28, 28, 14, (("weekday", 7.0), ("yearly", 365.25))),
     "week": GrainRules("week", 104, 12, 8, 4, (("yearly", 365.25 / 7),)),
     "month": GrainRules("month", 24, 6, 6, 2, (("yearly", 12.0),)),
 }
+#: The windows a project's links are measured with (reviewkit.evidence), per impact grain:
+#: (periods before delivery the counterfactual is fitted to, periods after delivery + lag
+#: measured). A year of weeks, which already fits a yearly season (one harmonic per full cycle
+#: at POINTS_PER_PARAMETER points per parameter); older history would carry earlier changes into
+#: the trend. Two years of months: a year of them is 12 points, too few for a season. Effect
+#: window: half a year of weeks, a year of months.
+EVIDENCE_WINDOWS: Final[Mapping[str, tuple[int, int]]] = {"week": (52, 26), "month": (24, 12)}
 
 
 @dataclass(frozen=True)
