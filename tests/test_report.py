@@ -27,17 +27,18 @@ import pytest
 from click.testing import CliRunner
 from traitlets.config import Config
 
+import reviewkit.files
 from reviewkit import open_project, report
 from reviewkit.cli.report import CHROMIUM_FLAGS, ProgressDisplay
 from reviewkit.cli.report import report as report_command
 from reviewkit.errors import ReviewkitError
+from reviewkit.files import atomic_write
 from reviewkit.report import (
     FROZEN,
     TeamResult,
     changes_since,
     reproduce,
     run_reports,
-    write_atomic,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,8 +241,8 @@ def test_a_crash_while_publishing_leaves_the_previous_report(
             raise OSError("disk full")
         real(tmp, data)
 
-    real = report._stage
-    monkeypatch.setattr(report, "_stage", crash)
+    real = reviewkit.files._stage
+    monkeypatch.setattr(reviewkit.files, "_stage", crash)
     run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
     assert not run.ok
     assert run.results[0].error == "publishing failed: OSError: disk full"
@@ -255,19 +256,19 @@ def test_a_crash_while_publishing_leaves_the_previous_report(
 KILLED_WRITER = """
 import sys
 from pathlib import Path
-from reviewkit.report import write_atomic
+from reviewkit.files import atomic_write
 target = Path(sys.argv[1])
 print("ready", flush=True)
 n = 0
 while True:
     n += 1
-    write_atomic({target: (str(n % 10) * 4_000_000).encode()})
+    atomic_write({target: (str(n % 10) * 4_000_000).encode()})
 """
 
 
 def test_killing_the_publisher_mid_write_leaves_a_whole_report(tmp_path: Path) -> None:
     target = tmp_path / "billing.html"
-    write_atomic({target: b"x" * 4_000_000})
+    atomic_write({target: b"x" * 4_000_000})
     rng = random.Random(7)
     for _ in range(5):
         with subprocess.Popen(

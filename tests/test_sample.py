@@ -90,16 +90,6 @@ def test_no_temporary_files_are_left(data: Path) -> None:
     assert sorted(path.name for path in data.iterdir()) == sorted(EXPORTS)
 
 
-def test_an_interrupted_write_leaves_the_previous_file(tmp_path: Path) -> None:
-    target = tmp_path / "export.csv"
-    target.write_text("old\n")
-    with pytest.raises(RuntimeError), sample._atomic(target) as temporary:
-        temporary.write_text("half a fi")
-        raise RuntimeError("interrupted")
-    assert target.read_text() == "old\n"
-    assert [path.name for path in tmp_path.iterdir()] == ["export.csv"]
-
-
 def test_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="scale"):
         generate(tmp_path, scale=0)

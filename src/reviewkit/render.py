@@ -34,6 +34,8 @@ from typing import Any, Final
 import altair as alt
 import vl_convert as vlc
 
+from reviewkit.files import replacing
+
 __all__ = ["RENDERER", "enable", "page", "pictures", "to_png", "to_svg"]
 
 RENDERER: Final = "reviewkit"
@@ -65,12 +67,9 @@ def bundle() -> str:
     except OSError:
         pass
     text = vlc.javascript_bundle(_EXPORTS)
-    with contextlib.suppress(OSError):  # a read-only home only costs the second again
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(name).replace(cache)
+    # a read-only home only costs the second again
+    with contextlib.suppress(OSError), replacing(cache) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return text
 
 

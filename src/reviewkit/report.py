@@ -12,9 +12,9 @@ Layout under ``<project>/reports`` (one folder per period)::
     2026-10/billing.failed.ipynb       the latest run of a team failed: papermill's error marker
     reproduced/2026-10/company.html    an old review re-run as it was (:func:`reproduce`)
 
-Every file is written to a temporary file in its folder and moved into place with ``os.replace``,
-so a reader (or a crash) never sees half a report, and a failed run leaves the last good report
-untouched. Re-running a period replaces its reports.
+Every file is written to a temporary file in its folder and moved into place with ``os.replace``
+(:mod:`reviewkit.files`), so a reader (or a crash) never sees half a report, and a failed run
+leaves the last good report untouched. Re-running a period replaces its reports.
 
 Before the kernels start, the content of every file a review reads (the exports, the config and
 the notebook) is archived under ``<project>/.reviewkit/frozen/<sha256>`` unless that content is
@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import html
 import json
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -57,6 +55,7 @@ from urllib.parse import quote, urlencode
 from reviewkit import clock
 from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write, replacing
 from reviewkit.kernels import kernel_config
 from reviewkit.project import check_project, open_project
 from reviewkit.sources import SourceCache, source_files
@@ -76,7 +75,6 @@ __all__ = [
     "progress_line",
     "reproduce",
     "run_reports",
-    "write_atomic",
 ]
 
 #: the file name (and the label) of the company-wide review, whose ``team`` parameter is ""
@@ -221,14 +219,14 @@ def run_reports(
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _cannot_write(exc, directory) from None
+        raise cannot_write(exc, directory) from None
     for folder in (directory, directory.parent, root / FROZEN, root / ".reviewkit"):
         _sweep(folder)  # what runs killed before left behind
     freshness = f"data through {through}" if through else "no data yet"
     try:
         scratch = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root / ".reviewkit"))
     except OSError as exc:
-        raise _cannot_write(exc, root / ".reviewkit") from None
+        raise cannot_write(exc, root / ".reviewkit") from None
     try:
         view = frozen_notebook = None  # a project a view cannot mirror is read where it is
         if layout is not None:
@@ -237,7 +235,7 @@ def run_reports(
                     root, cache, layout, inputs["notebook_sha256"], store_path, source, scratch
                 )
             except OSError as exc:
-                raise _cannot_write(exc, root / VIEWS) from None
+                raise cannot_write(exc, root / VIEWS) from None
         queued = [
             _Job(
                 source,
@@ -436,8 +434,7 @@ def _freeze(root: Path, files: Mapping[Path, str]) -> None:
         target = archive / digest
         if target.is_file():
             continue
-        archive.mkdir(parents=True, exist_ok=True)
-        with _temporary(target) as tmp:
+        with replacing(target) as tmp:
             try:
                 copied = _copy_hashing(path, tmp)
             except OSError as exc:
@@ -453,18 +450,15 @@ def _freeze(root: Path, files: Mapping[Path, str]) -> None:
                 )
             shutil.copystat(path, tmp)
             tmp.chmod(0o444)
-            tmp.replace(target)
 
 
 def _copy_hashing(source: Path, target: Path) -> str:
-    """Copy ``source`` to ``target``, flushed to disk; the SHA-256 of what was copied."""
+    """Copy ``source`` to ``target``; the SHA-256 of what was copied."""
     digest = hashlib.sha256()
     with source.open("rb") as reader, target.open("wb") as writer:
         while chunk := reader.read(_CHUNK):
             digest.update(chunk)
             writer.write(chunk)
-        writer.flush()
-        os.fsync(writer.fileno())
     return digest.hexdigest()
 
 
@@ -551,7 +545,7 @@ class _Job:
         notebook = base.with_suffix(".ipynb")
         page_path = base.with_suffix(".html")
         snapshot_path = base.with_name(base.name + _SNAPSHOT)
-        write_atomic(
+        atomic_write(
             {
                 notebook: executed.read_bytes(),
                 page_path: page.encode("utf-8"),
@@ -608,8 +602,8 @@ class _Job:
             except Exception as exc:  # one team's failure must not stop the others
                 if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
                     return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
-                if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
-                    return str(_cannot_write(exc, Path(exc.filename or executed))), attempt
+                if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                    return str(cannot_write(exc, Path(exc.filename or executed))), attempt
                 text = f"{type(exc).__name__}: {exc}".strip()
                 if attempt < KERNEL_ATTEMPTS and any(race in text for race in KERNEL_RACES):
                     executed.unlink(missing_ok=True)
@@ -633,52 +627,12 @@ def _write_failed(executed: Path, failed: Path, error: str) -> Path | None:
     if not notebook:
         return None
     notebook.setdefault("metadata", {})["reviewkit"] = {"error": error, "failed_at": _now()}
-    write_atomic({failed: json.dumps(notebook, indent=1, ensure_ascii=False).encode("utf-8")})
+    atomic_write({failed: json.dumps(notebook, indent=1, ensure_ascii=False).encode("utf-8")})
     return failed
 
 
-def write_atomic(files: Mapping[Path, bytes]) -> None:
-    """Write each path's bytes so that readers see the old files or the new ones, whole: every
-    file is first written in full to a temp file in its folder and flushed to disk, and only
-    then are they all renamed into place (``os.replace``). A crash while writing leaves every
-    old file untouched."""
-    with contextlib.ExitStack() as stack:
-        staged = []
-        for path, data in files.items():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = stack.enter_context(_temporary(path))
-                _stage(tmp, data)
-            except OSError as exc:
-                if exc.errno in _NO_SPACE:
-                    raise _cannot_write(exc, path) from None
-                raise
-            staged.append((tmp, path))
-        for tmp, path in staged:
-            tmp.replace(path)
-
-
-#: errors of a write that did not fit: the disk (or the user's quota) is full, or the file is
-#: larger than the process may write
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-#: a temporary file of :func:`_temporary`: ``.<name>.<pid>.<random>.tmp``
-_TEMPORARY = re.compile(r"\..+\.(\d+)\.\w+\.tmp\Z")
 #: a run's scratch folder under ``.reviewkit``: ``run-<pid>-<random>``
 _RUN_FOLDER = re.compile(r"run-(\d+)-\w+\Z")
-
-
-def _cannot_write(exc: OSError, path: Path) -> ReviewkitError:
-    """A clear error for a write that failed: for a full disk, where and what to do."""
-    shown = shown_path(path)
-    if exc.errno in _NO_SPACE:
-        return ReviewkitError(
-            f"cannot write {shown}: no space left (disk full: {exc.strerror}); free some space "
-            "on that disk and run the report again (the reviews published before are untouched)"
-        )
-    return ReviewkitError(
-        f"cannot write {shown}: {exc.strerror or exc}; make the folder writable and run the "
-        "report again"
-    )
 
 
 def _sweep(folder: Path) -> None:
@@ -690,7 +644,7 @@ def _sweep(folder: Path) -> None:
     except OSError:
         return
     for entry in entries:
-        temporary = _TEMPORARY.match(entry.name)
+        temporary = TEMPORARY.match(entry.name)
         run = _RUN_FOLDER.match(entry.name)
         owner = temporary or run
         if owner is None or _alive(int(owner[1])):
@@ -712,33 +666,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-@contextlib.contextmanager
-def _temporary(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` (named after this process, so that a later run can tell
-    it is left over: see :func:`_sweep`), removed unless the block moved it away. It is created
-    as any file the user writes is, mode 0666 less the umask (``mkstemp``'s 0600 would publish
-    reports that the web server or the colleagues sharing the folder cannot read)."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _stage(tmp: Path, data: bytes) -> None:
-    """Write ``data`` to ``tmp`` and flush it to disk, so a rename publishes whole content."""
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 # -- the index ---------------------------------------------------------------------------------
@@ -773,7 +700,7 @@ def write_index(reports: Path, *, live: str | None = None) -> Path:
     body = "\n".join(rows) or '<tr><td colspan="6">No reviews published yet.</td></tr>'
     page = _INDEX.format(rows=body, generated=html.escape(_now()))
     index = reports / "index.html"
-    write_atomic({index: page.encode("utf-8")})
+    atomic_write({index: page.encode("utf-8")})
     return index
 
 

@@ -26,10 +26,9 @@ import csv
 import datetime as dt
 import io
 import math
-import os
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +41,8 @@ import pyarrow.parquet as pq
 import yaml
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
+
+from reviewkit.files import replacing
 
 __all__ = [
     "COMPANY",
@@ -285,27 +286,14 @@ def _effect(metric: str) -> PlantedEffect:
 # Atomic writes
 
 
-@contextmanager
-def _atomic(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success fsync it and rename it into place."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        yield temporary
-        with temporary.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _write_bytes(target: Path, content: bytes) -> Path:
-    with _atomic(target) as temporary:
+    with replacing(target) as temporary:
         temporary.write_bytes(content)
     return target
 
 
 def _write_parquet(target: Path, table: pa.Table) -> Path:
-    with _atomic(target) as temporary:
+    with replacing(target) as temporary:
         pq.write_table(table, temporary)
     return target
 
@@ -455,7 +443,7 @@ def _write_tickets(data: Path, rng: np.random.Generator, scale: int | None) -> l
         targets.append(data / "support_tickets.parquet")
     text = _TicketText()
     with ExitStack() as stack:
-        temporaries = [stack.enter_context(_atomic(target)) for target in targets]
+        temporaries = [stack.enter_context(replacing(target)) for target in targets]
         csv_file = stack.enter_context(temporaries[0].open("wb"))
         csv_file.write(_TICKETS_HEADER.encode())
         parquet = None

@@ -34,6 +34,7 @@ from traitlets.config import Config
 from reviewkit.config import CONFIG_FILE, load_config
 from reviewkit.dashboard import PAGES
 from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import replacing
 from reviewkit.kernels import kernel_config
 from reviewkit.scaffold import notebooks_dir, templates_dir
 from reviewkit.store import MUST_EXIST_ENV, Store
@@ -105,9 +106,8 @@ def prepare_pages(project: Path) -> Path:
         page = parameterize_notebook(source, {"project_dir": str(root)}, report_mode=False)
         page.metadata.pop("papermill", None)
         signer.sign(page)  # type: ignore[no-untyped-call]
-        tmp = target / f".{notebook}.tmp"
-        nbformat.write(page, tmp)  # type: ignore[no-untyped-call]
-        tmp.replace(target / notebook)
+        with replacing(target / notebook) as tmp:
+            nbformat.write(page, tmp)  # type: ignore[no-untyped-call]
     return target
 
 

@@ -11,15 +11,12 @@ good rows, sets the bad ones aside and counts them in every output that uses the
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import glob
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +29,7 @@ import pyarrow as pa
 from reviewkit import clock
 from reviewkit.config import ProjectConfig, Source
 from reviewkit.errors import DataError, Problem, shown_path
+from reviewkit.files import replacing
 
 __all__ = ["LoadedSource", "SourceCache", "connect", "load_source", "quote_ident"]
 
@@ -145,23 +143,8 @@ class SourceCache:
 
     @staticmethod
     def _write_json(path: Path, data: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _atomic(path) as tmp:
+        with replacing(path) as tmp:
             tmp.write_text(json.dumps(data), encoding="utf-8")
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def source_files(config: ProjectConfig, source: Source) -> list[Path]:
@@ -363,7 +346,7 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
     shown = shown_path(path)
     con = connect()
     try:
-        with _atomic(table) as tmp:
+        with replacing(table) as tmp:
             rejected, bad_rows = _READERS[source.format](con, source, path, shown, tmp)
             if source.shape == "long":
                 _pivot_long(con, source, shown, tmp)

@@ -35,6 +35,7 @@ import yaml
 
 from reviewkit import clock
 from reviewkit.errors import Problem, QueryError, ReviewkitError, shown_path
+from reviewkit.files import replacing
 from reviewkit.periods import Calendar, parse_period
 
 __all__ = [
@@ -1505,15 +1506,10 @@ def _links_name(path: Path) -> str:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` at once, so a reader (or git) never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        temporary.replace(path)
+        with replacing(path) as temporary:
+            temporary.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         raise StoreError(
             f"{shown_path(path)}: cannot write the export ({exc.strerror}); choose a folder "
             "where you may write"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from reviewkit.cli.common import jobs_option, project_option, user_errors
+from reviewkit.files import replacing
 
 if TYPE_CHECKING:
     from reviewkit.report import ReportRun, TeamResult
@@ -241,29 +242,27 @@ def print_pdf(chromium: str, page: Path, target: Path) -> None:
     """Print the HTML ``page`` to the PDF ``target`` with headless Chromium, offline, with a
     fresh profile, after letting the page's scripts draw its charts (into a temp file renamed
     into place). Raises ``subprocess.SubprocessError`` or ``OSError`` when it fails."""
-    partial = target.with_name(f".{target.name}.tmp")
-    try:
-        with tempfile.TemporaryDirectory(
+    with (
+        replacing(target) as partial,
+        tempfile.TemporaryDirectory(
             prefix="reviewkit-chromium-", ignore_cleanup_errors=True
-        ) as profile:
-            subprocess.run(
-                [
-                    chromium,
-                    *CHROMIUM_FLAGS,
-                    f"--user-data-dir={profile}",
-                    f"--virtual-time-budget={PDF_SCRIPT_BUDGET_MS}",
-                    f"--print-to-pdf={partial}",
-                    page.resolve().as_uri(),
-                ],
-                check=True,
-                capture_output=True,
-                timeout=PDF_TIMEOUT,
-            )
-        if not partial.is_file() or not partial.read_bytes().startswith(b"%PDF"):
+        ) as profile,
+    ):
+        subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={PDF_SCRIPT_BUDGET_MS}",
+                f"--print-to-pdf={partial}",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=PDF_TIMEOUT,
+        )
+        if not partial.read_bytes().startswith(b"%PDF"):
             raise subprocess.SubprocessError(f"chromium wrote no PDF for {page}")
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
