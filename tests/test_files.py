@@ -121,6 +121,24 @@ def test_atomic_write_flushes_every_file_then_each_folder_once(
     assert calls == [*(identity(p) for p in paths), identity(tmp_path), identity(other)]
 
 
+def test_a_folder_that_cannot_be_flushed_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some network and FUSE filesystems refuse to flush a folder (EINVAL): the file itself is
+    flushed and renamed, so the write stands."""
+    real = os.fsync
+
+    def files_only(fd: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", files_only)
+    target = tmp_path / "index.html"
+    atomic_write({target: b"new"})
+    assert target.read_bytes() == b"new"
+
+
 def test_atomic_write_publishes_all_files_or_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -119,4 +119,13 @@ def _publish(staged: Sequence[tuple[Path, Path]]) -> None:
     for tmp, target in staged:
         tmp.replace(target)
     for folder in dict.fromkeys(target.parent for _, target in staged):
-        _sync(folder)
+        try:
+            _sync(folder)
+        except OSError as exc:
+            if exc.errno not in _FOLDER_SYNC_UNSUPPORTED:
+                raise
+
+
+#: what a filesystem that cannot flush a folder (some network and FUSE mounts) answers; the
+#: renames are done and the files themselves flushed, so that is no reason to fail the write
+_FOLDER_SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
