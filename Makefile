@@ -72,6 +72,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Re-resolve pinned versions after editing dependencies in pyproject.toml.
 lock: setup

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -55,3 +57,17 @@ def test_the_public_api_resolves_and_exports_the_store_error() -> None:
     assert "StoreError" in reviewkit.__all__
     for name in reviewkit.__all__:
         assert getattr(reviewkit, name) is not None, name
+
+
+def test_the_modules_are_layered_as_the_pipeline() -> None:
+    """import-linter's contract in pyproject.toml: each layer of the package imports only the
+    layers below it (sources -> metrics -> review -> evidence -> project -> charts -> report)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Contracts: 1 kept, 0 broken." in result.stdout

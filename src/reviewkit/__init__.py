@@ -1,7 +1,10 @@
 """reviewkit: turn the KPI exports a company already has into monthly reviews about outcomes.
 
-The package follows the data: sources (exports into DuckDB) -> metrics (KPIs, periods) -> ...
-Start with :func:`open_project`.
+The package follows the data, and each layer imports only those before it: config and periods
+(reviewkit.yaml) -> sources (exports into DuckDB) -> metrics (KPIs, targets, the Workspace that
+queries them, comparisons) -> the review model (store of links and check-ins; outcomes and
+outputs) -> evidence (impact, alignment) -> project (the facade) -> charts, narrative and widgets
+-> dashboard, report and serve -> cli. Start with :func:`open_project`.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -33,7 +33,8 @@ from reviewkit.targets import matching_target, target_value
 
 if TYPE_CHECKING:
     from reviewkit.compare import WbrView
-    from reviewkit.project import Filters, Project
+    from reviewkit.project import Project
+    from reviewkit.workspace import Filters
 
 __all__ = [
     "PALETTE",

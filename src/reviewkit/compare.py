@@ -29,7 +29,7 @@ from reviewkit.sources import quote_ident
 from reviewkit.targets import TargetResult, evaluate, matching_target, target_value
 
 if TYPE_CHECKING:
-    from reviewkit.project import Filters, Project
+    from reviewkit.workspace import Filters, Workspace
 
 __all__ = [
     "Change",
@@ -131,7 +131,7 @@ def _comparison_flags(
 
 
 def _values(
-    project: Project,
+    project: Workspace,
     metrics: Sequence[str],
     windows: Sequence[Window],
     filters: Filters | None,
@@ -150,7 +150,7 @@ def _groups(values: Mapping[tuple[Any, ...], float], by: Sequence[str]) -> list[
 
 
 def compare(
-    project: Project,
+    project: Workspace,
     metric: str,
     period: Period,
     *,
@@ -209,7 +209,7 @@ def _year_earlier(day: dt.date) -> dt.date:
 
 
 def to_date(
-    project: Project,
+    project: Workspace,
     metric: str,
     as_of: dt.date,
     *,
@@ -272,7 +272,7 @@ def to_date(
 
 
 def trailing(
-    project: Project,
+    project: Workspace,
     metric: str,
     last: Period,
     count: int,
@@ -296,7 +296,7 @@ def trailing(
 
 
 def _series_rows(
-    project: Project,
+    project: Workspace,
     metric: str,
     periods: Sequence[Period],
     windows: Sequence[Window],
@@ -357,7 +357,7 @@ class WbrView:
 
 
 def wbr(
-    project: Project,
+    project: Workspace,
     metric: str,
     week_ending: dt.date,
     *,
@@ -418,7 +418,7 @@ def wbr(
 
 
 def _target_series(
-    project: Project, target: Target, grain: str, segment: Mapping[str, Sequence[str]]
+    project: Workspace, target: Target, grain: str, segment: Mapping[str, Sequence[str]]
 ) -> dict[str, float]:
     """Per-period target values: from YAML, or from a source: its rows for the segment, added up
     per day for sums and levels (averaged otherwise), then per period summed for additive
@@ -459,7 +459,7 @@ def _target_series(
 
 
 def scorecard(
-    project: Project,
+    project: Workspace,
     period: Period,
     *,
     metrics: Sequence[str] | None = None,
@@ -528,7 +528,7 @@ def scorecard(
 
 
 def _evaluate_target(
-    project: Project,
+    project: Workspace,
     metric: Metric,
     target: Target | None,
     period: Period,
@@ -559,5 +559,5 @@ def _evaluate_target(
     )
 
 
-def _period_end(project: Project, label: str, grain: str) -> dt.date:
+def _period_end(project: Workspace, label: str, grain: str) -> dt.date:
     return project.period(label, grain).end

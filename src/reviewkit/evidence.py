@@ -14,13 +14,13 @@ import pandas as pd
 from reviewkit.config import Metric, Outcome
 from reviewkit.errors import QueryError
 from reviewkit.impact import EVIDENCE_WINDOWS, ImpactResult, estimate_impact, rollup
-from reviewkit.metrics import format_value
+from reviewkit.metrics import format_value, metric_sources
 from reviewkit.periods import Period
 from reviewkit.review import outputs
 
 if TYPE_CHECKING:
-    from reviewkit.project import Project
-    from reviewkit.store import Link
+    from reviewkit.store import Link, Store
+    from reviewkit.workspace import Workspace
 
 __all__ = ["Alignment", "alignment", "link_impact", "outcome_impact", "team_impact"]
 
@@ -38,12 +38,17 @@ class Alignment:
 
 
 def alignment(
-    project: Project, period: Period, *, team: str | None = None, neglect_periods: int = 3
+    project: Workspace,
+    store: Store,
+    period: Period,
+    *,
+    team: str | None = None,
+    neglect_periods: int = 3,
 ) -> Alignment:
     """Per team: outputs and effort delivered in ``period``, the share linked to at least one
     outcome, and the effort on unlinked work. Per outcome: its linked outputs in the period and
     whether any linked output was delivered in the last ``neglect_periods`` periods."""
-    delivered = outputs(project, start=period.start, end=period.end, team=team)
+    delivered = outputs(project, store, start=period.start, end=period.end, team=team)
     rows = []
     for name, group in delivered.groupby("team", sort=True):
         linked = group[group["outcomes"].map(len) > 0]
@@ -65,7 +70,7 @@ def alignment(
         ],
     )
     window_start = period.shift(-(neglect_periods - 1)).start
-    recent = outputs(project, start=window_start, end=period.end)
+    recent = outputs(project, store, start=window_start, end=period.end)
     outcome_rows = []
     for outcome in project.config.outcomes.values():
         if team is not None and outcome.team != team:
@@ -117,11 +122,9 @@ def _team_row(
     }
 
 
-def _grain_for(project: Project, outcome: Outcome) -> str:
+def _grain_for(project: Workspace, outcome: Outcome) -> str:
     """Weeks give the most points; a metric read from month-end snapshots has months only, and
     an outcome may ask for months (a ratio too noisy weekly, such as a team's NPS)."""
-    from reviewkit.metrics import metric_sources  # noqa: PLC0415
-
     if outcome.impact_grain:
         return outcome.impact_grain
     sources = metric_sources(project.config, outcome.metric)
@@ -129,11 +132,13 @@ def _grain_for(project: Project, outcome: Outcome) -> str:
     return "month" if monthly else "week"
 
 
-def link_impact(project: Project, link: Link, *, as_of: dt.date | None = None) -> ImpactResult:
+def link_impact(
+    project: Workspace, store: Store, link: Link, *, as_of: dt.date | None = None
+) -> ImpactResult:
     """Did the linked outcome's KPI move after the output was delivered (plus the lag), against
     the counterfactual of its own past, and against the other segments where there are any?"""
     basis = _basis(project, project.outcome(link.outcome_id), as_of)
-    return _measure(link, project.outputs(search=None), basis)
+    return _measure(link, outputs(project, store), basis)
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class _Basis:
     controls: pd.DataFrame | None
 
 
-def _basis(project: Project, outcome: Outcome, as_of: dt.date | None) -> _Basis:
+def _basis(project: Workspace, outcome: Outcome, as_of: dt.date | None) -> _Basis:
     metric = project.config.metrics[outcome.metric]
     grain = _grain_for(project, outcome)
     pre, post = EVIDENCE_WINDOWS[grain]
@@ -185,12 +190,10 @@ def _measure(link: Link, delivered: pd.DataFrame, basis: _Basis) -> ImpactResult
 
 
 def _controls(
-    project: Project, metric: str, filters: dict[str, list[str]], grain: str, through: dt.date
+    project: Workspace, metric: str, filters: dict[str, list[str]], grain: str, through: dt.date
 ) -> pd.DataFrame | None:
     """The same KPI for the other values of the segment's dimension (the other teams), when
     the outcome is one segment of a dimension every source behind the metric has."""
-    from reviewkit.metrics import metric_sources  # noqa: PLC0415
-
     single = [k for k, v in filters.items() if len(v) == 1]
     sources = metric_sources(project.config, metric)
     usable = [k for k in single if all(k in project.config.sources[s].dimensions for s in sources)]
@@ -214,16 +217,16 @@ def _difference_text(metric: Metric, value: float) -> str:
 
 
 def outcome_impact(
-    project: Project, outcome_id: str, *, as_of: dt.date | None = None
+    project: Workspace, store: Store, outcome_id: str, *, as_of: dt.date | None = None
 ) -> pd.DataFrame:
     """One row per link of the outcome with its verdict and estimate; ``attrs["rollup"]``
     counts the verdicts."""
     outcome = project.outcome(outcome_id)
-    found = project.outputs()
+    found = outputs(project, store)
     titles = dict(zip(found["id"], found["title"], strict=True))
     days = dict(zip(found["id"], found["delivered"], strict=True))
     rows, results = [], []
-    links = project.store.links(outcome_id=outcome_id)
+    links = store.links(outcome_id=outcome_id)
     basis = _basis(project, outcome, as_of) if links else None  # once for all its links
     for link in links:
         assert basis is not None
@@ -266,15 +269,18 @@ def outcome_impact(
     return frame
 
 
-def team_impact(project: Project, team: str, start: dt.date, end: dt.date) -> dict[str, Any]:
+def team_impact(
+    project: Workspace, store: Store, team: str, start: dt.date, end: dt.date
+) -> dict[str, Any]:
     """Of the effort a team delivered in [start, end], how much went into outputs with a link
     whose KPI moved as hypothesised."""
-    delivered = project.outputs(start=start, end=end, team=team)
+    delivered = outputs(project, store, start=start, end=end, team=team)
     ids = set(delivered["id"])
     moved = {
         link.output_id
-        for link in project.store.links()
-        if link.output_id in ids and link_impact(project, link).verdict == "moved as hypothesised"
+        for link in store.links()
+        if link.output_id in ids
+        and link_impact(project, store, link).verdict == "moved as hypothesised"
     }
     effort = float(delivered["effort"].fillna(0).sum())
     impact_effort = float(delivered.loc[delivered["id"].isin(moved), "effort"].fillna(0).sum())

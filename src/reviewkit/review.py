@@ -16,7 +16,8 @@ import pandas as pd
 from reviewkit.sources import quote_ident
 
 if TYPE_CHECKING:
-    from reviewkit.project import Project
+    from reviewkit.store import Store
+    from reviewkit.workspace import Workspace
 
 __all__ = ["OUTPUT_COLUMNS", "outcome_frame", "outputs"]
 
@@ -34,7 +35,7 @@ OUTPUT_COLUMNS: Final = (
 LABEL_SPLIT: Final = re.compile(r"\s*[;,]\s*")
 
 
-def outcome_frame(project: Project) -> pd.DataFrame:
+def outcome_frame(project: Workspace) -> pd.DataFrame:
     """One row per outcome, parents before children (depth 0 = a company goal)."""
     outcomes = project.config.outcomes
     rows = []
@@ -84,7 +85,7 @@ def outcome_frame(project: Project) -> pd.DataFrame:
     )
 
 
-def _export_outputs(project: Project) -> pd.DataFrame:
+def _export_outputs(project: Workspace) -> pd.DataFrame:
     spec = project.config.outputs
     if spec is None:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
@@ -109,7 +110,8 @@ def _export_outputs(project: Project) -> pd.DataFrame:
 
 
 def outputs(
-    project: Project,
+    project: Workspace,
+    store: Store,
     *,
     start: dt.date | None = None,
     end: dt.date | None = None,
@@ -133,7 +135,7 @@ def outputs(
                 "labels": tuple(o.labels),
                 "origin": "manual",
             }
-            for o in project.store.manual_outputs()
+            for o in store.manual_outputs()
         ],
         columns=list(OUTPUT_COLUMNS),
     )
@@ -142,7 +144,7 @@ def outputs(
     )
     frame = frame.drop_duplicates("id", keep="last")  # a hand-added row corrects the export's
     links: dict[str, list[str]] = {}
-    for link in project.store.links():
+    for link in store.links():
         links.setdefault(link.output_id, []).append(link.outcome_id)
     frame["outcomes"] = [tuple(sorted(links.get(i, ()))) for i in frame["id"]]
     keep = pd.Series(True, index=frame.index)

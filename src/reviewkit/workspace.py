@@ -1,0 +1,295 @@
+"""The KPI workspace: a project's config, its exports loaded into DuckDB, and KPI queries over them.
+
+The comparisons, the review model and the evidence take a :class:`Workspace`;
+:class:`reviewkit.project.Project` is the facade analysts use, adding the store, the comparisons
+and the review on top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Self
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from reviewkit.config import Outcome, ProjectConfig
+from reviewkit.coverage import Coverage, SourceDates, coverage_of
+from reviewkit.errors import QueryError
+from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
+from reviewkit.periods import Period, Window, parse_period
+from reviewkit.sources import (
+    LoadedSource,
+    SourceCache,
+    connect,
+    load_source,
+    quote_ident,
+    quote_literal,
+)
+
+__all__ = ["KPI_COLUMNS", "Filters", "Workspace"]
+
+Filters = Mapping[str, str | Sequence[str]]
+KPI_COLUMNS = ("period_start", "period_end", "period", "metric", "value", "text")
+
+
+class Workspace:
+    """A project's exports in DuckDB: ask it for sources, periods and KPI series, or run SQL."""
+
+    def __init__(self, config: ProjectConfig) -> None:
+        self.config = config
+        self.root = config.root
+        self.cache = SourceCache(self.root / ".reviewkit" / "cache")
+        self._con: duckdb.DuckDBPyConnection = connect()
+        self._loaded: dict[str, LoadedSource] = {}
+        self._dates: dict[str, SourceDates] = {}
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- sources ------------------------------------------------------------------------------
+    def source(self, name: str) -> LoadedSource:
+        """The loaded source ``name`` (parsed or from the cache), registered as a DuckDB view."""
+        if name not in self.config.sources:
+            raise QueryError(
+                f"unknown source '{name}'; sources are: {', '.join(self.config.sources)}"
+            )
+        if name not in self._loaded:
+            loaded = load_source(self.config, self.config.sources[name], self.cache)
+            files = "[" + ", ".join(quote_literal(str(f.table)) for f in loaded.files) + "]"
+            self._con.execute(
+                f"CREATE OR REPLACE VIEW {quote_ident(name)} AS SELECT * FROM read_parquet({files})"
+            )
+            self._loaded[name] = loaded
+        return self._loaded[name]
+
+    def quarantined(self, sources: Iterable[str]) -> dict[str, int]:
+        """Rows set aside per source (``on_error: quarantine``), for sources that have any."""
+        counts = {name: self.source(name).quarantined for name in sources}
+        return {name: n for name, n in counts.items() if n}
+
+    def source_dates(self, name: str) -> SourceDates:
+        """Which dates source ``name`` has data for (for coverage and ``latest``)."""
+        if name not in self._dates:
+            source = self.config.sources[name]
+            self.source(name)
+            days = self.query(
+                f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) "
+                f"FROM {quote_ident(name)}"
+            )
+            self._dates[name] = SourceDates((d for (d,) in days if d is not None), source.date)
+        return self._dates[name]
+
+    def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
+        """How completely the sources behind ``metrics`` cover [start, end]."""
+        sources = sorted({s for m in metrics for s in metric_sources(self.config, m)})
+        return coverage_of([self.source_dates(s) for s in sources], start, end)
+
+    def data_through(self, metrics: Iterable[str] | None = None) -> dt.date | None:
+        """The last date every source behind ``metrics`` (default: all metrics) has data for."""
+        names = list(metrics) if metrics is not None else list(self.config.metrics)
+        sources = sorted({s for m in names for s in metric_sources(self.config, m)})
+        ends = [self.source_dates(s).through for s in sources]
+        known = [d for d in ends if d is not None]
+        return min(known) if known and len(known) == len(ends) else None
+
+    def period(
+        self,
+        text: str,
+        grain: str | None = None,
+        metrics: Iterable[str] | None = None,
+        today: dt.date | None = None,
+    ) -> Period:
+        """Parse a period (``2026-10``, ``FY2026``, ``last-month``, ``latest``...).
+
+        ``grain=None`` takes the grain the text names; ``latest`` is the latest period that
+        every source behind ``metrics`` covers completely."""
+        through = self.data_through(metrics) if text.strip() == "latest" else None
+        return parse_period(text, grain, self.config.calendar, through, today)
+
+    # -- KPIs ---------------------------------------------------------------------------------
+    def kpis(
+        self,
+        metrics: Sequence[str] | None = None,
+        *,
+        grain: str = "month",
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Long table of ``period_start, period_end, period, <by...>, metric, value``.
+
+        ``df.attrs["quarantined"]`` maps each source with rows set aside to their count.
+        """
+        names = tuple(metrics) if metrics is not None else tuple(self.config.metrics)
+        request = KpiRequest(
+            metrics=names,
+            grain=grain,
+            start=as_date(start, "start"),
+            end=as_date(end, "end"),
+            filters=as_filters(filters),
+            by=(by,) if isinstance(by, str) else tuple(by or ()),
+        )
+        used = sorted(
+            {s for m in names if m in self.config.metrics for s in metric_sources(self.config, m)}
+        )
+        for name in used:
+            self.source(name)
+        frame = compute_kpis(self._con, self.config, request)
+        frame.attrs["quarantined"] = self.quarantined(used)
+        return frame
+
+    def kpi(
+        self,
+        metric: str,
+        *,
+        grain: str = "month",
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """One KPI series: ``period_start, period_end, period, <by...>, value``."""
+        frame = self.kpis([metric], grain=grain, start=start, end=end, filters=filters, by=by)
+        series = frame.drop(columns="metric")
+        series.attrs = frame.attrs
+        return series
+
+    def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
+        """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""
+        frame = self.kpi(metric, **options)
+        definition = self.config.metrics[metric]
+        frame["text"] = [format_value(definition, v) for v in frame["value"]]
+        by = [c for c in frame.columns if c not in KPI_COLUMNS]
+        if not by:
+            return frame.set_index("period")[["text"]].rename(columns={"text": definition.label})
+        table = frame.pivot_table(
+            index="period", columns=by, values="text", aggfunc="first", fill_value="n/a"
+        )
+        table.columns.name = " / ".join(by)
+        return table
+
+    def catalogue(self) -> pd.DataFrame:
+        """The metric catalogue: name, label, description, how it is computed, format, direction."""
+        rows = []
+        for name, m in self.config.metrics.items():
+            if m.derived:
+                how = f"{m.op} of {', '.join(m.inputs)}"
+            elif m.expression:
+                how = f"{m.source}: {m.expression}"
+            else:
+                how = f"{m.source}: {m.agg}({m.column or '*'})"
+                how += "".join(f" where {c} in ({', '.join(v)})" for c, v in m.filters)
+            rows.append(
+                {
+                    "metric": name,
+                    "label": m.label,
+                    "description": m.description,
+                    "computed as": how,
+                    "format": m.format,
+                    "better when": m.direction,
+                }
+            )
+        return pd.DataFrame(rows).set_index("metric")
+
+    def kpi_arrow(self, metric: str, **options: Any) -> pa.Table:
+        """:meth:`kpi` as an Arrow table (quarantine counts in the schema metadata)."""
+        frame = self.kpi(metric, **options)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        meta = {f"quarantined.{k}": str(v) for k, v in frame.attrs["quarantined"].items()}
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+
+    def window_values(
+        self,
+        metrics: Sequence[str],
+        windows: Sequence[Window],
+        *,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Long table ``window, <by...>, metric, value``: each metric over each named date range
+        (derived metrics from their components' totals in each window)."""
+        request = KpiRequest(
+            metrics=tuple(metrics),
+            filters=as_filters(filters),
+            by=(by,) if isinstance(by, str) else tuple(by or ()),
+            windows=tuple(windows),
+        )
+        self._load_for(metrics)
+        return compute_kpis(self._con, self.config, request)
+
+    def resolve(self, period: str | Period, grain: str | None, metrics: Sequence[str]) -> Period:
+        if isinstance(period, Period):
+            return period
+        unknown = [m for m in metrics if m not in self.config.metrics]
+        if unknown:
+            raise QueryError(
+                f"unknown metric(s): {', '.join(unknown)}; the catalogue has: "
+                + ", ".join(self.config.metrics)
+            )
+        return self.period(period, grain, metrics or None)
+
+    def _load_for(self, metrics: Iterable[str]) -> None:
+        for name in sorted(
+            {s for m in metrics if m in self.config.metrics for s in metric_sources(self.config, m)}
+        ):
+            self.source(name)
+
+    def outcome(self, outcome_id: str) -> Outcome:
+        """The declared outcome ``outcome_id`` (a QueryError naming the known ids if absent)."""
+        try:
+            return self.config.outcomes[outcome_id]
+        except KeyError:
+            known = ", ".join(self.config.outcomes) or "none declared"
+            raise QueryError(f"unknown outcome '{outcome_id}'; outcomes are: {known}") from None
+
+    # -- exploration --------------------------------------------------------------------------
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of reviewkit's own SQL over the loaded sources (library use; see :meth:`sql`)."""
+        return self._con.execute(sql, params or []).fetchall()
+
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Run SQL over every declared source (each is a view named after it).
+
+        Pass values as ``params`` (``?`` or ``$name`` placeholders), never inside ``query``.
+        """
+        for name in self.config.sources:
+            self.source(name)
+        try:
+            return self._con.execute(query, params or []).df()
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL failed: {str(exc).strip()}") from None
+
+
+def as_date(value: dt.date | str | None, what: str) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{what} date {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def as_by(by: Sequence[str] | str | None) -> tuple[str, ...]:
+    return (by,) if isinstance(by, str) else tuple(by or ())
+
+
+def as_filters(filters: Filters | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out = []
+    for column, wanted in (filters or {}).items():
+        values = (wanted,) if isinstance(wanted, str) else tuple(str(v) for v in wanted)
+        out.append((column, values))
+    return tuple(out)
