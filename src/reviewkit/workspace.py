@@ -137,7 +137,7 @@ class Workspace:
             start=as_date(start, "start"),
             end=as_date(end, "end"),
             filters=as_filters(filters),
-            by=(by,) if isinstance(by, str) else tuple(by or ()),
+            by=as_by(by),
         )
         used = sorted(
             {s for m in names if m in self.config.metrics for s in metric_sources(self.config, m)}
@@ -221,7 +221,7 @@ class Workspace:
         request = KpiRequest(
             metrics=tuple(metrics),
             filters=as_filters(filters),
-            by=(by,) if isinstance(by, str) else tuple(by or ()),
+            by=as_by(by),
             windows=tuple(windows),
         )
         self._load_for(metrics)
