@@ -192,6 +192,7 @@ def pictures(target: Path, project_dir: Path = Path()) -> list[Path]:
     """Write PNG pictures of the main charts of the project in ``project_dir`` (the sample
     company) into ``target``. The links are imported from ``data/links.yaml`` into a temporary
     copy, so the project's own store is left alone."""
+    # only for the pictures: kernels import this module first, to enable() the renderer
     from reviewkit import charts  # noqa: PLC0415
     from reviewkit.project import open_project  # noqa: PLC0415
 
@@ -233,7 +234,7 @@ def pictures(target: Path, project_dir: Path = Path()) -> list[Path]:
 
 
 def _impact(project: Any, output: str, outcome: str) -> Any:
-    from reviewkit.impact import ImpactResult  # noqa: PLC0415
+    from reviewkit.impact import ImpactResult  # noqa: PLC0415 (with the pictures' imports)
 
     result = project.impact(output, outcome)
     assert isinstance(result, ImpactResult)

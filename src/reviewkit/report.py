@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from reviewkit import clock
@@ -57,11 +57,9 @@ from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write, replacing
 from reviewkit.kernels import kernel_config
-from reviewkit.project import check_project, open_project
+from reviewkit.project import Project, check_project, open_project
 from reviewkit.sources import SourceCache, source_files
-
-if TYPE_CHECKING:
-    from reviewkit.project import Project
+from reviewkit.store import store_as_of
 
 __all__ = [
     "COMPANY",
@@ -834,8 +832,6 @@ def reproduce(
     ``reports/reproduced/PERIOD/``; never over the review reproduced) with the snapshot of what
     was read and an index. Raises :class:`ReviewkitError`, before any kernel starts, naming the
     file and what to do when a file's recorded content is nowhere to be found."""
-    from reviewkit.store import store_as_of  # noqa: PLC0415 (only reviews need it)
-
     snapshot = _read_json(snapshot_path)
     if not {"period", "team", "exports"} <= set(snapshot):
         raise ReviewkitError(
