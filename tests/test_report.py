@@ -143,6 +143,33 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
 
 
 @pytest.mark.usefixtures("stub_render")
+def test_kernels_start_in_the_view_and_the_process_stays_where_it_is(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill's cwd= moves the whole process into a folder while a review runs: with --jobs,
+    the other threads then resolved paths against it (a full disk's error named an absolute
+    path instead of reports/...). The kernel is started in the view instead."""
+    notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
+    notebook["cells"].append(
+        {**cell, "id": "cwd", "source": ["import os\n", 'print("cwd", os.getcwd())']}
+    )
+    path = tmp_path / "cwd.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    here = Path.cwd()
+    moves: list[str] = []
+    chdir = os.chdir
+    monkeypatch.setattr(os, "chdir", lambda folder: (moves.append(str(folder)), chdir(folder)))
+    run = run_reports(project, PERIOD, teams=["billing", ""], jobs=2, notebook=path)
+    assert run.ok, run.failed
+    assert set(moves) <= {str(here)}  # papermill changes back to where it was, no further
+    assert Path.cwd() == here
+    page = (project / "reports" / PERIOD / "billing.html").read_text(encoding="utf-8")
+    view = re.search(r"review of billing for 2026-10 in (\S+)\s*<", page)
+    assert view and f"cwd {view[1]}" in page
+
+
+@pytest.mark.usefixtures("stub_render")
 def test_published_files_honour_the_umask(project: Path) -> None:
     """A team serving reports/ with a web server or a shared folder can read what was published:
     files are created as any file the user writes, mode 0666 (folders 0777) less the umask."""

@@ -587,7 +587,11 @@ class _Job:
                     kernel_name="python3",
                     execution_timeout=self.timeout,
                     progress_bar=False,
-                    cwd=str(self.view or self.root),
+                    # The kernel starts in the view; papermill's own cwd= would chdir this
+                    # whole process while the review runs, under the feet of the other
+                    # threads of a --jobs run (their paths then resolved against another
+                    # folder).
+                    resources={"metadata": {"path": str(self.view or self.root)}},
                     # Every output is in once the last cell has replied, so the kernel is
                     # killed, not asked to shut down: a graceful exit spends ~0.7 s of CPU
                     # tearing down pandas, DuckDB and Altair for nothing, per review (5
