@@ -255,6 +255,9 @@ def test_the_log_has_no_noise_per_view(server: Server) -> None:
     assert "not trusted" not in log
     assert "without encryption" not in log
     assert "notebook-signing key" not in log  # nothing written to the user's Jupyter folders
+    # the signing key lives beside the pages, which Voila serves: it must not hand it out
+    for name in ("notebook_secret", "nbsignatures.db"):
+        assert get(f"{server.base}/voila/files/{name}")[0] in (403, 404)
 
 
 def test_the_review_drills_down_into_an_outcome(page, server: Server) -> None:
