@@ -119,7 +119,7 @@ print("FAULT " + json.dumps(
 
 #: `reviewkit report` itself (the CLI's entry point), with the notebook above as its review
 REPORTER = (
-    "import sys; from pathlib import Path; import reviewkit.report as r; "
+    "import sys; from pathlib import Path; import reviewkit.report.run as r; "
     "notebook = Path(sys.argv.pop(1)); r.default_notebook = lambda: notebook; "
     "from reviewkit.cli import main; main()"
 )

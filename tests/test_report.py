@@ -40,6 +40,7 @@ from reviewkit.report import (
     reproduce,
     run_reports,
 )
+from reviewkit.report import run as report_run
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"
@@ -66,7 +67,7 @@ def stub_html(executed: Path, *, title: str, subtitle: str) -> str:
 
 @pytest.fixture
 def stub_render(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report, "_render", stub_html)
+    monkeypatch.setattr(report_run, "_render", stub_html)
 
 
 @pytest.fixture
@@ -379,7 +380,7 @@ def test_bad_requests_fail_before_any_kernel_starts(project: Path, tmp_path: Pat
 def test_cli_reports_progress_and_fails_listing_teams(
     project: Path, monkeypatch: pytest.MonkeyPatch, stub_render: None
 ) -> None:
-    monkeypatch.setattr(report, "default_notebook", lambda: FIXTURE)
+    monkeypatch.setattr(report_run, "default_notebook", lambda: FIXTURE)
     runner = CliRunner()
     result = runner.invoke(
         report_command,
@@ -406,7 +407,7 @@ def test_cli_reports_progress_and_fails_listing_teams(
 def test_cli_all_teams_covers_every_outcome_team(
     project: Path, monkeypatch: pytest.MonkeyPatch, stub_render: None
 ) -> None:
-    monkeypatch.setattr(report, "default_notebook", lambda: FIXTURE)
+    monkeypatch.setattr(report_run, "default_notebook", lambda: FIXTURE)
     out = project.parent / "published"
     result = CliRunner().invoke(
         report_command,
@@ -421,7 +422,7 @@ def test_cli_all_teams_covers_every_outcome_team(
 def test_cli_pdf_needs_chromium(
     project: Path, monkeypatch: pytest.MonkeyPatch, stub_render: None
 ) -> None:
-    monkeypatch.setattr(report, "default_notebook", lambda: FIXTURE)
+    monkeypatch.setattr(report_run, "default_notebook", lambda: FIXTURE)
     monkeypatch.setattr(shutil, "which", lambda _: None)
     result = CliRunner().invoke(
         report_command, ["-p", str(project), "--period", PERIOD, "--team", "billing", "--pdf"]
@@ -498,7 +499,7 @@ def test_report_kernels_print_no_transport_warning(
     warn about; with plain TCP, ipykernel warns on every start."""
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "without encryption" not in capfd.readouterr().err
-    monkeypatch.setattr(report, "kernel_config", Config)
+    monkeypatch.setattr(report_run, "kernel_config", Config)
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "Kernel is running over TCP without encryption" in capfd.readouterr().err
 
@@ -677,7 +678,7 @@ def test_reproducing_without_what_the_review_read_says_what_to_do(project: Path)
 
 
 def test_cli_reproduce(project: Path, monkeypatch: pytest.MonkeyPatch, stub_render: None) -> None:
-    monkeypatch.setattr(report, "default_notebook", lambda: FIXTURE)
+    monkeypatch.setattr(report_run, "default_notebook", lambda: FIXTURE)
     runner = CliRunner()
     args = ["-p", str(project), "--period", PERIOD, "--team", "billing"]
     assert runner.invoke(report_command, args).exit_code == 0

@@ -1,0 +1,484 @@
+"""Running the reviews: the review notebook per team with papermill, in parallel, published.
+
+>>> run = run_reports(Path("."), "last-month", jobs=2)
+>>> run.ok, [(r.team, r.ok, r.seconds) for r in run.results]
+
+Each review is executed in a scratch folder and published (notebook, HTML and snapshot) with
+:func:`reviewkit.files.atomic_write`, so a reader (or a crash) never sees half a report and a
+failed run leaves the last good report untouched; the failed run's notebook is published beside
+it instead. Temporary files carry the process id in their names (``.<name>.<pid>.<random>.tmp``,
+and ``.reviewkit/run-<pid>-<random>/`` for a run's scratch folder): a run killed midway leaves
+only such dot files, never anything that looks like a report, and the next run removes those
+whose process is gone (:func:`_sweep`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
+from reviewkit.kernels import kernel_config
+from reviewkit.project import Project, check_project, open_project
+from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, review_inputs, view_layout
+from reviewkit.report.index import write_index
+from reviewkit.report.layout import (
+    COMPANY,
+    FAILED,
+    SAFE_TEAM,
+    SNAPSHOT,
+    now,
+    previous_snapshot,
+    read_json,
+)
+
+#: how often a kernel that failed to start is tried in all (kernel-start races in parallel runs)
+KERNEL_ATTEMPTS = 3
+#: messages of the kernel-start races worth a retry (see STACK-FACTS: ~1-2% of parallel runs)
+KERNEL_RACES = (
+    "Address already in use",
+    "Kernel died before replying to kernel_info",
+    "Kernel didn't respond",
+)
+
+
+@dataclass(frozen=True)
+class TeamResult:
+    """How one team's review went: ``ok``, or ``error`` with the failed notebook's path."""
+
+    team: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    html: Path | None = None
+    notebook: Path | None = None
+    snapshot: Path | None = None
+    failed_notebook: Path | None = None
+    attempts: int = 1
+
+    @property
+    def label(self) -> str:
+        """The team name, or ``company`` for the company-wide review."""
+        return self.team or COMPANY
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """The reports of one period: a result per team, in the order the teams were asked for."""
+
+    period: str
+    directory: Path
+    index: Path
+    results: tuple[TeamResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> tuple[TeamResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+
+class Progress(Protocol):
+    """Told how a run goes, e.g. to draw a progress bar: ``begin`` with every team's label
+    before the first kernel starts, ``started`` as each kernel starts (from a worker thread),
+    ``finished`` as each team ends (from the calling thread)."""
+
+    def begin(self, labels: Sequence[str]) -> None: ...
+
+    def started(self, label: str) -> None: ...
+
+    def finished(self, result: TeamResult, done: int, total: int) -> None: ...
+
+
+def default_notebook() -> Path:
+    """``notebooks/monthly_review.ipynb`` of a source checkout, or the copy packed in the wheel
+    (like :func:`reviewkit.scaffold.templates_dir`)."""
+    packed = Path(__file__).parents[1] / "_notebooks" / "monthly_review.ipynb"
+    if packed.is_file():
+        return packed
+    return Path(__file__).resolve().parents[3] / "notebooks" / "monthly_review.ipynb"
+
+
+def run_reports(
+    project_dir: Path,
+    period: str,
+    *,
+    teams: Sequence[str] | None = None,
+    jobs: int | None = None,
+    out: Path | None = None,
+    notebook: Path | None = None,
+    timeout: float = 600,
+    progress: Callable[[str], None] | None = None,
+    tracker: Progress | None = None,
+) -> ReportRun:
+    """Run the review notebook for each team of ``period`` in parallel and publish the results.
+
+    ``period`` is ``YYYY-MM``, ``last-month`` or ``latest``; ``teams=None`` means every team
+    that owns an outcome plus the company-wide review (``""``). ``jobs`` kernels run at once
+    (default: the CPU count); ``timeout`` is papermill's limit per cell, in seconds. A failing
+    team does not stop the others: see :attr:`ReportRun.ok`. ``progress`` gets one line per
+    team as it finishes (``[2/6] billing: ok (3.1 s)``, see :func:`progress_line`);
+    ``tracker`` is told more (:class:`Progress`). Raises :class:`ReviewkitError` for a bad
+    project, period, team or notebook, before any kernel starts.
+
+    The content of every export, config file and the notebook is archived under
+    :data:`FROZEN` (when not archived yet) before the kernels start, and each snapshot records
+    its hashes, so :func:`reproduce` can re-run the review as it was.
+    """
+    source = notebook if notebook is not None else default_notebook()
+    if not source.is_file():
+        raise ReviewkitError(f"the review notebook {shown_path(source)} does not exist")
+    errors = [p for p in check_project(project_dir) if p.severity == "error"]
+    if errors:
+        raise ReviewkitError.from_problems(
+            "the project has errors, so no review was run; fix them and run it again:", errors
+        )
+    with open_project(project_dir) as project:
+        label = project.period(period, "month").label
+        through = project.data_through()
+        wanted = _teams(project, teams)
+        inputs = review_inputs(project)
+        name = project.config.name
+        live = project.config.live_url
+        root = project.root
+        inputs["notebook_sha256"] = project.cache.digest(source)
+        read = {**inputs["exports"], **inputs["config"]}
+        freeze(
+            root,
+            {root / path: digest for path, digest in read.items()}
+            | {source: inputs["notebook_sha256"]},
+        )
+        store_path = project.config.store_path
+        cache = project.cache
+        layout = view_layout(project, inputs)
+    directory = (out if out is not None else root / "reports") / label
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(exc, directory) from None
+    for folder in (directory, directory.parent, root / FROZEN, root / ".reviewkit"):
+        _sweep(folder)  # what runs killed before left behind
+    freshness = f"data through {through}" if through else "no data yet"
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root / ".reviewkit"))
+    except OSError as exc:
+        raise cannot_write(exc, root / ".reviewkit") from None
+    try:
+        view = frozen_notebook = None  # a project a view cannot mirror is read where it is
+        if layout is not None:
+            try:
+                view, frozen_notebook = frozen_view(
+                    root, cache, layout, inputs["notebook_sha256"], store_path, source, scratch
+                )
+            except OSError as exc:
+                raise cannot_write(exc, root / VIEWS) from None
+        queued = [
+            Job(
+                source,
+                root,
+                label,
+                team,
+                timeout,
+                directory,
+                f"{name} review · {team or COMPANY} · {label}",
+                freshness,
+                inputs,
+                previous=previous_snapshot(directory.parent, label, team),
+                view=view,
+                frozen_notebook=frozen_notebook,
+                scratch=scratch,
+            )
+            for team in wanted
+        ]
+        results = run_jobs(queued, jobs, progress, tracker)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    index = write_index(directory.parent, live=live)
+    return ReportRun(label, directory, index, results)
+
+
+def progress_line(result: TeamResult, done: int, total: int) -> str:
+    """One team's end as a line of a log: ``[2/6] billing: ok (3.1 s)``."""
+    status = "ok" if result.ok else f"FAILED: {_first_line(result.error)}"
+    return f"[{done}/{total}] {result.label}: {status} ({result.seconds:.1f} s)"
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    workers: int | None,
+    progress: Callable[[str], None] | None,
+    tracker: Progress | None,
+) -> tuple[TeamResult, ...]:
+    """Run the jobs, ``workers`` at once (default: the CPU count), telling ``progress`` and
+    ``tracker`` as they go; the results in the jobs' order."""
+    count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    labels = [job.team or COMPANY for job in jobs]
+    if tracker is not None:
+        tracker.begin(labels)
+
+    def one(job: Job) -> TeamResult:
+        if tracker is not None:
+            tracker.started(job.team or COMPANY)
+        return job.run()
+
+    done: dict[int, TeamResult] = {}
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="review") as pool:
+        futures = {pool.submit(one, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            result = future.result()
+            done[futures[future]] = result
+            if progress is not None:
+                progress(progress_line(result, len(done), len(jobs)))
+            if tracker is not None:
+                tracker.finished(result, len(done), len(jobs))
+    return tuple(done[i] for i in range(len(jobs)))
+
+
+def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
+    """The teams to report on, checked: safe as file names and without duplicates."""
+    known = sorted({o.team for o in project.config.outcomes.values() if o.team})
+    chosen = ["", *known] if teams is None else list(dict.fromkeys(teams))
+    for team in chosen:
+        if team == COMPANY or (team and not SAFE_TEAM.match(team)):
+            raise ReviewkitError(
+                f"team {team!r} cannot name a report file: use letters, digits, '.', '-' and "
+                f"'_' (and not {COMPANY!r}, the company-wide review's name)"
+            )
+    if not chosen:
+        raise ReviewkitError("no teams to report on")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Job:
+    """One team's review: execute the notebook into a temp dir, then publish or record failure."""
+
+    notebook: Path
+    root: Path
+    period: str
+    team: str
+    timeout: float
+    directory: Path
+    title: str
+    subtitle: str
+    inputs: dict[str, Any]
+    #: more for the snapshot (a reproduction says what it reproduces)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the snapshot of the team's review before this one ("" for none): what changed since
+    previous: str = ""
+    #: what the kernel reads instead of ``root`` and ``notebook`` (a run's frozen view of the
+    #: project and the archived notebook; None: those themselves, as a reproduction does)
+    view: Path | None = None
+    frozen_notebook: Path | None = None
+    #: where the executed notebook is written before it is published (default: ``directory``)
+    scratch: Path | None = None
+
+    def run(self) -> TeamResult:
+        started = time.monotonic()
+        started_at = now()
+        base = self.directory / (self.team or COMPANY)
+        with tempfile.TemporaryDirectory(
+            prefix=f".run-{os.getpid()}-", dir=self.scratch or self.directory
+        ) as scratch:
+            executed = Path(scratch) / "executed.ipynb"
+            error, attempts = self._execute(executed)
+            if error is None:
+                try:
+                    page = _render(executed, title=self.title, subtitle=self.subtitle)
+                    paths = self._publish(base, executed, page, started, started_at)
+                except ReviewkitError as exc:  # e.g. the disk is full: its message says so
+                    error = f"publishing failed: {exc}"
+                except Exception as exc:  # a publishing failure fails this team only
+                    error = f"publishing failed: {type(exc).__name__}: {exc}"
+                else:
+                    seconds = time.monotonic() - started
+                    notebook, page_path, snapshot = paths
+                    return TeamResult(
+                        self.team,
+                        True,
+                        seconds,
+                        html=page_path,
+                        notebook=notebook,
+                        snapshot=snapshot,
+                        attempts=attempts,
+                    )
+            try:
+                failed = _write_failed(executed, base.with_name(base.name + FAILED), error)
+            except (OSError, ReviewkitError) as exc:
+                failed = None
+                error += f"; the failed notebook could not be saved either: {exc}"
+            seconds = time.monotonic() - started
+            return TeamResult(
+                self.team, False, seconds, error, failed_notebook=failed, attempts=attempts
+            )
+
+    def _publish(
+        self, base: Path, executed: Path, page: str, started: float, started_at: str
+    ) -> tuple[Path, Path, Path]:
+        """Write the notebook, the HTML and the snapshot together, and drop a failure left by
+        an earlier run."""
+        snapshot = {
+            "reviewkit": _version(),
+            "period": self.period,
+            "team": self.team,
+            "parameters": self.parameters,
+            "notebook": str(self.notebook),
+            "started_at": started_at,
+            "finished_at": now(),
+            "seconds": round(time.monotonic() - started, 3),
+            **self.inputs,
+            **self.extra,
+        }
+        notebook = base.with_suffix(".ipynb")
+        page_path = base.with_suffix(".html")
+        snapshot_path = base.with_name(base.name + SNAPSHOT)
+        atomic_write(
+            {
+                notebook: executed.read_bytes(),
+                page_path: page.encode("utf-8"),
+                snapshot_path: json.dumps(snapshot, indent=2).encode("utf-8"),
+            }
+        )
+        base.with_name(base.name + FAILED).unlink(missing_ok=True)
+        return notebook, page_path, snapshot_path
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {
+            "project": str(self.root),
+            "period": self.period,
+            "team": self.team,
+            "previous": self.previous,
+        }
+
+    def _execute(self, executed: Path) -> tuple[str | None, int]:
+        """Run papermill in this thread's own event loop, closed afterwards (jupyter_core
+        creates one per thread and never closes it)."""
+        from jupyter_core.utils import ensure_event_loop  # noqa: PLC0415
+
+        loop = ensure_event_loop()
+        try:
+            return self._papermill(executed)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _papermill(self, executed: Path) -> tuple[str | None, int]:
+        """Run papermill (retrying kernel-start races); the error text, or None, and attempts."""
+        import papermill  # noqa: PLC0415 (slow import, only when reports run)
+
+        for attempt in range(1, KERNEL_ATTEMPTS + 1):
+            try:
+                papermill.execute_notebook(
+                    str(self.frozen_notebook or self.notebook),
+                    str(executed),
+                    parameters={**self.parameters, "project": str(self.view or self.root)},
+                    kernel_name="python3",
+                    execution_timeout=self.timeout,
+                    progress_bar=False,
+                    # The kernel starts in the view; papermill's own cwd= would chdir this
+                    # whole process while the review runs, under the feet of the other
+                    # threads of a --jobs run (their paths then resolved against another
+                    # folder).
+                    resources={"metadata": {"path": str(self.view or self.root)}},
+                    # Every output is in once the last cell has replied, so the kernel is
+                    # killed, not asked to shut down: a graceful exit spends ~0.7 s of CPU
+                    # tearing down pandas, DuckDB and Altair for nothing, per review (5
+                    # reviews, --jobs 2, 2 cores: 17.2 s -> 13.9 s, 2 alternating runs each).
+                    shutdown_kernel="immediate",
+                    config=kernel_config(),
+                )
+            except papermill.PapermillExecutionError as exc:
+                return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", attempt
+            except Exception as exc:  # one team's failure must not stop the others
+                if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
+                    return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
+                if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                    return str(cannot_write(exc, Path(exc.filename or executed))), attempt
+                text = f"{type(exc).__name__}: {exc}".strip()
+                if attempt < KERNEL_ATTEMPTS and any(race in text for race in KERNEL_RACES):
+                    executed.unlink(missing_ok=True)
+                    continue
+                return text, attempt
+            return None, attempt
+        raise AssertionError("unreachable: the last attempt returns")
+
+
+def _render(executed: Path, *, title: str, subtitle: str) -> str:
+    """The executed notebook as self-contained offline HTML, by ``reviewkit.publish.to_html``."""
+    from reviewkit.publish import to_html  # noqa: PLC0415 (nbconvert is slow to import)
+
+    return to_html(executed, title=title, subtitle=subtitle)
+
+
+def _write_failed(executed: Path, failed: Path, error: str) -> Path | None:
+    """Publish a failed run's notebook (None if the kernel never started), with the error and
+    the time in its metadata, where the index finds them."""
+    notebook = read_json(executed)
+    if not notebook:
+        return None
+    notebook.setdefault("metadata", {})["reviewkit"] = {"error": error, "failed_at": now()}
+    atomic_write({failed: json.dumps(notebook, indent=1, ensure_ascii=False).encode("utf-8")})
+    return failed
+
+
+#: a run's scratch folder under ``.reviewkit``: ``run-<pid>-<random>``
+_RUN_FOLDER = re.compile(r"run-(\d+)-\w+\Z")
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the temporary files and run folders that runs killed midway left in ``folder``
+    (their process is gone; a live run's are left alone). They never look like reports: their
+    names start with a dot and end in ``.tmp``, or they are under ``.reviewkit``."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        temporary = TEMPORARY.match(entry.name)
+        run = _RUN_FOLDER.match(entry.name)
+        owner = temporary or run
+        if owner is None or _alive(int(owner[1])):
+            continue
+        with contextlib.suppress(OSError):
+            if run is not None and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif temporary is not None and entry.is_file():
+                entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _version() -> str:
+    try:
+        return metadata.version("reviewkit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "failed"
