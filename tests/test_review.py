@@ -204,7 +204,7 @@ def test_every_change_is_an_event_and_undo_works(shop) -> None:
 
 def test_import_refuses_unknown_outputs_and_outcomes(shop, tmp_path: Path) -> None:
     exported = tmp_path / "links.yaml"
-    shop.store.export(exported)
+    shop.export_links(exported)
     text = exported.read_text(encoding="utf-8")
     exported.write_text(
         text.replace("output_id: A-1", "output_id: Z-1").replace(

@@ -29,6 +29,7 @@ from reviewkit.store import (
     StoreError,
     store_as_of,
 )
+from reviewkit.store_files import export_links, import_links
 
 WORKER = Path(__file__).with_name("store_worker.py")
 HOSTILE = [
@@ -623,19 +624,19 @@ def fill(store: Store) -> None:
 def test_export_import_round_trip(tmp_path: Path, name: str) -> None:
     with Store(tmp_path / "a.sqlite", actor="ana") as source:
         fill(source)
-        written = source.export(tmp_path / "out" / name)
+        written = export_links(source, tmp_path / "out" / name)
         links, checkins = source.links(), source.checkins()
     assert len(links) == len(checkins) == len(HOSTILE)
     with Store(tmp_path / "b.sqlite", actor="bo") as target:
-        assert target.import_(written[0]) == ImportResult(2 * len(HOSTILE), 0, 0)
+        assert import_links(target, written[0]) == ImportResult(2 * len(HOSTILE), 0, 0)
         assert target.links() == links
         assert target.checkins() == checkins
         assert {e.actor for e in target.events()} == {"bo"}
-        again = target.export(tmp_path / "again" / name)
+        again = export_links(target, tmp_path / "again" / name)
         assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]
         # idempotent: re-importing what is there appends nothing
         events = len(target.events())
-        assert target.import_(written[0]) == ImportResult(0, 0, 2 * len(HOSTILE))
+        assert import_links(target, written[0]) == ImportResult(0, 0, 2 * len(HOSTILE))
         assert len(target.events()) == events
         assert target.verify()
 
@@ -643,7 +644,7 @@ def test_export_import_round_trip(tmp_path: Path, name: str) -> None:
 def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         fill(store)
-        links_path, checkins_path = store.export(tmp_path / "links.csv")
+        links_path, checkins_path = export_links(store, tmp_path / "links.csv")
     assert checkins_path.name == "links.checkins.csv"
     assert links_path.read_bytes().startswith(b"\xef\xbb\xbfoutput_id,outcome_id,hypothesis,")
     for path in (links_path, checkins_path):
@@ -664,9 +665,9 @@ def test_import_updates_changed_rows_and_keeps_created_at(tmp_path: Path) -> Non
     with Store(tmp_path / "s.sqlite", actor="ana") as store:
         before = store.link("A", "B", hypothesis="old idea")
         store.link("C", "D")
-        store.export(path)
+        export_links(store, path)
         path.write_text(path.read_text().replace("old idea", "new idea"))
-        assert store.import_(path, author="bo") == ImportResult(0, 1, 1)
+        assert import_links(store, path, author="bo") == ImportResult(0, 1, 1)
         (after, _) = store.links()
         assert (after.hypothesis, after.author) == ("new idea", "bo")
         assert after.created_at == before.created_at
@@ -694,8 +695,8 @@ def test_import_hand_written_minimal_files(tmp_path: Path) -> None:
     csv_path = tmp_path / "hand.csv"
     csv_path.write_text("outcome_id,output_id\nretention,ONB-2\n", encoding="utf-8")
     with Store(tmp_path / "s.sqlite", actor="ana") as store:
-        assert store.import_(yaml_path) == ImportResult(2, 0, 0)
-        assert store.import_(csv_path) == ImportResult(1, 0, 0)
+        assert import_links(store, yaml_path) == ImportResult(2, 0, 0)
+        assert import_links(store, csv_path) == ImportResult(1, 0, 0)
         links = store.links()
         assert [(k.output_id, k.confidence, k.size, k.author) for k in links] == [
             ("ONB-1", "high", 3.0, "ana"),
@@ -730,7 +731,7 @@ def test_import_csv_is_all_or_nothing_and_reports_every_problem(tmp_path: Path) 
     with Store(tmp_path / "s.sqlite") as store:
         store.link("KEEP", "me")
         with pytest.raises(StoreError) as caught:
-            store.import_(links)
+            import_links(store, links)
         assert [k.output_id for k in store.links()] == ["KEEP"]
         assert store.checkins() == []
         assert len(store.events()) == 1
@@ -757,7 +758,7 @@ def test_import_csv_header_problems(tmp_path: Path) -> None:
     path = tmp_path / "links.csv"
     path.write_text("output_id,outcom_id,output_id\nA,B,C\n", encoding="utf-8")
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(StoreError) as caught:
-        store.import_(path)
+        import_links(store, path)
     message = str(caught.value)
     assert (
         "links.csv:1:2: unknown column 'outcom_id'; the columns are output_id, outcome_id,"
@@ -791,7 +792,7 @@ def test_import_yaml_reports_line_and_column(tmp_path: Path) -> None:
     path.write_text(BAD_YAML, encoding="utf-8")
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(StoreError) as caught:
-            store.import_(path)
+            import_links(store, path)
         assert store.events() == []
     assert str(caught.value).splitlines()[1:] == [
         "bad.yaml:4:15: confidence 'hgh' is not one of low, medium, high",
@@ -807,19 +808,19 @@ def test_import_yaml_syntax_error_and_wrong_shapes(tmp_path: Path) -> None:
     path.write_text("links:\n- output_id: [unclosed\n", encoding="utf-8")
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(StoreError, match=r"broken.yaml:3:1: YAML syntax error"):
-            store.import_(path)
+            import_links(store, path)
         path.write_text("- just a list\n", encoding="utf-8")
         with pytest.raises(StoreError, match=r"broken.yaml: expected `links:` and `checkins:`"):
-            store.import_(path)
+            import_links(store, path)
         path.write_text("links: yes\noutcomes: []\n", encoding="utf-8")
         with pytest.raises(StoreError) as caught:
-            store.import_(path)
+            import_links(store, path)
         assert "broken.yaml:1: links is not a list" in str(caught.value)
         assert "broken.yaml:2:1: top-level key 'outcomes' is not links or checkins" in str(
             caught.value
         )
         path.write_text("links:\ncheckins: []\n", encoding="utf-8")
-        assert store.import_(path) == ImportResult(0, 0, 0)
+        assert import_links(store, path) == ImportResult(0, 0, 0)
 
 
 def test_import_refuses_unknown_ids_when_told_which_exist(tmp_path: Path) -> None:
@@ -830,7 +831,7 @@ def test_import_refuses_unknown_ids_when_told_which_exist(tmp_path: Path) -> Non
     )
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(StoreError) as caught:
-            store.import_(path, known_outputs={"ONB-1"}, known_outcomes={"activation"})
+            import_links(store, path, known_outputs={"ONB-1"}, known_outcomes={"activation"})
         assert store.events() == []
         assert str(caught.value).splitlines()[1:] == [
             "links.checkins.csv:2: outcome_id 'churn' is not a known outcome; fix the id or add "
@@ -838,22 +839,22 @@ def test_import_refuses_unknown_ids_when_told_which_exist(tmp_path: Path) -> Non
             "links.csv:3: output_id 'ONB-9' is not a known output; fix the id or add the output",
             "links.csv:4: outcome_id 'churn' is not a known outcome; fix the id or add the outcome",
         ]
-        result = store.import_(path, known_outputs={"ONB-1", "ONB-9"}, known_outcomes=None)
+        result = import_links(store, path, known_outputs={"ONB-1", "ONB-9"}, known_outcomes=None)
         assert result == ImportResult(4, 0, 0)
 
 
 def test_import_and_export_file_problems(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(StoreError, match=r"links.txt: unknown export format '.txt'"):
-            store.export(tmp_path / "links.txt")
+            export_links(store, tmp_path / "links.txt")
         with pytest.raises(StoreError, match=r"missing.csv: cannot read it"):
-            store.import_(tmp_path / "missing.csv")
+            import_links(store, tmp_path / "missing.csv")
         with pytest.raises(StoreError, match=r"x.checkins.csv: this is the check-ins half"):
-            store.import_(tmp_path / "x.checkins.csv")
+            import_links(store, tmp_path / "x.checkins.csv")
         latin = tmp_path / "latin.csv"
         latin.write_bytes("output_id,outcome_id\nCAF\xc9,x\n".encode("latin-1"))
         with pytest.raises(StoreError, match=r"latin.csv: not UTF-8 text"):
-            store.import_(latin)
+            import_links(store, latin)
 
 
 # --- several processes ------------------------------------------------------------------------

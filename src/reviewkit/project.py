@@ -24,6 +24,7 @@ from reviewkit.metrics import KpiRequest, compute_kpis, weekday_share
 from reviewkit.periods import Period, period_containing
 from reviewkit.sources import quote_ident
 from reviewkit.store import Decision, Store
+from reviewkit.store_files import export_links, import_links
 from reviewkit.workspace import Filters, Workspace, as_by, as_date
 
 if TYPE_CHECKING:
@@ -435,11 +436,17 @@ class Project(Workspace):
         start = period_containing(chosen.end, "month", self.config.calendar).shift(1 - months)
         return evidence.team_impact(self, self.store, team, start.start, chosen.end)
 
+    def export_links(self, path: Path) -> list[Path]:
+        """Write every live link and check-in to ``path`` (.yaml, .yml or .csv, see
+        :mod:`reviewkit.store_files`); the files written."""
+        return export_links(self.store, path)
+
     def import_links(self, path: Path, *, author: str | None = None) -> ImportResult:
         """Import links and check-ins exported by ``reviewkit links export``, refusing any that
         name an unknown output or outcome (nothing is imported then)."""
         outputs_known = set(self.outputs()["id"])
-        return self.store.import_(
+        return import_links(
+            self.store,
             path,
             author=author,
             known_outputs=outputs_known,

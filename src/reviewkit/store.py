@@ -16,26 +16,21 @@ table is never updated or deleted from (triggers refuse it).
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import getpass
-import io
 import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
-import yaml
-
 from reviewkit import clock
-from reviewkit.errors import Problem, QueryError, ReviewkitError, shown_path
-from reviewkit.files import replacing
+from reviewkit.errors import QueryError, ReviewkitError, shown_path
 from reviewkit.periods import Calendar, parse_period
 
 __all__ = [
@@ -52,7 +47,6 @@ __all__ = [
     "Review",
     "Store",
     "StoreError",
-    "formula_safe",
     "store_as_of",
 ]
 
@@ -71,9 +65,6 @@ DIRECTIONS: Final = ("increase", "decrease")
 CONFIDENCES: Final = ("low", "medium", "high")
 CHECKIN_STATUSES: Final = ("on track", "at risk", "off track")
 
-#: First characters that make a spreadsheet evaluate a cell as a formula (OWASP's list), plus the
-#: quote itself, so that stripping one leading quote on import is always exact.
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 _DECISION_EXAMPLE: Final = (
     '[{"text": "Ship the new checklist", "owner": "ana", "due": "2026-11-30", "done": false}]'
 )
@@ -188,7 +179,7 @@ Snapshot = dict[str, Any]
 _Convert = Callable[[str, object], Any]
 
 
-class _Invalid(Exception):
+class Invalid(Exception):
     """A value that cannot be stored. ``name`` is the field, down to a nested one such as
     ``decisions[2].due``, so that a file's problem can point at that very value."""
 
@@ -201,14 +192,14 @@ def _text(name: str, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _Invalid(name, f"{value!r} is not text; quote it")
+        raise Invalid(name, f"{value!r} is not text; quote it")
     return value
 
 
 def _required_text(name: str, value: object) -> str:
     text = _text(name, value)
     if not text.strip():
-        raise _Invalid(name, "is missing or empty; fill it in")
+        raise Invalid(name, "is missing or empty; fill it in")
     return text
 
 
@@ -221,7 +212,7 @@ def _ident(name: str, value: object) -> str:
     silently make a second entity)."""
     text = _required_text(name, value)
     if text != text.strip():
-        raise _Invalid(name, f"{text!r} has spaces around it; remove them")
+        raise Invalid(name, f"{text!r} has spaces around it; remove them")
     return text
 
 
@@ -234,11 +225,11 @@ def _choice(
     def convert(name: str, value: object) -> str | None:
         if value is None or value == "":
             if default is None and not optional:
-                raise _Invalid(name, f"is missing; write one of {listed}")
+                raise Invalid(name, f"is missing; write one of {listed}")
             return default
         if isinstance(value, str) and value.strip().lower() in choices:
             return value.strip().lower()
-        raise _Invalid(name, f"{value!r} is not one of {listed}")
+        raise Invalid(name, f"{value!r} is not one of {listed}")
 
     return convert
 
@@ -253,7 +244,7 @@ def _number(name: str, value: object) -> float | None:
         with contextlib.suppress(ValueError):
             number = float(value.strip())
     if not math.isfinite(number):
-        raise _Invalid(name, f"{value!r} is not a number; write one like 2.5, or leave it empty")
+        raise Invalid(name, f"{value!r} is not a number; write one like 2.5, or leave it empty")
     return number
 
 
@@ -267,7 +258,7 @@ def _lag(name: str, value: object) -> int | None:
         with contextlib.suppress(ValueError):
             days = int(value.strip())
     if days is None or days < 0:
-        raise _Invalid(
+        raise Invalid(
             name,
             f"{value!r} is not a whole number of days (0 or more); write the days from "
             "delivery until the KPI should move, e.g. 30, or leave it empty for the outcome's lag",
@@ -278,14 +269,14 @@ def _lag(name: str, value: object) -> int | None:
 def _date(name: str, value: object, *, required: bool) -> str | None:
     if value is None or value == "":
         if required:
-            raise _Invalid(name, "is missing; write the date as YYYY-MM-DD")
+            raise Invalid(name, "is missing; write the date as YYYY-MM-DD")
         return None
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             return dt.date.fromisoformat(value.strip()).isoformat()
-    raise _Invalid(name, f"{value!r} is not a date; write it as YYYY-MM-DD")
+    raise Invalid(name, f"{value!r} is not a date; write it as YYYY-MM-DD")
 
 
 def _optional_date(name: str, value: object) -> str | None:
@@ -310,7 +301,7 @@ def _moment(name: str, value: object) -> str | None:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             return _iso(dt.datetime.fromisoformat(value.strip()))
-    raise _Invalid(
+    raise Invalid(
         name,
         f"{value!r} is not a timestamp; write one like 2026-10-05T09:30:00+00:00, "
         "or leave it empty",
@@ -326,7 +317,7 @@ def _period(name: str, value: object) -> str:
     except QueryError:
         label = "2026-10"  # not a period at all: show the usual form
     if label != text:
-        raise _Invalid(name, f"{text!r} is not a period label; write one like {label!r}")
+        raise Invalid(name, f"{text!r} is not a period label; write one like {label!r}")
     return text
 
 
@@ -342,13 +333,13 @@ def _decisions(name: str, value: object) -> list[dict[str, Any]]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise _Invalid(
+            raise Invalid(
                 name,
                 f"is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
                 f"write a list like {_DECISION_EXAMPLE}",
             ) from None
     if not isinstance(value, list | tuple):
-        raise _Invalid(name, f"is not a list of decisions; write one like {_DECISION_EXAMPLE}")
+        raise Invalid(name, f"is not a list of decisions; write one like {_DECISION_EXAMPLE}")
     return [_decision(f"{name}[{number}]", item) for number, item in enumerate(value, 1)]
 
 
@@ -356,13 +347,13 @@ def _decision(name: str, item: object) -> dict[str, Any]:
     if isinstance(item, Decision):
         item = {"text": item.text, "owner": item.owner, "due": item.due, "done": item.done}
     if not isinstance(item, dict):
-        raise _Invalid(name, f"{item!r} is not a decision; write one like {_DECISION_EXAMPLE}")
+        raise Invalid(name, f"{item!r} is not a decision; write one like {_DECISION_EXAMPLE}")
     unknown = sorted(str(key) for key in item if key not in ("text", "owner", "due", "done"))
     if unknown:
-        raise _Invalid(name, f"has unknown keys {unknown}; a decision has text, owner, due, done")
+        raise Invalid(name, f"has unknown keys {unknown}; a decision has text, owner, due, done")
     done = item.get("done", False)
     if not isinstance(done, bool):
-        raise _Invalid(f"{name}.done", f"{done!r} is not true or false")
+        raise Invalid(f"{name}.done", f"{done!r} is not true or false")
     return {
         "text": _required_text(f"{name}.text", item.get("text")),
         "owner": _text(f"{name}.owner", item.get("owner")),
@@ -375,11 +366,11 @@ def _labels(name: str, value: object) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise _Invalid(name, f"{value!r} is not a list of labels; pass e.g. ['growth', 'q4']")
+        raise Invalid(name, f"{value!r} is not a list of labels; pass e.g. ['growth', 'q4']")
     return [_required_text(f"{name}[{number}]", label) for number, label in enumerate(value, 1)]
 
 
-def _convert(
+def convert_fields(
     fields: Mapping[str, _Convert], raw: Mapping[str, object]
 ) -> tuple[Snapshot, list[tuple[str, str]]]:
     """Check and normalise ``raw`` field by field: the JSON-ready values, and (field, message)
@@ -389,7 +380,7 @@ def _convert(
     for name, convert in fields.items():
         try:
             values[name] = convert(name, raw.get(name))
-        except _Invalid as exc:
+        except Invalid as exc:
             problems.append((exc.name, str(exc)))
     return values, problems
 
@@ -398,7 +389,7 @@ def _convert(
 
 
 @dataclass(frozen=True)
-class _Entity:
+class Entity:
     """How one kind of entity is validated, keyed, labelled and stored in its state table."""
 
     name: str
@@ -423,7 +414,7 @@ class _Entity:
 
 _STAMPS: Final = ("author", "created_at", "updated_at")
 
-LINK: Final = _Entity(
+LINK: Final = Entity(
     "link",
     "links",
     ("output_id", "outcome_id"),
@@ -440,7 +431,7 @@ LINK: Final = _Entity(
     frozenset(),
     lambda s: f"{s['output_id']}→{s['outcome_id']}",
 )
-CHECKIN: Final = _Entity(
+CHECKIN: Final = Entity(
     "checkin",
     "checkins",
     ("outcome_id", "period"),
@@ -457,7 +448,7 @@ CHECKIN: Final = _Entity(
     frozenset({"decisions"}),
     lambda s: f"{s['outcome_id']}@{s['period']}",
 )
-OUTPUT: Final = _Entity(
+OUTPUT: Final = Entity(
     "output",
     "manual_outputs",
     ("output_id",),
@@ -475,7 +466,7 @@ OUTPUT: Final = _Entity(
     frozenset({"labels"}),
     lambda s: str(s["output_id"]),
 )
-REVIEW: Final = _Entity(
+REVIEW: Final = Entity(
     "review",
     "reviews",
     ("period", "team"),
@@ -485,8 +476,8 @@ REVIEW: Final = _Entity(
     lambda s: f"review:{s['period']}" + (f":{s['team']}" if s["team"] else ""),
 )
 ENTITIES: Final = {entity.name: entity for entity in (LINK, CHECKIN, OUTPUT, REVIEW)}
-#: Provenance columns an export carries; optional on import (see :meth:`Store.import_`).
-_IMPORT_STAMPS: Final[dict[str, _Convert]] = {
+#: Provenance columns an export carries; optional on import (see :mod:`reviewkit.store_files`).
+IMPORT_STAMPS: Final[dict[str, _Convert]] = {
     "author": _optional_text,
     "created_at": _moment,
     "updated_at": _moment,
@@ -908,14 +899,14 @@ class Store:
             return self.actor
         try:
             return _required_text("author", author)
-        except _Invalid as exc:
+        except Invalid as exc:
             raise StoreError(f"{self._shown}: {exc}") from None
 
-    def _valid(self, entity: _Entity, raw: Mapping[str, object], *, verb: str = "save") -> Snapshot:
+    def _valid(self, entity: Entity, raw: Mapping[str, object], *, verb: str = "save") -> Snapshot:
         """``raw`` checked and normalised (only the fields it has when removing), or a
         StoreError listing every wrong value."""
         names = entity.fields if verb == "save" else entity.keys
-        values, problems = _convert({name: entity.fields[name] for name in names}, raw)
+        values, problems = convert_fields({name: entity.fields[name] for name in names}, raw)
         if problems:
             label = entity.label({name: raw.get(name) for name in entity.fields})
             listed = "\n".join(f"- {message}" for _, message in problems)
@@ -924,7 +915,7 @@ class Store:
 
     @staticmethod
     def _rows(
-        conn: sqlite3.Connection, entity: _Entity, where: str = "", params: Sequence[object] = ()
+        conn: sqlite3.Connection, entity: Entity, where: str = "", params: Sequence[object] = ()
     ) -> list[Snapshot]:
         columns = entity.columns
         order = ", ".join(entity.keys)
@@ -938,7 +929,7 @@ class Store:
         return rows
 
     def _current(
-        self, conn: sqlite3.Connection, entity: _Entity, values: Mapping[str, Any]
+        self, conn: sqlite3.Connection, entity: Entity, values: Mapping[str, Any]
     ) -> Snapshot | None:
         where = "WHERE " + " AND ".join(f"{key} = ?" for key in entity.keys)
         found = self._rows(conn, entity, where, [values[key] for key in entity.keys])
@@ -946,7 +937,7 @@ class Store:
 
     @staticmethod
     def _project(
-        conn: sqlite3.Connection, entity: _Entity, before: Snapshot | None, after: Snapshot | None
+        conn: sqlite3.Connection, entity: Entity, before: Snapshot | None, after: Snapshot | None
     ) -> None:
         """Make the state table show ``after`` for this entity (None: remove it)."""
         if after is None:
@@ -976,7 +967,7 @@ class Store:
         at: str,
         actor: str,
         kind: str,
-        entity: _Entity,
+        entity: Entity,
         before: Snapshot | None,
         after: Snapshot | None,
         undoes: int | None = None,
@@ -996,7 +987,7 @@ class Store:
             cursor.lastrowid, _when(at), actor, kind, entity.name, key, before, after, undoes
         )
 
-    def _save(self, entity: _Entity, raw: Mapping[str, object], author: str | None) -> Snapshot:
+    def _save(self, entity: Entity, raw: Mapping[str, object], author: str | None) -> Snapshot:
         """Create or replace one entity; saving it unchanged records nothing."""
         values = self._valid(entity, raw)
         actor = self._author(author)
@@ -1020,7 +1011,7 @@ class Store:
 
     def _remove(
         self,
-        entity: _Entity,
+        entity: Entity,
         kind: str,
         raw: Mapping[str, object],
         author: str | None,
@@ -1288,74 +1279,34 @@ class Store:
             }
             return chained and state == tables
 
-    def _list(self, entity: _Entity, filters: Mapping[str, str | None]) -> list[Snapshot]:
+    def _list(self, entity: Entity, filters: Mapping[str, str | None]) -> list[Snapshot]:
         given = {name: value for name, value in filters.items() if value is not None}
         where = " AND ".join(f"{name} = ?" for name in given)
         with self._snapshot(f"reading the {entity.table}") as conn:
             return self._rows(conn, entity, f"WHERE {where}" if where else "", list(given.values()))
 
-    # --- export and import ---------------------------------------------------------------------
+    # --- merging -----------------------------------------------------------------------------
 
-    def export(self, path: Path) -> list[Path]:
-        """Write the links and check-ins for review in git; returns the files written.
+    def rows(self, *entities: Entity) -> list[list[Snapshot]]:
+        """Every row of each entity's state table, read in one consistent snapshot."""
+        names = " and ".join(entity.table for entity in entities)
+        with self._snapshot(f"reading the {names}") as conn:
+            return [self._rows(conn, entity) for entity in entities]
 
-        ``.yaml``/``.yml``: one document with ``links:`` and ``checkins:`` lists. ``.csv``: links
-        in ``path``, check-ins in ``<stem>.checkins.csv`` beside it (decisions as JSON), with
-        cells neutralised against formula injection (see :func:`_cell`)."""
-        path = Path(path)
-        form = self._form(path)
-        with self._snapshot(f"exporting to {shown_path(path)}") as conn:
-            links = self._rows(conn, LINK)
-            checkins = self._rows(conn, CHECKIN)
-        if form == "yaml":
-            body = yaml.safe_dump(
-                {"links": links, "checkins": checkins},
-                sort_keys=False,
-                allow_unicode=True,
-                width=1 << 20,
-            )
-            _write_atomically(path, _YAML_HEADER + body)
-            return [path]
-        beside = _checkins_path(path)
-        _write_atomically(path, _csv_text(LINK, links))
-        _write_atomically(beside, _csv_text(CHECKIN, checkins))
-        return [path, beside]
-
-    def import_(
+    def merge(
         self,
-        path: Path,
+        records: Iterable[tuple[Entity, Snapshot, Snapshot]],
         *,
         author: str | None = None,
-        known_outputs: Collection[str] | None = None,
-        known_outcomes: Collection[str] | None = None,
+        doing: str,
     ) -> ImportResult:
-        """Bring an export (maybe edited) back: links and check-ins are created or updated,
-        never deleted. All or nothing: every wrong value is reported (file:line), then nothing
-        is written. Unchanged entities record nothing, so re-importing is idempotent.
-        ``known_outputs``/``known_outcomes``, when given, are the only ids rows may name.
-
-        A new entity keeps the author and timestamps the file gives; a changed one is
-        attributed to whoever imports it (``author``, default the store's actor), now."""
-        path = Path(path)
-        form = self._form(path)
+        """Create or update entities from checked ``(entity, values, stamps)`` records in one
+        transaction, never deleting: unchanged entities record nothing, so merging the same
+        records again is idempotent. A new entity keeps the author and timestamps ``stamps``
+        gives; a changed one is attributed to ``author`` (default the store's actor), now."""
         actor = self._author(author)
-        problems: list[Problem] = []
-        if form == "yaml":
-            rows = _yaml_rows(path, problems)
-        else:
-            rows = _csv_rows(path, LINK, problems)
-            beside = _checkins_path(path)
-            if beside.exists():
-                rows += _csv_rows(beside, CHECKIN, problems)
-        known = {"output_id": known_outputs, "outcome_id": known_outcomes}
-        records = _checked(rows, problems, known)
-        if problems:
-            problems.sort(key=lambda p: (p.path, p.line or 0, p.col or 0))
-            raise StoreError.from_problems(
-                f"{shown_path(path)}: nothing imported; fix these and import again:", problems
-            )
         created = updated = unchanged = 0
-        with self._transaction(f"importing {shown_path(path)}") as conn:
+        with self._transaction(doing) as conn:
             now = _now()
             for entity, values, stamps in records:
                 before = self._current(conn, entity, values)
@@ -1389,21 +1340,6 @@ class Store:
                     after=after,
                 )
         return ImportResult(created, updated, unchanged)
-
-    def _form(self, path: Path) -> str:
-        suffix = path.suffix.lower()
-        if path.name.lower().endswith(".checkins.csv"):
-            raise StoreError(
-                f"{shown_path(path)}: this is the check-ins half of a CSV export; pass the "
-                f"links file ({_links_name(path)}), the check-ins beside it come along"
-            )
-        if suffix in (".yaml", ".yml"):
-            return "yaml"
-        if suffix == ".csv":
-            return "csv"
-        raise StoreError(
-            f"{shown_path(path)}: unknown export format '{suffix}'; use a .yaml, .yml or .csv file"
-        )
 
 
 # --- the store as it was ----------------------------------------------------------------------
@@ -1486,276 +1422,3 @@ def _replay(
         else:
             state[ident] = after
     return state, chained
-
-
-# --- files -----------------------------------------------------------------------------------
-
-_YAML_HEADER: Final = (
-    "# reviewkit store export: links (output -> outcome) and check-ins.\n"
-    "# Edit and import it back; author and the timestamps are informative.\n"
-)
-
-
-def _checkins_path(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.checkins.csv")
-
-
-def _links_name(path: Path) -> str:
-    return path.name[: -len(".checkins.csv")] + ".csv"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` at once, so a reader (or git) never sees half a file."""
-    try:
-        with replacing(path) as temporary:
-            temporary.write_text(text, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise StoreError(
-            f"{shown_path(path)}: cannot write the export ({exc.strerror}); choose a folder "
-            "where you may write"
-        ) from None
-
-
-def _cell(value: object) -> str:
-    """A CSV cell. Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
-    leading ``'``, and so does text that starts with ``'`` itself: import strips exactly one
-    leading quote, so every value round-trips, "-5% churn" and "'quoted'" included."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return json.dumps(value, ensure_ascii=False) if value else ""
-    if not isinstance(value, str):
-        return repr(value)  # numbers; repr round-trips floats exactly
-    return formula_safe(value)
-
-
-def formula_safe(text: str) -> str:
-    """``text`` as a spreadsheet cell that is never run as a formula: a leading ``'`` when it
-    starts with =, +, -, @, tab, CR or ``'`` (which a spreadsheet shows as text)."""
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
-
-
-def _uncell(text: str) -> str:
-    return text[1:] if text.startswith("'") else text
-
-
-def _csv_text(entity: _Entity, rows: Iterable[Snapshot]) -> str:
-    """CSV with a BOM (so Excel reads UTF-8) and CRLF line ends (RFC 4180; with LF the csv
-    module would leave a lone CR inside a cell unquoted, which splits the row when read)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(entity.columns)
-    writer.writerows([_cell(row[name]) for name in entity.columns] for row in rows)
-    return "\ufeff" + out.getvalue()
-
-
-@dataclass
-class _Row:
-    """One link or check-in read from a file, before checking, with where its values are."""
-
-    entity: _Entity
-    raw: dict[str, object]
-    path: str
-    line: int
-    #: (line, column) of each value when known (YAML); CSV problems give the row's line
-    places: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
-def _checked(
-    rows: Iterable[_Row], problems: list[Problem], known: Mapping[str, Collection[str] | None]
-) -> list[tuple[_Entity, Snapshot, Snapshot]]:
-    """Each valid row as (entity, values, stamps); every wrong value, unknown id (``known``:
-    the ids a field may hold, None: any) and duplicate becomes a problem located in its file."""
-    records = []
-    seen: dict[tuple[str, tuple[Any, ...]], int] = {}
-    for row in rows:
-        values, wrong = _convert(row.entity.fields, row.raw)
-        stamps, wrong_stamps = _convert(_IMPORT_STAMPS, row.raw)
-        for name, allowed in known.items():
-            value = values.get(name)
-            if value is not None and allowed is not None and value not in allowed:
-                what = name.removesuffix("_id")
-                wrong.append(
-                    (name, f"{name} {value!r} is not a known {what}; fix the id or add the {what}")
-                )
-        for name, message in wrong + wrong_stamps:
-            line, col = _place(row, name)
-            problems.append(Problem(row.path, message, line, col))
-        if wrong or wrong_stamps:
-            continue
-        ident = (row.entity.name, tuple(values[key] for key in row.entity.keys))
-        if ident in seen:
-            problems.append(
-                Problem(
-                    row.path,
-                    f"{row.entity.name} {row.entity.label(values)} is already on line "
-                    f"{seen[ident]}; keep one of them",
-                    row.line,
-                )
-            )
-            continue
-        seen[ident] = row.line
-        records.append((row.entity, values, stamps))
-    return records
-
-
-def _place(row: _Row, name: str) -> tuple[int, int | None]:
-    """Where the value ``name`` (maybe nested: ``decisions[1].due``) is, or its nearest located
-    container, or the row's line."""
-    while name:
-        if name in row.places:
-            return row.places[name]
-        name = name[: max(name.rfind("."), name.rfind("["), 0)]
-    return (row.line, None)
-
-
-def _csv_rows(path: Path, entity: _Entity, problems: list[Problem]) -> list[_Row]:
-    """The rows of a CSV export, each with the line it starts on (cells may span lines)."""
-    shown = shown_path(path)
-    rows: list[_Row] = []
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as source:
-            reader = csv.reader(source)
-            try:
-                header = next(reader, None)
-                if header is None or not _header_ok(header, entity, shown, problems):
-                    return rows
-                start = reader.line_num + 1
-                for cells in reader:
-                    line, start = start, reader.line_num + 1
-                    if not cells:
-                        continue
-                    if len(cells) != len(header):
-                        problems.append(
-                            Problem(
-                                shown,
-                                f"{len(cells)} cells but the header has {len(header)}; quote "
-                                "cells that contain commas",
-                                line,
-                            )
-                        )
-                        continue
-                    raw: dict[str, object] = {
-                        name: _uncell(cell) for name, cell in zip(header, cells, strict=True)
-                    }
-                    rows.append(_Row(entity, raw, shown, line))
-            except csv.Error as exc:
-                problems.append(Problem(shown, f"not readable as CSV ({exc})", reader.line_num))
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(shown, f"not UTF-8 text ({exc.reason}); save it as UTF-8"))
-    except OSError as exc:
-        raise StoreError(f"{shown}: cannot read it ({exc.strerror}); check the path") from None
-    return rows
-
-
-def _header_ok(header: list[str], entity: _Entity, shown: str, problems: list[Problem]) -> bool:
-    known = (*entity.fields, *_IMPORT_STAMPS)
-    found = len(problems)
-    for column, name in enumerate(header, 1):
-        if name not in known:
-            problems.append(
-                Problem(
-                    shown, f"unknown column {name!r}; the columns are {', '.join(known)}", 1, column
-                )
-            )
-        elif header.index(name) != column - 1:
-            problems.append(Problem(shown, f"column {name!r} appears twice; keep one", 1, column))
-    for name in _required(entity):
-        if name not in header:
-            problems.append(Problem(shown, f"column {name!r} is missing; add it", 1))
-    return len(problems) == found
-
-
-def _required(entity: _Entity) -> list[str]:
-    """The fields without a default: their converters refuse an empty value."""
-    required = []
-    for name, convert in entity.fields.items():
-        try:
-            convert(name, None)
-        except _Invalid:
-            required.append(name)
-    return required
-
-
-def _yaml_rows(path: Path, problems: list[Problem]) -> list[_Row]:
-    """The items of a YAML export's ``links:`` and ``checkins:`` lists, with the line and
-    column of every value (from the composed nodes' marks)."""
-    shown = shown_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(shown, f"not UTF-8 text ({exc.reason}); save it as UTF-8"))
-        return []
-    except OSError as exc:
-        raise StoreError(f"{shown}: cannot read it ({exc.strerror}); check the path") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problems.append(Problem(shown, f"YAML syntax error: {exc.problem}; fix it", line, col))
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        problems.append(
-            Problem(shown, "expected `links:` and `checkins:` lists at the top, as export writes")
-        )
-        return []
-    rows: list[_Row] = []
-    listed: set[str] = set()
-    for key_node, value_node in root.value:
-        line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-        name = key_node.value
-        entity = {"links": LINK, "checkins": CHECKIN}.get(name)
-        if entity is None or name in listed:
-            why = "appears twice" if name in listed else "is not links or checkins"
-            problems.append(Problem(shown, f"top-level key {name!r} {why}", line, col))
-            continue
-        listed.add(name)
-        if value_node.tag == "tag:yaml.org,2002:null":
-            continue
-        if not isinstance(value_node, yaml.SequenceNode):
-            problems.append(Problem(shown, f"{name} is not a list of `- key: value` items", line))
-            continue
-        for item in value_node.value:
-            row = _yaml_row(item, entity, shown, problems)
-            if row is not None:
-                rows.append(row)
-    return rows
-
-
-def _yaml_row(node: yaml.Node, entity: _Entity, shown: str, problems: list[Problem]) -> _Row | None:
-    line = node.start_mark.line + 1
-    if not isinstance(node, yaml.MappingNode):
-        problems.append(Problem(shown, f"expected a {entity.name} (`key: value` lines)", line))
-        return None
-    known = (*entity.fields, *_IMPORT_STAMPS)
-    row = _Row(entity, {}, shown, line)
-    readable = True
-    for key_node, value_node in node.value:
-        at = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
-        where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        name = key_node.value
-        if name not in known or name in row.raw:
-            why = "appears twice" if name in row.raw else f"is unknown; keys are {', '.join(known)}"
-            problems.append(Problem(shown, f"key {name!r} {why}", *where))
-            readable = False
-            continue
-        try:
-            row.raw[name] = yaml.SafeLoader("").construct_object(value_node, deep=True)
-        except (yaml.YAMLError, ValueError) as exc:
-            problems.append(Problem(shown, f"{name} cannot be read ({exc})", *at))
-            readable = False
-        _mark(value_node, name, row.places)
-    return row if readable else None
-
-
-def _mark(node: yaml.Node, name: str, places: dict[str, tuple[int, int]]) -> None:
-    """Record where ``node`` and every value inside it are, under the names the converters give
-    them (``decisions[1]``, ``decisions[1].due``: items count from 1)."""
-    places[name] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.SequenceNode):
-        for number, item in enumerate(node.value, 1):
-            _mark(item, f"{name}[{number}]", places)
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _mark(value, f"{name}.{key.value}", places)

@@ -211,7 +211,7 @@ def _breakdown(
     catalogue = proj.config.metrics
     quarantined: dict[str, int] = frame.attrs["quarantined"]
     if fmt == "csv":
-        from reviewkit.store import formula_safe  # noqa: PLC0415
+        from reviewkit.store_files import formula_safe  # noqa: PLC0415
 
         frame.insert(
             frame.columns.get_loc("metric") + 1,

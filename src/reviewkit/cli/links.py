@@ -22,7 +22,7 @@ def export(project: Path, file: Path) -> None:
     from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as proj:
-        written = proj.store.export(file)
+        written = proj.export_links(file)
     click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
