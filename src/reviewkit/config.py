@@ -18,7 +18,7 @@ from typing import Any, Final
 from reviewkit.cron import parse_cron
 from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path, suggest
 from reviewkit.periods import WEEKDAYS, Calendar, parse_period
-from reviewkit.yamlfile import KeyPath, Located, load_yaml
+from reviewkit.yamlfile import Checker, KeyPath, Located, kind, load_yaml
 
 __all__ = [
     "AGGREGATIONS",
@@ -365,42 +365,13 @@ def load_config(project_dir: Path) -> ProjectConfig:
     return config
 
 
-class _Checker:
-    """Walks the YAML data, building the typed config and collecting problems."""
+class _Fields(Checker):
+    """The value checks every section uses."""
 
     def __init__(self, located: Located) -> None:
-        self.located = located
-        self.problems: list[Problem] = list(located.duplicates)
+        super().__init__(located)
+        #: Periods in targets and outcomes are read in the project's calendar.
         self.project_calendar = Calendar()
-
-    # -- primitives -------------------------------------------------------------------------
-    def error(self, keypath: KeyPath, message: str) -> None:
-        line, col = self.located.where(keypath)
-        dotted = ".".join(str(k) for k in keypath) or None
-        self.problems.append(Problem(self.located.path, message, line, col, dotted))
-
-    def mapping(
-        self,
-        value: Any,
-        keypath: KeyPath,
-        allowed: Sequence[str] | None = None,
-        required: Sequence[str] = (),
-    ) -> dict[str, Any] | None:
-        """Check that ``value`` is a mapping; ``allowed=None`` accepts any key (names)."""
-        if not isinstance(value, dict):
-            self.error(keypath, f"expected a mapping of keys, got {_kind(value)}")
-            return None
-        for key in value:
-            if allowed is not None and key not in allowed:
-                self.error(
-                    (*keypath, key),
-                    f"unknown key{suggest(str(key), allowed)}; valid keys are: "
-                    + (", ".join(allowed) or "(none here)"),
-                )
-        for key in required:
-            if key not in value:
-                self.error(keypath, f"missing required key '{key}'")
-        return value
 
     def text(
         self,
@@ -411,7 +382,7 @@ class _Checker:
         allow_empty: bool = False,
     ) -> str | None:
         if not isinstance(value, str) or (not value and not allow_empty):
-            self.error(keypath, f"expected text, got {_kind(value)}")
+            self.error(keypath, f"expected text, got {kind(value)}")
             return None
         if choices and value not in choices:
             self.error(
@@ -439,7 +410,7 @@ class _Checker:
 
     def number(self, value: Any, keypath: KeyPath) -> float | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(keypath, f"expected a number, got {_kind(value)}")
+            self.error(keypath, f"expected a number, got {kind(value)}")
             return None
         return float(value)
 
@@ -447,110 +418,547 @@ class _Checker:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            self.error(keypath, f"expected a list of column names, got {_kind(value)}")
+            self.error(keypath, f"expected a list of column names, got {kind(value)}")
             return []
         items = []
         for i, item in enumerate(value):
             if isinstance(item, str) and item:
                 items.append(item)
             else:
-                self.error((*keypath, i), f"expected a column name, got {_kind(item)}")
+                self.error((*keypath, i), f"expected a column name, got {kind(item)}")
         return items
 
-    # -- sections ---------------------------------------------------------------------------
-    def project(self, root: Path) -> ProjectConfig | None:
-        top = self.mapping(self.located.data, (), TOP_KEYS, required=("sources", "metrics"))
-        if top is None:
+    def date(self, value: Any, kp: KeyPath) -> dt.date | None:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.error(kp, f"expected a date (YYYY-MM-DD), got {kind(value)}")
             return None
-        name = self.text(top.get("name", root.name), ("name",)) or root.name
-        calendar = self.project_calendar = self.calendar(top.get("calendar", {}))
-        sources: dict[str, Source] = {}
-        for key, raw in (self.mapping(top.get("sources", {}), ("sources",)) or {}).items():
-            source = self.source(key, raw)
-            if source is not None:
-                sources[source.name] = source
-        metrics: dict[str, Metric] = {}
-        for key, raw in (self.mapping(top.get("metrics", {}), ("metrics",)) or {}).items():
-            metric = self.metric(key, raw)
-            if metric is not None:
-                metrics[metric.name] = metric
-        self.references(sources, metrics)
-        rules = self.rules(top.get("status", {}), ("status",), StatusRules())
-        targets = self.targets(top.get("targets", []), sources, metrics, rules)
-        outputs = self.outputs(top["outputs"], sources) if "outputs" in top else None
-        outcomes: dict[str, Outcome] = {}
-        self.outcomes(top.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes)
-        for included in self.includes(top.get("include", []), root):
-            child = _Checker(included)
-            child.project_calendar = self.project_calendar
-            spec = child.mapping(included.data, (), INCLUDE_KEYS)
-            if spec is not None:
-                child.outcomes(
-                    spec.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes
+
+    def period_text(self, raw: Any, kp: KeyPath) -> Any:
+        try:
+            return parse_period(str(raw), None, self.project_calendar)
+        except ReviewkitError as exc:
+            self.error(kp, str(exc))
+            return None
+
+    def filters(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+        spec = self.mapping(raw, kp)
+        if spec is None:
+            return None
+        out = []
+        for column, wanted in spec.items():
+            items = wanted if isinstance(wanted, list) else [wanted]
+            if not items or not all(isinstance(v, str | int | float) for v in items):
+                self.error((*kp, column), "expected a value or a list of values")
+                return None
+            out.append((str(column), tuple(str(v) for v in items)))
+        return tuple(out)
+
+    def _declared(self, keypath: KeyPath) -> bool:
+        return keypath in self.located.lines
+
+    def _declared_names(self, section: str) -> list[str | int]:
+        """Names written under a top-level section, valid or not."""
+        return [k[1] for k in self.located.lines if len(k) == 2 and k[0] == section]
+
+
+class _SourceChecks(_Fields):
+    """``sources:``: the exports, their columns and how to read them."""
+
+    def source(self, key: Any, raw: Any) -> Source | None:
+        kp: KeyPath = ("sources", key)
+        name = self.name(key, kp, "source")
+        spec = self.mapping(raw, kp, SOURCE_KEYS, required=("path", "date"))
+        if name is None or spec is None:
+            return None
+        ok = True
+        path = self.text(spec.get("path"), (*kp, "path")) if "path" in spec else None
+        fmt = spec.get("format")
+        if fmt is None and path is None:
+            pass  # the path's own problem is reported
+        elif fmt is None and path is not None:
+            fmt = EXTENSIONS.get(Path(path).suffix.lower())
+            if fmt is None:
+                self.error(
+                    (*kp, "path"),
+                    f"cannot tell the format from '{Path(path).suffix or path}'; add "
+                    f"`format:` ({', '.join(FORMATS)})",
                 )
-            self.problems += child.problems
-        self.outcome_tree(outcomes)
-        store = None
-        if "store" in top:
-            text = self.text(top["store"], ("store",))
-            store = (root / text) if text else None
-        schedule = self.cron(top["schedule"]) if "schedule" in top else None
-        live_url = self.live_url(top["live_url"]) if "live_url" in top else None
-        return ProjectConfig(
-            root,
-            name,
-            calendar,
-            sources,
-            metrics,
-            self.located,
-            targets,
-            rules,
-            outputs,
-            outcomes,
-            store,
-            schedule,
-            *([live_url] if live_url else []),
+        else:
+            fmt = self.text(fmt, (*kp, "format"), FORMATS)
+        date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None
+        dims = self.text_list(spec.get("dimensions", []), (*kp, "dimensions"))
+        values = self.values(spec.get("values", {}), (*kp, "values"))
+        shape = self.text(spec.get("shape", "wide"), (*kp, "shape"), ("wide", "long")) or "wide"
+        long_key = long_value = None
+        if shape == "long" and "long" not in spec:
+            self.error(
+                (*kp, "shape"),
+                "`shape: long` needs `long: {key: COLUMN, value: COLUMN}`: the column naming "
+                "each value and the column holding it",
+            )
+            ok = False
+        elif shape == "long":
+            long = self.mapping(spec.get("long"), (*kp, "long"), LONG_KEYS, LONG_KEYS)
+            if long:
+                long_key = self.text(long.get("key"), (*kp, "long", "key"))
+                long_value = self.text(long.get("value"), (*kp, "long", "value"))
+            ok = ok and long_key is not None and long_value is not None
+        elif "long" in spec:
+            self.error((*kp, "long"), "only used with `shape: long`; remove it or set the shape")
+        on_error = self.text(spec.get("on_error", "fail"), (*kp, "on_error"), ON_ERROR)
+        unique = self.text_list(spec.get("unique", []), (*kp, "unique"))
+        future = self.text(spec.get("future_dates", "refuse"), (*kp, "future_dates"), FUTURE_DATES)
+        options = self.options(spec.get("options", {}), (*kp, "options"), fmt)
+        seen: dict[str, str] = {}
+        declared = [
+            ("date", date.column if date else None),
+            *(("dimensions", d) for d in dims),
+            *(("values", v) for v, _ in values),
+        ]
+        if shape == "long":
+            declared = declared[: 1 + len(dims)]  # value names are keys, not columns
+        for section, column in declared:
+            if column is None:
+                continue
+            if column in seen:
+                self.error(
+                    (*kp, section),
+                    f"column '{column}' is declared twice (also under {seen[column]})",
+                )
+            seen[column] = section
+        if None in (path, fmt, date, on_error, future) or options is None or not ok:
+            return None
+        assert path is not None and fmt is not None and date is not None and on_error is not None
+        assert future is not None
+        if fmt == "tsv" and "delimiter" not in options:
+            options["delimiter"] = "\t"
+        return Source(
+            name=name,
+            path=path,
+            format=fmt,
+            date=date,
+            dimensions=tuple(dims),
+            values=tuple(values),
+            shape=shape,
+            long_key=long_key,
+            long_value=long_value,
+            on_error=on_error,
+            unique=tuple(unique),
+            future_dates=future,
+            description=str(spec.get("description", "")),
+            **options,
         )
 
-    def live_url(self, raw: Any) -> str | None:
-        text = self.text(raw, ("live_url",))
-        if text is None:
+    def date_column(self, raw: Any, kp: KeyPath) -> DateColumn | None:
+        if isinstance(raw, str):
+            return DateColumn(raw)
+        spec = self.mapping(raw, kp, DATE_KEYS, required=("column",))
+        if spec is None or "column" not in spec:
             return None
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        column = self.text(spec["column"], (*kp, "column"))
+        grain = self.text(spec.get("grain", "day"), (*kp, "grain"), DATE_GRAINS) or "day"
+        gaps = self.text(spec.get("gaps", "flag"), (*kp, "gaps"), GAPS) or "flag"
+        fmt = self.text(spec["format"], (*kp, "format")) if "format" in spec else None
+        if fmt is not None and "%" not in fmt:
             self.error(
-                ("live_url",),
-                f"{text!r} is not a web address; write where `reviewkit serve` is reached, "
-                "e.g. http://reviews.example.com:8866/",
+                (*kp, "format"),
+                f"'{fmt}' has no % directives; write a strptime format such as '%Y-%m-%d' or "
+                "'%a, %d-%b-%Y'",
             )
             return None
-        return text if text.endswith("/") else text + "/"
+        return DateColumn(column, fmt, grain, gaps) if column else None
 
-    def cron(self, raw: Any) -> str | None:
-        text = self.text(raw, ("schedule",))
-        if text is None:
-            return None
-        try:
-            return parse_cron(text).text
-        except ReviewkitError as exc:
-            self.error(("schedule",), str(exc))
-            return None
-
-    def includes(self, raw: Any, root: Path) -> list[Located]:
-        files = self.text_list(raw, ("include",))
+    def values(self, raw: Any, kp: KeyPath) -> list[tuple[str, str]]:
+        if isinstance(raw, list):
+            return [(c, "number") for c in self.text_list(raw, kp)]
+        spec = self.mapping(raw, kp)
+        if spec is None:
+            return []
         out = []
-        for i, name in enumerate(files):
-            path = root / name
-            if not path.is_file():
-                self.error(("include", i), f"no such file '{name}' (looked in {shown_path(root)})")
-                continue
-            try:
-                included = load_yaml(path, shown_as=shown_path(path))
-            except ConfigError as exc:
-                self.problems += exc.problems
-                continue
-            self.problems += included.duplicates
-            out.append(included)
+        for column, type_name in spec.items():
+            checked = self.text(type_name, (*kp, column), VALUE_TYPES)
+            # a value of an unknown type is still declared: metrics may name it without a 2nd error
+            out.append((str(column), checked or "number"))
         return out
+
+    def options(self, raw: Any, kp: KeyPath, fmt: str | None) -> dict[str, Any] | None:
+        allowed = OPTION_KEYS.get(fmt or "csv", TEXT_OPTIONS)
+        spec = self.mapping(raw, kp, allowed)
+        if spec is None:
+            return None
+        out: dict[str, Any] = {}
+        for key in ("delimiter", "thousands", "decimal", "quote"):
+            if key in spec:
+                value = self.text(spec[key], (*kp, key))
+                if value is not None and len(value) != 1:
+                    self.error((*kp, key), f"expected a single character, got {value!r}")
+                elif value is not None:
+                    out[key] = value
+        if "encoding" in spec:
+            enc = self.text(spec["encoding"], (*kp, "encoding"))
+            if enc is not None and enc.lower() not in ENCODINGS:
+                self.error(
+                    (*kp, "encoding"),
+                    f"unsupported encoding '{enc}'; use utf-8 (with or without BOM), latin-1 "
+                    "or utf-16",
+                )
+            elif enc is not None:
+                out["encoding"] = ENCODINGS[enc.lower()]
+        if "sheet" in spec:
+            out["sheet"] = self.text(spec["sheet"], (*kp, "sheet"))
+        if out.get("thousands") is not None and out.get("thousands") == out.get("decimal", "."):
+            self.error((*kp, "thousands"), "the thousands and decimal separators must differ")
+        return out
+
+
+class _MetricChecks(_SourceChecks):
+    """``metrics:``: base and derived KPIs, and what they refer to."""
+
+    def metric(self, key: Any, raw: Any) -> Metric | None:
+        kp: KeyPath = ("metrics", key)
+        name = self.name(key, kp, "metric")
+        spec = self.mapping(raw, kp, METRIC_KEYS)
+        if name is None or spec is None:
+            return None
+        common = self.presentation(spec, kp, name)
+        ops = [op for op in DERIVED_OPS if op in spec]
+        if ops:
+            return self.derived(name, spec, kp, ops, common)
+        if "source" not in spec:
+            self.error(
+                kp,
+                "a metric needs `source` with `agg` (and `column`) or `expression`, or one of: "
+                + ", ".join(DERIVED_OPS),
+            )
+            return None
+        source = self.text(spec["source"], (*kp, "source"))
+        agg = column = expression = None
+        if "expression" in spec:
+            expression = self.text(spec["expression"], (*kp, "expression"))
+            for extra in ("agg", "column"):
+                if extra in spec:
+                    self.error((*kp, extra), "use either `expression` or `agg`/`column`, not both")
+            if "filters" in spec:
+                self.error(
+                    (*kp, "filters"),
+                    "an expression takes no `filters`; write the condition inside it, e.g. "
+                    "count(*) FILTER (WHERE channel = 'chat')",
+                )
+        elif "agg" in spec:
+            agg = self.text(spec["agg"], (*kp, "agg"), AGGREGATIONS)
+            if "column" in spec:
+                column = self.text(spec["column"], (*kp, "column"))
+            elif agg not in (None, "count"):
+                self.error(kp, f"missing required key 'column' (agg '{agg}' needs a column)")
+                agg = None
+        else:
+            self.error(kp, "missing required key 'agg' (or 'expression')")
+        filters = self.filters(spec.get("filters", {}), (*kp, "filters"))
+        if source is None or (agg is None and expression is None) or filters is None:
+            return None
+        return Metric(
+            name=name,
+            source=source,
+            agg=agg,
+            column=column,
+            expression=expression,
+            filters=filters,
+            **common,
+        )
+
+    def derived(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        kp: KeyPath,
+        ops: Sequence[str],
+        common: dict[str, Any],
+    ) -> Metric | None:
+        if len(ops) > 1:
+            self.error(kp, f"choose one of {', '.join(ops)}, not several")
+            return None
+        for extra in ("source", "agg", "column", "expression", "filters"):
+            if extra in spec:
+                self.error(
+                    (*kp, extra),
+                    f"a derived metric ({ops[0]}) is computed from other metrics; remove "
+                    f"`{extra}` or make it a base metric",
+                )
+        op = ops[0]
+        inputs = self.text_list(spec[op], (*kp, op))
+        arity = {"difference": 2, "ratio": 2}.get(op)
+        if arity and len(inputs) != arity:
+            self.error((*kp, op), f"{op} takes exactly 2 metrics, got {len(inputs)}")
+            return None
+        if len(inputs) < 2:
+            self.error((*kp, op), f"{op} needs at least 2 metrics, got {len(inputs)}")
+            return None
+        return Metric(name=name, op=op, inputs=tuple(inputs), **common)
+
+    def presentation(self, spec: dict[str, Any], kp: KeyPath, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.text(spec.get("label", name), (*kp, "label")) or name,
+            "description": self.text(
+                spec.get("description", ""), (*kp, "description"), allow_empty=True
+            )
+            or "",
+        }
+        checks: dict[str, Callable[[Any, KeyPath], Any]] = {
+            "format": lambda v, k: self.text(v, k, VALUE_FORMATS),
+            "unit": lambda v, k: self.text(v, k, allow_empty=True),
+            "currency": self.text,
+            "decimals": lambda v, k: self.integer(v, k, 0, 6),
+            "direction": lambda v, k: self.text(v, k, DIRECTIONS),
+            "change": lambda v, k: self.text(v, k, CHANGES),
+            "scale": self.number,
+        }
+        for key, check in checks.items():
+            if key in spec:
+                value = check(spec[key], (*kp, key))
+                if value is not None:
+                    out[key] = value
+        return out
+
+    def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
+        for metric in metrics.values():
+            kp: KeyPath = ("metrics", metric.name)
+            if metric.derived:
+                for i, dep in enumerate(metric.inputs):
+                    if dep not in metrics and self._declared(("metrics", dep)):
+                        continue  # declared but invalid: already reported
+                    if dep not in metrics:
+                        self.error(
+                            (*kp, metric.op or "", i),
+                            f"unknown metric '{dep}'{suggest(dep, list(metrics))}",
+                        )
+                continue
+            source = sources.get(metric.source or "")
+            if source is None:
+                declared = [str(k) for k in self._declared_names("sources")]
+                if metric.source not in declared:
+                    self.error(
+                        (*kp, "source"),
+                        f"unknown source '{metric.source}'"
+                        f"{suggest(metric.source or '', declared)}; declared sources: "
+                        f"{', '.join(declared) or '(none)'}",
+                    )
+                continue  # declared but invalid: already reported
+            value_names = [v for v, _ in source.values]
+            counted = metric.agg in ("count", "count_distinct")
+            if metric.column and not counted and metric.column not in value_names:
+                self.error(
+                    (*kp, "column"),
+                    f"'{metric.column}' is not a value column of source '{source.name}'"
+                    f"{suggest(metric.column, value_names)}; its values are: "
+                    f"{', '.join(value_names) or '(none)'} (declare it under "
+                    f"sources.{source.name}.values)",
+                )
+            for column, _ in metric.filters:
+                if column not in source.dimensions:
+                    self.error(
+                        (*kp, "filters", column),
+                        f"'{column}' is not a dimension of source '{source.name}'"
+                        f"{suggest(column, source.dimensions)}; its dimensions are: "
+                        f"{', '.join(source.dimensions) or '(none)'}",
+                    )
+        self.cycles(metrics)
+
+    def cycles(self, metrics: Mapping[str, Metric]) -> None:
+        state: dict[str, int] = {}  # 1 = visiting, 2 = done
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for dep in metrics[name].inputs:
+                if dep not in metrics:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = [*trail[trail.index(dep) :], dep]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self.error(
+                            ("metrics", dep),
+                            "derived metrics form a cycle: "
+                            + " -> ".join(cycle)
+                            + "; break it by computing one of them from a source",
+                        )
+                elif dep not in state:
+                    visit(dep, [*trail, dep])
+            state[name] = 2
+
+        for name in metrics:
+            if name not in state:
+                visit(name, [name])
+
+
+class _TargetChecks(_MetricChecks):
+    """``status:`` and ``targets:``: what good looks like, by when."""
+
+    def rules(self, raw: Any, kp: KeyPath, default: StatusRules) -> StatusRules:
+        spec = self.mapping(raw, kp, STATUS_KEYS)
+        if not spec:
+            return default
+        values = {key: self.number(spec[key], (*kp, key)) for key in STATUS_KEYS if key in spec}
+        rules = StatusRules(**{k: v for k, v in values.items() if v is not None and v >= 0})
+        for key, value in values.items():
+            if value is not None and value < 0:
+                self.error((*kp, key), f"expected a share of the target >= 0, got {value}")
+        if rules.at_risk < rules.on_track:
+            self.error(
+                (*kp, "at_risk"),
+                f"at_risk ({rules.at_risk}) must be at least on_track ({rules.on_track}): "
+                "it is the wider tolerance",
+            )
+        return rules
+
+    def targets(
+        self,
+        raw: Any,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+    ) -> tuple[Target, ...]:
+        if not isinstance(raw, list):
+            self.error(("targets",), f"expected a list of targets, got {kind(raw)}")
+            return ()
+        out = []
+        for index, item in enumerate(raw):
+            target = self.target(index, item, sources, metrics, rules)
+            if target is not None:
+                out.append(target)
+        return tuple(out)
+
+    def target(
+        self,
+        index: int,
+        raw: Any,
+        sources: Mapping[str, Source],
+        metrics: Mapping[str, Metric],
+        rules: StatusRules,
+    ) -> Target | None:
+        kp: KeyPath = ("targets", index)
+        spec = self.mapping(raw, kp, TARGET_KEYS, required=("metric",))
+        if spec is None or "metric" not in spec:
+            return None
+        metric = self.text(spec["metric"], (*kp, "metric"))
+        if metric is not None and metric not in metrics:
+            if not self._declared(("metrics", metric)):
+                self.error(
+                    (*kp, "metric"),
+                    f"unknown metric '{metric}'{suggest(metric, list(metrics))}",
+                )
+            return None
+        kinds = [k for k in ("value", "series", "source") if k in spec]
+        if len(kinds) != 1:
+            self.error(
+                kp,
+                "a target needs exactly one of `value` (with `by`), `series` or `source` (with "
+                f"`column`); found {', '.join(kinds) or 'none'}",
+            )
+            return None
+        filters = self.filters(spec.get("filters", {}), (*kp, "filters")) or ()
+        fields: dict[str, Any] = {
+            "rules": self.rules(spec.get("status", {}), (*kp, "status"), rules)
+        }
+        if kinds == ["value"]:
+            fields["value"] = self.number(spec["value"], (*kp, "value"))
+            if "by" not in spec:
+                self.error(kp, "missing required key 'by': the date the value is due")
+                return None
+            fields["by"] = self.date(spec["by"], (*kp, "by"))
+            if "baseline" in spec:
+                base = self.mapping(
+                    spec["baseline"], (*kp, "baseline"), BASELINE_KEYS, BASELINE_KEYS
+                )
+                if base and all(key in base for key in BASELINE_KEYS):
+                    fields["baseline_value"] = self.number(
+                        base["value"], (*kp, "baseline", "value")
+                    )
+                    fields["baseline_date"] = self.date(base["date"], (*kp, "baseline", "date"))
+            start, end = fields.get("baseline_date"), fields["by"]
+            if start and end and end <= start:
+                self.error(
+                    (*kp, "by"),
+                    f"the target date {end} is not after the baseline date {start}; move the "
+                    "target date later or the baseline earlier",
+                )
+                return None
+        elif kinds == ["series"]:
+            fields["series"] = self.series(spec["series"], (*kp, "series"))
+        else:
+            fields["source"] = self.text(spec["source"], (*kp, "source"))
+            fields["column"] = self.target_column(spec, kp, fields["source"], sources)
+        if any(fields.get(k) is None for k in ("value", "by", "source", "column") if k in fields):
+            return None
+        assert metric is not None
+        base_sources = _base_sources(metric, metrics)
+        if fields.get("source"):
+            base_sources.add(fields["source"])
+        for column, _ in filters:
+            lacking = [
+                s
+                for s in sorted(base_sources)
+                if s in sources and column not in sources[s].dimensions
+            ]
+            if lacking:
+                self.error(
+                    (*kp, "filters", column),
+                    f"'{column}' is not a dimension of source {', '.join(lacking)}, so this "
+                    "target cannot be matched to a segment",
+                )
+                return None
+        return Target(metric=metric, index=index, filters=filters, **fields)
+
+    def target_column(
+        self,
+        spec: dict[str, Any],
+        kp: KeyPath,
+        source: str | None,
+        sources: Mapping[str, Source],
+    ) -> str | None:
+        if source is None:
+            return None
+        if source not in sources:
+            if not self._declared(("sources", source)):
+                self.error(
+                    (*kp, "source"), f"unknown source '{source}'{suggest(source, list(sources))}"
+                )
+            return None
+        if "column" not in spec:
+            self.error(kp, "missing required key 'column': the target values' column")
+            return None
+        column = self.text(spec["column"], (*kp, "column"))
+        names = [v for v, _ in sources[source].values]
+        if column is not None and column not in names:
+            self.error(
+                (*kp, "column"),
+                f"'{column}' is not a value column of source '{source}'; its values are: "
+                f"{', '.join(names) or '(none)'}",
+            )
+            return None
+        return column
+
+    def series(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, float], ...]:
+        spec = self.mapping(raw, kp)
+        out = []
+        for label, value in (spec or {}).items():
+            number = self.number(value, (*kp, label))
+            period = self.period_text(label, (*kp, label))
+            if period is not None and number is not None:
+                out.append((period.label, number))
+        if spec is not None and not spec:
+            self.error(kp, "no periods: write `PERIOD: VALUE` lines, e.g. 2026-10: 0.02")
+        return tuple(out)
+
+
+class _OutcomeChecks(_TargetChecks):
+    """``outputs:`` and ``outcomes:`` (here and in included files)."""
 
     def outputs(self, raw: Any, sources: Mapping[str, Source]) -> OutputsSpec | None:
         kp: KeyPath = ("outputs",)
@@ -597,7 +1005,7 @@ class _Checker:
         out: dict[str, Outcome],
     ) -> None:
         if not isinstance(raw, list):
-            self.error(kp, f"expected a list of outcomes, got {_kind(raw)}")
+            self.error(kp, f"expected a list of outcomes, got {kind(raw)}")
             return
         for index, item in enumerate(raw):
             outcome = self.outcome(item, (*kp, index), sources, metrics, rules)
@@ -736,13 +1144,6 @@ class _Checker:
             rules=rules,
         )
 
-    def period_text(self, raw: Any, kp: KeyPath) -> Any:
-        try:
-            return parse_period(str(raw), None, self.project_calendar)
-        except ReviewkitError as exc:
-            self.error(kp, str(exc))
-            return None
-
     def outcome_tree(self, outcomes: Mapping[str, Outcome]) -> None:
         """Parents must exist and must not loop back (company goal -> team outcomes)."""
         for outcome in outcomes.values():
@@ -772,6 +1173,65 @@ class _Checker:
                 seen.append(current)
                 current = outcomes[current].parent
 
+
+class _Checker(_OutcomeChecks):
+    """The whole file: the project's own keys, then each section in the order they depend on
+    each other; builds the typed config and collects every problem."""
+
+    def project(self, root: Path) -> ProjectConfig | None:
+        top = self.mapping(self.located.data, (), TOP_KEYS, required=("sources", "metrics"))
+        if top is None:
+            return None
+        name = self.text(top.get("name", root.name), ("name",)) or root.name
+        calendar = self.project_calendar = self.calendar(top.get("calendar", {}))
+        sources: dict[str, Source] = {}
+        for key, raw in (self.mapping(top.get("sources", {}), ("sources",)) or {}).items():
+            source = self.source(key, raw)
+            if source is not None:
+                sources[source.name] = source
+        metrics: dict[str, Metric] = {}
+        for key, raw in (self.mapping(top.get("metrics", {}), ("metrics",)) or {}).items():
+            metric = self.metric(key, raw)
+            if metric is not None:
+                metrics[metric.name] = metric
+        self.references(sources, metrics)
+        rules = self.rules(top.get("status", {}), ("status",), StatusRules())
+        targets = self.targets(top.get("targets", []), sources, metrics, rules)
+        outputs = self.outputs(top["outputs"], sources) if "outputs" in top else None
+        outcomes: dict[str, Outcome] = {}
+        self.outcomes(top.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes)
+        for included in self.includes(top.get("include", []), root):
+            child = _Checker(included)
+            child.project_calendar = self.project_calendar
+            spec = child.mapping(included.data, (), INCLUDE_KEYS)
+            if spec is not None:
+                child.outcomes(
+                    spec.get("outcomes", []), ("outcomes",), sources, metrics, rules, outcomes
+                )
+            self.problems += child.problems
+        self.outcome_tree(outcomes)
+        store = None
+        if "store" in top:
+            text = self.text(top["store"], ("store",))
+            store = (root / text) if text else None
+        schedule = self.cron(top["schedule"]) if "schedule" in top else None
+        live_url = self.live_url(top["live_url"]) if "live_url" in top else None
+        return ProjectConfig(
+            root,
+            name,
+            calendar,
+            sources,
+            metrics,
+            self.located,
+            targets,
+            rules,
+            outputs,
+            outcomes,
+            store,
+            schedule,
+            *([live_url] if live_url else []),
+        )
+
     def calendar(self, raw: Any) -> Calendar:
         cal = self.mapping(raw, ("calendar",), CALENDAR_KEYS)
         if not cal:
@@ -782,519 +1242,45 @@ class _Checker:
         )
         return Calendar(week or "sunday", month or 1)
 
-    def source(self, key: Any, raw: Any) -> Source | None:
-        kp: KeyPath = ("sources", key)
-        name = self.name(key, kp, "source")
-        spec = self.mapping(raw, kp, SOURCE_KEYS, required=("path", "date"))
-        if name is None or spec is None:
+    def live_url(self, raw: Any) -> str | None:
+        text = self.text(raw, ("live_url",))
+        if text is None:
             return None
-        ok = True
-        path = self.text(spec.get("path"), (*kp, "path")) if "path" in spec else None
-        fmt = spec.get("format")
-        if fmt is None and path is None:
-            pass  # the path's own problem is reported
-        elif fmt is None and path is not None:
-            fmt = EXTENSIONS.get(Path(path).suffix.lower())
-            if fmt is None:
-                self.error(
-                    (*kp, "path"),
-                    f"cannot tell the format from '{Path(path).suffix or path}'; add "
-                    f"`format:` ({', '.join(FORMATS)})",
-                )
-        else:
-            fmt = self.text(fmt, (*kp, "format"), FORMATS)
-        date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None
-        dims = self.text_list(spec.get("dimensions", []), (*kp, "dimensions"))
-        values = self.values(spec.get("values", {}), (*kp, "values"))
-        shape = self.text(spec.get("shape", "wide"), (*kp, "shape"), ("wide", "long")) or "wide"
-        long_key = long_value = None
-        if shape == "long" and "long" not in spec:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
             self.error(
-                (*kp, "shape"),
-                "`shape: long` needs `long: {key: COLUMN, value: COLUMN}`: the column naming "
-                "each value and the column holding it",
-            )
-            ok = False
-        elif shape == "long":
-            long = self.mapping(spec.get("long"), (*kp, "long"), LONG_KEYS, LONG_KEYS)
-            if long:
-                long_key = self.text(long.get("key"), (*kp, "long", "key"))
-                long_value = self.text(long.get("value"), (*kp, "long", "value"))
-            ok = ok and long_key is not None and long_value is not None
-        elif "long" in spec:
-            self.error((*kp, "long"), "only used with `shape: long`; remove it or set the shape")
-        on_error = self.text(spec.get("on_error", "fail"), (*kp, "on_error"), ON_ERROR)
-        unique = self.text_list(spec.get("unique", []), (*kp, "unique"))
-        future = self.text(spec.get("future_dates", "refuse"), (*kp, "future_dates"), FUTURE_DATES)
-        options = self.options(spec.get("options", {}), (*kp, "options"), fmt)
-        seen: dict[str, str] = {}
-        declared = [
-            ("date", date.column if date else None),
-            *(("dimensions", d) for d in dims),
-            *(("values", v) for v, _ in values),
-        ]
-        if shape == "long":
-            declared = declared[: 1 + len(dims)]  # value names are keys, not columns
-        for section, column in declared:
-            if column is None:
-                continue
-            if column in seen:
-                self.error(
-                    (*kp, section),
-                    f"column '{column}' is declared twice (also under {seen[column]})",
-                )
-            seen[column] = section
-        if None in (path, fmt, date, on_error, future) or options is None or not ok:
-            return None
-        assert path is not None and fmt is not None and date is not None and on_error is not None
-        assert future is not None
-        if fmt == "tsv" and "delimiter" not in options:
-            options["delimiter"] = "\t"
-        return Source(
-            name=name,
-            path=path,
-            format=fmt,
-            date=date,
-            dimensions=tuple(dims),
-            values=tuple(values),
-            shape=shape,
-            long_key=long_key,
-            long_value=long_value,
-            on_error=on_error,
-            unique=tuple(unique),
-            future_dates=future,
-            description=str(spec.get("description", "")),
-            **options,
-        )
-
-    def date_column(self, raw: Any, kp: KeyPath) -> DateColumn | None:
-        if isinstance(raw, str):
-            return DateColumn(raw)
-        spec = self.mapping(raw, kp, DATE_KEYS, required=("column",))
-        if spec is None or "column" not in spec:
-            return None
-        column = self.text(spec["column"], (*kp, "column"))
-        grain = self.text(spec.get("grain", "day"), (*kp, "grain"), DATE_GRAINS) or "day"
-        gaps = self.text(spec.get("gaps", "flag"), (*kp, "gaps"), GAPS) or "flag"
-        fmt = self.text(spec["format"], (*kp, "format")) if "format" in spec else None
-        if fmt is not None and "%" not in fmt:
-            self.error(
-                (*kp, "format"),
-                f"'{fmt}' has no % directives; write a strptime format such as '%Y-%m-%d' or "
-                "'%a, %d-%b-%Y'",
+                ("live_url",),
+                f"{text!r} is not a web address; write where `reviewkit serve` is reached, "
+                "e.g. http://reviews.example.com:8866/",
             )
             return None
-        return DateColumn(column, fmt, grain, gaps) if column else None
+        return text if text.endswith("/") else text + "/"
 
-    def values(self, raw: Any, kp: KeyPath) -> list[tuple[str, str]]:
-        if isinstance(raw, list):
-            return [(c, "number") for c in self.text_list(raw, kp)]
-        spec = self.mapping(raw, kp)
-        if spec is None:
-            return []
-        out = []
-        for column, kind in spec.items():
-            checked = self.text(kind, (*kp, column), VALUE_TYPES)
-            # a value of an unknown type is still declared: metrics may name it without a 2nd error
-            out.append((str(column), checked or "number"))
-        return out
-
-    def options(self, raw: Any, kp: KeyPath, fmt: str | None) -> dict[str, Any] | None:
-        allowed = OPTION_KEYS.get(fmt or "csv", TEXT_OPTIONS)
-        spec = self.mapping(raw, kp, allowed)
-        if spec is None:
+    def cron(self, raw: Any) -> str | None:
+        text = self.text(raw, ("schedule",))
+        if text is None:
             return None
-        out: dict[str, Any] = {}
-        for key in ("delimiter", "thousands", "decimal", "quote"):
-            if key in spec:
-                value = self.text(spec[key], (*kp, key))
-                if value is not None and len(value) != 1:
-                    self.error((*kp, key), f"expected a single character, got {value!r}")
-                elif value is not None:
-                    out[key] = value
-        if "encoding" in spec:
-            enc = self.text(spec["encoding"], (*kp, "encoding"))
-            if enc is not None and enc.lower() not in ENCODINGS:
-                self.error(
-                    (*kp, "encoding"),
-                    f"unsupported encoding '{enc}'; use utf-8 (with or without BOM), latin-1 "
-                    "or utf-16",
-                )
-            elif enc is not None:
-                out["encoding"] = ENCODINGS[enc.lower()]
-        if "sheet" in spec:
-            out["sheet"] = self.text(spec["sheet"], (*kp, "sheet"))
-        if out.get("thousands") is not None and out.get("thousands") == out.get("decimal", "."):
-            self.error((*kp, "thousands"), "the thousands and decimal separators must differ")
-        return out
-
-    def metric(self, key: Any, raw: Any) -> Metric | None:
-        kp: KeyPath = ("metrics", key)
-        name = self.name(key, kp, "metric")
-        spec = self.mapping(raw, kp, METRIC_KEYS)
-        if name is None or spec is None:
-            return None
-        common = self.presentation(spec, kp, name)
-        ops = [op for op in DERIVED_OPS if op in spec]
-        if ops:
-            return self.derived(name, spec, kp, ops, common)
-        if "source" not in spec:
-            self.error(
-                kp,
-                "a metric needs `source` with `agg` (and `column`) or `expression`, or one of: "
-                + ", ".join(DERIVED_OPS),
-            )
-            return None
-        source = self.text(spec["source"], (*kp, "source"))
-        agg = column = expression = None
-        if "expression" in spec:
-            expression = self.text(spec["expression"], (*kp, "expression"))
-            for extra in ("agg", "column"):
-                if extra in spec:
-                    self.error((*kp, extra), "use either `expression` or `agg`/`column`, not both")
-            if "filters" in spec:
-                self.error(
-                    (*kp, "filters"),
-                    "an expression takes no `filters`; write the condition inside it, e.g. "
-                    "count(*) FILTER (WHERE channel = 'chat')",
-                )
-        elif "agg" in spec:
-            agg = self.text(spec["agg"], (*kp, "agg"), AGGREGATIONS)
-            if "column" in spec:
-                column = self.text(spec["column"], (*kp, "column"))
-            elif agg not in (None, "count"):
-                self.error(kp, f"missing required key 'column' (agg '{agg}' needs a column)")
-                agg = None
-        else:
-            self.error(kp, "missing required key 'agg' (or 'expression')")
-        filters = self.filters(spec.get("filters", {}), (*kp, "filters"))
-        if source is None or (agg is None and expression is None) or filters is None:
-            return None
-        return Metric(
-            name=name,
-            source=source,
-            agg=agg,
-            column=column,
-            expression=expression,
-            filters=filters,
-            **common,
-        )
-
-    def derived(
-        self,
-        name: str,
-        spec: dict[str, Any],
-        kp: KeyPath,
-        ops: Sequence[str],
-        common: dict[str, Any],
-    ) -> Metric | None:
-        if len(ops) > 1:
-            self.error(kp, f"choose one of {', '.join(ops)}, not several")
-            return None
-        for extra in ("source", "agg", "column", "expression", "filters"):
-            if extra in spec:
-                self.error(
-                    (*kp, extra),
-                    f"a derived metric ({ops[0]}) is computed from other metrics; remove "
-                    f"`{extra}` or make it a base metric",
-                )
-        op = ops[0]
-        inputs = self.text_list(spec[op], (*kp, op))
-        arity = {"difference": 2, "ratio": 2}.get(op)
-        if arity and len(inputs) != arity:
-            self.error((*kp, op), f"{op} takes exactly 2 metrics, got {len(inputs)}")
-            return None
-        if len(inputs) < 2:
-            self.error((*kp, op), f"{op} needs at least 2 metrics, got {len(inputs)}")
-            return None
-        return Metric(name=name, op=op, inputs=tuple(inputs), **common)
-
-    def presentation(self, spec: dict[str, Any], kp: KeyPath, name: str) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "label": self.text(spec.get("label", name), (*kp, "label")) or name,
-            "description": self.text(
-                spec.get("description", ""), (*kp, "description"), allow_empty=True
-            )
-            or "",
-        }
-        checks: dict[str, Callable[[Any, KeyPath], Any]] = {
-            "format": lambda v, k: self.text(v, k, VALUE_FORMATS),
-            "unit": lambda v, k: self.text(v, k, allow_empty=True),
-            "currency": self.text,
-            "decimals": lambda v, k: self.integer(v, k, 0, 6),
-            "direction": lambda v, k: self.text(v, k, DIRECTIONS),
-            "change": lambda v, k: self.text(v, k, CHANGES),
-            "scale": self.number,
-        }
-        for key, check in checks.items():
-            if key in spec:
-                value = check(spec[key], (*kp, key))
-                if value is not None:
-                    out[key] = value
-        return out
-
-    def filters(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
-        spec = self.mapping(raw, kp)
-        if spec is None:
-            return None
-        out = []
-        for column, wanted in spec.items():
-            items = wanted if isinstance(wanted, list) else [wanted]
-            if not items or not all(isinstance(v, str | int | float) for v in items):
-                self.error((*kp, column), "expected a value or a list of values")
-                return None
-            out.append((str(column), tuple(str(v) for v in items)))
-        return tuple(out)
-
-    def rules(self, raw: Any, kp: KeyPath, default: StatusRules) -> StatusRules:
-        spec = self.mapping(raw, kp, STATUS_KEYS)
-        if not spec:
-            return default
-        values = {key: self.number(spec[key], (*kp, key)) for key in STATUS_KEYS if key in spec}
-        rules = StatusRules(**{k: v for k, v in values.items() if v is not None and v >= 0})
-        for key, value in values.items():
-            if value is not None and value < 0:
-                self.error((*kp, key), f"expected a share of the target >= 0, got {value}")
-        if rules.at_risk < rules.on_track:
-            self.error(
-                (*kp, "at_risk"),
-                f"at_risk ({rules.at_risk}) must be at least on_track ({rules.on_track}): "
-                "it is the wider tolerance",
-            )
-        return rules
-
-    def targets(
-        self,
-        raw: Any,
-        sources: Mapping[str, Source],
-        metrics: Mapping[str, Metric],
-        rules: StatusRules,
-    ) -> tuple[Target, ...]:
-        if not isinstance(raw, list):
-            self.error(("targets",), f"expected a list of targets, got {_kind(raw)}")
-            return ()
-        out = []
-        for index, item in enumerate(raw):
-            target = self.target(index, item, sources, metrics, rules)
-            if target is not None:
-                out.append(target)
-        return tuple(out)
-
-    def target(
-        self,
-        index: int,
-        raw: Any,
-        sources: Mapping[str, Source],
-        metrics: Mapping[str, Metric],
-        rules: StatusRules,
-    ) -> Target | None:
-        kp: KeyPath = ("targets", index)
-        spec = self.mapping(raw, kp, TARGET_KEYS, required=("metric",))
-        if spec is None or "metric" not in spec:
-            return None
-        metric = self.text(spec["metric"], (*kp, "metric"))
-        if metric is not None and metric not in metrics:
-            if not self._declared(("metrics", metric)):
-                self.error(
-                    (*kp, "metric"),
-                    f"unknown metric '{metric}'{suggest(metric, list(metrics))}",
-                )
-            return None
-        kinds = [k for k in ("value", "series", "source") if k in spec]
-        if len(kinds) != 1:
-            self.error(
-                kp,
-                "a target needs exactly one of `value` (with `by`), `series` or `source` (with "
-                f"`column`); found {', '.join(kinds) or 'none'}",
-            )
-            return None
-        filters = self.filters(spec.get("filters", {}), (*kp, "filters")) or ()
-        fields: dict[str, Any] = {
-            "rules": self.rules(spec.get("status", {}), (*kp, "status"), rules)
-        }
-        if kinds == ["value"]:
-            fields["value"] = self.number(spec["value"], (*kp, "value"))
-            if "by" not in spec:
-                self.error(kp, "missing required key 'by': the date the value is due")
-                return None
-            fields["by"] = self.date(spec["by"], (*kp, "by"))
-            if "baseline" in spec:
-                base = self.mapping(
-                    spec["baseline"], (*kp, "baseline"), BASELINE_KEYS, BASELINE_KEYS
-                )
-                if base and all(key in base for key in BASELINE_KEYS):
-                    fields["baseline_value"] = self.number(
-                        base["value"], (*kp, "baseline", "value")
-                    )
-                    fields["baseline_date"] = self.date(base["date"], (*kp, "baseline", "date"))
-            start, end = fields.get("baseline_date"), fields["by"]
-            if start and end and end <= start:
-                self.error(
-                    (*kp, "by"),
-                    f"the target date {end} is not after the baseline date {start}; move the "
-                    "target date later or the baseline earlier",
-                )
-                return None
-        elif kinds == ["series"]:
-            fields["series"] = self.series(spec["series"], (*kp, "series"))
-        else:
-            fields["source"] = self.text(spec["source"], (*kp, "source"))
-            fields["column"] = self.target_column(spec, kp, fields["source"], sources)
-        if any(fields.get(k) is None for k in ("value", "by", "source", "column") if k in fields):
-            return None
-        assert metric is not None
-        base_sources = _base_sources(metric, metrics)
-        if fields.get("source"):
-            base_sources.add(fields["source"])
-        for column, _ in filters:
-            lacking = [
-                s
-                for s in sorted(base_sources)
-                if s in sources and column not in sources[s].dimensions
-            ]
-            if lacking:
-                self.error(
-                    (*kp, "filters", column),
-                    f"'{column}' is not a dimension of source {', '.join(lacking)}, so this "
-                    "target cannot be matched to a segment",
-                )
-                return None
-        return Target(metric=metric, index=index, filters=filters, **fields)
-
-    def target_column(
-        self,
-        spec: dict[str, Any],
-        kp: KeyPath,
-        source: str | None,
-        sources: Mapping[str, Source],
-    ) -> str | None:
-        if source is None:
-            return None
-        if source not in sources:
-            if not self._declared(("sources", source)):
-                self.error(
-                    (*kp, "source"), f"unknown source '{source}'{suggest(source, list(sources))}"
-                )
-            return None
-        if "column" not in spec:
-            self.error(kp, "missing required key 'column': the target values' column")
-            return None
-        column = self.text(spec["column"], (*kp, "column"))
-        names = [v for v, _ in sources[source].values]
-        if column is not None and column not in names:
-            self.error(
-                (*kp, "column"),
-                f"'{column}' is not a value column of source '{source}'; its values are: "
-                f"{', '.join(names) or '(none)'}",
-            )
-            return None
-        return column
-
-    def series(self, raw: Any, kp: KeyPath) -> tuple[tuple[str, float], ...]:
-        spec = self.mapping(raw, kp)
-        out = []
-        for label, value in (spec or {}).items():
-            number = self.number(value, (*kp, label))
-            try:
-                period = parse_period(str(label), None, self.project_calendar)
-            except ReviewkitError as exc:
-                self.error((*kp, label), str(exc))
-                continue
-            if number is not None:
-                out.append((period.label, number))
-        if spec is not None and not spec:
-            self.error(kp, "no periods: write `PERIOD: VALUE` lines, e.g. 2026-10: 0.02")
-        return tuple(out)
-
-    def date(self, value: Any, kp: KeyPath) -> dt.date | None:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
         try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            self.error(kp, f"expected a date (YYYY-MM-DD), got {_kind(value)}")
+            return parse_cron(text).text
+        except ReviewkitError as exc:
+            self.error(("schedule",), str(exc))
             return None
 
-    # -- cross references ---------------------------------------------------------------------
-    def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
-        for metric in metrics.values():
-            kp: KeyPath = ("metrics", metric.name)
-            if metric.derived:
-                for i, dep in enumerate(metric.inputs):
-                    if dep not in metrics and self._declared(("metrics", dep)):
-                        continue  # declared but invalid: already reported
-                    if dep not in metrics:
-                        self.error(
-                            (*kp, metric.op or "", i),
-                            f"unknown metric '{dep}'{suggest(dep, list(metrics))}",
-                        )
+    def includes(self, raw: Any, root: Path) -> list[Located]:
+        files = self.text_list(raw, ("include",))
+        out = []
+        for i, name in enumerate(files):
+            path = root / name
+            if not path.is_file():
+                self.error(("include", i), f"no such file '{name}' (looked in {shown_path(root)})")
                 continue
-            source = sources.get(metric.source or "")
-            if source is None:
-                declared = [str(k) for k in self._declared_names("sources")]
-                if metric.source not in declared:
-                    self.error(
-                        (*kp, "source"),
-                        f"unknown source '{metric.source}'"
-                        f"{suggest(metric.source or '', declared)}; declared sources: "
-                        f"{', '.join(declared) or '(none)'}",
-                    )
-                continue  # declared but invalid: already reported
-            value_names = [v for v, _ in source.values]
-            counted = metric.agg in ("count", "count_distinct")
-            if metric.column and not counted and metric.column not in value_names:
-                self.error(
-                    (*kp, "column"),
-                    f"'{metric.column}' is not a value column of source '{source.name}'"
-                    f"{suggest(metric.column, value_names)}; its values are: "
-                    f"{', '.join(value_names) or '(none)'} (declare it under "
-                    f"sources.{source.name}.values)",
-                )
-            for column, _ in metric.filters:
-                if column not in source.dimensions:
-                    self.error(
-                        (*kp, "filters", column),
-                        f"'{column}' is not a dimension of source '{source.name}'"
-                        f"{suggest(column, source.dimensions)}; its dimensions are: "
-                        f"{', '.join(source.dimensions) or '(none)'}",
-                    )
-        self.cycles(metrics)
-
-    def _declared(self, keypath: KeyPath) -> bool:
-        return keypath in self.located.lines
-
-    def _declared_names(self, section: str) -> list[str | int]:
-        """Names written under a top-level section, valid or not."""
-        return [k[1] for k in self.located.lines if len(k) == 2 and k[0] == section]
-
-    def cycles(self, metrics: Mapping[str, Metric]) -> None:
-        state: dict[str, int] = {}  # 1 = visiting, 2 = done
-        reported: set[frozenset[str]] = set()
-
-        def visit(name: str, trail: list[str]) -> None:
-            state[name] = 1
-            for dep in metrics[name].inputs:
-                if dep not in metrics:
-                    continue
-                if state.get(dep) == 1:
-                    cycle = [*trail[trail.index(dep) :], dep]
-                    if frozenset(cycle) not in reported:
-                        reported.add(frozenset(cycle))
-                        self.error(
-                            ("metrics", dep),
-                            "derived metrics form a cycle: "
-                            + " -> ".join(cycle)
-                            + "; break it by computing one of them from a source",
-                        )
-                elif dep not in state:
-                    visit(dep, [*trail, dep])
-            state[name] = 2
-
-        for name in metrics:
-            if name not in state:
-                visit(name, [name])
+            try:
+                included = load_yaml(path, shown_as=shown_path(path))
+            except ConfigError as exc:
+                self.problems += exc.problems
+                continue
+            self.problems += included.duplicates
+            out.append(included)
+        return out
 
 
 def _base_sources(
@@ -1312,17 +1298,3 @@ def _base_sources(
     for dep in metric.inputs:
         found |= _base_sources(dep, metrics, seen)
     return found
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, bool):
-        return f"true/false ({value})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"

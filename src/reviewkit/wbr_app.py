@@ -123,7 +123,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from reviewkit.errors import ConfigError, DataError, Problem, shown_path, suggest
-from reviewkit.yamlfile import KeyPath, Located, load_yaml
+from reviewkit.yamlfile import Checker, KeyPath, Located, kind, load_yaml
 
 __all__ = [
     "AGGFS",
@@ -356,23 +356,18 @@ def _position(problem: Problem) -> tuple[int, int]:
     return (problem.line or 0, problem.col or 0)
 
 
-class _Reader:
-    """Walks the YAML, building a :class:`WbrConfig` and collecting located problems."""
+class _Reader(Checker):
+    """Walks the YAML, building a :class:`WbrConfig` and collecting located problems; a key
+    wbr-app does not read is a warning, not an error."""
 
     def __init__(self, located: Located) -> None:
-        self.located = located
-        self.problems: list[Problem] = list(located.duplicates)
+        super().__init__(located)
         self.warnings: list[Problem] = []
         self.metrics: list[WbrMetric] = []
         #: Every metric name written, valid or not (so one bad metric is reported once).
         self.declared: set[str] = set()
         #: (user, operand name, key path of the operand) for every named operand.
         self.references: list[tuple[str, str, KeyPath]] = []
-
-    def error(self, keypath: KeyPath, message: str) -> None:
-        line, col = self.located.where(keypath)
-        dotted = ".".join(str(k) for k in keypath) or None
-        self.problems.append(Problem(self.located.path, message, line, col, dotted))
 
     def ignore(self, keypath: KeyPath, why: str) -> None:
         """Warn about a key wbr-app ignores; ``why`` is a hint in parentheses, or nothing."""
@@ -381,30 +376,13 @@ class _Reader:
         message = f"wbr-app ignores this key{why}"
         self.warnings.append(Problem(self.located.path, message, line, col, dotted, "warning"))
 
-    def line(self, keypath: KeyPath) -> int:
-        return self.located.where(keypath)[0]
-
-    def mapping(
-        self, value: Any, keypath: KeyPath, known: Sequence[str] | None, required: Sequence[str]
-    ) -> dict[Any, Any] | None:
-        """``value`` if it is a mapping; reports gaps and warns of keys wbr-app does not know."""
-        if not isinstance(value, dict):
-            self.error(keypath, f"expected a mapping of keys, got {_kind(value)}")
-            return None
-        if known is not None:
-            self.ignore_unknown(value, keypath, known)
-        for key in required:
-            if key not in value:
-                self.error(keypath, f"missing required key '{key}'")
-        return value
-
-    def ignore_unknown(self, found: dict[Any, Any], keypath: KeyPath, known: Sequence[str]) -> None:
+    def unknown_keys(self, found: dict[Any, Any], keypath: KeyPath, allowed: Sequence[str]) -> None:
         # A misspelling is of a key not written (a 'comment' beside 'column' is no typo of it).
-        absent = [k for k in known if k not in found]
+        absent = [k for k in allowed if k not in found]
         for key in found:
             if key in DECK_METRIC_KEYS:
                 self.ignore((*keypath, key), " (it reads it only under a deck block's metrics)")
-            elif key not in known:
+            elif key not in allowed:
                 self.ignore((*keypath, key), suggest(str(key), absent))
 
     def config(self) -> WbrConfig | None:
@@ -509,7 +487,7 @@ class _Reader:
         if "column" in spec:
             column, column_line = spec["column"], self.line((*keypath, "column"))
             if not isinstance(column, str) or not column:
-                self.error((*keypath, "column"), f"expected a column name, got {_kind(column)}")
+                self.error((*keypath, "column"), f"expected a column name, got {kind(column)}")
                 return
         else:
             parsed = self.row_filter(spec["filter"], (*keypath, "filter"))
@@ -530,10 +508,10 @@ class _Reader:
             return None
         column, query = found["base_column"], found["query"]
         if not isinstance(column, str) or not column:
-            self.error((*keypath, "base_column"), f"expected a column name, got {_kind(column)}")
+            self.error((*keypath, "base_column"), f"expected a column name, got {kind(column)}")
             return None
         if not isinstance(query, str):
-            self.error((*keypath, "query"), f"expected a query text, got {_kind(query)}")
+            self.error((*keypath, "query"), f"expected a query text, got {kind(query)}")
             return None
         try:
             return column, parse_filter_query(query)
@@ -580,14 +558,14 @@ class _Reader:
                 continue
             # Only beside 'metric' are the other keys ignored: without it wbr-app reads the item
             # as a 'column' operand.
-            self.ignore_unknown(wrapper, item_path, ("metric",))
+            self.unknown_keys(wrapper, item_path, ("metric",))
             ref_path: KeyPath = (*item_path, "metric")
             ref = self.mapping(wrapper["metric"], ref_path, OPERAND_KEYS, ("name",))
             if ref is None or "name" not in ref:
                 continue
             name = ref["name"]
             if not isinstance(name, str) or not name:
-                self.error((*ref_path, "name"), f"expected a metric name, got {_kind(name)}")
+                self.error((*ref_path, "name"), f"expected a metric name, got {kind(name)}")
                 continue
             names.append(name)
             if "function" in ref:
@@ -633,16 +611,6 @@ class _Reader:
                     f"function metric '{name}' must be defined above '{user}' (wbr-app "
                     "evaluates function metrics in file order)",
                 )
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
 
 
 # -- data ------------------------------------------------------------------------------------

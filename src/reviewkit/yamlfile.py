@@ -7,13 +7,14 @@ silently resolves to the last one, are reported instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from reviewkit.errors import ConfigError, Problem
+from reviewkit.errors import ConfigError, Problem, suggest
 
 KeyPath = tuple[str | int, ...]
 
@@ -34,6 +35,67 @@ class Located:
             if keypath[:end] in self.lines:
                 return self.lines[keypath[:end]]
         return (1, 1)
+
+
+class Checker:
+    """Walks :class:`Located` data, collecting every problem at its line (the config checks and
+    the wbr-app reader build on it)."""
+
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.problems: list[Problem] = list(located.duplicates)
+
+    def error(self, keypath: KeyPath, message: str) -> None:
+        line, col = self.located.where(keypath)
+        dotted = ".".join(str(k) for k in keypath) or None
+        self.problems.append(Problem(self.located.path, message, line, col, dotted))
+
+    def line(self, keypath: KeyPath) -> int:
+        return self.located.where(keypath)[0]
+
+    def mapping(
+        self,
+        value: Any,
+        keypath: KeyPath,
+        allowed: Sequence[str] | None = None,
+        required: Sequence[str] = (),
+    ) -> dict[Any, Any] | None:
+        """``value`` if it is a mapping; ``allowed=None`` accepts any key (names), otherwise
+        :meth:`unknown_keys` reports the others. A missing required key is an error."""
+        if not isinstance(value, dict):
+            self.error(keypath, f"expected a mapping of keys, got {kind(value)}")
+            return None
+        if allowed is not None:
+            self.unknown_keys(value, keypath, allowed)
+        for key in required:
+            if key not in value:
+                self.error(keypath, f"missing required key '{key}'")
+        return value
+
+    def unknown_keys(self, found: dict[Any, Any], keypath: KeyPath, allowed: Sequence[str]) -> None:
+        """A key not in ``allowed`` is an error that names the closest valid key."""
+        for key in found:
+            if key not in allowed:
+                self.error(
+                    (*keypath, key),
+                    f"unknown key{suggest(str(key), allowed)}; valid keys are: "
+                    + (", ".join(allowed) or "(none here)"),
+                )
+
+
+def kind(value: Any) -> str:
+    """What a YAML value is, for a message: "text 'x'", "a list", "nothing"."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
 
 
 def load_yaml(path: Path, shown_as: str) -> Located:
