@@ -3,14 +3,28 @@ before use; a wrong value is a message on the page, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import os
 import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+import tornado.web
+import websockets.sync.client
+from voila.request_info_handler import RequestInfoSocketHandler
 
 from reviewkit import ReviewkitError, dashboard
 from reviewkit.dashboard import UrlError, page, url_parameters
+from reviewkit.serve import RequestInfo
 
 DEFAULTS = {"project_dir": "..", "period": "latest", "team": ""}
 
@@ -129,3 +143,87 @@ def test_the_explorer_page_lists_the_catalogue(project_dir: str, voila: pytest.M
     assert shown.problem == ""
     catalogue = shown.panels[-1].value
     assert "The metric catalogue" in catalogue and "csat" in catalogue
+
+
+# -- a preheated kernel's wait for its request -----------------------------------------------
+
+
+@pytest.fixture
+def request_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, dict], None]]:
+    """`reviewkit serve`'s request hand-over (serve.RequestInfo) on a port of its own, on a
+    Tornado loop in a thread, and a preheated kernel's environment pointing at it. Yields what
+    Voila calls when a viewer's request takes a preheated kernel."""
+    started = threading.Event()
+    running: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        app = tornado.web.Application([(r"/voila/query/(.+)", RequestInfo)])
+        tornado.httpserver.HTTPServer(app).add_sockets(sockets)
+        running["port"] = sockets[0].getsockname()[1]
+        running["loop"] = tornado.ioloop.IOLoop.current()
+        started.set()
+        running["loop"].start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(10)
+    monkeypatch.setenv("VOILA_APP_PORT", str(running["port"]))
+    monkeypatch.setenv("VOILA_SERVER_URL", "/")
+
+    def hand_over(kernel: str, request: dict) -> None:
+        running["loop"].add_callback(
+            RequestInfoSocketHandler.send_updates, {"kernel_id": kernel, "payload": request}
+        )
+
+    yield hand_over
+    running["loop"].add_callback(running["loop"].stop)
+    thread.join(10)
+
+
+def kernel_socket(port: int, kernel: str) -> Any:
+    return websockets.sync.client.connect(f"ws://127.0.0.1:{port}/voila/query/{kernel}")
+
+
+def test_a_request_written_to_a_dropped_connection_is_kept_for_the_next_ask(
+    request_server: Callable[[str, dict], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Voila keeps a request only when no connection of the kernel is registered: one written
+    to a connection the kernel has given up on was lost, and the page never came."""
+    monkeypatch.setenv("VOILA_KERNEL_ID", "kernel-dropped")
+    port = int(os.environ["VOILA_APP_PORT"])
+    with kernel_socket(port, "kernel-dropped") as given_up:
+        time.sleep(0.2)  # registered
+        request_server("kernel-dropped", {"QUERY_STRING": "team=growth"})
+        assert json.loads(given_up.recv(timeout=10)) == {"QUERY_STRING": "team=growth"}
+    assert dashboard._ask_for_request(5) == {"QUERY_STRING": "team=growth"}
+
+
+def test_a_closing_connection_does_not_unregister_the_kernels_next_one(
+    request_server: Callable[[str, dict], None],
+) -> None:
+    """Voila's closing connection removed whichever connection came last in its table: here
+    the kernel's newer one, which then waited for ever."""
+    port = int(os.environ["VOILA_APP_PORT"])
+    with kernel_socket(port, "kernel-twice") as older:
+        time.sleep(0.2)
+        with kernel_socket(port, "kernel-twice") as newer:
+            time.sleep(0.2)
+            older.close()
+            time.sleep(0.2)
+            request_server("kernel-twice", {"QUERY_STRING": "team=billing"})
+            assert json.loads(newer.recv(timeout=10)) == {"QUERY_STRING": "team=billing"}
+
+
+def test_a_preheated_kernel_asks_until_its_request_comes(
+    request_server: Callable[[str, dict], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "kernel-late")
+    monkeypatch.delenv("QUERY_STRING", raising=False)
+    monkeypatch.setattr(dashboard, "ASK_AGAIN", 0.5)
+    threading.Timer(
+        2.0, request_server, ("kernel-late", {"QUERY_STRING": "period=2026-10"})
+    ).start()
+    assert dashboard.url_query() == "period=2026-10"

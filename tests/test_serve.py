@@ -401,7 +401,10 @@ def test_eight_viewers_saving_links_at_once_all_keep_theirs(
             await asyncio.gather(*(one(output) for output in outputs))
             await launched.close()
 
-    run_async(viewers())
+    try:
+        run_async(viewers())
+    except Exception as exc:  # what the server saw says why a page did not come
+        raise AssertionError(f"{exc}\n-- the server's log:\n{server.text()[-8000:]}") from None
     with open_project(project) as opened:
         links = opened.links()
         assert opened.store.verify()

@@ -12,16 +12,20 @@ for the request.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import html
+import json
 import os
 import time
 import urllib.parse
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
 
 import reviewkit.render
 from reviewkit import narrative
@@ -42,6 +46,9 @@ PAGES: Final = {
 SERVER_PARAMETERS: Final = frozenset({"token"})
 #: Longest value accepted from a URL (a period or team name is far shorter).
 MAX_VALUE: Final = 200
+#: Seconds a preheated kernel waits for its page's request on one connection before it asks
+#: again (on a busy server the connection it waits on may be one the server has dropped).
+ASK_AGAIN: Final = 10.0
 
 
 class UrlError(ReviewkitError):
@@ -52,18 +59,42 @@ def url_query() -> str:
     """The query string of the page this kernel serves ("" outside Voila). A preheated kernel
     runs the notebook before the request: this waits for it."""
     if preheated():
-        from voila.utils import wait_for_request  # type: ignore[import-untyped]  # noqa: PLC0415
-
-        # Voila gives up connecting for the request after 5 s and goes on without it, which a
-        # busy server (many pages starting at once) makes happen: the page would then be built
-        # before anyone asked for it, with the default parameters, and show nothing. Keep waiting.
+        # Voila's own wait (voila.utils.wait_for_request) gives up connecting after 5 s and
+        # then goes on without the request, which a busy server (many pages starting at once)
+        # makes happen: the page would be built with the default parameters before anyone asked
+        # for it. Once connected, it waits for ever, on a connection the server may have lost
+        # track of. Ask until the request comes; the server keeps it for the next ask
+        # (reviewkit.serve's RequestInfo).
         while "QUERY_STRING" not in os.environ:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "Failed to connect to ws://..."
-                wait_for_request()
-            if "QUERY_STRING" not in os.environ:
+            request = _ask_for_request(ASK_AGAIN)
+            if request is None:
                 time.sleep(0.5)
+            else:
+                os.environ.update(request)
     return os.environ.get("QUERY_STRING", "")
+
+
+def _ask_for_request(timeout: float) -> dict[str, str] | None:
+    """The request Voila hands this preheated kernel (its environment variables: the query
+    string, the URL...), or None if it did not come within ``timeout`` seconds."""
+    base = os.environ.get("VOILA_WS_BASE_URL", os.environ.get("VOILA_SERVER_URL", "/"))
+    url = (
+        f"{os.environ.get('VOILA_WS_PROTOCOL', 'ws')}://"
+        f"{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:{os.environ.get('VOILA_APP_PORT', '8866')}"
+        f"{base}voila/query/{os.environ.get('VOILA_KERNEL_ID', '')}"
+    )
+
+    async def ask() -> str | bytes:
+        async with connect(url, open_timeout=timeout) as socket:
+            return await asyncio.wait_for(socket.recv(), timeout)
+
+    # The kernel's event loop runs in this thread: wait in one of our own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            message = pool.submit(asyncio.run, ask()).result()
+        except (TimeoutError, OSError, WebSocketException):
+            return None
+    return {str(key): str(value) for key, value in json.loads(message).items()}
 
 
 def url_parameters(query: str, defaults: Mapping[str, object]) -> dict[str, str]:

@@ -7,7 +7,8 @@ What it sets up around Voila:
   papermill does), so Voila serves only those pages and nothing else of the project;
 - our template (``templates/voila/templates/reviewkit/``): navigation between the pages, the
   project's name, no CDN;
-- preheated kernels (a pool per page) so a page shows its first chart fast, idle kernels culled so
+- preheated kernels (a pool per page) so a page shows its first chart fast, each handed its
+  viewer's request reliably however busy the server (:class:`RequestInfo`), idle kernels culled so
   memory stays bounded, and at most ``max_kernels`` viewer kernels: past that a viewer is told
   politely to come back, with HTTP 503;
 - loopback by default; any other address needs a token. Tracebacks are never shown to viewers,
@@ -30,6 +31,7 @@ from nbformat.sign import NotebookNotary
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from traitlets.config import Config
+from voila.request_info_handler import RequestInfoSocketHandler  # type: ignore[import-untyped]
 
 from reviewkit.config import CONFIG_FILE, load_config
 from reviewkit.dashboard import PAGES
@@ -137,8 +139,34 @@ def _full_page(limit: int) -> str:
     )
 
 
+class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
+    """Where a preheated kernel waits for its page's request, kept reliable on a busy server.
+
+    Voila (0.5.13) writes the request to the kernel's connection if one is registered and
+    keeps it only when none is; a kernel that gave up connecting (5 s) and asks again may
+    have left a connection the server registers late and that is already gone. The request
+    written there was lost, and the page waited for ever (one of 8 pages opened at once, in
+    CI). Here every request written is kept for the kernel's next ask, and a closing
+    connection unregisters itself only (Voila's removed whichever connection came last in
+    its table). The kernel side asks again until it has it: dashboard.url_query."""
+
+    def open(self, kernel_id: str) -> None:
+        self.kernel_id = kernel_id
+        super().open(kernel_id)
+
+    def write_message(self, message: Any, binary: bool = False) -> Any:
+        RequestInfoSocketHandler._cache[self.kernel_id] = message
+        return super().write_message(message, binary)
+
+    def on_close(self) -> None:
+        waiters = RequestInfoSocketHandler._waiters
+        if waiters.get(getattr(self, "kernel_id", None)) is self:
+            del waiters[self.kernel_id]
+
+
 def _server_class(options: ServeOptions) -> Any:
-    """Voila's app with the render handler refusing new viewers past ``max_kernels``."""
+    """Voila's app with the render handler refusing new viewers past ``max_kernels`` and our
+    :class:`RequestInfo` handing preheated kernels their requests."""
     from voila.app import Voila  # type: ignore[import-untyped]  # noqa: PLC0415
     from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]  # noqa: PLC0415
 
@@ -163,10 +191,8 @@ def _server_class(options: ServeOptions) -> Any:
 
         def init_handlers(self) -> list[Any]:
             handlers = super().init_handlers()
-            return [
-                (h[0], LimitedHandler, *h[2:]) if h[1] is TornadoVoilaHandler else h
-                for h in handlers
-            ]
+            ours = {TornadoVoilaHandler: LimitedHandler, RequestInfoSocketHandler: RequestInfo}
+            return [(h[0], ours.get(h[1], h[1]), *h[2:]) for h in handlers]
 
     return ReviewServer
 
