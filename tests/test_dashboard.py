@@ -56,7 +56,8 @@ def test_a_bad_query_is_refused(query: str, message: str) -> None:
 def voila(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The environment Voila gives its kernels (a base URL, and the page's query string)."""
     monkeypatch.setenv("VOILA_BASE_URL", "/")
-    monkeypatch.delenv("QUERY_STRING", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "")  # so that what url_query sets is undone after
+    monkeypatch.delenv("QUERY_STRING")
     return monkeypatch
 
 
@@ -104,7 +105,8 @@ def test_a_missing_project_is_a_message(tmp_path: Path, voila: pytest.MonkeyPatc
 
 def test_outside_voila_a_bad_parameter_raises(project_dir: str, monkeypatch) -> None:
     monkeypatch.delenv("VOILA_BASE_URL", raising=False)
-    monkeypatch.delenv("QUERY_STRING", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "")  # so that what url_query sets is undone after
+    monkeypatch.delenv("QUERY_STRING")
     with pytest.raises(ReviewkitError, match="team 'sales' is unknown"):
         page("links", project_dir, period="latest", team="sales")
 
@@ -221,7 +223,8 @@ def test_a_preheated_kernel_asks_until_its_request_comes(
 ) -> None:
     monkeypatch.setenv("VOILA_PREHEAT", "True")
     monkeypatch.setenv("VOILA_KERNEL_ID", "kernel-late")
-    monkeypatch.delenv("QUERY_STRING", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "")  # so that what url_query sets is undone after
+    monkeypatch.delenv("QUERY_STRING")
     monkeypatch.setattr(dashboard, "ASK_AGAIN", 0.5)
     threading.Timer(
         2.0, request_server, ("kernel-late", {"QUERY_STRING": "period=2026-10"})
