@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser bench soak calendar
+.PHONY: setup demo test lint sample lock clean pictures browser postgres bench soak calendar
 
 setup: $(BIN)/.installed
 
@@ -36,6 +36,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
 
+# Debian's postgresql, for the shared-store tests: they make a cluster of their own with initdb in
+# a temporary folder and start it on a free port (no system service is used).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
+
 # Debian's faketime (libfaketime), which moves the machine's clock for `make calendar`.
 FAKETIME := /usr/bin/faketime
 $(FAKETIME):
@@ -53,7 +59,7 @@ demo: setup sample
 	@echo "the live review pages follow; Ctrl-C stops the server"
 	$(BIN)/reviewkit serve --port $(PORT)
 
-test: setup sample browser $(FAKETIME)
+test: setup sample browser postgres $(FAKETIME)
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory calendar
 

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from reviewkit.clock import TODAY_VARIABLE
 from reviewkit.project import open_project
 from reviewkit.sample import generate
 from reviewkit.scaffold import templates_dir
+from tests.postgres import PostgresServer, binaries
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,3 +134,21 @@ async def close_websocket(connection: Any) -> None:
     while time.monotonic() < deadline:
         if await asyncio.wait_for(connection.read_message(), timeout=10) is None:
             return
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (see tests/postgres.py)."""
+    if binaries() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's postgresql is missing: `make test` installs it", pytrace=False)
+        pytest.skip("Debian's postgresql is not installed (make test installs it)")
+    server = PostgresServer()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """The address of a new, empty PostgreSQL database for one test."""
+    return postgres.new_database()

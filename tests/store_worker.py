@@ -65,7 +65,7 @@ def hold(store: Store, count: int) -> None:
             time.sleep(600)
 
     # The store's own connection: the next link's event and row are written, its COMMIT waits.
-    store._conn.set_trace_callback(pause_before_commit)  # type: ignore[union-attr]
+    store._db._conn.set_trace_callback(pause_before_commit)  # type: ignore[attr-defined]
     store.link("half", "outcome")
 
 

@@ -20,7 +20,8 @@ CONDA_NAMES = {"python-duckdb": "duckdb", "types-pyyaml": "types-PyYAML"}
 
 
 def _requirement(text: str) -> tuple[str, str]:
-    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", text.strip()).groups()
+    # pip's extras (psycopg[binary]) are packaging details conda has no word for
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)$", text.strip()).groups()
     return name.lower(), spec.replace(" ", "")
 
 

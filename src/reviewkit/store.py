@@ -1,5 +1,6 @@
 """The shared record of judgments: which outputs should move which outcomes, check-ins, outputs
-added by hand and completed reviews, kept as an append-only event log in SQLite.
+added by hand and completed reviews, kept as an append-only event log in SQLite (the embedded
+default) or PostgreSQL (one store shared by many hosts; :mod:`reviewkit.store_backends`).
 
 Why SQLite and not DuckDB: Voila runs one kernel process per viewer, so several processes write
 the same file at once. DuckDB locks the whole file per process and lost acknowledged rows under
@@ -21,22 +22,30 @@ import getpass
 import json
 import math
 import os
-import sqlite3
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
 from reviewkit import clock
-from reviewkit.errors import QueryError, ReviewkitError, shown_path
+from reviewkit.errors import QueryError, shown_path
 from reviewkit.periods import Calendar, parse_period
+from reviewkit.store_backends import (
+    DEFAULT_TIMEOUT,
+    MUST_EXIST_ENV,
+    SCHEMA_VERSION,
+    Connection,
+    StoreError,
+    is_url,
+    open_database,
+)
 
 __all__ = [
     "CHECKIN_STATUSES",
     "CONFIDENCES",
     "DIRECTIONS",
+    "MUST_EXIST_ENV",
     "SCHEMA_VERSION",
     "CheckIn",
     "Decision",
@@ -50,17 +59,6 @@ __all__ = [
     "store_as_of",
 ]
 
-#: Version of the file layout, kept in ``PRAGMA user_version``; see ``_MIGRATIONS``.
-SCHEMA_VERSION: Final = 1
-#: ``PRAGMA application_id`` of reviewkit stores ("RVKT"), so another SQLite file is recognised.
-APPLICATION_ID: Final = 0x52564B54
-#: Seconds a writer waits for another writer's transaction before giving up.
-DEFAULT_TIMEOUT: Final = 30.0
-#: Set to 1 (by `reviewkit serve`, for its pages' kernels) where a missing store file can only
-#: mean it was deleted or moved away while in use: a Store then refuses to start an empty one in
-#: its place, which would hide every link and check-in made so far.
-MUST_EXIST_ENV: Final = "REVIEWKIT_STORE_MUST_EXIST"
-
 DIRECTIONS: Final = ("increase", "decrease")
 CONFIDENCES: Final = ("low", "medium", "high")
 CHECKIN_STATUSES: Final = ("on track", "at risk", "off track")
@@ -68,10 +66,6 @@ CHECKIN_STATUSES: Final = ("on track", "at risk", "off track")
 _DECISION_EXAMPLE: Final = (
     '[{"text": "Ship the new checklist", "owner": "ana", "due": "2026-11-30", "done": false}]'
 )
-
-
-class StoreError(ReviewkitError):
-    """The store cannot be opened, read or written, or a value given to it is invalid."""
 
 
 @dataclass(frozen=True)
@@ -544,82 +538,6 @@ def _review(s: Snapshot) -> Review:
     return Review(s["period"], s["team"] or None, s["author"], _when(s["completed_at"]))
 
 
-# --- schema ----------------------------------------------------------------------------------
-
-#: ``_MIGRATIONS[n]`` takes a file from schema version n to n + 1, statement by statement, inside
-#: the transaction that also sets ``user_version`` (``executescript`` would commit halfway).
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (
-        f"PRAGMA application_id = {APPLICATION_ID}",
-        """CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            entity TEXT NOT NULL,
-            key TEXT NOT NULL,
-            before TEXT,
-            after TEXT,
-            undoes INTEGER UNIQUE REFERENCES events (id)
-        )""",
-        "CREATE INDEX events_by_actor ON events (actor, id)",
-        "CREATE INDEX events_by_key ON events (key, id)",
-        "CREATE INDEX events_by_at ON events (at)",
-        """CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
-        BEGIN SELECT RAISE(ABORT, 'reviewkit events are append-only'); END""",
-        """CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
-        BEGIN SELECT RAISE(ABORT, 'reviewkit events are append-only'); END""",
-        """CREATE TABLE links (
-            output_id TEXT NOT NULL,
-            outcome_id TEXT NOT NULL,
-            hypothesis TEXT NOT NULL,
-            direction TEXT NOT NULL CHECK (direction IN ('increase', 'decrease')),
-            size REAL,
-            lag_days INTEGER CHECK (lag_days >= 0),
-            confidence TEXT NOT NULL CHECK (confidence IN ('low', 'medium', 'high')),
-            author TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (output_id, outcome_id)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX links_by_outcome ON links (outcome_id, output_id)",
-        """CREATE TABLE checkins (
-            outcome_id TEXT NOT NULL,
-            period TEXT NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ('on track', 'at risk', 'off track')),
-            proposed_status TEXT CHECK (proposed_status IN ('on track', 'at risk', 'off track')),
-            confidence TEXT NOT NULL CHECK (confidence IN ('low', 'medium', 'high')),
-            note TEXT NOT NULL,
-            decisions TEXT NOT NULL,
-            author TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (outcome_id, period)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE manual_outputs (
-            output_id TEXT NOT NULL PRIMARY KEY,
-            title TEXT NOT NULL,
-            team TEXT NOT NULL,
-            delivered TEXT NOT NULL,
-            type TEXT NOT NULL,
-            effort REAL,
-            url TEXT,
-            labels TEXT NOT NULL,
-            author TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        ) WITHOUT ROWID""",
-        """CREATE TABLE reviews (
-            period TEXT NOT NULL,
-            team TEXT NOT NULL,
-            author TEXT NOT NULL,
-            completed_at TEXT NOT NULL,
-            PRIMARY KEY (period, team)
-        ) WITHOUT ROWID""",
-    ),
-)
-
-
 def _default_actor() -> str:
     """``$REVIEWKIT_USER``, else the OS user name (which a container may not have)."""
     try:
@@ -630,11 +548,6 @@ def _default_actor() -> str:
 
 def _now() -> str:
     return _iso(clock.now(dt.UTC))
-
-
-def _busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _dumps(snapshot: Snapshot | None) -> str | None:
@@ -649,250 +562,40 @@ def _loads(text: str | None) -> Snapshot | None:
 
 
 class Store:
-    """Links, check-ins, hand-added outputs and reviews in one SQLite file shared by processes.
+    """Links, check-ins, hand-added outputs and reviews, shared by processes (and, in
+    PostgreSQL, by hosts).
 
-    Open one per process and keep it open (each open checks the schema); a Store belongs to the
-    thread that opened it. ``actor`` names whoever makes the changes when a call
-    gives no ``author``: ``$REVIEWKIT_USER``, else the OS user name. ``create``: start a new
-    store when ``path`` has no file (default: yes, unless ``$REVIEWKIT_STORE_MUST_EXIST`` is 1).
-
-    Before every read and write the file is checked to still be the one opened: a store file
-    deleted or moved away is an error (SQLite itself would keep writing into the unlinked file
-    and report success), a file put back in its place (from a backup) is opened afresh, and a
-    write to a file that became read-only is refused (an open connection could still write).
+    ``location`` is a SQLite file's path or a ``postgresql://`` address (see
+    :mod:`reviewkit.store_backends` for what each guarantees). Open one per process and keep it
+    open (each open checks the schema); a Store belongs to the thread that opened it. ``actor``
+    names whoever makes the changes when a call gives no ``author``: ``$REVIEWKIT_USER``, else
+    the OS user name. ``create``: start a new store when there is none (default: yes, unless
+    ``$REVIEWKIT_STORE_MUST_EXIST`` is 1).
     """
 
     def __init__(
         self,
-        path: Path,
+        location: Path | str,
         *,
         actor: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         create: bool | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.location = location if is_url(location) else Path(location)
         self.actor = actor or _default_actor()
-        self.timeout = timeout
-        self._conn: sqlite3.Connection | None = None
-        #: (device, inode) of the file the connection has open, and whether it was writable
-        self._identity: tuple[int, int] | None = None
-        self._writable = True
-        if create is None:
-            create = os.environ.get(MUST_EXIST_ENV) != "1"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"{self._shown}: cannot create the store's folder ({exc.strerror}); create it "
-                "yourself or choose a path where you may write"
-            ) from None
-        self._open(create=create)
-
-    def _open(self, *, create: bool) -> None:
-        """Connect (creating the file only when ``create``) and set the connection up."""
-        self._identity = None  # not checked while setting up
-        try:
-            # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves (sqlite3's implicit
-            # transactions start deferred, which can fail instead of waiting under contention).
-            if create:
-                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            else:  # mode=rw: never create the file
-                uri = f"{self.path.resolve().as_uri()}?mode=rw"
-                conn = sqlite3.connect(uri, timeout=self.timeout, isolation_level=None, uri=True)
-        except sqlite3.Error as exc:
-            if not create and not self.path.exists():
-                raise self._gone("opening the store") from None
-            raise self._failure(exc, "opening the store") from exc
-        self._conn = conn
-        try:
-            self._setup(conn)
-            self._identity = self._stat()
-            self._writable = os.access(self.path, os.W_OK)
-        except FileNotFoundError:
-            self.close()
-            raise self._gone("opening the store") from None
-        except BaseException:
-            self.close()
-            raise
-
-    def _setup(self, conn: sqlite3.Connection) -> None:
-        """Per-connection settings, then the schema (created or migrated in one transaction)."""
-        mode = self._retrying(
-            "opening the store", lambda: conn.execute("PRAGMA journal_mode = WAL")
-        )
-        if mode.fetchone()[0] != "wal":
-            raise StoreError(
-                f"{self._shown}: SQLite could not put the store in WAL mode, which lets several "
-                "processes use it at once; the file is probably read-only or on a network drive: "
-                "keep it on a local disk where you may write"
-            )
-        # FULL, not NORMAL: in WAL mode NORMAL already keeps every committed transaction through
-        # a killed process (the commit has reached the OS), but an OS crash or power loss can
-        # drop the last commits; FULL syncs the WAL at every commit so an acknowledged save also
-        # survives that. Saves come at human pace; measured here, FULL costs 0.2-1.7 ms per
-        # commit (NORMAL ~0.08 ms), and 8 processes still save ~500-2000 times per second.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        version = self._retrying("opening the store", lambda: conn.execute("PRAGMA user_version"))
-        if version.fetchone()[0] != SCHEMA_VERSION:
-            self._migrate()
-        app = self._retrying("opening the store", lambda: conn.execute("PRAGMA application_id"))
-        if app.fetchone()[0] != APPLICATION_ID:
-            raise self._not_a_store()
-
-    def _migrate(self) -> None:
-        with self._transaction("creating the store's tables") as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self._shown}: the store was written by a newer reviewkit (schema "
-                    f"{version}; this one knows {SCHEMA_VERSION}); upgrade reviewkit"
-                )
-            tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-            if version == 0 and tables:
-                raise self._not_a_store()
-            for step in _MIGRATIONS[version:]:
-                for statement in step:
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    # --- plumbing ------------------------------------------------------------------------------
+        self._db = open_database(self.location, timeout=timeout, create=create)
 
     @property
-    def _shown(self) -> str:
-        return shown_path(self.path)
+    def path(self) -> Path:
+        """The SQLite file (a PostgreSQL store has none)."""
+        if not isinstance(self.location, Path):
+            raise StoreError(f"{self.shown}: a PostgreSQL store has no file")
+        return self.location
 
-    def _connection(self, doing: str, *, write: bool) -> sqlite3.Connection:
-        """The open connection, after checking that the file is still the one it has open."""
-        if self._conn is None:
-            raise StoreError(f"{self._shown}: the store is closed; open it again with Store(path)")
-        if self._identity is None:  # being set up
-            return self._conn
-        try:
-            identity = self._stat()
-        except FileNotFoundError:
-            raise self._gone(doing) from None
-        except OSError:
-            return self._conn  # e.g. a folder we may not search: SQLite's error says more
-        writable = os.access(self.path, os.W_OK)
-        if identity != self._identity or (writable and not self._writable):
-            # Put back (a restored backup is another file) or writable again: open it afresh.
-            # Closing the old connection is safe: SQLite neither checkpoints nor deletes a WAL
-            # for a database file that moved since it was opened.
-            self.close()
-            self._open(create=False)
-        if write and not writable:
-            raise self._read_only(doing)
-        assert self._conn is not None
-        return self._conn
-
-    def _stat(self) -> tuple[int, int]:
-        status = self.path.stat()
-        return (status.st_dev, status.st_ino)
-
-    def _gone(self, doing: str) -> StoreError:
-        return StoreError(
-            f"{self._shown}: the store file is gone (deleted or moved away) while {doing}, so "
-            "nothing was read or saved; put it back where it was (move it back, or restore your "
-            "latest backup there) and try again. reviewkit does not start an empty store in its "
-            "place: that would hide every link and check-in made so far"
-        )
-
-    def _read_only(self, doing: str) -> StoreError:
-        return StoreError(
-            f"{self._shown}: cannot write while {doing}: the store is read-only for this user, so "
-            "nothing was saved; get write permission on the file and its folder (SQLite also "
-            f"writes {self.path.name}-wal and {self.path.name}-shm beside it), or work on a "
-            "writable copy"
-        )
-
-    def _not_a_store(self) -> StoreError:
-        return StoreError(
-            f"{self._shown}: a SQLite database, but not a reviewkit store; pass the store's path "
-            "or move this file away"
-        )
-
-    def _failure(self, exc: sqlite3.Error, doing: str) -> StoreError:
-        """A user-facing error for a SQLite failure: what happened, where, what to do."""
-        code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
-        where = self._shown
-        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return StoreError(
-                f"{where}: the store stayed locked by another writer for more than "
-                f"{self.timeout:g} s while {doing}; another process (a notebook kernel, a "
-                "dashboard, a sqlite3 shell) holds a write transaction open: finish or close it, "
-                "then try again"
-            )
-        if code == sqlite3.SQLITE_READONLY:
-            return self._read_only(doing)
-        if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
-            return StoreError(
-                f"{where}: cannot open the store while {doing}: the file or its folder is not "
-                "accessible to this user; check the path and that you may read and write both"
-            )
-        if code == sqlite3.SQLITE_NOTADB:
-            return StoreError(
-                f"{where}: not a SQLite file, so not a reviewkit store; pass the store's path "
-                "or move this file away"
-            )
-        if code == sqlite3.SQLITE_CORRUPT:
-            return StoreError(
-                f"{where}: the store file is damaged ({exc}); restore it from a backup, or "
-                "import your last export into a new store"
-            )
-        if code == sqlite3.SQLITE_FULL:
-            return StoreError(f"{where}: the disk is full while {doing}; free some space")
-        return StoreError(
-            f"{where}: SQLite failed while {doing}: {exc}; if it happens again, check the file "
-            f"with `sqlite3 {where} 'PRAGMA integrity_check'`"
-        )
-
-    def _retrying(self, doing: str, attempt: Callable[[], sqlite3.Cursor]) -> sqlite3.Cursor:
-        """Run ``attempt``, retrying while the file is locked until ``timeout`` has passed.
-
-        The busy timeout already waits inside SQLite; this loop covers the cases where SQLite
-        reports "database is locked" without waiting (switching to WAL, recovering a WAL left by
-        a killed process), so both end at the same deadline with one clear error."""
-        deadline = time.monotonic() + self.timeout
-        pause = 0.005
-        while True:
-            try:
-                return attempt()
-            except sqlite3.Error as exc:
-                if not _busy(exc) or time.monotonic() >= deadline:
-                    raise self._failure(exc, doing) from exc
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
-
-    @contextlib.contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction: the write lock is taken first (``BEGIN IMMEDIATE``), so it
-        never fails halfway for lack of it; any error rolls everything back."""
-        conn = self._connection(doing, write=True)
-        self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise self._failure(exc, doing) from exc
-            raise
-
-    @contextlib.contextmanager
-    def _snapshot(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same committed state."""
-        conn = self._connection(doing, write=False)
-        self._retrying(doing, lambda: conn.execute("BEGIN"))
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            raise self._failure(exc, doing) from exc
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+    @property
+    def shown(self) -> str:
+        """How messages name the store: its file's path, or its address without a password."""
+        return self._db.shown
 
     def _author(self, author: str | None) -> str:
         if author is None:
@@ -900,7 +603,7 @@ class Store:
         try:
             return _required_text("author", author)
         except Invalid as exc:
-            raise StoreError(f"{self._shown}: {exc}") from None
+            raise StoreError(f"{self.shown}: {exc}") from None
 
     def _valid(self, entity: Entity, raw: Mapping[str, object], *, verb: str = "save") -> Snapshot:
         """``raw`` checked and normalised (only the fields it has when removing), or a
@@ -910,12 +613,12 @@ class Store:
         if problems:
             label = entity.label({name: raw.get(name) for name in entity.fields})
             listed = "\n".join(f"- {message}" for _, message in problems)
-            raise StoreError(f"{self._shown}: cannot {verb} {entity.name} {label}:\n{listed}")
+            raise StoreError(f"{self.shown}: cannot {verb} {entity.name} {label}:\n{listed}")
         return values
 
     @staticmethod
     def _rows(
-        conn: sqlite3.Connection, entity: Entity, where: str = "", params: Sequence[object] = ()
+        conn: Connection, entity: Entity, where: str = "", params: Sequence[object] = ()
     ) -> list[Snapshot]:
         columns = entity.columns
         order = ", ".join(entity.keys)
@@ -929,7 +632,7 @@ class Store:
         return rows
 
     def _current(
-        self, conn: sqlite3.Connection, entity: Entity, values: Mapping[str, Any]
+        self, conn: Connection, entity: Entity, values: Mapping[str, Any]
     ) -> Snapshot | None:
         where = "WHERE " + " AND ".join(f"{key} = ?" for key in entity.keys)
         found = self._rows(conn, entity, where, [values[key] for key in entity.keys])
@@ -937,7 +640,7 @@ class Store:
 
     @staticmethod
     def _project(
-        conn: sqlite3.Connection, entity: Entity, before: Snapshot | None, after: Snapshot | None
+        conn: Connection, entity: Entity, before: Snapshot | None, after: Snapshot | None
     ) -> None:
         """Make the state table show ``after`` for this entity (None: remove it)."""
         if after is None:
@@ -954,15 +657,18 @@ class Store:
             else after[name]
             for name in columns
         ]
+        content = [name for name in columns if name not in entity.keys]
         conn.execute(
-            f"INSERT OR REPLACE INTO {entity.table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})",
+            f"INSERT INTO {entity.table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(entity.keys)}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in content),
             values,
         )
 
     def _append(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         at: str,
         actor: str,
@@ -976,22 +682,19 @@ class Store:
         image = after or before
         assert image is not None
         key = entity.label(image)
-        cursor = conn.execute(
+        (ident,) = conn.execute(
             "INSERT INTO events (at, actor, kind, entity, key, before, after, undoes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (at, actor, kind, entity.name, key, _dumps(before), _dumps(after), undoes),
-        )
+        ).fetchone()
         self._project(conn, entity, before, after)
-        assert cursor.lastrowid is not None
-        return Event(
-            cursor.lastrowid, _when(at), actor, kind, entity.name, key, before, after, undoes
-        )
+        return Event(ident, _when(at), actor, kind, entity.name, key, before, after, undoes)
 
     def _save(self, entity: Entity, raw: Mapping[str, object], author: str | None) -> Snapshot:
         """Create or replace one entity; saving it unchanged records nothing."""
         values = self._valid(entity, raw)
         actor = self._author(author)
-        with self._transaction(f"saving {entity.name} {entity.label(values)}") as conn:
+        with self._db.write(f"saving {entity.name} {entity.label(values)}") as conn:
             before = self._current(conn, entity, values)
             if before is not None and all(before[f] == values[f] for f in entity.content):
                 return before
@@ -1020,11 +723,11 @@ class Store:
         values = self._valid(entity, raw, verb="remove")
         actor = self._author(author)
         label = entity.label(values)
-        with self._transaction(f"removing {entity.name} {label}") as conn:
+        with self._db.write(f"removing {entity.name} {label}") as conn:
             before = self._current(conn, entity, values)
             if before is None:
                 raise StoreError(
-                    f"{self._shown}: there is no {entity.name} {label} to remove; see "
+                    f"{self.shown}: there is no {entity.name} {label} to remove; see "
                     f"{listing} for the existing ones"
                 )
             self._append(
@@ -1035,10 +738,8 @@ class Store:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (idempotent); the last one out checkpoints the WAL."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the connection (idempotent)."""
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -1052,7 +753,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}, actor={self.actor!r})"
+        return f"Store({self.shown!r}, actor={self.actor!r})"
 
     # --- links -------------------------------------------------------------------------------
 
@@ -1172,7 +873,7 @@ class Store:
         again records the new completion time. Whether it may be completed is the caller's call."""
         values = self._valid(REVIEW, {"period": period, "team": team})
         actor = self._author(author)
-        with self._transaction(f"completing {REVIEW.label(values)}") as conn:
+        with self._db.write(f"completing {REVIEW.label(values)}") as conn:
             before = self._current(conn, REVIEW, values)
             now = _now()
             after = {**values, "author": actor, "completed_at": now}
@@ -1199,7 +900,7 @@ class Store:
             conditions.append("key = ?")
             params.append(key)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        with self._snapshot("reading the history") as conn:
+        with self._db.read("reading the history") as conn:
             rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id", params)
             return [_event(row) for row in rows]
 
@@ -1217,7 +918,7 @@ class Store:
         Calling it again reverts the change before. Refused when someone changed the same entity
         since, because their change would be lost."""
         actor = self._author(author)
-        with self._transaction(f"undoing the last change of {actor}") as conn:
+        with self._db.write(f"undoing the last change of {actor}") as conn:
             row = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events AS e WHERE actor = ? AND kind != 'undo' "
                 "AND NOT EXISTS (SELECT 1 FROM events AS u WHERE u.undoes = e.id) "
@@ -1244,7 +945,7 @@ class Store:
                     else "its state differs from the log; run rebuild(), then undo again"
                 )
                 raise StoreError(
-                    f"{self._shown}: cannot undo {target.kind} {target.key} "
+                    f"{self.shown}: cannot undo {target.kind} {target.key} "
                     f"(event {target.id}): {why}"
                 )
             return self._append(
@@ -1260,7 +961,7 @@ class Store:
 
     def rebuild(self) -> None:
         """Recompute every state table by replaying the whole log, in one transaction."""
-        with self._transaction("rebuilding the tables from the event log") as conn:
+        with self._db.write("rebuilding the tables from the event log") as conn:
             state, _ = _replay(conn)
             for entity in ENTITIES.values():
                 conn.execute(f"DELETE FROM {entity.table}")
@@ -1270,7 +971,7 @@ class Store:
     def verify(self) -> bool:
         """Whether replaying the log gives exactly the state tables, and every event's before
         image is the state the log had reached (one consistent snapshot is read)."""
-        with self._snapshot("verifying the store") as conn:
+        with self._db.read("verifying the store") as conn:
             state, chained = _replay(conn)
             tables = {
                 (entity.name, tuple(s[k] for k in entity.keys)): s
@@ -1282,7 +983,7 @@ class Store:
     def _list(self, entity: Entity, filters: Mapping[str, str | None]) -> list[Snapshot]:
         given = {name: value for name, value in filters.items() if value is not None}
         where = " AND ".join(f"{name} = ?" for name in given)
-        with self._snapshot(f"reading the {entity.table}") as conn:
+        with self._db.read(f"reading the {entity.table}") as conn:
             return self._rows(conn, entity, f"WHERE {where}" if where else "", list(given.values()))
 
     # --- merging -----------------------------------------------------------------------------
@@ -1290,7 +991,7 @@ class Store:
     def rows(self, *entities: Entity) -> list[list[Snapshot]]:
         """Every row of each entity's state table, read in one consistent snapshot."""
         names = " and ".join(entity.table for entity in entities)
-        with self._snapshot(f"reading the {names}") as conn:
+        with self._db.read(f"reading the {names}") as conn:
             return [self._rows(conn, entity) for entity in entities]
 
     def merge(
@@ -1306,7 +1007,7 @@ class Store:
         gives; a changed one is attributed to ``author`` (default the store's actor), now."""
         actor = self._author(author)
         created = updated = unchanged = 0
-        with self._transaction(doing) as conn:
+        with self._db.write(doing) as conn:
             now = _now()
             for entity, values, stamps in records:
                 before = self._current(conn, entity, values)
@@ -1345,43 +1046,46 @@ class Store:
 # --- the store as it was ----------------------------------------------------------------------
 
 
-def store_as_of(source: Path, target: Path, last_event_id: int) -> Store:
-    """A new store at ``target`` holding the events of ``source`` up to ``last_event_id`` (their
-    ids, times and authors kept) and the state they lead to: the store as it was right after
-    that event, for re-running an old review. ``source`` is only read (its connection is
-    ``query_only``); ``target`` must not exist. Raises :class:`StoreError` when ``source`` is not
-    a reviewkit store or has no event ``last_event_id`` (it was replaced by another file)."""
-    shown = shown_path(source)
-    if not source.is_file():
-        raise StoreError(f"{shown}: no store here, so it cannot be read as it was")
-    if target.exists():
+def store_as_of(source: Path | str, target: Path | str, last_event_id: int | None = None) -> Store:
+    """A new store at ``target`` holding the events of ``source`` up to ``last_event_id`` (all of
+    them when None; their ids, times and authors kept) and the state they lead to: the store as
+    it was right after that event, for re-running an old review, or the whole store in another
+    database (`reviewkit store migrate`). Either may be a SQLite file or a PostgreSQL address.
+    ``source`` is only read; ``target`` must be a new file or a database without events. Raises
+    :class:`StoreError` when ``source`` is not a reviewkit store or has no event
+    ``last_event_id`` (it was replaced by another store)."""
+    if isinstance(source, Path) and not source.is_file():
+        raise StoreError(f"{shown_path(source)}: no store here, so it cannot be read")
+    if isinstance(target, Path) and target.exists():
         raise StoreError(f"{shown_path(target)}: already exists; pass a new path for the copy")
-    try:
-        with contextlib.closing(sqlite3.connect(source, timeout=DEFAULT_TIMEOUT)) as conn:
-            conn.execute("PRAGMA query_only = ON")
-            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-                raise StoreError(f"{shown}: a SQLite database, but not a reviewkit store")
-            conn.execute("BEGIN")
+    with Store(source, create=False) as original:
+        shown = original.shown
+        with original._db.read("reading the store's history") as conn:
             last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
             rows = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE id <= ? ORDER BY id",
-                (last_event_id,),
+                (last if last_event_id is None else last_event_id,),
             ).fetchall()
-            conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise StoreError(f"{shown}: cannot read the store's history: {exc}") from exc
-    if last < last_event_id:
+    if last_event_id is not None and last < last_event_id:
         raise StoreError(
             f"{shown}: the store's history ends at event {last}, before event {last_event_id}: "
             "this is not the store the review read (replaced, or restored from an older "
             "backup); put that store back to reproduce it"
         )
     copy = Store(target, create=True)
+    upto = "" if last_event_id is None else f" up to event {last_event_id}"
     try:
-        with copy._transaction(f"copying {shown} up to event {last_event_id}") as conn:
+        with copy._db.write(f"copying {shown}{upto}") as conn:
+            if conn.execute("SELECT count(*) FROM events").fetchone()[0]:
+                raise StoreError(
+                    f"{copy.shown}: already holds a store with events; copy into a new, "
+                    "empty one (nothing was copied)"
+                )
             conn.executemany(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [tuple(row) for row in rows],
             )
+            copy._db.events_follow_ids(conn)
             state, _ = _replay(conn)
             for (name, _), snapshot in state.items():
                 copy._project(conn, ENTITIES[name], None, snapshot)
@@ -1402,7 +1106,7 @@ def _event(row: Sequence[Any]) -> Event:
 
 
 def _replay(
-    conn: sqlite3.Connection,
+    conn: Connection,
 ) -> tuple[dict[tuple[str, tuple[Any, ...]], Snapshot], bool]:
     """The state the log leads to, and whether every event's before image matched the state
     reached so far (a log that does not chain was written by something else)."""

@@ -1,0 +1,101 @@
+"""A real PostgreSQL server for the tests: Debian's `postgresql` (``make test`` installs it when
+missing), a fresh cluster made by ``initdb`` in a temporary folder and started with ``pg_ctl`` on
+a free loopback port. No root service is touched; as root, the cluster runs as the ``postgres``
+user the package creates (PostgreSQL refuses to run as root)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+
+#: Where Debian puts each PostgreSQL version's programs.
+BINARIES = "/usr/lib/postgresql/*/bin"
+#: The role the tests connect as (the cluster's superuser; local connections are trusted).
+USER = "reviewkit"
+
+
+def binaries() -> Path | None:
+    """The newest installed PostgreSQL's program folder, or None."""
+    found = sorted(glob.glob(f"{BINARIES}/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PostgresServer:
+    """One cluster in a folder of its own; :meth:`stop` and :meth:`start` again keep its data (a server
+    that goes away and comes back), :meth:`kill` stops it at once, as a crash would."""
+
+    def __init__(self) -> None:
+        bin_dir = binaries()
+        assert bin_dir is not None, "PostgreSQL is not installed (make test installs it)"
+        self.bin = bin_dir
+        # Not under pytest's folders, which the postgres user may not enter.
+        self.folder = Path(tempfile.mkdtemp(prefix="reviewkit-postgres-"))
+        self.data = self.folder / "data"
+        self.port = _free_port()
+        self._as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_owner:
+            shutil.chown(self.folder, "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        self.start()
+
+    def _run(self, program: str, *arguments: str) -> None:
+        command = [*self._as_owner, str(self.bin / program), *arguments]
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=120, cwd=self.folder
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+        )
+        log = str(self.folder / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def kill(self) -> None:
+        """Stop at once, dropping every connection (as a crashed or rebooted server does)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop for good and delete the cluster."""
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """The address of a new, empty database."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
