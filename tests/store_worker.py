@@ -1,6 +1,7 @@
 """A separate process writing to a store, as a Voila kernel would; driven by tests/test_store.py.
 
-Usage: ``python tests/store_worker.py MODE PATH [ARGS]``, where MODE is
+Usage: ``python tests/store_worker.py MODE STORE [ARGS]``, where STORE is a SQLite file's path or
+a PostgreSQL address, and MODE is
 
 ``save WORKER N``
     open the store, print ``ready``, wait for ``go`` on stdin, then save N links and N check-ins
@@ -80,11 +81,11 @@ def write(path: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    mode, path = argv[0], Path(argv[1])
+    mode, location = argv[0], argv[1]
     if mode == "write":
-        write(path)
+        write(Path(location))
         return
-    with Store(path, actor=f"worker-{mode}") as store:
+    with Store(location, actor=f"worker-{mode}") as store:
         if mode == "save":
             save(store, argv[2], int(argv[3]))
         elif mode == "commit":

@@ -418,3 +418,29 @@ def test_live_url_is_a_web_address(write_config) -> None:
     )
     with pytest.raises(ConfigError, match="live_url: 'reviews' is not a web address"):
         load_config(write_config(base + "live_url: reviews"))
+
+
+def test_the_store_is_a_file_or_a_postgresql_address_without_a_password(
+    write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics = "metrics:\n  n: {source: tickets, agg: count}\n"
+    monkeypatch.delenv("REVIEWKIT_STORE", raising=False)
+    root = write_config(VALID_SOURCE + metrics)
+    assert load_config(root).store_location == root.resolve() / "reviewkit.db"
+    root = write_config(VALID_SOURCE + metrics + "store: shared/links.db\n")
+    assert load_config(root).store_location == root.resolve() / "shared" / "links.db"
+    address = "postgresql://reviews@db.example.com:5432/reviewkit"
+    root = write_config(VALID_SOURCE + metrics + f"store: {address}\n")
+    assert load_config(root).store_location == address
+    # the environment wins, and may carry the secret the file must not
+    monkeypatch.setenv("REVIEWKIT_STORE", "postgresql://reviews:s3cret@db/reviewkit")
+    assert load_config(root).store_location == "postgresql://reviews:s3cret@db/reviewkit"
+    monkeypatch.setenv("REVIEWKIT_STORE", "other.db")
+    assert load_config(root).store_location == root.resolve() / "other.db"
+    assert problems(
+        write_config, VALID_SOURCE + metrics + "store: postgresql://reviews:s3cret@db/rk\n"
+    ) == [
+        "reviewkit.yaml:9:1: store: the address has a password, which reviewkit.yaml must not "
+        "hold (it is shared and kept in git); remove it and set PGPASSWORD or ~/.pgpass, or "
+        "give the whole address in $REVIEWKIT_STORE"
+    ]

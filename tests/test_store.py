@@ -21,8 +21,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from reviewkit import clock
+from reviewkit.cli import main
 from reviewkit.store import (
     SCHEMA_VERSION,
     CheckIn,
@@ -34,6 +36,7 @@ from reviewkit.store import (
     store_as_of,
 )
 from reviewkit.store_files import export_links, import_links
+from tests.postgres import PostgresServer
 
 WORKER = Path(__file__).with_name("store_worker.py")
 HOSTILE = [
@@ -644,13 +647,13 @@ def fill(store: Store) -> None:
 
 
 @pytest.mark.parametrize("name", ["export.yaml", "export.yml", "export.csv"])
-def test_export_import_round_trip(tmp_path: Path, name: str) -> None:
+def test_export_import_round_trip(tmp_path: Path, name: str, location: Path | str) -> None:
     with Store(tmp_path / "a.sqlite", actor="ana") as source:
         fill(source)
         written = export_links(source, tmp_path / "out" / name)
         links, checkins = source.links(), source.checkins()
     assert len(links) == len(checkins) == len(HOSTILE)
-    with Store(tmp_path / "b.sqlite", actor="bo") as target:
+    with Store(location, actor="bo") as target:  # a SQLite file, or PostgreSQL
         assert import_links(target, written[0]) == ImportResult(2 * len(HOSTILE), 0, 0)
         assert target.links() == links
         assert target.checkins() == checkins
@@ -883,13 +886,37 @@ def test_import_and_export_file_problems(tmp_path: Path) -> None:
 # --- several processes ------------------------------------------------------------------------
 
 
-def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a new store goes: a SQLite file's path, or a new PostgreSQL database's address."""
+    if request.param == "sqlite":
+        return tmp_path / "shared.sqlite"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def counts(location: Path | str) -> tuple[int, int, int]:
+    """Events, links and check-ins, read in one statement (one snapshot) by another client."""
+    query = (
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM links), "
+        "(SELECT count(*) FROM checkins)"
+    )
+    if isinstance(location, Path):
+        conn = raw(location)
+        try:
+            return tuple(conn.execute(query).fetchone())
+        finally:
+            conn.close()
+    with psycopg.connect(location, autocommit=True) as pg:
+        pg.execute("SET search_path TO reviewkit")
+        return tuple(pg.execute(query).fetchone())
+
+
+def test_eight_processes_write_at_once_and_lose_nothing(location: Path | str) -> None:
     workers, each = 8, 100
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), "save", str(path), str(w), str(each)],
+            [sys.executable, str(WORKER), "save", str(location), str(w), str(each)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -906,14 +933,10 @@ def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
             proc.stdin.write("go\n")
             proc.stdin.flush()
         polls, last = 0, 0
-        with Store(path, actor="reader") as reader:
-            conn = raw(path)
+        with Store(location, actor="reader") as reader:
             while any(proc.poll() is None for proc in procs) or polls == 0:
-                # one statement reads one snapshot: events and state always agree
-                events, links, checkins = conn.execute(
-                    "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM links), "
-                    "(SELECT count(*) FROM checkins)"
-                ).fetchone()
+                # events and state always agree
+                events, links, checkins = counts(location)
                 assert events == links + checkins
                 assert events >= last
                 last = events
@@ -921,7 +944,6 @@ def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
                     assert reader.verify()
                 polls += 1
                 time.sleep(0.01)
-            conn.close()
         writing = time.perf_counter() - go
         outputs = [proc.communicate(timeout=60)[0] for proc in procs]
     finally:
@@ -930,7 +952,7 @@ def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
                 proc.kill()
     assert [proc.returncode for proc in procs] == [0] * workers, outputs
     total = workers * each * 2
-    with Store(path) as store:
+    with Store(location) as store:
         links, checkins = store.links(), store.checkins()
         assert len(links) + len(checkins) == total
         assert {k.output_id for k in links} == {
@@ -938,8 +960,8 @@ def test_eight_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
         }
         assert len(store.events()) == total
         assert store.verify()
-    assert count(path, "events") == total
-    assert integrity(path) == "ok"
+    assert counts(location)[0] == total
+    assert not isinstance(location, Path) or integrity(location) == "ok"
     print(
         f"\n{workers} processes x {2 * each} saves: {writing:.2f} s writing "
         f"({total / writing:.0f} saves/s), {time.perf_counter() - start:.2f} s in all, "
@@ -1009,3 +1031,92 @@ def test_killed_at_random_points_never_loses_a_commit(tmp_path: Path, seed: int)
         store.link("after-kill", "o")
     assert integrity(path) == "ok"
     print(f"\nseed {seed}: killed after {delay:.2f} s, {len(acknowledged)} commits acknowledged")
+
+
+# --- one store for many hosts: PostgreSQL -----------------------------------------------------
+
+
+def test_a_store_moves_to_postgresql_and_back_losslessly(tmp_path: Path, pg_url: str) -> None:
+    """`reviewkit store migrate`: every event (ids, times, authors), every entity and its
+    history, hostile text included; checked by verify() and a diff of the exports."""
+    original = tmp_path / "original.sqlite"
+    with Store(original, actor="ana") as store:
+        fill(store)
+        store.add_output("M-1", title="By hand 🚀", team="t", delivered=dt.date(2026, 10, 3))
+        store.unlink("OUT-1", HOSTILE[1].strip())
+        store.undo()  # the unlink: an undo event that names the one it undoes
+        store.complete_review("2026-10", team="t")
+        events = store.events()
+        export_links(store, tmp_path / "original.yaml")
+        export_links(store, tmp_path / "original.csv")
+    runner = CliRunner()
+    there = runner.invoke(main, ["store", "migrate", "--from", str(original), "--to", pg_url])
+    assert there.exit_code == 0, there.output
+    assert f"copied {len(events)} events ({len(HOSTILE)} links" in there.output
+    back = tmp_path / "back.sqlite"
+    again = runner.invoke(main, ["store", "migrate", "--from", pg_url, "--to", str(back)])
+    assert again.exit_code == 0, again.output
+    for location in (pg_url, back):
+        with Store(location) as copy:
+            assert copy.verify()
+            assert copy.events() == events
+            assert (copy.manual_outputs()[0].title, copy.reviews()[0].team) == ("By hand 🚀", "t")
+            export_links(copy, tmp_path / "copy.yaml")
+            export_links(copy, tmp_path / "copy.csv")
+        for name in ("yaml", "csv", "checkins.csv"):
+            assert (tmp_path / f"copy.{name}").read_bytes() == (
+                tmp_path / f"original.{name}"
+            ).read_bytes()
+        with Store(location) as copy:  # new events number after the copied ones
+            assert copy.link("NEW", "o").created_at and copy.events()[-1].id == events[-1].id + 1
+
+
+def test_migrate_never_writes_over_a_store(tmp_path: Path, pg_url: str) -> None:
+    with Store(tmp_path / "a.sqlite") as store:
+        store.link("A", "B")
+    with Store(pg_url) as busy:
+        busy.link("C", "D")
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["store", "migrate", "--from", str(tmp_path / "a.sqlite"), "--to", pg_url]
+    )
+    assert refused.exit_code == 1
+    assert "already holds a store with events; copy into a new, empty one" in refused.output
+    with Store(pg_url) as busy:
+        assert [k.output_id for k in busy.links()] == ["C"]
+    refused = runner.invoke(
+        main, ["store", "migrate", "--from", pg_url, "--to", str(tmp_path / "a.sqlite")]
+    )
+    assert "a.sqlite: already exists; pass a new path for the copy" in refused.output
+
+
+def test_an_unreachable_server_is_a_clear_error_and_saving_resumes_when_it_is_back() -> None:
+    """The server goes away mid-session (killed, as a crash would): the save that meets it
+    says the store is unreachable and nothing was saved; what was acknowledged is kept; the
+    next save after the server is back connects again."""
+    server = PostgresServer()
+    try:
+        url = server.new_database()
+        with Store(url, actor="ana") as store:
+            store.link("A", "o")
+            server.kill()
+            with pytest.raises(StoreError) as caught:
+                store.link("B", "o")
+            message = str(caught.value)
+            assert message.startswith(f"{url}: the store's PostgreSQL server cannot be reached")
+            assert "so nothing was saved; check that it is running and reachable" in message
+            with pytest.raises(StoreError, match="cannot be reached while opening the store"):
+                Store(url)
+            server.start()
+            store.link("C", "o")
+            assert [k.output_id for k in store.links()] == ["A", "C"]
+            assert store.verify()
+    finally:
+        server.remove()
+
+
+def test_a_password_is_never_shown(pg_url: str) -> None:
+    with_password = pg_url.replace("reviewkit@", "reviewkit:s3cret@")
+    with Store(with_password) as store:  # trusted locally: the password is not checked
+        assert "s3cret" not in store.shown and "reviewkit:***@" in store.shown
+        assert "s3cret" not in repr(store)

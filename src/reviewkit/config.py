@@ -9,6 +9,7 @@ in :mod:`reviewkit.sources` and :mod:`reviewkit.metrics`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Final
 from reviewkit.cron import parse_cron
 from reviewkit.errors import ConfigError, Problem, ReviewkitError, shown_path, suggest
 from reviewkit.periods import WEEKDAYS, Calendar, parse_period
+from reviewkit.store_backends import has_password, is_url
 from reviewkit.yamlfile import Checker, KeyPath, Located, kind, load_yaml
 
 __all__ = [
@@ -77,6 +79,8 @@ ON_ERROR: Final = ("fail", "quarantine")
 FUTURE_DATES: Final = ("refuse", "allow")
 TIME_DIRECTIVES: Final = re.compile(r"%-?[HIMSpfzZX]")
 
+#: Overrides `store:` (and may hold a password, unlike reviewkit.yaml): where the store is.
+STORE_ENV: Final = "REVIEWKIT_STORE"
 TOP_KEYS: Final = (
     "name",
     "calendar",
@@ -334,15 +338,21 @@ class ProjectConfig:
     status: StatusRules = StatusRules()
     outputs: OutputsSpec | None = None
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
-    store: Path | None = None
+    #: `store:`: a SQLite file (relative to the project) or a PostgreSQL address
+    store: Path | str | None = None
     #: cron expression for `reviewkit schedule` (the monthly reports)
     schedule: str | None = None
     #: where `reviewkit serve` is reached: reports/index.html links each review to its live page
     live_url: str = "http://127.0.0.1:8866/"
 
     @property
-    def store_path(self) -> Path:
-        """The SQLite store of links and check-ins (default: reviewkit.db in the project)."""
+    def store_location(self) -> Path | str:
+        """Where the store of links and check-ins is: ``$REVIEWKIT_STORE`` (a PostgreSQL address,
+        which may carry a password, or a SQLite file relative to the project), else `store:`,
+        else reviewkit.db in the project."""
+        chosen = os.environ.get(STORE_ENV, "")
+        if chosen:
+            return chosen if is_url(chosen) else self.root / chosen
         return self.store or self.root / "reviewkit.db"
 
     def line_of(self, *keypath: str | int) -> int:
@@ -1212,8 +1222,7 @@ class _Checker(_OutcomeChecks):
         self.outcome_tree(outcomes)
         store = None
         if "store" in top:
-            text = self.text(top["store"], ("store",))
-            store = (root / text) if text else None
+            store = self.store(top["store"], root)
         schedule = self.cron(top["schedule"]) if "schedule" in top else None
         live_url = self.live_url(top["live_url"]) if "live_url" in top else None
         return ProjectConfig(
@@ -1241,6 +1250,20 @@ class _Checker(_OutcomeChecks):
             cal.get("fiscal_year_start_month", 1), ("calendar", "fiscal_year_start_month"), 1, 12
         )
         return Calendar(week or "sunday", month or 1)
+
+    def store(self, raw: Any, root: Path) -> Path | str | None:
+        text = self.text(raw, ("store",))
+        if text is None or not is_url(text):
+            return (root / text) if text else None
+        if has_password(text):
+            self.error(
+                ("store",),
+                "the address has a password, which reviewkit.yaml must not hold (it is shared "
+                "and kept in git); remove it and set PGPASSWORD or ~/.pgpass, or give the "
+                f"whole address in ${STORE_ENV}",
+            )
+            return None
+        return text
 
     def live_url(self, raw: Any) -> str | None:
         text = self.text(raw, ("live_url",))

@@ -148,7 +148,7 @@ class Project(Workspace):
     def store(self) -> Store:
         """The project's store of links, check-ins and hand-added outputs (opened on first use)."""
         if self._store is None:
-            self._store = Store(self.config.store_path, actor=self.actor)
+            self._store = Store(self.config.store_location, actor=self.actor)
         return self._store
 
     def outcomes(self) -> pd.DataFrame:

@@ -250,7 +250,7 @@ def serve(options: ServeOptions) -> None:
     # The store is created here when the project has none yet; from then on a missing store
     # file means it was deleted or moved away while served, and the pages' kernels (which
     # inherit this environment) say so instead of starting an empty store in its place.
-    Store(config.store_path, create=True).close()
+    Store(config.store_location, create=True).close()
     os.environ[MUST_EXIST_ENV] = "1"
     pages = prepare_pages(options.project)
     # Voila finds templates in Jupyter's data path; ours are in reviewkit's templates folder.

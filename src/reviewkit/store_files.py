@@ -36,9 +36,10 @@ from reviewkit.store import (
     Store,
     StoreError,
     convert_fields,
+    store_as_of,
 )
 
-__all__ = ["export_links", "formula_safe", "import_links"]
+__all__ = ["Migration", "export_links", "formula_safe", "import_links", "migrate_store"]
 
 #: First characters that make a spreadsheet evaluate a cell as a formula (OWASP's list), plus the
 #: quote itself, so that stripping one leading quote on import is always exact.
@@ -49,21 +50,59 @@ def export_links(store: Store, path: Path) -> list[Path]:
     """Write the links and check-ins of ``store`` for review in git; returns the files written
     (see the module's documentation for the formats)."""
     path = Path(path)
-    form = _form(path)
-    links, checkins = store.rows(LINK, CHECKIN)
-    if form == "yaml":
-        body = yaml.safe_dump(
-            {"links": links, "checkins": checkins},
-            sort_keys=False,
-            allow_unicode=True,
-            width=1 << 20,
-        )
-        _write_atomically(path, _YAML_HEADER + body)
+    if _form(path) == "yaml":
+        _write_atomically(path, _yaml_text(store))
         return [path]
+    links, checkins = store.rows(LINK, CHECKIN)
     beside = _checkins_path(path)
     _write_atomically(path, _csv_text(LINK, links))
     _write_atomically(beside, _csv_text(CHECKIN, checkins))
     return [path, beside]
+
+
+def _yaml_text(store: Store) -> str:
+    links, checkins = store.rows(LINK, CHECKIN)
+    body = yaml.safe_dump(
+        {"links": links, "checkins": checkins}, sort_keys=False, allow_unicode=True, width=1 << 20
+    )
+    return _YAML_HEADER + body
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What `reviewkit store migrate` copied (every event, so every link, check-in, output and
+    review with its history)."""
+
+    target: str
+    events: int
+    links: int
+    checkins: int
+
+
+def migrate_store(source: Path | str, target: Path | str) -> Migration:
+    """Copy the store at ``source`` into ``target`` (each a SQLite file's path or a PostgreSQL
+    address; ``target`` a new file or a database without a store): every event with its id,
+    time and author, in one transaction. Then the copy is checked: its log replays to its
+    tables (:meth:`Store.verify`), its events equal the source's, and its links and check-ins
+    export to the same YAML. A copy that fails a check raises :class:`StoreError`."""
+    with store_as_of(source, target) as copy, Store(source, create=False) as original:
+        problem = ""
+        if not copy.verify():
+            problem = "its tables do not match its event log"
+        elif copy.events() != original.events():
+            problem = (
+                "its events differ from the source's: the source changed while it was copied "
+                "(stop `reviewkit serve` and scheduled runs first)"
+            )
+        elif _yaml_text(copy) != _yaml_text(original):
+            problem = "its links and check-ins export differently from the source's"
+        if problem:
+            raise StoreError(
+                f"{copy.shown}: the copy of {original.shown} failed its check: {problem}; the "
+                "source is untouched: delete the copy and migrate again"
+            )
+        links, checkins = copy.rows(LINK, CHECKIN)
+        return Migration(copy.shown, len(copy.events()), len(links), len(checkins))
 
 
 def import_links(

@@ -18,6 +18,7 @@ from reviewkit.cli.sample import sample
 from reviewkit.cli.schedule import schedule
 from reviewkit.cli.serve import serve
 from reviewkit.cli.sql import sql
+from reviewkit.cli.store import store
 from reviewkit.cli.wbr import wbr
 
 
@@ -32,6 +33,7 @@ for command in (
     kpis,
     outcomes,
     links,
+    store,
     report,
     schedule,
     serve,

@@ -51,7 +51,8 @@ def review_inputs(project: Project) -> dict[str, Any]:
         relative(path, project.root): project.cache.digest(path) for path in config_files(project)
     }
     last_event = None
-    if project.config.store_path.exists():
+    store = project.config.store_location
+    if not isinstance(store, Path) or store.exists():
         events = project.store.events()
         last_event = events[-1].id if events else 0
     return {"exports": exports, "config": config, "store_last_event_id": last_event}
@@ -118,8 +119,12 @@ def view_layout(project: Project, inputs: Mapping[str, Any]) -> dict[str, str] |
         for path in source_files(project.config, source)
     ]
     files += [path for path in config_files(project) if path.is_relative_to(root)]
-    store = project.config.store_path  # root / the configured path: relative to the project
-    if store.is_relative_to(root) and ".." in Path(os.path.relpath(store, root)).parts:
+    store = project.config.store_location  # a file: root / the configured path
+    if (
+        isinstance(store, Path)
+        and store.is_relative_to(root)
+        and ".." in Path(os.path.relpath(store, root)).parts
+    ):
         return None
     layout = {}
     for path in files:
@@ -135,7 +140,7 @@ def frozen_view(
     cache: SourceCache,
     layout: Mapping[str, str],
     notebook_sha256: str,
-    store_path: Path,
+    store: Path | str,
     notebook: Path,
     scratch: Path,
 ) -> tuple[Path, Path]:
@@ -176,9 +181,10 @@ def frozen_view(
                 "the report again"
             )
     shared = [(root / ".reviewkit" / "cache", view / ".reviewkit" / "cache")]
-    relative_store = Path(os.path.relpath(store_path, root))
-    if ".." not in relative_store.parts:  # the store: the project's own, not a copy
-        shared.append((store_path, view / relative_store))
+    if isinstance(store, Path):  # a PostgreSQL store is reached where it is
+        relative_store = Path(os.path.relpath(store, root))
+        if ".." not in relative_store.parts:  # the store: the project's own, not a copy
+            shared.append((store, view / relative_store))
     for target, link in shared:
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)

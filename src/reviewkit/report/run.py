@@ -162,7 +162,7 @@ def run_reports(
             {root / path: digest for path, digest in read.items()}
             | {source: inputs["notebook_sha256"]},
         )
-        store_path = project.config.store_path
+        store = project.config.store_location
         cache = project.cache
         layout = view_layout(project, inputs)
     directory = (out if out is not None else root / "reports") / label
@@ -182,7 +182,7 @@ def run_reports(
         if layout is not None:
             try:
                 view, frozen_notebook = frozen_view(
-                    root, cache, layout, inputs["notebook_sha256"], store_path, source, scratch
+                    root, cache, layout, inputs["notebook_sha256"], store, source, scratch
                 )
             except OSError as exc:
                 raise cannot_write(exc, root / VIEWS) from None

@@ -112,7 +112,7 @@ def reproduce(
     with open_project(project_dir) as project:
         root = project.root
         cache = project.cache
-        store_path = project.config.store_path
+        store = project.config.store_location
     folder = (out if out is not None else root / "reports" / REPRODUCED) / period
     base = folder / (team or COMPANY)
     if (
@@ -132,7 +132,14 @@ def reproduce(
         with open_project(copy) as replica:
             name = replica.config.name
             through = replica.data_through()
-            replica_store = replica.config.store_path
+            replica_store = replica.config.store_location
+        if not isinstance(replica_store, Path):
+            raise ReviewkitError(
+                f"cannot reproduce {shown_path(snapshot_path)} yet: its store is in PostgreSQL "
+                "and a reproduction needs the store as it was in a file of its own; copy the "
+                "store into a SQLite file (`reviewkit store migrate --to FILE`), set "
+                "REVIEWKIT_STORE=FILE and reproduce again"
+            )
         if not replica_store.resolve().is_relative_to(copy.resolve()):
             raise ReviewkitError(
                 f"cannot reproduce {shown_path(snapshot_path)}: the config's store: "
@@ -141,7 +148,7 @@ def reproduce(
             )
         last_event = snapshot.get("store_last_event_id")
         if last_event is not None:
-            store_as_of(store_path, replica_store, int(last_event)).close()
+            store_as_of(store, replica_store, int(last_event)).close()
         folder.mkdir(parents=True, exist_ok=True)
         published = str(snapshot.get("finished_at", "")) or "at an unknown time"
         job = Job(
