@@ -32,6 +32,7 @@ from reviewkit.cli import main
 from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.dashboard import PAGES
 from tests.conftest import close_websocket
+from tests.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -356,11 +357,40 @@ def test_a_check_in_note_is_text_in_the_page(page, server: Server, project: Path
     assert f"Backlog cleared {XSS}" in notes
 
 
-def test_eight_viewers_saving_links_at_once_all_keep_theirs(
-    browser, server: Server, project: Path
-) -> None:
-    outputs = unlinked_outputs(project, "billing", 8)
-    assert len(outputs) == 8
+async def link_in_new_tab(launched: Any, server: Server, output: str, hypothesis: str) -> Any:
+    """In a browser context of its own (a viewer), link billing's ``output`` on ``server``'s
+    link editor; returns the context, left open."""
+    context = await launched.new_context()
+    context.set_default_timeout(SLOW * 2)  # 8 pages share 2 cores
+    tab = await context.new_page()
+    await tab.goto(server.url("link_outputs.ipynb", "team=billing"))
+    try:
+        await tab.wait_for_selector(".jupyter-widgets select", timeout=SLOW)
+    except Exception:
+        await tab.screenshot(path=str(SCREENSHOTS / f"viewer-{output}.png"))
+        raise AssertionError(f"viewer {output}: the page has no widgets") from None
+    search = tab.locator(".widget-text input").first
+    await search.fill(output)
+    await search.press("Enter")
+    await tab.wait_for_function(
+        SEARCHED, arg=[".widget-select-multiple select", output], timeout=SLOW
+    )
+    candidates = tab.locator(".widget-select-multiple select")
+    value = await candidates.locator("option", has_text=output).get_attribute("value")
+    await candidates.select_option(value=value)
+    await tab.locator(".widget-textarea textarea").first.fill(hypothesis)
+    await tab.locator("button[title='Link selected']").click()
+    try:
+        await tab.wait_for_selector(f"text=linked {output}", timeout=SLOW)
+    except Exception:
+        await tab.screenshot(path=str(SCREENSHOTS / f"viewer-{output}.png"))
+        raise AssertionError(await tab.inner_text("body")) from None
+    return context
+
+
+def viewers_link(servers: list[Server], outputs: list[str]) -> None:
+    """One viewer per output, all at once, spread over ``servers``; each links its output with
+    the hypothesis "viewer OUTPUT". A failure shows the servers' logs."""
 
     async def viewers() -> None:
         async with async_playwright() as playwright:
@@ -368,49 +398,96 @@ def test_eight_viewers_saving_links_at_once_all_keep_theirs(
                 executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
             )
 
-            async def one(output: str) -> None:
-                context = await launched.new_context()
-                context.set_default_timeout(SLOW * 2)  # 8 pages share 2 cores
-                tab = await context.new_page()
-                await tab.goto(server.url("link_outputs.ipynb", "team=billing"))
-                try:
-                    await tab.wait_for_selector(".jupyter-widgets select", timeout=SLOW)
-                except Exception:
-                    await tab.screenshot(path=str(SCREENSHOTS / f"viewer-{output}.png"))
-                    raise AssertionError(f"viewer {output}: the page has no widgets") from None
-                search = tab.locator(".widget-text input").first
-                await search.fill(output)
-                await search.press("Enter")
-                await tab.wait_for_function(
-                    SEARCHED,
-                    arg=[".widget-select-multiple select", output],
-                    timeout=SLOW,
-                )
-                candidates = tab.locator(".widget-select-multiple select")
-                value = await candidates.locator("option", has_text=output).get_attribute("value")
-                await candidates.select_option(value=value)
-                await tab.locator(".widget-textarea textarea").first.fill(f"viewer {output}")
-                await tab.locator("button[title='Link selected']").click()
-                try:
-                    await tab.wait_for_selector(f"text=linked {output}", timeout=SLOW)
-                except Exception:
-                    await tab.screenshot(path=str(SCREENSHOTS / f"viewer-{output}.png"))
-                    raise AssertionError(await tab.inner_text("body")) from None
+            async def one(index: int, output: str) -> None:
+                server = servers[index % len(servers)]
+                context = await link_in_new_tab(launched, server, output, f"viewer {output}")
                 await context.close()
 
-            await asyncio.gather(*(one(output) for output in outputs))
+            await asyncio.gather(*(one(i, output) for i, output in enumerate(outputs)))
             await launched.close()
 
     try:
         run_async(viewers())
-    except Exception as exc:  # what the server saw says why a page did not come
-        raise AssertionError(f"{exc}\n-- the server's log:\n{server.text()[-8000:]}") from None
+    except Exception as exc:  # what the servers saw says why a page did not come
+        logs = "".join(f"\n-- the log of {s.base}:\n{s.text()[-6000:]}" for s in servers)
+        raise AssertionError(f"{exc}{logs}") from None
+
+
+def test_eight_viewers_saving_links_at_once_all_keep_theirs(
+    browser, server: Server, project: Path
+) -> None:
+    outputs = unlinked_outputs(project, "billing", 8)
+    assert len(outputs) == 8
+    viewers_link([server], outputs)
     with open_project(project) as opened:
         links = opened.links()
         assert opened.store.verify()
     kept = links[links["output_id"].isin(outputs)]
     assert sorted(kept["output_id"]) == sorted(outputs)
     assert set(kept["hypothesis"]) == {f"viewer {o}" for o in outputs}
+
+
+def test_two_servers_over_one_postgresql_store(
+    browser, project: Path, postgres: PostgresServer, tmp_path: Path, monkeypatch
+) -> None:
+    """Two `reviewkit serve` processes (two hosts, as far as the store can tell) over one
+    PostgreSQL store: 8 viewers split across them save at once and all saves are kept; a page
+    on one shows what was saved on the other; PostgreSQL killed mid-session: the page says the
+    store cannot be reached, nothing acknowledged is lost, and saving resumes once it is back."""
+    url = postgres.new_database()
+    monkeypatch.setenv("REVIEWKIT_STORE", url)  # this process's open_project, and the servers'
+    with open_project(project) as opened:
+        opened.import_links(project / "data" / "links.yaml", author="importer")
+    outputs = unlinked_outputs(project, "billing", 10)
+    assert len(outputs) == 10
+    servers = [Server(project, tmp_path, "--max-kernels", "30") for _ in range(2)]
+    try:
+        for running in servers:
+            running.wait_for(r"Voil. is running at")
+        viewers_link(servers, outputs[:8])
+        with open_project(project) as opened:
+            links = opened.links()
+            assert opened.store.verify()
+        kept = links[links["output_id"].isin(outputs[:8])]
+        assert sorted(kept["hypothesis"]) == sorted(f"viewer {o}" for o in outputs[:8])
+
+        # each server's page shows what was saved through the other
+        page = browser.new_page()
+        page.set_default_timeout(SLOW)
+        for shown, saved_elsewhere in ((servers[0], outputs[1]), (servers[1], outputs[0])):
+            page.goto(shown.url("link_outputs.ipynb", "team=billing"))
+            widgets_ready(page)
+            page.wait_for_selector(f"td:has-text('{saved_elsewhere}')", timeout=SLOW)
+
+        # the store goes away while a viewer works, then comes back
+        link_one(page, servers[0], outputs[8], "before the outage")
+        page.locator(".widget-text input").first.fill(outputs[9])
+        page.locator(".widget-text input").first.press("Enter")
+        page.wait_for_function(
+            SEARCHED, arg=[".widget-select-multiple select", outputs[9]], timeout=SLOW
+        )
+        option = page.locator(".widget-select-multiple select option", has_text=outputs[9])
+        page.locator(".widget-select-multiple select").select_option(
+            value=option.get_attribute("value")
+        )
+        postgres.kill()
+        try:
+            page.locator("button[title='Link selected']").click()
+            page.wait_for_selector("text=PostgreSQL server cannot be reached", timeout=SLOW)
+            assert "so nothing was saved" in page.inner_text("body")
+            shoot(page, "link_outputs-store-unreachable")
+        finally:
+            postgres.start()
+        page.locator("button[title='Link selected']").click()
+        page.wait_for_selector(f"text=linked {outputs[9]}", timeout=SLOW)
+        page.close()
+        with open_project(project) as opened:
+            links = opened.links()
+            assert opened.store.verify()
+        assert set(outputs) <= set(links["output_id"])  # every acknowledged save is there
+    finally:
+        for running in servers:
+            running.stop()
 
 
 #: A sitecustomize for a server process that lags behind its kernels as a busy one does: its
