@@ -1046,6 +1046,7 @@ def test_a_store_moves_to_postgresql_and_back_losslessly(tmp_path: Path, pg_url:
         store.unlink("OUT-1", HOSTILE[1].strip())
         store.undo()  # the unlink: an undo event that names the one it undoes
         store.complete_review("2026-10", team="t")
+        token = store.add_person("Priya Raman", email="priya@example.com")
         events = store.events()
         export_links(store, tmp_path / "original.yaml")
         export_links(store, tmp_path / "original.csv")
@@ -1060,6 +1061,7 @@ def test_a_store_moves_to_postgresql_and_back_losslessly(tmp_path: Path, pg_url:
         with Store(location) as copy:
             assert copy.verify()
             assert copy.events() == events
+            assert copy.person_for_token(token).name == "Priya Raman"  # type: ignore[union-attr]
             assert (copy.manual_outputs()[0].title, copy.reviews()[0].team) == ("By hand 🚀", "t")
             export_links(copy, tmp_path / "copy.yaml")
             export_links(copy, tmp_path / "copy.csv")
@@ -1120,3 +1122,33 @@ def test_a_password_is_never_shown(pg_url: str) -> None:
     with Store(with_password) as store:  # trusted locally: the password is not checked
         assert "s3cret" not in store.shown and "reviewkit:***@" in store.shown
         assert "s3cret" not in repr(store)
+
+
+# --- people who sign in -----------------------------------------------------------------------
+
+
+def test_people_sign_in_with_tokens_kept_only_as_hashes(store: Store) -> None:
+    token = store.add_person("Priya Raman", email="priya@example.com", role="contributor")
+    viewer = store.add_person("Luis", role="viewer", author="admin")
+    assert len(token) >= 40 and token != viewer
+    priya = store.person_for_token(token)
+    assert priya is not None and (priya.name, priya.email, priya.role) == (
+        "Priya Raman",
+        "priya@example.com",
+        "contributor",
+    )
+    assert store.person_for_token(viewer).added_by == "admin"  # type: ignore[union-attr]
+    assert store.person_for_token(token + "x") is None and store.person_for_token("") is None
+    assert [p.name for p in store.people()] == ["Luis", "Priya Raman"]
+    with pytest.raises(StoreError, match="Priya Raman can already sign in; to give them a new"):
+        store.add_person("Priya Raman")
+    with pytest.raises(StoreError, match="role 'owner' is not one of viewer, contributor"):
+        store.add_person("Ana", role="owner")
+    store.remove_person("Priya Raman")
+    assert store.person_for_token(token) is None
+    with pytest.raises(StoreError, match="nobody called 'Priya Raman' can sign in"):
+        store.remove_person("Priya Raman")
+    again = store.add_person("Priya Raman", role="viewer")
+    assert store.person_for_token(again).role == "viewer"  # type: ignore[union-attr]
+    assert store.person_for_token(token) is None
+    assert store.events() == []  # people are not links or check-ins: no event

@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import hashlib
 import json
 import math
 import os
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ __all__ = [
     "CONFIDENCES",
     "DIRECTIONS",
     "MUST_EXIST_ENV",
+    "PERSON_ROLES",
     "SCHEMA_VERSION",
     "CheckIn",
     "Decision",
@@ -53,6 +56,7 @@ __all__ = [
     "ImportResult",
     "Link",
     "ManualOutput",
+    "Person",
     "Review",
     "Store",
     "StoreError",
@@ -156,6 +160,19 @@ class Event:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     undoes: int | None
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who signs in to the live pages with a token of their own (``reviewkit users``):
+    a viewer reads; a contributor also links outputs and checks in. Owning an outcome (its
+    ``owner:`` is this name or email) adds deciding and completing its review."""
+
+    name: str
+    email: str | None
+    role: str
+    added_at: dt.datetime
+    added_by: str
 
 
 @dataclass(frozen=True)
@@ -886,6 +903,76 @@ class Store:
         """The completed reviews, by period then team (the whole organisation first)."""
         return [_review(s) for s in self._list(REVIEW, {})]
 
+    # --- people ------------------------------------------------------------------------------
+
+    def add_person(
+        self,
+        name: str,
+        *,
+        email: str | None = None,
+        role: str = "contributor",
+        author: str | None = None,
+    ) -> str:
+        """Let ``name`` sign in to the live pages; returns their token, which is shown this once
+        (the store keeps only its SHA-256). Someone removed may be added again, with a new
+        token; someone present is refused (remove them first to issue a new one)."""
+        try:
+            name = _ident("name", name)
+            email = _optional_text("email", email)
+            checked = _choice(PERSON_ROLES)("role", role)
+        except Invalid as exc:
+            raise StoreError(f"{self.shown}: cannot add {name!r}: {exc}") from None
+        actor = self._author(author)
+        token = secrets.token_urlsafe(32)
+        with self._db.write(f"adding {name}") as conn:
+            row = conn.execute("SELECT removed_at FROM people WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] is None:
+                raise StoreError(
+                    f"{self.shown}: {name} can already sign in; to give them a new token, "
+                    f"remove them first (reviewkit users remove {name!r})"
+                )
+            conn.execute("DELETE FROM people WHERE name = ?", (name,))
+            conn.execute(
+                "INSERT INTO people (name, email, role, token_sha256, added_at, added_by) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, email, checked, _token_hash(token), _now(), actor),
+            )
+        return token
+
+    def remove_person(self, name: str) -> Person:
+        """Stop ``name``'s token from signing in (what they saved stays theirs)."""
+        with self._db.write(f"removing {name}") as conn:
+            found = conn.execute(
+                f"SELECT {_PERSON_COLUMNS} FROM people WHERE name = ? AND removed_at IS NULL",
+                (name,),
+            ).fetchone()
+            if found is None:
+                raise StoreError(
+                    f"{self.shown}: nobody called {name!r} can sign in; see `reviewkit users list`"
+                )
+            conn.execute("UPDATE people SET removed_at = ? WHERE name = ?", (_now(), name))
+        return _person(found)
+
+    def people(self) -> list[Person]:
+        """Everyone who can sign in, by name."""
+        with self._db.read("reading the people") as conn:
+            rows = conn.execute(
+                f"SELECT {_PERSON_COLUMNS} FROM people WHERE removed_at IS NULL ORDER BY name"
+            ).fetchall()
+        return [_person(row) for row in rows]
+
+    def person_for_token(self, token: str) -> Person | None:
+        """Who signs in with ``token``, or None (unknown, or removed)."""
+        if not token:
+            return None
+        with self._db.read("checking a sign-in token") as conn:
+            row = conn.execute(
+                f"SELECT {_PERSON_COLUMNS} FROM people "
+                "WHERE token_sha256 = ? AND removed_at IS NULL",
+                (_token_hash(token),),
+            ).fetchone()
+        return None if row is None else _person(row)
+
     # --- history -------------------------------------------------------------------------------
 
     def events(self, *, since: dt.datetime | None = None, key: str | None = None) -> list[Event]:
@@ -1043,6 +1130,25 @@ class Store:
         return ImportResult(created, updated, unchanged)
 
 
+# --- people -----------------------------------------------------------------------------------
+
+PERSON_ROLES: Final = ("viewer", "contributor")
+_PERSON_COLUMNS: Final = "name, email, role, added_at, added_by"
+#: A person's whole row, as a store copy carries it
+_PEOPLE_ROWS: Final = "name, email, role, token_sha256, added_at, added_by, removed_at"
+
+
+def _token_hash(token: str) -> str:
+    """Tokens are 256 random bits, so a plain SHA-256 keeps them safe at rest (no salt or slow
+    hash is needed: nothing about them can be guessed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _person(row: Sequence[Any]) -> Person:
+    name, email, role, added_at, added_by = row
+    return Person(name, email, role, _when(added_at), added_by)
+
+
 # --- the store as it was ----------------------------------------------------------------------
 
 
@@ -1050,7 +1156,8 @@ def store_as_of(source: Path | str, target: Path | str, last_event_id: int | Non
     """A new store at ``target`` holding the events of ``source`` up to ``last_event_id`` (all of
     them when None; their ids, times and authors kept) and the state they lead to: the store as
     it was right after that event, for re-running an old review, or the whole store in another
-    database (`reviewkit store migrate`). Either may be a SQLite file or a PostgreSQL address.
+    database (`reviewkit store migrate`), with the people who may sign in. Either may be a SQLite
+    file or a PostgreSQL address.
     ``source`` is only read; ``target`` must be a new file or a database without events. Raises
     :class:`StoreError` when ``source`` is not a reviewkit store or has no event
     ``last_event_id`` (it was replaced by another store)."""
@@ -1066,6 +1173,7 @@ def store_as_of(source: Path | str, target: Path | str, last_event_id: int | Non
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE id <= ? ORDER BY id",
                 (last if last_event_id is None else last_event_id,),
             ).fetchall()
+            people = conn.execute(f"SELECT {_PEOPLE_ROWS} FROM people").fetchall()
     if last_event_id is not None and last < last_event_id:
         raise StoreError(
             f"{shown}: the store's history ends at event {last}, before event {last_event_id}: "
@@ -1086,6 +1194,10 @@ def store_as_of(source: Path | str, target: Path | str, last_event_id: int | Non
                 [tuple(row) for row in rows],
             )
             copy._db.events_follow_ids(conn)
+            conn.executemany(
+                f"INSERT INTO people ({_PEOPLE_ROWS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tuple(row) for row in people],
+            )
             state, _ = _replay(conn)
             for (name, _), snapshot in state.items():
                 copy._project(conn, ENTITIES[name], None, snapshot)

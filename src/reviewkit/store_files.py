@@ -94,6 +94,8 @@ def migrate_store(source: Path | str, target: Path | str) -> Migration:
                 "its events differ from the source's: the source changed while it was copied "
                 "(stop `reviewkit serve` and scheduled runs first)"
             )
+        elif copy.people() != original.people():
+            problem = "its people differ from the source's"
         elif _yaml_text(copy) != _yaml_text(original):
             problem = "its links and check-ins export differently from the source's"
         if problem:
