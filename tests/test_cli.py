@@ -275,3 +275,24 @@ def test_outcomes_and_links_round_trip(sample_dir: Path, tmp_path: Path, monkeyp
     code, _, err = run("links", "import", "review.csv")
     assert code == 1
     assert "review.csv:2" in err and "lowish" in err and "nothing imported" in err
+
+
+def test_users_add_list_and_remove(shop_dir: Path) -> None:
+    runner = CliRunner()
+    project = ["--project", str(shop_dir)]
+    added = runner.invoke(main, ["users", "add", *project, "Priya Raman", "--email", "p@x.io"])
+    assert added.exit_code == 0, added.output
+    assert "Priya Raman (contributor) can sign in with this token, shown only now:" in added.output
+    token = added.output.strip().splitlines()[-1]
+    assert len(token) >= 40
+    stored = b"".join(f.read_bytes() for f in shop_dir.glob("reviewkit.db*"))
+    assert stored and token.encode() not in stored  # only its hash is kept
+    runner.invoke(main, ["users", "add", *project, "Luis", "--role", "viewer"])
+    listed = runner.invoke(main, ["users", "list", *project])
+    assert listed.output.splitlines()[0].startswith("Luis: viewer, added ")
+    assert listed.output.splitlines()[1].startswith("Priya Raman <p@x.io>: contributor, added ")
+    again = runner.invoke(main, ["users", "add", *project, "Luis"])
+    assert again.exit_code == 1 and "Luis can already sign in" in again.output
+    removed = runner.invoke(main, ["users", "remove", *project, "Luis"])
+    assert removed.output == "Luis can no longer sign in\n"
+    assert "Luis" not in runner.invoke(main, ["users", "list", *project]).output

@@ -21,6 +21,7 @@ from reviewkit.widgets import (
     LinkEditor,
     ReviewDashboard,
     ReviewNavigator,
+    Viewer,
 )
 from tests.conftest import warm_copy
 
@@ -387,3 +388,50 @@ def test_dashboard_refuses_an_outcome_outside_its_options(project) -> None:
     board._show_outcome()
     assert "is not one of the choices" in board.message
     assert board.detail.outputs == shown
+
+
+# -- who may do what (a signed-in viewer) ------------------------------------------------------
+
+
+def test_a_signed_in_viewer_may_read_but_not_change(project) -> None:
+    viewer = Viewer("Ana Reader", "ana@example.com", role="viewer")
+    editor = candidate_editor(project)
+    editor.viewer = viewer
+    editor.candidates.value = ("ONB-418",)
+    before = len(project.store.events())
+    for button in (editor.link_button, editor.unlink_button, editor.undo_button):
+        button.click()
+        assert editor.message.startswith("Ana Reader may read these pages but not ")
+        assert "ask whoever runs reviewkit to make you a contributor" in editor.message
+    form = CheckinForm(project, ReviewNavigator(project, team="billing"), viewer=viewer)
+    form.save_button.click()
+    assert form.message.startswith("Ana Reader may read these pages but not check in")
+    assert len(project.store.events()) == before
+
+
+def test_contributors_save_under_their_name_and_owners_decide(project) -> None:
+    navigator = ReviewNavigator(project, team="billing")
+    priya = Viewer("Priya Raman", role="contributor")  # owns onboarding, not billing
+    form = CheckinForm(project, navigator, viewer=priya, author="ignored")
+    form.note_box.value = "Retries look good"
+    form.save_button.click()
+    assert form.message == "saved: billing-churn is on track in 2026-10"
+    assert project.checkins(period="2026-10")[0].author == "Priya Raman"
+    form.decisions_box.value = "Extend to annual plans | luis"
+    form.save_button.click()
+    assert form.message == (
+        "only an outcome's owner may record decisions on billing-churn: Luis Ortega, "
+        "not Priya Raman"
+    )
+    form.decisions_box.value = ""
+    form.complete_button.click()
+    assert form.message.startswith("only an outcome's owner may complete this review")
+    assert project.store.reviews() == []
+    luis = Viewer("Luis", "Luis Ortega", role="contributor")  # the owner, by the name given
+    owner = CheckinForm(project, navigator, viewer=luis)
+    owner.decisions_box.value = "Extend to annual plans | luis"
+    owner.save_button.click()
+    assert owner.message == "saved: billing-churn is on track in 2026-10"
+    owner.complete_button.click()
+    assert owner.message == "the 2026-10 review of billing is complete"
+    assert project.store.reviews()[0].author == "Luis"

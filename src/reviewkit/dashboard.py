@@ -31,7 +31,14 @@ import reviewkit.render
 from reviewkit import narrative
 from reviewkit.errors import ReviewkitError
 from reviewkit.project import Project, open_project
-from reviewkit.widgets import CheckinForm, KpiExplorer, LinkEditor, ReviewDashboard, ReviewNavigator
+from reviewkit.widgets import (
+    CheckinForm,
+    KpiExplorer,
+    LinkEditor,
+    ReviewDashboard,
+    ReviewNavigator,
+    Viewer,
+)
 
 __all__ = ["PAGES", "Page", "page", "url_parameters", "url_query"]
 
@@ -46,6 +53,9 @@ PAGES: Final = {
 SERVER_PARAMETERS: Final = frozenset({"token"})
 #: Longest value accepted from a URL (a period or team name is far shorter).
 MAX_VALUE: Final = 200
+#: Where a page's kernel finds who the server signed in: Voila hands the kernel the request's
+#: ``X-Reviewkit-Viewer`` header (set by the server, never the browser's) as this variable.
+VIEWER_ENV: Final = "HTTP_X_REVIEWKIT_VIEWER"
 #: Seconds a preheated kernel waits for its page's request on one connection before it asks
 #: again (on a busy server the connection it waits on may be one the server has dropped).
 ASK_AGAIN: Final = 10.0
@@ -127,6 +137,8 @@ class Page:
     project: Project | None = None
     panels: list[Any] = field(default_factory=list)
     problem: str = ""
+    #: who the server signed in, if anyone
+    viewer: Viewer | None = None
 
     @property
     def widget(self) -> Any:
@@ -151,12 +163,29 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
         built.project = open_project(project_dir)
         query = url_query()
         built.parameters.update(url_parameters(query, parameters))
-        built.panels = _BUILDERS[name](built.project, **built.parameters)
+        built.viewer = signed_in()
+        built.panels = _BUILDERS[name](built.project, viewer=built.viewer, **built.parameters)
     except ReviewkitError as exc:
         if not in_voila():
             raise  # in JupyterLab, papermill and tests the error is the answer
         built.problem = str(exc)
     return built
+
+
+def signed_in() -> Viewer | None:
+    """Who `reviewkit serve` signed in for this page (None: nobody, as behind a shared token or
+    outside Voila). The server sets it in the request it hands the kernel, over whatever the
+    browser sent (serve.VIEWER_HEADER); it comes after :func:`url_query` has the request."""
+    given = os.environ.get(VIEWER_ENV, "")
+    if not given:
+        return None
+    try:
+        fields = json.loads(given)
+        return Viewer(str(fields["name"]), fields.get("email") or None, str(fields["role"]))
+    except (ValueError, KeyError, TypeError):
+        raise ReviewkitError(
+            "the server handed this page an identity it cannot read; reload the page"
+        ) from None
 
 
 def preheated() -> bool:
@@ -173,22 +202,24 @@ def _navigator(project: Project, period: str, team: str) -> ReviewNavigator:
     return ReviewNavigator(project, period=period or "latest", team=team)
 
 
-def _review(project: Project, *, period: str, team: str) -> list[Any]:
+def _review(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
     navigator = _navigator(project, period, team)
     return [navigator, ReviewDashboard(project, navigator)]
 
 
-def _links(project: Project, *, period: str, team: str) -> list[Any]:
+def _links(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
     navigator = _navigator(project, period, team)
-    return [navigator, LinkEditor(project, navigator)]
+    return [navigator, LinkEditor(project, navigator, viewer=viewer)]
 
 
-def _checkins(project: Project, *, period: str, team: str) -> list[Any]:
+def _checkins(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
     navigator = _navigator(project, period, team)
-    return [navigator, CheckinForm(project, navigator)]
+    return [navigator, CheckinForm(project, navigator, viewer=viewer)]
 
 
-def _explore(project: Project, *, period: str, team: str, **parameters: Any) -> list[Any]:
+def _explore(
+    project: Project, *, period: str, team: str, viewer: Viewer | None, **parameters: Any
+) -> list[Any]:
     navigator = _navigator(project, period, team)
     catalogue = narrative.table(project.catalogue(), caption="The metric catalogue")
     return [

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import ipaddress
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -53,10 +54,24 @@ IOPUB_TIMEOUT: Final = 60
 PAGES_DIR: Final = Path(".reviewkit") / "serve"
 
 
+#: How viewers sign in: ``token``, one shared token (or none, on loopback) and saves recorded
+#: under the server's user; ``people``, a token per person (`reviewkit users add`); ``proxy``, an
+#: authenticating reverse proxy's ``X-Forwarded-User``/``X-Forwarded-Email``, believed only from
+#: ``trusted_proxies``.
+SIGN_IN: Final = ("token", "people", "proxy")
+#: The request header in which the server tells a page's kernel who is signed in. It is always
+#: set by the server, over anything the browser sent; Voila hands it to the kernel as
+#: ``HTTP_X_REVIEWKIT_VIEWER`` (reviewkit.dashboard.signed_in).
+VIEWER_HEADER: Final = "X-Reviewkit-Viewer"
+PROXY_USER: Final = "X-Forwarded-User"
+PROXY_EMAIL: Final = "X-Forwarded-Email"
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """How to serve: address, token (None: no token; only on loopback), kernel pool per page,
-    seconds before an idle kernel is culled, and the most viewer kernels at once."""
+    seconds before an idle kernel is culled, the most viewer kernels at once, and how viewers
+    sign in."""
 
     project: Path
     host: str = "127.0.0.1"
@@ -65,6 +80,12 @@ class ServeOptions:
     pool_size: int = 1
     cull_after: int = 300
     max_kernels: int = 16
+    #: how viewers sign in (:data:`SIGN_IN`)
+    sign_in: str = "token"
+    #: ``proxy``: the addresses of the authenticating proxies whose headers are believed
+    trusted_proxies: tuple[str, ...] = ()
+    #: ``proxy``: the role of someone the proxy signs in who is not in `reviewkit users`
+    proxy_role: str = "viewer"
 
 
 def is_loopback(host: str) -> bool:
@@ -77,12 +98,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_address(host: str, token: str | None) -> None:
-    """Refuse to serve beyond this machine without a token: the pages can write to the store."""
-    if not is_loopback(host) and not token:
+def check_address(host: str, token: str | None, sign_in: str = "token") -> None:
+    """Refuse to serve beyond this machine without a way to sign in: the pages can write to the
+    store."""
+    if not is_loopback(host) and not token and sign_in == "token":
         raise ReviewkitError(
             f"refusing to serve on {host} without a token: anyone who can reach it could edit "
-            "the review. Pass --token SECRET (or use --host 127.0.0.1)"
+            "the review. Pass --token SECRET, sign people in (--sign-in people or proxy), or "
+            "use --host 127.0.0.1"
         )
 
 
@@ -164,6 +187,65 @@ class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
             del waiters[self.kernel_id]
 
 
+def _identity_class(options: ServeOptions, store: Path | str) -> Any:
+    """jupyter_server's identity provider for ``people`` and ``proxy`` sign-in: every request
+    (pages, kernels, their websockets) belongs to a person or is refused."""
+    from jupyter_server.auth.identity import IdentityProvider, User  # noqa: PLC0415
+
+    def user(person_name: str) -> Any:
+        return User(username=person_name, name=person_name, display_name=person_name)
+
+    class ReviewIdentity(IdentityProvider):
+        _people: Store | None = None
+
+        @property
+        def people(self) -> Store:
+            if self._people is None:
+                self._people = Store(store, create=False)
+            return self._people
+
+        @property
+        def auth_enabled(self) -> bool:
+            return True
+
+        @property
+        def login_available(self) -> bool:
+            return options.sign_in == "people"
+
+        async def get_user(self, handler: Any) -> Any:
+            if options.sign_in != "proxy":
+                return await super()._get_user(handler)
+            if handler.request.remote_ip not in options.trusted_proxies:
+                return None  # its headers could say anything
+            name = handler.request.headers.get(PROXY_USER, "").strip()
+            return user(name) if name else None
+
+        async def get_user_token(self, handler: Any) -> Any:
+            person = self.people.person_for_token(self.get_token(handler) or "")
+            return None if person is None else user(person.name)
+
+        def get_user_cookie(self, handler: Any) -> Any:
+            found = super().get_user_cookie(handler)  # a removed person's cookie stops working
+            return found if isinstance(found, User) and self.people.person(found.username) else None
+
+        def process_login_form(self, handler: Any) -> Any:
+            person = self.people.person_for_token(handler.get_argument("password", default=""))
+            return None if person is None else user(person.name)
+
+        def viewer(self, handler: Any) -> str:
+            """The signed-in person, as the header the kernel reads."""
+            name = handler.current_user.username
+            person = self.people.person(name)
+            email = handler.request.headers.get(PROXY_EMAIL, "").strip() or None
+            if person is None and email and options.sign_in == "proxy":
+                person = self.people.person(email)
+            if person is not None:
+                return json.dumps({"name": person.name, "email": person.email, "role": person.role})
+            return json.dumps({"name": name, "email": email, "role": options.proxy_role})
+
+    return ReviewIdentity
+
+
 def _server_class(options: ServeOptions) -> Any:
     """Voila's app with the render handler refusing new viewers past ``max_kernels`` and our
     :class:`RequestInfo` handing preheated kernels their requests."""
@@ -172,6 +254,11 @@ def _server_class(options: ServeOptions) -> Any:
 
     class LimitedHandler(TornadoVoilaHandler):  # type: ignore[misc]
         async def get(self, path: str | None = None) -> None:
+            # who is signed in, for the page's kernel: ours alone, never the browser's
+            self.request.headers.pop(VIEWER_HEADER, None)
+            if options.sign_in != "token":
+                identity = self.settings["identity_provider"]
+                self.request.headers[VIEWER_HEADER] = identity.viewer(self)
             if _in_use(self.kernel_manager) >= options.max_kernels:
                 self.set_status(503)
                 self.set_header("Retry-After", "30")
@@ -209,6 +296,7 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
         f"--VoilaConfiguration.template={TEMPLATE}",
         "--VoilaConfiguration.show_tracebacks=False",
         f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
+        f"--VoilaConfiguration.http_header_envs={VIEWER_HEADER}",
         f"--VoilaConfiguration.preheat_kernel={options.pool_size > 0}",
         f"--VoilaConfiguration.default_pool_size={max(options.pool_size, 0)}",
         f"--MappingKernelManager.cull_idle_timeout={options.cull_after}",
@@ -244,7 +332,7 @@ def check_port(host: str, port: int) -> None:
 
 def serve(options: ServeOptions) -> None:
     """Serve the project's pages until interrupted."""
-    check_address(options.host, options.token)
+    check_address(options.host, options.token, options.sign_in)
     check_port(options.host, options.port)
     config = load_config(options.project)  # a broken config is reported here, not per page
     # The store is created here when the project has none yet; from then on a missing store
@@ -269,6 +357,9 @@ def serve(options: ServeOptions) -> None:
     hooks = Config({"VoilaConfiguration": {"page_config_hook": page_config}})
     hooks.merge(notary(pages))
     hooks.merge(kernel_config())
+    if options.sign_in != "token":
+        identity = _identity_class(options, config.store_location)
+        hooks.merge(Config({"Voila": {"identity_provider_class": identity}}))
     # The token is the operator's to hand out: keep it out of logs (as Voila does).
     shown = page_url(dataclasses.replace(options, token="..." if options.token else None))
     print(f"serving {config.name!r} at {shown}", flush=True)

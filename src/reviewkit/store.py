@@ -961,6 +961,16 @@ class Store:
             ).fetchall()
         return [_person(row) for row in rows]
 
+    def person(self, name_or_email: str) -> Person | None:
+        """Who may sign in under this name or email, or None."""
+        with self._db.read("reading the people") as conn:
+            row = conn.execute(
+                f"SELECT {_PERSON_COLUMNS} FROM people WHERE removed_at IS NULL "
+                "AND (name = ? OR email = ?) ORDER BY name LIMIT 1",
+                (name_or_email, name_or_email),
+            ).fetchone()
+        return None if row is None else _person(row)
+
     def person_for_token(self, token: str) -> Person | None:
         """Who signs in with ``token``, or None (unknown, or removed)."""
         if not token:

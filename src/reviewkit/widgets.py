@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
@@ -34,6 +35,7 @@ __all__ = [
     "Refused",
     "ReviewDashboard",
     "ReviewNavigator",
+    "Viewer",
 ]
 
 #: How many complete months back the period selector offers.
@@ -52,6 +54,38 @@ ALL_TEAMS: Final = ""
 
 class Refused(ReviewkitError):
     """A value from the browser that a widget will not use (outside its options, too long...)."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who uses the widgets, as `reviewkit serve` signed them in (the kernel learns it from the
+    server, never from the browser): saves are theirs, and their role bounds what they may do.
+    A viewer reads; a contributor also links outputs and checks in; the owner of an outcome
+    (its ``owner:`` is their name or email) also records its decisions and completes its
+    review."""
+
+    name: str
+    email: str | None = None
+    role: str = "contributor"
+
+    def may_change(self, doing: str) -> None:
+        if self.role != "contributor":
+            raise Refused(
+                f"{self.name} may read these pages but not {doing}: ask whoever runs reviewkit "
+                "to make you a contributor"
+            )
+
+    def owns(self, outcome: Any) -> bool:
+        return bool(outcome.owner) and outcome.owner in (self.name, self.email)
+
+    def may_decide(self, outcomes: Sequence[Any], doing: str) -> None:
+        """Refuse unless this person owns one of ``outcomes``."""
+        self.may_change(doing)
+        if not any(self.owns(outcome) for outcome in outcomes):
+            owners = sorted({o.owner for o in outcomes if o.owner}) or ["nobody yet"]
+            raise Refused(
+                f"only an outcome's owner may {doing}: {', '.join(owners)}, not {self.name}"
+            )
 
 
 def _options(selector: Any) -> list[object]:
@@ -113,6 +147,8 @@ class _Panel(traitlets.HasTraits):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
+        #: who is signed in (None in a notebook, or behind a shared token)
+        self.viewer: Viewer | None = None
         #: the last message for the user (escaped into :attr:`status`)
         self.message = ""
         self.status = widgets.HTML()
@@ -141,6 +177,10 @@ class _Panel(traitlets.HasTraits):
             picker.value = kept if kept in values else (values[0] if values else None)
         finally:
             self._quiet = quiet
+
+    def _may_change(self, doing: str) -> None:
+        if self.viewer is not None:
+            self.viewer.may_change(doing)
 
     def _attempt(self, action: Callable[[], str | None]) -> bool:
         """Run ``action``; show its message, or the error's, in the status line."""
@@ -433,9 +473,11 @@ class LinkEditor(_Panel):
         navigator: ReviewNavigator | None = None,
         *,
         author: str | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         super().__init__(project)
-        self.author = author
+        self.viewer = viewer
+        self.author = viewer.name if viewer else author
         self._quiet = True
         outcomes = project.outcomes()
         self.outcome_picker = widgets.Dropdown(
@@ -569,6 +611,7 @@ class LinkEditor(_Panel):
 
     def _link(self, _button: object = None) -> None:
         def link() -> str:
+            self._may_change("link outputs")
             outcome_id, outputs = self._selection()
             hypothesis = _text(self.hypothesis_box, "the hypothesis")
             direction = _choice(self.direction_picker, "direction")
@@ -614,6 +657,7 @@ class LinkEditor(_Panel):
 
     def _unlink(self, _button: object = None) -> None:
         def unlink() -> str:
+            self._may_change("unlink outputs")
             outcome_id, outputs = self._selection()
             for output_id in outputs:
                 self.project.unlink(output_id, outcome_id, author=self.author)
@@ -626,6 +670,7 @@ class LinkEditor(_Panel):
 
     def _undo(self, _button: object = None) -> None:
         def undo() -> str:
+            self._may_change("undo changes")
             event = self.project.store.undo(author=self.author)
             self.refresh()
             if event is None:
@@ -663,9 +708,11 @@ class CheckinForm(_Panel):
         navigator: ReviewNavigator | None = None,
         *,
         author: str | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         super().__init__(project)
-        self.author = author
+        self.viewer = viewer
+        self.author = viewer.name if viewer else author
         self.navigator = navigator or ReviewNavigator(project)
         self._quiet = True
         self.outcome_picker = widgets.Dropdown(description="Outcome")
@@ -764,6 +811,11 @@ class CheckinForm(_Panel):
             confidence = _choice(self.confidence_picker, "confidence")
             note = _text(self.note_box, "the note")
             decisions = _decisions(_text(self.decisions_box, "the decisions"))
+            if self.viewer is not None:
+                self.viewer.may_change("check in")
+                if decisions:
+                    outcome = self.project.config.outcomes[outcome_id]
+                    self.viewer.may_decide([outcome], f"record decisions on {outcome_id}")
             checkin = self.project.checkin(
                 outcome_id,
                 self.navigator.period,
@@ -780,6 +832,13 @@ class CheckinForm(_Panel):
     def _complete(self, _button: object = None) -> None:
         def complete() -> str:
             team = self.navigator.team or None
+            if self.viewer is not None:
+                mine = [
+                    o
+                    for o in self.project.config.outcomes.values()
+                    if team is None or o.team == team
+                ]
+                self.viewer.may_decide(mine, "complete this review")
             review = self.project.complete_review(
                 self.navigator.period, team=team, author=self.author
             )

@@ -19,6 +19,7 @@ from reviewkit.cli.schedule import schedule
 from reviewkit.cli.serve import serve
 from reviewkit.cli.sql import sql
 from reviewkit.cli.store import store
+from reviewkit.cli.users import users
 from reviewkit.cli.wbr import wbr
 
 
@@ -34,6 +35,7 @@ for command in (
     outcomes,
     links,
     store,
+    users,
     report,
     schedule,
     serve,

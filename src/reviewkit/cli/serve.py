@@ -48,6 +48,31 @@ from reviewkit.cli.common import project_option, user_errors
     type=click.IntRange(min=1),
     help="Most pages open at once; past it viewers are asked to come back shortly.",
 )
+@click.option(
+    "--sign-in",
+    type=click.Choice(["token", "people", "proxy"]),
+    default="token",
+    show_default=True,
+    help="token: one shared token (saves recorded under the server's user); people: each "
+    "person's own token (reviewkit users add), saves recorded under their name; proxy: the "
+    "X-Forwarded-User/-Email headers of an authenticating proxy (--trusted-proxy).",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="With --sign-in proxy: the proxy's address, whose headers are believed (repeatable); "
+    "requests from anywhere else are refused.",
+)
+@click.option(
+    "--proxy-role",
+    type=click.Choice(["viewer", "contributor"]),
+    default="viewer",
+    show_default=True,
+    help="With --sign-in proxy: the role of someone the proxy signs in who is not in "
+    "reviewkit users (who are, keep theirs).",
+)
 def serve(
     project: Path,
     host: str,
@@ -57,6 +82,9 @@ def serve(
     pool_size: int,
     cull_after: int,
     max_kernels: int,
+    sign_in: str,
+    trusted_proxies: tuple[str, ...],
+    proxy_role: str,
 ) -> None:
     """Serve the project's review pages with Voila: the review (scorecard, then each outcome with
     its outputs and impact), the link editor, the check-ins and the KPI explorer. Open
@@ -69,6 +97,10 @@ def serve(
         if source is not click.core.ParameterSource.ENVIRONMENT:
             raise click.UsageError("--token and --no-token exclude each other")
         token = None  # --no-token wins over REVIEWKIT_TOKEN
+    if sign_in == "proxy" and not trusted_proxies:
+        raise click.UsageError("--sign-in proxy needs --trusted-proxy ADDRESS (the proxy's)")
+    if sign_in != "token" and token:
+        raise click.UsageError(f"--sign-in {sign_in} signs people in: drop the shared --token")
     with user_errors():
         run(
             ServeOptions(
@@ -79,5 +111,8 @@ def serve(
                 pool_size=pool_size,
                 cull_after=cull_after,
                 max_kernels=max_kernels,
+                sign_in=sign_in,
+                trusted_proxies=trusted_proxies,
+                proxy_role=proxy_role,
             )
         )
