@@ -681,3 +681,110 @@ def test_token_cap_and_culling(project: Path, tmp_path: Path) -> None:
         assert status == 200
     finally:
         capped.stop()
+
+
+# -- signing people in ---------------------------------------------------------------------------
+
+
+def test_people_sign_in_with_their_own_tokens_and_their_saves_are_theirs(
+    browser, project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`--sign-in people`: nothing is served without a person's token; two people's saves are
+    recorded under their names; a viewer's change is refused on the page; and a header the
+    browser sends to claim to be someone else changes nothing."""
+    monkeypatch.setenv("REVIEWKIT_STORE", str(tmp_path / "team.db"))  # a store of its own
+    with open_project(project) as opened:
+        opened.import_links(project / "data" / "links.yaml", author="importer")
+        priya = opened.store.add_person("Priya Raman", email="priya@example.com")
+        luis = opened.store.add_person("Luis Ortega")
+        vera = opened.store.add_person("Vera Viewer", role="viewer")
+    output, other = unlinked_outputs(project, "billing", 2)
+    server = Server(project, tmp_path, "--sign-in", "people", "--max-kernels", "20")
+    try:
+        server.wait_for(r"Voil. is running at")
+        status, body = get(server.url("link_outputs.ipynb"))
+        assert "Link outputs to outcomes" not in body, status
+        assert get(f"{server.base}/api/kernels")[0] == 403
+        assert get(server.url("link_outputs.ipynb", "token=not-a-token"))[0] in (302, 403, 200)
+
+        def signed_in(token: str, **headers: str):
+            context = browser.new_context(extra_http_headers=headers)
+            context.set_default_timeout(SLOW)
+            tab = context.new_page()
+            tab.goto(server.url("link_outputs.ipynb", f"team=billing&token={token}"))
+            widgets_ready(tab)
+            return context, tab
+
+        context, tab = signed_in(priya)
+        link_one(tab, server, output, "Priya's hypothesis")
+        context.close()
+
+        context, tab = signed_in(luis)
+        tab.goto(server.url("checkins.ipynb", "team=billing&period=2026-10"))  # the cookie
+        widgets_ready(tab)
+        tab.locator(".widget-textarea textarea").first.fill("Retries working")
+        tab.locator(".widget-textarea textarea").nth(1).fill("Extend to annual plans | luis")
+        tab.locator("button[title='Save check-in']").click()
+        tab.wait_for_selector("text=saved:", timeout=SLOW)
+        context.close()
+
+        spoof = json.dumps({"name": "Luis Ortega", "role": "contributor"})
+        context, tab = signed_in(vera, **{"X-Reviewkit-Viewer": spoof})
+        tab.locator(".widget-text input").first.fill(other)
+        tab.locator(".widget-text input").first.press("Enter")
+        tab.wait_for_function(SEARCHED, arg=[".widget-select-multiple select", other])
+        option = tab.locator(".widget-select-multiple select option", has_text=other)
+        tab.locator(".widget-select-multiple select").select_option(
+            value=option.get_attribute("value")
+        )
+        tab.locator("button[title='Link selected']").click()
+        tab.wait_for_selector("text=Vera Viewer may read these pages but not link", timeout=SLOW)
+        shoot(tab, "link_outputs-viewer-refused")
+        context.close()
+    finally:
+        server.stop()
+    with open_project(project) as opened:
+        links = opened.links()
+        (checkin,) = opened.checkins(period="2026-10", outcome_id="billing-churn")
+    assert list(links[links["output_id"] == output]["author"]) == ["Priya Raman"]
+    assert links[links["output_id"] == other].empty
+    assert (checkin.author, checkin.note) == ("Luis Ortega", "Retries working")
+    assert [d.text for d in checkin.decisions] == ["Extend to annual plans"]  # Luis owns it
+
+
+def test_proxy_sign_in_believes_only_the_trusted_proxy(project: Path, tmp_path: Path) -> None:
+    """`--sign-in proxy`: the X-Forwarded-User of a request from a trusted proxy signs that
+    person in; from anywhere else the same headers are refused."""
+    proxied = Server(
+        project, tmp_path, "--sign-in", "proxy", "--trusted-proxy", "10.9.9.9", "--pool-size", "0"
+    )
+    try:
+        proxied.wait_for(r"Voil. is running at")
+        request = urllib.request.Request(
+            proxied.url("checkins.ipynb"),
+            headers={"X-Forwarded-User": "Luis Ortega", "X-Forwarded-Email": "l@x.io"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=180) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+            error.close()
+        assert status == 403  # 127.0.0.1 is not the proxy: its headers are not believed
+    finally:
+        proxied.stop()
+    trusted = Server(
+        project, tmp_path, "--sign-in", "proxy", "--trusted-proxy", "127.0.0.1", "--pool-size", "0"
+    )
+    try:
+        trusted.wait_for(r"Voil. is running at")
+        assert get(trusted.url("checkins.ipynb"))[0] == 403  # no header: nobody signed in
+        request = urllib.request.Request(
+            trusted.url("checkins.ipynb", "team=billing"),
+            headers={"X-Forwarded-User": "Luis Ortega", "X-Forwarded-Email": "l@x.io"},
+        )
+        with urllib.request.urlopen(request, timeout=180) as response:
+            body = response.read().decode("utf-8")
+        assert response.status == 200 and "Check in on each outcome" in body
+    finally:
+        trusted.stop()

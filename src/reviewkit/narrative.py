@@ -603,7 +603,8 @@ def _checkin(checkin: CheckIn | None, month: Period, proposed: str) -> Html:
         )
     decisions = "; ".join(d.text + (f" ({d.owner})" if d.owner else "") for d in checkin.decisions)
     parts = [
-        f"Check-in for {month.label} by {checkin.author}: {checkin.status} "
+        f"Check-in for {month.label} by {checkin.author}, {checkin.updated_at:%Y-%m-%d}: "
+        f"{checkin.status} "
         f"(confidence {checkin.confidence}; the numbers proposed "
         f"{checkin.proposed_status or 'n/a'}).",
         f"Note: {checkin.note}" if checkin.note.strip() else "No note.",
