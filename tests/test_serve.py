@@ -704,7 +704,8 @@ def test_people_sign_in_with_their_own_tokens_and_their_saves_are_theirs(
         server.wait_for(r"Voil. is running at")
         status, body = get(server.url("link_outputs.ipynb"))
         assert "Link outputs to outcomes" not in body, status
-        assert get(f"{server.base}/api/kernels")[0] == 403
+        kernel = f"{server.base}/api/kernels/0b1e0a43-0c8a-4e69-9a4d-62e2d5d1d8f1/channels"
+        assert get(kernel)[0] == 403  # the kernels refuse too
         assert get(server.url("link_outputs.ipynb", "token=not-a-token"))[0] in (302, 403, 200)
 
         def signed_in(token: str, **headers: str):
@@ -739,6 +740,7 @@ def test_people_sign_in_with_their_own_tokens_and_their_saves_are_theirs(
         )
         tab.locator("button[title='Link selected']").click()
         tab.wait_for_selector("text=Vera Viewer may read these pages but not link", timeout=SLOW)
+        assert tab.inner_text(".reviewkit-viewer") == "Signed in as Vera Viewer (viewer)"
         shoot(tab, "link_outputs-viewer-refused")
         context.close()
     finally:

@@ -144,7 +144,11 @@ class Page:
     def widget(self) -> Any:
         if self.problem:
             return widgets.HTML(_problem_html(self.name, self.problem))
-        return widgets.VBox([p.widget if hasattr(p, "widget") else p for p in self.panels])
+        shown = [p.widget if hasattr(p, "widget") else p for p in self.panels]
+        if self.viewer is not None:
+            who = f"Signed in as {self.viewer.name} ({self.viewer.role})"
+            shown.insert(0, widgets.HTML(f'<p class="reviewkit-viewer">{html.escape(who)}</p>'))
+        return widgets.VBox(shown)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -253,6 +253,11 @@ def _server_class(options: ServeOptions) -> Any:
     from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]  # noqa: PLC0415
 
     class LimitedHandler(TornadoVoilaHandler):  # type: ignore[misc]
+        async def prepare(self) -> None:
+            # Nobody signed in: the sign-in page for people, a plain 403 behind a proxy (which
+            # signs people in itself). Either way get() below only runs for someone signed in.
+            await super().prepare(_redirect_to_login=options.sign_in != "proxy")
+
         async def get(self, path: str | None = None) -> None:
             # who is signed in, for the page's kernel: ours alone, never the browser's
             self.request.headers.pop(VIEWER_HEADER, None)
