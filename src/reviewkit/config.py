@@ -94,7 +94,16 @@ TOP_KEYS: Final = (
     "store",
     "schedule",
     "live_url",
+    "delivery",
 )
+DELIVERY_KEYS: Final = ("email", "chat", "recipients", "attempts")
+EMAIL_KEYS: Final = ("server", "port", "security", "from", "pdf")
+EMAIL_SECURITY: Final = ("starttls", "ssl", "none")
+CHAT_KEYS: Final = ("format", "url_from")
+CHAT_FORMATS: Final = ("slack", "teams")
+#: the environment variable names a config may point at (secrets are never in the file)
+ENV_NAME: Final = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+EMAIL: Final = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 INCLUDE_KEYS: Final = ("outcomes",)
 OUTPUT_KEYS: Final = ("source", "id", "title", "team", "type", "effort", "url", "labels")
 OUTCOME_KEYS: Final = (
@@ -325,6 +334,39 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class EmailDelivery:
+    """How reviews are mailed: the SMTP server (user and password come from
+    ``$REVIEWKIT_SMTP_USER`` and ``$REVIEWKIT_SMTP_PASSWORD``, never from the file)."""
+
+    server: str
+    sender: str
+    port: int = 587
+    security: str = "starttls"
+    pdf: bool = False
+
+
+@dataclass(frozen=True)
+class ChatDelivery:
+    """A chat webhook (Slack or Microsoft Teams); its URL, a secret, is read from the
+    environment variable ``url_from``."""
+
+    format: str
+    url_from: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Who gets each published review, and how (`delivery:` in reviewkit.yaml)."""
+
+    email: EmailDelivery | None = None
+    chat: tuple[ChatDelivery, ...] = ()
+    #: review (a team, or ``company``) -> email addresses
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: tries per message before it is reported as failed
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """A validated ``reviewkit.yaml``."""
 
@@ -344,6 +386,8 @@ class ProjectConfig:
     schedule: str | None = None
     #: where `reviewkit serve` is reached: reports/index.html links each review to its live page
     live_url: str = "http://127.0.0.1:8866/"
+    #: `delivery:`, or None: reviews are only published
+    delivery: Delivery | None = None
 
     @property
     def store_location(self) -> Path | str:
@@ -1225,6 +1269,7 @@ class _Checker(_OutcomeChecks):
             store = self.store(top["store"], root)
         schedule = self.cron(top["schedule"]) if "schedule" in top else None
         live_url = self.live_url(top["live_url"]) if "live_url" in top else None
+        delivery = self.delivery(top["delivery"]) if "delivery" in top else None
         return ProjectConfig(
             root,
             name,
@@ -1238,8 +1283,76 @@ class _Checker(_OutcomeChecks):
             outcomes,
             store,
             schedule,
-            *([live_url] if live_url else []),
+            live_url or ProjectConfig.live_url,
+            delivery,
         )
+
+    def delivery(self, raw: Any) -> Delivery | None:
+        kp: KeyPath = ("delivery",)
+        spec = self.mapping(raw, kp, DELIVERY_KEYS)
+        if spec is None:
+            return None
+        email = self.email(spec["email"]) if "email" in spec else None
+        chat = []
+        items = spec.get("chat", [])
+        if not isinstance(items, list):
+            self.error((*kp, "chat"), f"expected a list of webhooks, got {kind(items)}")
+            items = []
+        for i, item in enumerate(items):
+            hook = self.mapping(item, (*kp, "chat", i), CHAT_KEYS, required=CHAT_KEYS)
+            if hook is None or not all(k in hook for k in CHAT_KEYS):
+                continue
+            form = self.text(hook["format"], (*kp, "chat", i, "format"), CHAT_FORMATS)
+            variable = self.env_name(hook["url_from"], (*kp, "chat", i, "url_from"))
+            if form and variable:
+                chat.append(ChatDelivery(form, variable))
+        recipients: dict[str, tuple[str, ...]] = {}
+        given = self.mapping(spec.get("recipients", {}), (*kp, "recipients")) or {}
+        for review, addresses in given.items():
+            where = (*kp, "recipients", review)
+            listed = [addresses] if isinstance(addresses, str) else addresses
+            if not isinstance(listed, list):
+                self.error(where, f"expected a list of email addresses, got {kind(addresses)}")
+                continue
+            for j, address in enumerate(listed):
+                if not isinstance(address, str) or not EMAIL.fullmatch(address):
+                    self.error(
+                        (*where, j), f"{address!r} is not an email address (name@example.com)"
+                    )
+            recipients[str(review)] = tuple(a for a in listed if isinstance(a, str))
+        if recipients and email is None and "email" not in spec:
+            self.error(kp, "recipients are given but no `email:` server to send through")
+        attempts = self.integer(spec.get("attempts", 3), (*kp, "attempts"), 1, 10) or 3
+        return Delivery(email, tuple(chat), recipients, attempts)
+
+    def email(self, raw: Any) -> EmailDelivery | None:
+        kp: KeyPath = ("delivery", "email")
+        spec = self.mapping(raw, kp, EMAIL_KEYS, required=("server", "from"))
+        if spec is None or not all(k in spec for k in ("server", "from")):
+            return None
+        server = self.text(spec["server"], (*kp, "server"))
+        sender = self.text(spec["from"], (*kp, "from"))
+        port = self.integer(spec.get("port", 587), (*kp, "port"), 1, 65535)
+        security = self.text(spec.get("security", "starttls"), (*kp, "security"), EMAIL_SECURITY)
+        pdf = spec.get("pdf", False)
+        if not isinstance(pdf, bool):
+            self.error((*kp, "pdf"), f"expected true or false, got {kind(pdf)}")
+            pdf = False
+        if not (server and sender and port and security):
+            return None
+        return EmailDelivery(server, sender, port, security, pdf)
+
+    def env_name(self, raw: Any, kp: KeyPath) -> str | None:
+        """The name of an environment variable holding a secret (never the secret itself)."""
+        text = self.text(raw, kp)
+        if text is not None and not ENV_NAME.match(text):
+            self.error(
+                kp,
+                "give the name of the environment variable that holds the webhook's URL (e.g. "
+                "REVIEWKIT_SLACK_WEBHOOK), not the URL: it is a secret and reviewkit.yaml is not",
+            )
+            return None
+        return text
 
     def calendar(self, raw: Any) -> Calendar:
         cal = self.mapping(raw, ("calendar",), CALENDAR_KEYS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from reviewkit.cli.check import check
+from reviewkit.cli.deliver import deliver
 from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
 from reviewkit.cli.links import links
@@ -37,6 +38,7 @@ for command in (
     store,
     users,
     report,
+    deliver,
     schedule,
     serve,
     sql,

@@ -169,6 +169,12 @@ class ProgressDisplay:
     "with the exports, config and notebook as it read them and the store as it was; written "
     "under --out, never over the published review.",
 )
+@click.option(
+    "--deliver",
+    "send",
+    is_flag=True,
+    help="Then send each published review as `delivery:` in reviewkit.yaml says (email, chat).",
+)
 def report(
     project: Path,
     period: str | None,
@@ -178,6 +184,7 @@ def report(
     out: Path | None,
     pdf: bool,
     snapshot: Path | None,
+    send: bool,
 ) -> None:
     """Run the monthly review for a period, one notebook per team in parallel, and publish each
     as offline HTML under reports/PERIOD/ with an index. A failing team does not stop the
@@ -192,6 +199,8 @@ def report(
 
     if all_teams and teams:
         raise click.UsageError("use either --team or --all-teams")
+    if snapshot is not None and send:
+        raise click.UsageError("--deliver sends published reviews, not reproductions")
     if snapshot is not None and (period or teams or all_teams or jobs):
         raise click.UsageError(
             "--reproduce takes the period and team from the snapshot: leave out --period, "
@@ -227,7 +236,11 @@ def report(
         live = load_config(project).live_url if run is not None else None
         write_index(folder.parent, live=live)  # now with the PDFs
     if run is not None:
-        _summary(run, unprinted)
+        undelivered = []
+        if send:
+            published = [r.label for r in run.results if r.ok]
+            undelivered = deliver_reviews(project, run.period, run.directory, published)
+        _summary(run, unprinted + undelivered)
         return
     for note in again.notes:
         click.echo(f"note: {note}", err=True)
@@ -279,6 +292,23 @@ def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
         else:
             click.echo(f"{result.label}: {target}")
     return failed
+
+
+def deliver_reviews(project: Path, period: str, directory: Path, reviews: list[str]) -> list[str]:
+    """Send ``reviews`` as `delivery:` says, a line each; the lines of what failed."""
+    from reviewkit.deliver import deliver  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.project import open_project  # noqa: PLC0415
+
+    with user_errors(), open_project(project) as opened:
+        done = deliver(opened, period, directory, reviews)
+    for sent in done.sent:
+        if sent.ok:
+            how = "already delivered" if sent.already else f"sent (try {sent.attempts})"
+            click.echo(f"{sent.review} → {sent.to}: {how}")
+    return [
+        f"  {s.review} → {s.to}: not delivered after {s.attempts} tries: {s.error}"
+        for s in done.failed
+    ]
 
 
 def _failure(result: TeamResult) -> str:

@@ -1,0 +1,311 @@
+"""Published reviews that reach people (`delivery:` in reviewkit.yaml): each review by email to
+its recipients (an HTML body with the scorecard inline, the full review attached, its PDF too
+if asked), and a summary with a link to the live page to chat webhooks (Slack, Microsoft Teams).
+
+>>> deliver(project, "2026-10", Path("reports/2026-10"), ["billing", "company"])
+
+Each message is sent once: what was delivered is recorded beside the review
+(``<review>.delivery.json``: per recipient or webhook, the SHA-256 of the review sent), so a
+second call sends only what is missing or what changed since, without running any review again.
+A failed send is tried again (``attempts``, waiting longer each time) and then reported; the
+others go on. Secrets come from the environment, never from reviewkit.yaml:
+``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's ``url_from`` variable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import smtplib
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any, Final
+
+from reviewkit import narrative
+from reviewkit.clock import now
+from reviewkit.config import ChatDelivery, Delivery, EmailDelivery
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import atomic_write
+from reviewkit.project import Project
+from reviewkit.report import COMPANY
+from reviewkit.report.index import live_page
+
+__all__ = ["DeliveryRun", "Sent", "deliver"]
+
+SMTP_USER_ENV: Final = "REVIEWKIT_SMTP_USER"
+SMTP_PASSWORD_ENV: Final = "REVIEWKIT_SMTP_PASSWORD"  # noqa: S105 (the variable's name)
+#: beside ``<review>.html``: what was delivered of it, to whom
+LEDGER: Final = ".delivery.json"
+#: seconds before the second try of a failed send (doubling after that)
+FIRST_PAUSE: Final = 2.0
+TIMEOUT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message of one review: to an email address or a webhook (``slack:VARIABLE``)."""
+
+    review: str
+    to: str
+    ok: bool
+    attempts: int = 0
+    #: delivered before, unchanged: not sent again
+    already: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    period: str
+    sent: tuple[Sent, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.sent)
+
+    @property
+    def failed(self) -> tuple[Sent, ...]:
+        return tuple(s for s in self.sent if not s.ok)
+
+
+class DeliveryError(ReviewkitError):
+    """A message that could not be sent (its try is reported, and tried again)."""
+
+
+def deliver(
+    project: Project,
+    period: str,
+    directory: Path,
+    reviews: Sequence[str],
+    *,
+    first_pause: float = FIRST_PAUSE,
+) -> DeliveryRun:
+    """Send the published reviews ``reviews`` (team names, or ``company``) of ``period`` in
+    ``directory`` as `delivery:` says; raises :class:`ReviewkitError` when the project has no
+    `delivery:` or a review is not published."""
+    delivery = project.config.delivery
+    if delivery is None:
+        raise ReviewkitError(
+            "reviewkit.yaml has no `delivery:` section: say who gets each review (see the "
+            "README, For a team)"
+        )
+    sent: list[Sent] = []
+    for review in reviews:
+        page = directory / f"{review}.html"
+        if not page.is_file():
+            raise ReviewkitError(
+                f"{shown_path(page)} is not published: run `reviewkit report --period {period}` "
+                "first"
+            )
+        content = _Review(project, period, review, page)
+        ledger = _Ledger(directory / f"{review}{LEDGER}", content.digest)
+        for to, send in _channels(delivery, content):
+            if ledger.has(to):
+                sent.append(Sent(review, to, ok=True, already=True))
+                continue
+            outcome = _with_retries(review, to, send, delivery.attempts, first_pause)
+            if outcome.ok:
+                ledger.record(to)
+            sent.append(outcome)
+    return DeliveryRun(period, tuple(sent))
+
+
+class _Review:
+    """What the messages of one review say."""
+
+    def __init__(self, project: Project, period: str, review: str, page: Path) -> None:
+        self.project, self.period, self.review, self.page = project, period, review, page
+        self.body = page.read_bytes()
+        self.digest = hashlib.sha256(self.body).hexdigest()
+        team = None if review == COMPANY else review
+        self.team = team
+        name = project.config.name
+        self.subject = f"{name} review · {review} · {period}"
+        self.url = live_page(project.config.live_url, period, review)
+        self.summary = narrative.executive_summary(project, period, team)
+        self.scorecard = narrative.scorecard_table(project, period, team).markup
+
+    def html(self) -> str:
+        points = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary)
+        return (
+            "<!doctype html><html><body style='font-family: sans-serif'>"
+            f"<h2>{html.escape(self.subject)}</h2>"
+            + (f"<ul>{points}</ul>" if points else "")
+            + self.scorecard
+            + f"<p><a href='{html.escape(self.url)}'>Open the live review</a> · the full "
+            "review is attached.</p></body></html>"
+        )
+
+    def text(self) -> str:
+        lines = [self.subject, "", *(f"- {line}" for line in self.summary)]
+        return "\n".join(
+            [*lines, "", f"The live review: {self.url}", "The full review is attached."]
+        )
+
+
+def _channels(delivery: Delivery, review: _Review) -> list[tuple[str, Callable[[], None]]]:
+    channels: list[tuple[str, Callable[[], None]]] = []
+    email = delivery.email
+    if email is not None:
+        for address in delivery.recipients.get(review.review, ()):
+            channels.append((address, _mailer(email, review, address)))
+    for hook in delivery.chat:
+        channels.append((f"{hook.format}:{hook.url_from}", _poster(hook, review)))
+    return channels
+
+
+def _mailer(email: EmailDelivery, review: _Review, address: str) -> Callable[[], None]:
+    def send() -> None:
+        message = EmailMessage()
+        message["Subject"] = review.subject
+        message["From"] = email.sender
+        message["To"] = address
+        message["Message-ID"] = make_msgid(domain="reviewkit")
+        message.set_content(review.text())
+        message.add_alternative(review.html(), subtype="html")
+        message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
+            review.body, maintype="text", subtype="html", filename=review.page.name
+        )
+        pdf = review.page.with_suffix(".pdf")
+        if email.pdf and pdf.is_file():
+            message.add_attachment(
+                pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
+            )
+        context = ssl.create_default_context()
+        try:
+            if email.security == "ssl":
+                server: smtplib.SMTP = smtplib.SMTP_SSL(
+                    email.server, email.port, timeout=TIMEOUT, context=context
+                )
+            else:
+                server = smtplib.SMTP(email.server, email.port, timeout=TIMEOUT)
+            with server:
+                if email.security == "starttls":
+                    server.starttls(context=context)
+                user = os.environ.get(SMTP_USER_ENV)
+                if user:
+                    server.login(user, os.environ.get(SMTP_PASSWORD_ENV, ""))
+                server.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"the mail server {email.server}:{email.port} refused or failed: {exc}"
+            ) from None
+
+    return send
+
+
+def _poster(hook: ChatDelivery, review: _Review) -> Callable[[], None]:
+    def send() -> None:
+        url = os.environ.get(hook.url_from, "")
+        if not url:
+            raise DeliveryError(
+                f"${hook.url_from} is not set: it holds the {hook.format} webhook's address"
+            )
+        if not url.startswith(("https://", "http://")):
+            raise DeliveryError(f"${hook.url_from} must be an https:// address")
+        body = json.dumps(_chat_message(hook.format, review)).encode("utf-8")
+        request = urllib.request.Request(  # noqa: S310 (http or https only: checked above)
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise DeliveryError(f"the {hook.format} webhook answered HTTP {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            raise DeliveryError(f"the {hook.format} webhook cannot be reached: {exc}") from None
+
+    return send
+
+
+def _chat_message(form: str, review: _Review) -> dict[str, Any]:
+    """The message in the webhook's own format: Slack's ``text``/``blocks``, or a Microsoft
+    Teams MessageCard with a button to the live page."""
+    summary = "\n".join(f"• {line}" for line in review.summary) or "No notable changes."
+    if form == "slack":
+        return {
+            "text": f"{review.subject}: {review.url}",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": review.subject}},
+                {"type": "section", "text": {"type": "plain_text", "text": summary}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open the live review"},
+                            "url": review.url,
+                        }
+                    ],
+                },
+            ],
+        }
+    return {
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": review.subject,
+        "title": review.subject,
+        "text": summary.replace("\n", "\n\n"),
+        "potentialAction": [
+            {
+                "@type": "OpenUri",
+                "name": "Open the live review",
+                "targets": [{"os": "default", "uri": review.url}],
+            }
+        ],
+    }
+
+
+def _with_retries(
+    review: str, to: str, send: Callable[[], None], attempts: int, first_pause: float
+) -> Sent:
+    pause = first_pause
+    error = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            send()
+        except DeliveryError as exc:
+            error = str(exc)
+            if attempt < attempts:
+                time.sleep(pause)
+                pause *= 2
+            continue
+        return Sent(review, to, ok=True, attempts=attempt)
+    return Sent(review, to, ok=False, attempts=attempts, error=error)
+
+
+class _Ledger:
+    """What was delivered of one review (``<review>.delivery.json``), written after each send,
+    so a crash or a failure sends nothing twice."""
+
+    def __init__(self, path: Path, digest: str) -> None:
+        self.path, self.digest = path, digest
+        try:
+            self.entries: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.entries = {}
+        except (OSError, ValueError) as exc:
+            raise ReviewkitError(
+                f"{shown_path(path)} cannot be read ({exc}): it records what was delivered; "
+                "delete it to deliver the review again to everyone"
+            ) from None
+
+    def has(self, to: str) -> bool:
+        entry = self.entries.get(to)
+        return isinstance(entry, dict) and entry.get("sha256") == self.digest
+
+    def record(self, to: str) -> None:
+        self.entries[to] = {"sha256": self.digest, "sent_at": now(dt.UTC).isoformat()}
+        text = json.dumps(self.entries, indent=2, sort_keys=True) + "\n"
+        atomic_write({self.path: text.encode("utf-8")})

@@ -1,0 +1,280 @@
+"""Reviews that reach people: published reviews mailed through a real SMTP server (aiosmtpd, in
+this process, with STARTTLS and a login) and posted to chat webhooks (a local HTTP server), each
+once; a failed send is tried again and reported, and a second delivery sends only what is
+missing, without running any review again."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from click.testing import CliRunner
+
+from reviewkit import open_project
+from reviewkit.cli import main
+from reviewkit.report import run_reports
+from tests.test_config import VALID_SOURCE, problems
+from tests.test_report import FIXTURE, PERIOD
+
+pytestmark = pytest.mark.usefixtures("jupyter_dirs")
+
+DELIVERY = """
+delivery:
+  email:
+    server: 127.0.0.1
+    port: {port}
+    security: starttls
+    from: "Northwind reviews <reviews@northwind.example>"
+  recipients:
+    billing: [luis@northwind.example]
+    company: [dana@northwind.example, ceo@northwind.example]
+  chat:
+    - {{format: slack, url_from: TEST_SLACK_WEBHOOK}}
+    - {{format: teams, url_from: TEST_TEAMS_WEBHOOK}}
+  attempts: 2
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received; ``refuse`` names recipients to turn away once (451)."""
+
+    messages: list[email.message.EmailMessage] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        refused = self.refuse & set(envelope.rcpt_tos)
+        if refused:
+            self.refuse -= refused
+            return "451 4.3.0 try again later"
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"mailer",
+            b"s3cret",
+        )
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
+    told to trust) that requires a login over TLS."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("REVIEWKIT_SMTP_USER", "mailer")
+    monkeypatch.setenv("REVIEWKIT_SMTP_PASSWORD", "s3cret")
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=box.authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@dataclass
+class Hooks:
+    """Chat webhooks on a local HTTP server: what was posted to each path; a path in ``fail``
+    answers 500."""
+
+    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fail: set[str] = field(default_factory=set)
+    base: str = ""
+
+
+@pytest.fixture
+def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
+    found = Hooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path in found.fail:
+                self.send_response(500)
+                self.end_headers()
+                return
+            found.posted.setdefault(self.path, []).append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    found.base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("TEST_SLACK_WEBHOOK", f"{found.base}/slack")
+    monkeypatch.setenv("TEST_TEAMS_WEBHOOK", f"{found.base}/teams")
+    yield found
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def published(sample_dir: Path, tmp_path: Path, smtp: tuple[Mailbox, int]) -> Path:
+    """The sample company with `delivery:` and its October reviews of billing and the company
+    published (with the small fixture notebook, for speed)."""
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    config = folder / "reviewkit.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + DELIVERY.format(port=smtp[1]), encoding="utf-8"
+    )
+    run = run_reports(folder, PERIOD, teams=["billing", ""], jobs=2, notebook=FIXTURE)
+    assert run.ok
+    return folder
+
+
+def deliver(project: Path) -> Any:
+    return CliRunner().invoke(main, ["deliver", "--project", str(project), "--period", PERIOD])
+
+
+def test_each_review_reaches_its_recipients_by_email_and_chat(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    box, _ = smtp
+    result = deliver(published)
+    assert result.exit_code == 0, result.output
+    assert sorted(m["To"] for m in box.messages) == [
+        "ceo@northwind.example",
+        "dana@northwind.example",
+        "luis@northwind.example",
+    ]
+    assert box.logins == ["mailer"] * 3  # logged in, over TLS (required by the server)
+    (luis,) = [m for m in box.messages if m["To"] == "luis@northwind.example"]
+    assert luis["Subject"] == "Northwind Cloud review · billing · 2026-10"
+    assert luis["From"] == "Northwind reviews <reviews@northwind.example>"
+    body = luis.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<table" in body and "Fewer billing-team customers churn" in body  # the scorecard
+    assert "voila/render/review.ipynb?period=2026-10&amp;team=billing" in body
+    (attached,) = list(luis.iter_attachments())
+    assert attached.get_filename() == "billing.html"
+    sent = attached.get_payload(decode=True)
+    assert sent == (published / "reports" / PERIOD / "billing.html").read_bytes()
+    slack = hooks.posted["/slack"]
+    assert [m["blocks"][0]["text"]["text"] for m in slack] == [
+        "Northwind Cloud review · billing · 2026-10",
+        "Northwind Cloud review · company · 2026-10",
+    ]
+    assert "review.ipynb?period=2026-10&team=billing" in slack[0]["text"]
+    teams = hooks.posted["/teams"]
+    assert teams[0]["@type"] == "MessageCard"
+    assert teams[0]["potentialAction"][0]["targets"][0]["uri"].endswith(
+        "period=2026-10&team=billing"
+    )
+    assert "billing → luis@northwind.example: sent (try 1)" in result.output
+
+
+def test_a_failed_delivery_is_retried_reported_and_never_sent_twice(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    box, _ = smtp
+    box.refuse = {"luis@northwind.example"}  # one 451, then accepted
+    hooks.fail = {"/teams"}  # down for the whole first delivery
+    page = published / "reports" / PERIOD / "billing.html"
+    published_at = page.stat().st_mtime_ns
+    first = deliver(published)
+    assert first.exit_code == 1
+    assert "billing → luis@northwind.example: sent (try 2)" in first.output
+    assert (
+        "billing → teams:TEST_TEAMS_WEBHOOK: not delivered after 2 tries: the teams "
+        "webhook answered HTTP 500" in first.output
+    )
+    assert len(box.messages) == 3 and len(hooks.posted["/slack"]) == 2
+
+    hooks.fail = set()
+    second = deliver(published)
+    assert second.exit_code == 0, second.output
+    assert len(box.messages) == 3 and len(hooks.posted["/slack"]) == 2  # nothing twice
+    assert len(hooks.posted["/teams"]) == 2  # what was missing
+    assert "billing → luis@northwind.example: already delivered" in second.output
+    assert page.stat().st_mtime_ns == published_at  # no review ran again
+    ledger = json.loads((published / "reports" / PERIOD / "billing.delivery.json").read_text())
+    assert set(ledger) == {
+        "luis@northwind.example",
+        "slack:TEST_SLACK_WEBHOOK",
+        "teams:TEST_TEAMS_WEBHOOK",
+    }
+
+
+def test_delivery_secrets_stay_out_of_reviewkit_yaml(write_config) -> None:
+    text = (
+        VALID_SOURCE
+        + """\
+metrics:
+  n: {source: tickets, agg: count}
+delivery:
+  chat:
+    - {format: slack, url_from: "https://hooks.slack.com/services/T0/B0/secret"}
+    - {format: discord, url_from: X}
+  recipients:
+    billing: [luis, "a@b.io"]
+"""
+    )
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:9:1: delivery: recipients are given but no `email:` server to send through",
+        "reviewkit.yaml:11:23: delivery.chat.0.url_from: give the name of the environment "
+        "variable that holds the webhook's URL (e.g. REVIEWKIT_SLACK_WEBHOOK), not the URL: it "
+        "is a secret and reviewkit.yaml is not",
+        "reviewkit.yaml:12:8: delivery.chat.1.format: 'discord' is not one of: slack, teams",
+        "reviewkit.yaml:14:15: delivery.recipients.billing.0: 'luis' is not an email address "
+        "(name@example.com)",
+    ]
+
+
+def test_without_delivery_the_command_says_what_to_add(sample_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    run_reports(folder, PERIOD, teams=["billing"], notebook=FIXTURE)
+    with open_project(folder):
+        pass
+    result = deliver(folder)
+    assert result.exit_code == 1
+    assert "reviewkit.yaml has no `delivery:` section" in result.output
