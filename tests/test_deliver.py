@@ -5,6 +5,7 @@ missing, without running any review again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -24,7 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 
-from reviewkit import open_project
+from reviewkit import open_project, schedule
 from reviewkit.cli import main
 from reviewkit.report import run_reports
 from tests.test_config import VALID_SOURCE, problems
@@ -278,3 +279,31 @@ def test_without_delivery_the_command_says_what_to_add(sample_dir: Path, tmp_pat
     result = deliver(folder)
     assert result.exit_code == 1
     assert "reviewkit.yaml has no `delivery:` section" in result.output
+
+
+def test_a_scheduled_run_delivers_what_it_published(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler sends each review it publishes, and records what could not be sent."""
+    box, _ = smtp
+    hooks.fail = {"/slack"}
+
+    def small_run(project_dir: Path, period: str, **_: Any) -> Any:  # the fixture notebook
+        return run_reports(project_dir, period, teams=["billing", ""], jobs=2, notebook=FIXTURE)
+
+    monkeypatch.setattr(schedule, "run_reports", small_run)
+    (run,) = schedule.run_schedule(
+        published, "0 6 1 * *", once=True, clock=lambda: dt.datetime(2026, 11, 1, 6, 5)
+    )
+    assert run.period == PERIOD and run.ok
+    assert sorted(m["To"] for m in box.messages) == [
+        "ceo@northwind.example",
+        "dana@northwind.example",
+        "luis@northwind.example",
+    ]
+    assert run.undelivered == (
+        "billing → slack:TEST_SLACK_WEBHOOK: the slack webhook answered HTTP 500",
+        "company → slack:TEST_SLACK_WEBHOOK: the slack webhook answered HTTP 500",
+    )
+    state = json.loads((published / ".reviewkit" / "schedule.json").read_text(encoding="utf-8"))
+    assert state["runs"][-1]["undelivered"] == list(run.undelivered)

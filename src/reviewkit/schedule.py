@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from reviewkit.clock import now
 from reviewkit.cron import Cron, parse_cron
+from reviewkit.deliver import deliver
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
+from reviewkit.project import open_project
 from reviewkit.report import ReportRun, run_reports
 
 __all__ = [
@@ -93,6 +95,9 @@ class ScheduledRun:
     ok: bool
     failed: tuple[str, ...] = ()
     error: str = ""
+    #: messages `delivery:` could not send (``review → recipient: why``); `reviewkit deliver`
+    #: sends them later, and only them
+    undelivered: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +108,7 @@ class ScheduledRun:
             "ok": self.ok,
             "failed": list(self.failed),
             "error": self.error,
+            "undelivered": list(self.undelivered),
         }
 
 
@@ -165,7 +171,27 @@ def _run_once(
     except ReviewkitError as exc:
         return ScheduledRun(due, period, started, clock(), ok=False, error=str(exc))
     failed = tuple(r.label for r in run.failed)
-    return ScheduledRun(due, period, started, clock(), ok=run.ok, failed=failed)
+    undelivered = _deliver(project_dir, run)
+    for line in undelivered:
+        (progress or (lambda _: None))(f"not delivered: {line}")
+    return ScheduledRun(
+        due, period, started, clock(), ok=run.ok, failed=failed, undelivered=undelivered
+    )
+
+
+def _deliver(project_dir: Path, run: ReportRun) -> tuple[str, ...]:
+    """Send the run's published reviews when reviewkit.yaml has `delivery:`; what failed."""
+    published = [r.label for r in run.results if r.ok]
+    if not published:
+        return ()
+    try:
+        with open_project(project_dir) as project:
+            if project.config.delivery is None:
+                return ()
+            sent = deliver(project, run.period, run.directory, published)
+    except ReviewkitError as exc:
+        return (str(exc),)
+    return tuple(f"{s.review} → {s.to}: {s.error}" for s in sent.failed)
 
 
 def _read_state(path: Path) -> dict[str, Any]:
