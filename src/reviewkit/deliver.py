@@ -40,7 +40,15 @@ from reviewkit.project import Project
 from reviewkit.report import COMPANY
 from reviewkit.report.index import live_page
 
-__all__ = ["DeliveryRun", "Sent", "deliver"]
+__all__ = [
+    "DeliveryError",
+    "DeliveryRun",
+    "Sent",
+    "deliver",
+    "post_chat",
+    "send_mail",
+    "with_retries",
+]
 
 SMTP_USER_ENV: Final = "REVIEWKIT_SMTP_USER"
 SMTP_PASSWORD_ENV: Final = "REVIEWKIT_SMTP_PASSWORD"  # noqa: S105 (the variable's name)
@@ -113,7 +121,7 @@ def deliver(
             if ledger.has(to):
                 sent.append(Sent(review, to, ok=True, already=True))
                 continue
-            outcome = _with_retries(review, to, send, delivery.attempts, first_pause)
+            outcome = with_retries(review, to, send, delivery.attempts, first_pause)
             if outcome.ok:
                 ledger.record(to)
             sent.append(outcome)
@@ -181,63 +189,75 @@ def _mailer(email: EmailDelivery, review: _Review, address: str) -> Callable[[],
             message.add_attachment(
                 pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
             )
-        context = ssl.create_default_context()
-        try:
-            if email.security == "ssl":
-                server: smtplib.SMTP = smtplib.SMTP_SSL(
-                    email.server, email.port, timeout=TIMEOUT, context=context
-                )
-            else:
-                server = smtplib.SMTP(email.server, email.port, timeout=TIMEOUT)
-            with server:
-                if email.security == "starttls":
-                    server.starttls(context=context)
-                user = os.environ.get(SMTP_USER_ENV)
-                if user:
-                    server.login(user, os.environ.get(SMTP_PASSWORD_ENV, ""))
-                server.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(
-                f"the mail server {email.server}:{email.port} refused or failed: {exc}"
-            ) from None
+        send_mail(email, message)
 
     return send
+
+
+def send_mail(email: EmailDelivery, message: EmailMessage) -> None:
+    """Send ``message`` through the configured SMTP server (TLS as configured, the server's
+    certificate verified, the login from the environment); a failure is a DeliveryError."""
+    context = ssl.create_default_context()
+    try:
+        if email.security == "ssl":
+            server: smtplib.SMTP = smtplib.SMTP_SSL(
+                email.server, email.port, timeout=TIMEOUT, context=context
+            )
+        else:
+            server = smtplib.SMTP(email.server, email.port, timeout=TIMEOUT)
+        with server:
+            if email.security == "starttls":
+                server.starttls(context=context)
+            user = os.environ.get(SMTP_USER_ENV)
+            if user:
+                server.login(user, os.environ.get(SMTP_PASSWORD_ENV, ""))
+            server.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(
+            f"the mail server {email.server}:{email.port} refused or failed: {exc}"
+        ) from None
 
 
 def _poster(hook: ChatDelivery, review: _Review) -> Callable[[], None]:
     def send() -> None:
-        url = os.environ.get(hook.url_from, "")
-        if not url:
-            raise DeliveryError(
-                f"${hook.url_from} is not set: it holds the {hook.format} webhook's address"
-            )
-        if not url.startswith(("https://", "http://")):
-            raise DeliveryError(f"${hook.url_from} must be an https:// address")
-        body = json.dumps(_chat_message(hook.format, review)).encode("utf-8")
-        request = urllib.request.Request(  # noqa: S310 (http or https only: checked above)
-            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise DeliveryError(f"the {hook.format} webhook answered HTTP {exc.code}") from None
-        except (OSError, ValueError) as exc:
-            raise DeliveryError(f"the {hook.format} webhook cannot be reached: {exc}") from None
+        post_chat(hook, review.subject, review.summary, review.url)
 
     return send
 
 
-def _chat_message(form: str, review: _Review) -> dict[str, Any]:
+def post_chat(hook: ChatDelivery, subject: str, lines: Sequence[str], url: str) -> None:
+    """Post ``subject``, ``lines`` and a button to ``url`` to the webhook, in its format; a
+    failure is a DeliveryError."""
+    address = os.environ.get(hook.url_from, "")
+    if not address:
+        raise DeliveryError(
+            f"${hook.url_from} is not set: it holds the {hook.format} webhook's address"
+        )
+    if not address.startswith(("https://", "http://")):
+        raise DeliveryError(f"${hook.url_from} must be an https:// address")
+    body = json.dumps(_chat_message(hook.format, subject, lines, url)).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 (http or https only: checked above)
+        address, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise DeliveryError(f"the {hook.format} webhook answered HTTP {exc.code}") from None
+    except (OSError, ValueError) as exc:
+        raise DeliveryError(f"the {hook.format} webhook cannot be reached: {exc}") from None
+
+
+def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> dict[str, Any]:
     """The message in the webhook's own format: Slack's ``text``/``blocks``, or a Microsoft
     Teams MessageCard with a button to the live page."""
-    summary = "\n".join(f"• {line}" for line in review.summary) or "No notable changes."
+    summary = "\n".join(f"• {line}" for line in lines) or "No notable changes."
     if form == "slack":
         return {
-            "text": f"{review.subject}: {review.url}",
+            "text": f"{subject}: {url}",
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": review.subject}},
+                {"type": "header", "text": {"type": "plain_text", "text": subject}},
                 {"type": "section", "text": {"type": "plain_text", "text": summary}},
                 {
                     "type": "actions",
@@ -245,7 +265,7 @@ def _chat_message(form: str, review: _Review) -> dict[str, Any]:
                         {
                             "type": "button",
                             "text": {"type": "plain_text", "text": "Open the live review"},
-                            "url": review.url,
+                            "url": url,
                         }
                     ],
                 },
@@ -254,20 +274,20 @@ def _chat_message(form: str, review: _Review) -> dict[str, Any]:
     return {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
-        "summary": review.subject,
-        "title": review.subject,
+        "summary": subject,
+        "title": subject,
         "text": summary.replace("\n", "\n\n"),
         "potentialAction": [
             {
                 "@type": "OpenUri",
                 "name": "Open the live review",
-                "targets": [{"os": "default", "uri": review.url}],
+                "targets": [{"os": "default", "uri": url}],
             }
         ],
     }
 
 
-def _with_retries(
+def with_retries(
     review: str, to: str, send: Callable[[], None], attempts: int, first_pause: float
 ) -> Sent:
     pause = first_pause
