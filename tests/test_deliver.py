@@ -6,28 +6,18 @@ missing, without running any review again."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import json
 import shutil
-import socket
-import ssl
-import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 
 from reviewkit import open_project, schedule
 from reviewkit.cli import main
 from reviewkit.report import run_reports
+from tests.conftest import Hooks, Mailbox
 from tests.test_config import VALID_SOURCE, problems
 from tests.test_report import FIXTURE, PERIOD
 
@@ -48,114 +38,6 @@ delivery:
     - {{format: teams, url_from: TEST_TEAMS_WEBHOOK}}
   attempts: 2
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server received; ``refuse`` names recipients to turn away once (451)."""
-
-    messages: list[email.message.EmailMessage] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        refused = self.refuse & set(envelope.rcpt_tos)
-        if refused:
-            self.refuse -= refused
-            return "451 4.3.0 try again later"
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            b"mailer",
-            b"s3cret",
-        )
-        if ok:
-            self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
-
-
-@pytest.fixture
-def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
-    told to trust) that requires a login over TLS."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    monkeypatch.setenv("REVIEWKIT_SMTP_USER", "mailer")
-    monkeypatch.setenv("REVIEWKIT_SMTP_PASSWORD", "s3cret")
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=context,
-        require_starttls=True,
-        authenticator=box.authenticate,
-        auth_require_tls=True,
-    )
-    controller.start()
-    yield box, port
-    controller.stop()
-
-
-@dataclass
-class Hooks:
-    """Chat webhooks on a local HTTP server: what was posted to each path; a path in ``fail``
-    answers 500."""
-
-    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    fail: set[str] = field(default_factory=set)
-    base: str = ""
-
-
-@pytest.fixture
-def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
-    found = Hooks()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path in found.fail:
-                self.send_response(500)
-                self.end_headers()
-                return
-            found.posted.setdefault(self.path, []).append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    found.base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("TEST_SLACK_WEBHOOK", f"{found.base}/slack")
-    monkeypatch.setenv("TEST_TEAMS_WEBHOOK", f"{found.base}/teams")
-    yield found
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

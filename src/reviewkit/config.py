@@ -95,7 +95,24 @@ TOP_KEYS: Final = (
     "schedule",
     "live_url",
     "delivery",
+    "alerts",
 )
+ALERT_KEYS: Final = (
+    "name",
+    "status",
+    "outcome",
+    "metric",
+    "filters",
+    "below",
+    "above",
+    "stale_days",
+    "verdicts",
+    "to",
+    "chat",
+)
+#: what an alert watches: exactly one of these keys says which kind it is
+ALERT_KINDS: Final = ("status", "below", "above", "stale_days", "verdicts")
+ALERT_STATUSES: Final = ("at risk", "off track")
 DELIVERY_KEYS: Final = ("email", "chat", "recipients", "attempts")
 EMAIL_KEYS: Final = ("server", "port", "security", "from", "pdf")
 EMAIL_SECURITY: Final = ("starttls", "ssl", "none")
@@ -367,6 +384,26 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A rule watched after each data refresh (`reviewkit alerts --check`): an outcome's status
+    at ``status`` or worse, a metric ``below``/``above`` a value in the latest complete month,
+    no new data for ``stale_days`` days, or a link's verdict changing. It fires once per change,
+    by email to ``to`` and, with ``chat``, to the delivery's webhooks."""
+
+    name: str
+    kind: str
+    outcome: str | None = None
+    metric: str | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    value: float | None = None
+    status: str | None = None
+    days: int | None = None
+    to: tuple[str, ...] = ()
+    chat: bool = True
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """A validated ``reviewkit.yaml``."""
 
@@ -388,6 +425,7 @@ class ProjectConfig:
     live_url: str = "http://127.0.0.1:8866/"
     #: `delivery:`, or None: reviews are only published
     delivery: Delivery | None = None
+    alerts: tuple[Alert, ...] = ()
 
     @property
     def store_location(self) -> Path | str:
@@ -1270,6 +1308,7 @@ class _Checker(_OutcomeChecks):
         schedule = self.cron(top["schedule"]) if "schedule" in top else None
         live_url = self.live_url(top["live_url"]) if "live_url" in top else None
         delivery = self.delivery(top["delivery"]) if "delivery" in top else None
+        alerts = self.alerts(top.get("alerts", []), metrics, outcomes, delivery)
         return ProjectConfig(
             root,
             name,
@@ -1285,7 +1324,95 @@ class _Checker(_OutcomeChecks):
             schedule,
             live_url or ProjectConfig.live_url,
             delivery,
+            alerts,
         )
+
+    def alerts(
+        self,
+        raw: Any,
+        metrics: Mapping[str, Metric],
+        outcomes: Mapping[str, Outcome],
+        delivery: Delivery | None,
+    ) -> tuple[Alert, ...]:
+        if not isinstance(raw, list):
+            self.error(("alerts",), f"expected a list of alert rules, got {kind(raw)}")
+            return ()
+        found = []
+        for i, item in enumerate(raw):
+            kp: KeyPath = ("alerts", i)
+            spec = self.mapping(item, kp, ALERT_KEYS, required=("name",))
+            if spec is None or "name" not in spec:
+                continue
+            kinds = [k for k in ALERT_KINDS if k in spec]
+            if len(kinds) != 1:
+                self.error(
+                    kp,
+                    "an alert watches exactly one of: status (an outcome's), below or above "
+                    f"(with metric), stale_days, verdicts; found {', '.join(kinds) or 'none'}",
+                )
+                continue
+            which = kinds[0]
+            name = self.text(spec["name"], (*kp, "name"))
+            fields: dict[str, Any] = {}
+            if "outcome" in spec:
+                fields["outcome"] = self.text(spec["outcome"], (*kp, "outcome"))
+                if fields["outcome"] is not None and fields["outcome"] not in outcomes:
+                    self.error(
+                        (*kp, "outcome"),
+                        f"unknown outcome '{fields['outcome']}'"
+                        f"{suggest(fields['outcome'], list(outcomes))}",
+                    )
+                    continue
+            if "metric" in spec:
+                fields["metric"] = self.text(spec["metric"], (*kp, "metric"))
+                if fields["metric"] is not None and fields["metric"] not in metrics:
+                    self.error(
+                        (*kp, "metric"),
+                        f"unknown metric '{fields['metric']}'"
+                        f"{suggest(fields['metric'], list(metrics))}",
+                    )
+                    continue
+            if which in ("below", "above"):
+                fields["value"] = self.number(spec[which], (*kp, which))
+                if "metric" not in spec:
+                    self.error(kp, f"`{which}:` needs `metric:`: the KPI to watch")
+                    continue
+                fields["filters"] = self.filters(spec.get("filters", {}), (*kp, "filters")) or ()
+            elif which == "status":
+                fields["status"] = self.text(spec["status"], (*kp, "status"), ALERT_STATUSES)
+            elif which == "stale_days":
+                fields["days"] = self.integer(spec["stale_days"], (*kp, "stale_days"), 1, 365)
+            elif spec["verdicts"] is not True:
+                self.error((*kp, "verdicts"), "write `verdicts: true` to watch link verdicts")
+                continue
+            to = spec.get("to", [])
+            listed = [to] if isinstance(to, str) else to
+            if not isinstance(listed, list) or not all(
+                isinstance(a, str) and EMAIL.fullmatch(a) for a in listed
+            ):
+                self.error((*kp, "to"), "expected a list of email addresses (name@example.com)")
+                continue
+            if listed and (delivery is None or delivery.email is None):
+                self.error(
+                    (*kp, "to"), "alerts by email need `delivery: email:` (the server to use)"
+                )
+            chat = spec.get("chat", True)
+            if not isinstance(chat, bool):
+                self.error((*kp, "chat"), f"expected true or false, got {kind(chat)}")
+                continue
+            if name is None or any(fields.get(k, "") is None for k in ("value", "status", "days")):
+                continue  # reported
+            found.append(
+                Alert(
+                    str(name),
+                    which,
+                    to=tuple(listed),
+                    chat=chat,
+                    line=self.line(kp),
+                    **fields,
+                )
+            )
+        return tuple(found)
 
     def delivery(self, raw: Any) -> Delivery | None:
         kp: KeyPath = ("delivery",)

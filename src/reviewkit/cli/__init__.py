@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from reviewkit.cli.alerts import alerts
 from reviewkit.cli.check import check
 from reviewkit.cli.deliver import deliver
 from reviewkit.cli.init import init
@@ -39,6 +40,7 @@ for command in (
     users,
     report,
     deliver,
+    alerts,
     schedule,
     serve,
     sql,

@@ -1,0 +1,194 @@
+"""Alerts (`alerts:` in reviewkit.yaml), checked after each data refresh with `reviewkit alerts
+--check` (and by `reviewkit schedule` after its reports): an outcome whose status turns at risk
+or off track, a KPI that crosses a value in the latest complete month, an export with no new
+data for some days, a link whose verdict changes.
+
+Each alert fires once per change, not on every check: what each rule last saw is kept in
+``.reviewkit/alerts.json``, per outcome, KPI, source or link. A message names the KPI, the
+numbers and the page to open; it goes by email (the rule's ``to:``, through `delivery: email:`)
+and to `delivery: chat:` webhooks. One that cannot be sent is reported and fires again at the
+next check (what it saw is not recorded until it is sent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any, Final
+
+from reviewkit.clock import today
+from reviewkit.config import Alert
+from reviewkit.deliver import FIRST_PAUSE, post_chat, send_mail, with_retries
+from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import atomic_write
+from reviewkit.metrics import format_value, metric_sources
+from reviewkit.project import Project
+from reviewkit.report import COMPANY
+from reviewkit.report.index import live_page
+
+__all__ = ["Fired", "check_alerts"]
+
+#: what each alert last saw, under the project
+STATE: Final = Path(".reviewkit") / "alerts.json"
+#: the levels each `status:` rule fires at
+LEVELS: Final = {"at risk": ("at risk", "off track"), "off track": ("off track",)}
+
+
+@dataclass(frozen=True)
+class Fired:
+    """An alert that fired: what it says, the page to open, and whether it was sent."""
+
+    alert: str
+    key: str
+    message: str
+    url: str
+    sent: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a rule sees of one thing: its state, whether that is alarming, and the message."""
+
+    state: str
+    alarm: bool
+    message: str
+    url: str
+
+
+def check_alerts(project: Project, *, first_pause: float = FIRST_PAUSE) -> list[Fired]:
+    """Evaluate every alert of the project; send and return those that fire."""
+    path = project.root / STATE
+    memory = _read(path)
+    fired: list[Fired] = []
+    for alert in project.config.alerts:
+        seen = memory.setdefault(alert.name, {})
+        for key, now in _observe(project, alert):
+            before = seen.get(key)
+            first = before is None
+            if alert.kind == "verdicts":
+                fires = not first and before != now.state  # a change, not the first sight
+            else:
+                fires = now.alarm and before != now.state
+            if fires:
+                sent = _send(project, alert, key, now, first_pause)
+                fired.append(sent)
+                if not sent.sent:
+                    continue  # not recorded: it fires again at the next check
+            seen[key] = now.state
+    atomic_write({path: (json.dumps(memory, indent=2, sort_keys=True) + "\n").encode("utf-8")})
+    return fired
+
+
+def _read(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ReviewkitError(
+            f"{shown_path(path)} cannot be read ({exc}): it records what each alert last saw; "
+            "delete it, and each alert fires once more for what is alarming now"
+        ) from None
+    return data if isinstance(data, dict) else {}
+
+
+def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
+    month = project.period("latest", "month")
+    live = project.config.live_url
+    if alert.kind == "status":
+        assert alert.status is not None
+        card = project.outcome_scorecard(month)
+        for row in card.to_dict("records"):
+            if alert.outcome and row["outcome"] != alert.outcome:
+                continue
+            status = str(row["status"])
+            message = (
+                f"{row['title']}: {row['label']} is {row['text']} in {month.label} (target to "
+                f"date {row['target_text'] or 'none'}), so the outcome is {status}"
+            )
+            url = live_page(live, month.label, row["team"] or COMPANY)
+            alarm = status in LEVELS[alert.status]
+            yield str(row["outcome"]), _Seen(status, alarm, message, url)
+    elif alert.kind in ("below", "above"):
+        assert alert.metric is not None and alert.value is not None
+        metric = project.config.metrics[alert.metric]
+        filters = {column: list(values) for column, values in alert.filters}
+        series = project.kpi(
+            alert.metric, grain="month", start=month.start, end=month.end, filters=filters
+        )
+        if series.empty or series["value"].isna().all():
+            return
+        value = float(series["value"].iloc[-1])
+        crossed = value < alert.value if alert.kind == "below" else value > alert.value
+        where = ", ".join(f"{c} = {'/'.join(v)}" for c, v in alert.filters)
+        message = (
+            f"{metric.label}{f' ({where})' if where else ''} is "
+            f"{format_value(metric, value)} in {month.label}, {alert.kind} "
+            f"{format_value(metric, alert.value)}"
+        )
+        state = alert.kind if crossed else "within"
+        key = alert.metric + "".join(f"|{c}={'/'.join(v)}" for c, v in alert.filters)
+        yield key, _Seen(state, crossed, message, live_page(live, month.label, COMPANY))
+    elif alert.kind == "stale_days":
+        assert alert.days is not None
+        names = (
+            sorted(metric_sources(project.config, alert.metric))
+            if alert.metric
+            else sorted(project.config.sources)
+        )
+        day = today()
+        for name in names:
+            through = project.source_dates(name).through
+            late = (day - through).days if through is not None else None
+            stale = late is None or late >= alert.days
+            since = f"since {through} ({late} days)" if through else "at all"
+            message = f"{name} has had no new data {since}: check the export's refresh"
+            yield name, _Seen("stale" if stale else "fresh", stale, message, live)
+    else:
+        for outcome in project.config.outcomes.values():
+            if alert.outcome and outcome.id != alert.outcome:
+                continue
+            frame = project.outcome_impact(outcome.id)
+            url = live_page(live, month.label, outcome.team or COMPANY)
+            for row in frame.to_dict("records"):
+                verdict = str(row["verdict"])
+                message = (
+                    f"the evidence that {row['output']} moved {outcome.title} now says: {verdict}"
+                )
+                yield f"{row['output']}→{outcome.id}", _Seen(verdict, True, message, url)
+
+
+def _send(project: Project, alert: Alert, key: str, seen: _Seen, first_pause: float) -> Fired:
+    delivery = project.config.delivery
+    subject = f"{project.config.name} alert · {alert.name}"
+    errors: list[str] = []
+    if delivery is not None and delivery.email is not None:
+        email = delivery.email
+        for address in alert.to:
+
+            def mail(address: str = address) -> None:
+                message = EmailMessage()
+                message["Subject"] = subject
+                message["From"] = email.sender
+                message["To"] = address
+                message["Message-ID"] = make_msgid(domain="reviewkit")
+                message.set_content(f"{seen.message}.\n\nOpen: {seen.url}\n")
+                send_mail(email, message)
+
+            outcome = with_retries(alert.name, address, mail, delivery.attempts, first_pause)
+            errors += [f"{address}: {outcome.error}"] if not outcome.ok else []
+    if delivery is not None and alert.chat:
+        for hook in delivery.chat:
+
+            def post(hook: Any = hook) -> None:
+                post_chat(hook, subject, [seen.message], seen.url)
+
+            to = f"{hook.format}:{hook.url_from}"
+            outcome = with_retries(alert.name, to, post, delivery.attempts, first_pause)
+            errors += [f"{to}: {outcome.error}"] if not outcome.ok else []
+    return Fired(alert.name, key, seen.message, seen.url, not errors, "; ".join(errors))
