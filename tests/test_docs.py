@@ -11,7 +11,8 @@ from reviewkit import config
 from reviewkit.cli import main
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-ANNOTATED = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
+#: the annotated reviewkit.yaml: the first yaml block of "The project format" section
+ANNOTATED = re.search(r"## The project format.*?```yaml\n(.*?)```", README, re.S).group(1)
 
 KEYS = sorted(
     {
@@ -30,6 +31,10 @@ KEYS = sorted(
         *config.KPI_KEYS,
         *config.OUTCOME_BASELINE_KEYS,
         *config.OUTCOME_TARGET_KEYS,
+        *config.DELIVERY_KEYS,
+        *config.EMAIL_KEYS,
+        *config.CHAT_KEYS,
+        *config.ALERT_KEYS,
     }
 )
 
@@ -53,6 +58,9 @@ def test_every_config_key_is_in_the_annotated_reviewkit_yaml(key: str) -> None:
         *config.GAPS,
         *config.CHANGES,
         *config.IMPACT_GRAINS,
+        *config.EMAIL_SECURITY,
+        *config.CHAT_FORMATS,
+        *config.ALERT_STATUSES,
     ],
 )
 def test_every_choice_is_documented(word: str) -> None:
