@@ -9,7 +9,6 @@ import email.policy
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -28,7 +27,7 @@ from reviewkit.clock import TODAY_VARIABLE
 from reviewkit.project import open_project
 from reviewkit.sample import generate
 from reviewkit.scaffold import templates_dir
-from tests.postgres import PostgresServer, binaries
+from tests.postgres import PostgresServer, binaries, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,12 +165,6 @@ def pg_url(postgres: PostgresServer) -> str:
 
 
 # -- a mail server and chat webhooks (delivery and alerts) ----------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -38,7 +38,7 @@ def _real_clock() -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -55,7 +55,7 @@ class PostgresServer:
         # Not under pytest's folders, which the postgres user may not enter.
         self.folder = Path(tempfile.mkdtemp(prefix="reviewkit-postgres-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self._as_owner:
             shutil.chown(self.folder, "postgres")

@@ -36,8 +36,8 @@ from reviewkit.dashboard import PAGES, page
 from reviewkit.render import EMBED_OPTIONS
 from reviewkit.report import live_page, reproduce, run_reports
 from reviewkit.serve import ServeOptions
-from tests.conftest import close_websocket, isolate_jupyter, warm_copy
-from tests.test_serve import Server, free_port
+from tests.conftest import close_websocket, free_port, isolate_jupyter, warm_copy
+from tests.test_serve import Server
 
 PERIOD = "2026-10"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,8 @@ from reviewkit import open_project
 from reviewkit.cli import main
 from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.dashboard import PAGES
-from tests.conftest import close_websocket
+from reviewkit.serve import HUB_ENV
+from tests.conftest import close_websocket, free_port
 from tests.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,12 +55,6 @@ if not CHROMIUM.exists():
     pytest.skip(
         "Debian's chromium is not installed (make test installs it)", allow_module_level=True
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:
@@ -641,6 +635,17 @@ def test_off_loopback_without_a_token_is_refused(project: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_hub_sign_in_is_for_a_server_the_hub_starts(project: Path, monkeypatch) -> None:
+    for name in HUB_ENV:
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["serve", "--project", str(project), "--sign-in", "hub"])
+    assert result.exit_code == 1
+    assert "--sign-in hub runs as a JupyterHub service, started by the Hub" in result.output
+    assert "JUPYTERHUB_SERVICE_URL, JUPYTERHUB_SERVICE_PREFIX" in result.output
+    result = CliRunner().invoke(main, ["serve", "--sign-in", "hub", "--port", "9999"])
+    assert result.exit_code == 2 and "drop --port" in result.output
+
+
 def test_a_port_in_use_is_refused(server: Server, project: Path) -> None:
     result = CliRunner().invoke(
         main, ["serve", "--project", str(project), "--port", str(server.port)]
@@ -790,3 +795,103 @@ def test_proxy_sign_in_believes_only_the_trusted_proxy(project: Path, tmp_path: 
         assert response.status == 200 and "Check in on each outcome" in body
     finally:
         trusted.stop()
+
+
+HUB_CONFIG = """\
+c = get_config()
+load_subconfig({docs!r})  # the recipe, as documented; only its ports change here
+c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_port}"
+c.JupyterHub.services[0]["url"] = "http://127.0.0.1:{service_port}"
+"""
+
+
+def test_jupyterhub_signs_people_in_to_the_pages(
+    browser, project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """docs/jupyterhub_config.py for real: JupyterHub (its dummy authenticator, the Python
+    configurable-http-proxy) starts `reviewkit serve --sign-in hub` as its service. Nothing is
+    served to someone not signed in to the Hub; a person who signs in lands on the page as
+    themselves, with the role `reviewkit users` gives them, and their check-in is theirs;
+    someone the Hub lets in who is not in `reviewkit users` only reads."""
+    monkeypatch.setenv("REVIEWKIT_STORE", str(tmp_path / "hub.db"))  # passed on to the service
+    monkeypatch.setenv("REVIEWKIT_PROJECT", str(project))
+    monkeypatch.setenv("REVIEWKIT_HUB_PASSWORD", "hub-s3cret")
+    with open_project(project) as opened:
+        opened.store.add_person("Priya Raman", email="priya@example.com")
+    port, service_port = free_port(), free_port()
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(
+        HUB_CONFIG.format(
+            docs=str(REPO / "docs" / "jupyterhub_config.py"),
+            port=port,
+            hub_port=free_port(),
+            proxy_port=free_port(),
+            service_port=service_port,
+        )
+    )
+    log = tmp_path / "hub.log"
+    with log.open("wb") as output:
+        hub = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}/services/reviews/voila/render"
+
+    def wait_for(pattern: str) -> None:
+        deadline = time.monotonic() + 180
+        while not re.search(pattern, log.read_text(errors="replace")):
+            assert hub.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.25)
+
+    def sign_in(name: str, page: str):
+        context = browser.new_context()
+        context.set_default_timeout(SLOW)
+        tab = context.new_page()
+        tab.goto(f"{base}/{page}")
+        tab.fill("#username_input", name)
+        tab.fill("#password_input", "hub-s3cret")
+        tab.click("#login_submit")
+        tab.wait_for_url(f"{base}/{page}")
+        widgets_ready(tab)
+        return context, tab
+
+    try:
+        wait_for(r"JupyterHub is now running")
+        wait_for(r"Voil. is running at")
+        # not signed in: the Hub's sign-in page, from the Hub's address or the service's own
+        status, body = get(f"{base}/checkins.ipynb")
+        assert status == 200 and 'id="login_submit"' in body and "Check in on" not in body
+        direct = f"http://127.0.0.1:{service_port}/services/reviews/voila/render/checkins.ipynb"
+        status, body = get(direct)
+        assert "Check in on" not in body, status
+
+        context, tab = sign_in("priya@example.com", "checkins.ipynb?team=billing&period=2026-10")
+        assert tab.inner_text(".reviewkit-viewer") == "Signed in as Priya Raman (contributor)"
+        tab.locator(".widget-textarea textarea").first.fill("Retries working, says Priya")
+        tab.locator("button[title='Save check-in']").click()
+        tab.wait_for_selector("text=saved:", timeout=SLOW)
+        shoot(tab, "checkins-jupyterhub")
+        context.close()
+
+        context, tab = sign_in("guest", "checkins.ipynb?team=billing&period=2026-10")
+        assert tab.inner_text(".reviewkit-viewer") == "Signed in as guest (viewer)"
+        tab.locator(".widget-textarea textarea").first.fill("A guest's note")
+        tab.locator("button[title='Save check-in']").click()
+        tab.wait_for_selector("text=guest may read these pages but not", timeout=SLOW)
+        context.close()
+        served = log.read_text(errors="replace")  # (stopping may interrupt a kernel mid-start)
+    finally:
+        hub.terminate()
+        try:
+            hub.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+    with open_project(project) as opened:
+        (checkin,) = opened.checkins(period="2026-10", outcome_id="billing-churn")
+    assert (checkin.author, checkin.note) == ("Priya Raman", "Retries working, says Priya")
+    assert "Traceback" not in served

@@ -23,6 +23,8 @@ import ipaddress
 import json
 import os
 import socket
+import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -57,8 +59,8 @@ PAGES_DIR: Final = Path(".reviewkit") / "serve"
 #: How viewers sign in: ``token``, one shared token (or none, on loopback) and saves recorded
 #: under the server's user; ``people``, a token per person (`reviewkit users add`); ``proxy``, an
 #: authenticating reverse proxy's ``X-Forwarded-User``/``X-Forwarded-Email``, believed only from
-#: ``trusted_proxies``.
-SIGN_IN: Final = ("token", "people", "proxy")
+#: ``trusted_proxies``; ``hub``, JupyterHub's users, the server running as a Hub service.
+SIGN_IN: Final = ("token", "people", "proxy", "hub")
 #: The request header in which the server tells a page's kernel who is signed in. It is always
 #: set by the server, over anything the browser sent; Voila hands it to the kernel as
 #: ``HTTP_X_REVIEWKIT_VIEWER`` (reviewkit.dashboard.signed_in).
@@ -84,8 +86,41 @@ class ServeOptions:
     sign_in: str = "token"
     #: ``proxy``: the addresses of the authenticating proxies whose headers are believed
     trusted_proxies: tuple[str, ...] = ()
-    #: ``proxy``: the role of someone the proxy signs in who is not in `reviewkit users`
-    proxy_role: str = "viewer"
+    #: ``proxy`` and ``hub``: the role of someone signed in who is not in `reviewkit users`
+    default_role: str = "viewer"
+    #: where the pages are, under the server's root (``hub``: the service's prefix)
+    base_url: str = "/"
+
+
+#: What JupyterHub sets for a service it starts (and jupyterhub.services.auth reads).
+HUB_ENV: Final = (
+    "JUPYTERHUB_SERVICE_URL",
+    "JUPYTERHUB_SERVICE_PREFIX",
+    "JUPYTERHUB_API_URL",
+    "JUPYTERHUB_API_TOKEN",
+    "JUPYTERHUB_CLIENT_ID",
+    "JUPYTERHUB_OAUTH_CALLBACK_URL",
+)
+
+
+def as_hub_service(options: ServeOptions, environ: Mapping[str, str]) -> ServeOptions:
+    """``options`` listening where the Hub that started this service sends its requests, under
+    the service's prefix."""
+    missing = [name for name in HUB_ENV if not environ.get(name)]
+    if missing:
+        raise ReviewkitError(
+            "--sign-in hub runs as a JupyterHub service, started by the Hub, which sets "
+            f"{', '.join(missing)}: add reviewkit serve to the Hub's services (see "
+            "docs/jupyterhub_config.py) rather than starting it yourself"
+        )
+    url = urllib.parse.urlsplit(environ["JUPYTERHUB_SERVICE_URL"])
+    if url.scheme != "http" or not url.hostname or not url.port:
+        raise ReviewkitError(
+            f"JUPYTERHUB_SERVICE_URL={environ['JUPYTERHUB_SERVICE_URL']!r}: expected "
+            "http://HOST:PORT (the service's `url` in jupyterhub_config.py)"
+        )
+    prefix = "/" + environ["JUPYTERHUB_SERVICE_PREFIX"].strip("/") + "/"
+    return dataclasses.replace(options, host=url.hostname, port=url.port, base_url=prefix)
 
 
 def is_loopback(host: str) -> bool:
@@ -188,14 +223,16 @@ class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
 
 
 def _identity_class(options: ServeOptions, store: Path | str) -> Any:
-    """jupyter_server's identity provider for ``people`` and ``proxy`` sign-in: every request
-    (pages, kernels, their websockets) belongs to a person or is refused."""
+    """jupyter_server's identity provider for signing people in (every request: pages, kernels,
+    their websockets, belongs to a person or is refused): ``people`` and ``proxy`` here,
+    ``hub`` through JupyterHub's own (:func:`_hub_identity_class`)."""
     from jupyter_server.auth.identity import IdentityProvider, User  # noqa: PLC0415
 
-    def user(person_name: str) -> Any:
-        return User(username=person_name, name=person_name, display_name=person_name)
+    class Viewers:
+        """Who is behind a signed-in request, for the page's kernel: a person in
+        `reviewkit users` (by name, or by the proxy's email) with their role, or else the name
+        they signed in with and ``options.default_role``."""
 
-    class ReviewIdentity(IdentityProvider):
         _people: Store | None = None
 
         @property
@@ -204,6 +241,26 @@ def _identity_class(options: ServeOptions, store: Path | str) -> Any:
                 self._people = Store(store, create=False)
             return self._people
 
+        def viewer(self, handler: Any) -> str:
+            """The signed-in person, as the header the kernel reads."""
+            name = handler.current_user.username
+            person = self.people.person(name)
+            email = None
+            if options.sign_in == "proxy":  # only the trusted proxy's header says so
+                email = handler.request.headers.get(PROXY_EMAIL, "").strip() or None
+                if person is None and email:
+                    person = self.people.person(email)
+            if person is not None:
+                return json.dumps({"name": person.name, "email": person.email, "role": person.role})
+            return json.dumps({"name": name, "email": email, "role": options.default_role})
+
+    if options.sign_in == "hub":
+        return _hub_identity_class(Viewers)
+
+    def user(person_name: str) -> Any:
+        return User(username=person_name, name=person_name, display_name=person_name)
+
+    class ReviewIdentity(Viewers, IdentityProvider):
         @property
         def auth_enabled(self) -> bool:
             return True
@@ -232,18 +289,33 @@ def _identity_class(options: ServeOptions, store: Path | str) -> Any:
             person = self.people.person_for_token(handler.get_argument("password", default=""))
             return None if person is None else user(person.name)
 
-        def viewer(self, handler: Any) -> str:
-            """The signed-in person, as the header the kernel reads."""
-            name = handler.current_user.username
-            person = self.people.person(name)
-            email = handler.request.headers.get(PROXY_EMAIL, "").strip() or None
-            if person is None and email and options.sign_in == "proxy":
-                person = self.people.person(email)
-            if person is not None:
-                return json.dumps({"name": person.name, "email": person.email, "role": person.role})
-            return json.dumps({"name": name, "email": email, "role": options.proxy_role})
-
     return ReviewIdentity
+
+
+def _hub_identity_class(viewers: type) -> Any:
+    """JupyterHub's identity provider for jupyter_server (OAuth with the Hub, access checked
+    against the service's scopes), with its OAuth callback where the Hub sends people back:
+    the service's prefix, which Voila does not add to identity providers' handlers."""
+    try:
+        from jupyterhub.singleuser.extension import (  # type: ignore[import-untyped]  # noqa: PLC0415
+            JupyterHubIdentityProvider,
+            JupyterHubOAuthCallbackHandler,
+        )
+    except ImportError:
+        raise ReviewkitError(
+            "--sign-in hub needs the jupyterhub package beside reviewkit: pip install jupyterhub"
+        ) from None
+
+    class HubIdentity(viewers, JupyterHubIdentityProvider):  # type: ignore[misc]
+        def __init__(self, token: str = "", **kwargs: Any) -> None:
+            # Voila hands every identity provider its --token; the Hub's has its own.
+            super().__init__(**kwargs)
+
+        def get_handlers(self) -> list[Any]:
+            path = urllib.parse.urlsplit(self.hub_auth.oauth_redirect_uri).path
+            return [(path, JupyterHubOAuthCallbackHandler, {"hub_auth": self.hub_auth})]
+
+    return HubIdentity
 
 
 def _server_class(options: ServeOptions) -> Any:
@@ -278,7 +350,11 @@ def _server_class(options: ServeOptions) -> Any:
             # could then rebind its own name to 127.0.0.1 (DNS rebinding), read the pages and
             # drive the widgets as a same-origin page: on loopback without a token, answer only
             # requests addressed to a loopback address or localhost (403 otherwise).
-            settings["allow_remote_access"] = bool(options.token) or not is_loopback(options.host)
+            # Signed-in people (behind a proxy or a Hub, whose Host names are theirs) are asked
+            # who they are whatever the Host.
+            settings["allow_remote_access"] = (
+                bool(options.token) or options.sign_in != "token" or not is_loopback(options.host)
+            )
             return settings
 
         def init_handlers(self) -> list[Any]:
@@ -296,6 +372,7 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
         "--no-browser",
         f"--Voila.ip={options.host}",
         f"--Voila.port={options.port}",
+        f"--Voila.base_url={options.base_url}",
         "--Voila.port_retries=0",
         f"--Voila.token={options.token or ''}",
         f"--VoilaConfiguration.template={TEMPLATE}",
@@ -312,14 +389,12 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
 
 def page_url(options: ServeOptions, page: str = "review", **query: str) -> str:
     """The URL of a page (``review``, ``links``...) with its query parameters and the token."""
-    from urllib.parse import urlencode  # noqa: PLC0415
-
     host = options.host if is_loopback(options.host) else socket.gethostname()
     wanted = {k: v for k, v in query.items() if v}
     if options.token:
         wanted["token"] = options.token
-    suffix = f"?{urlencode(wanted)}" if wanted else ""
-    return f"http://{host}:{options.port}/voila/render/{PAGES[page][0]}{suffix}"
+    suffix = f"?{urllib.parse.urlencode(wanted)}" if wanted else ""
+    return f"http://{host}:{options.port}{options.base_url}voila/render/{PAGES[page][0]}{suffix}"
 
 
 def check_port(host: str, port: int) -> None:
@@ -337,6 +412,8 @@ def check_port(host: str, port: int) -> None:
 
 def serve(options: ServeOptions) -> None:
     """Serve the project's pages until interrupted."""
+    if options.sign_in == "hub":
+        options = as_hub_service(options, os.environ)
     check_address(options.host, options.token, options.sign_in)
     check_port(options.host, options.port)
     config = load_config(options.project)  # a broken config is reported here, not per page

@@ -50,12 +50,13 @@ from reviewkit.cli.common import project_option, user_errors
 )
 @click.option(
     "--sign-in",
-    type=click.Choice(["token", "people", "proxy"]),
+    type=click.Choice(["token", "people", "proxy", "hub"]),
     default="token",
     show_default=True,
     help="token: one shared token (saves recorded under the server's user); people: each "
     "person's own token (reviewkit users add), saves recorded under their name; proxy: the "
-    "X-Forwarded-User/-Email headers of an authenticating proxy (--trusted-proxy).",
+    "X-Forwarded-User/-Email headers of an authenticating proxy (--trusted-proxy); hub: "
+    "JupyterHub's users, run as a Hub service (docs/jupyterhub_config.py).",
 )
 @click.option(
     "--trusted-proxy",
@@ -66,11 +67,11 @@ from reviewkit.cli.common import project_option, user_errors
     "requests from anywhere else are refused.",
 )
 @click.option(
-    "--proxy-role",
+    "--default-role",
     type=click.Choice(["viewer", "contributor"]),
     default="viewer",
     show_default=True,
-    help="With --sign-in proxy: the role of someone the proxy signs in who is not in "
+    help="With --sign-in proxy or hub: the role of someone signed in who is not in "
     "reviewkit users (who are, keep theirs).",
 )
 def serve(
@@ -84,7 +85,7 @@ def serve(
     max_kernels: int,
     sign_in: str,
     trusted_proxies: tuple[str, ...],
-    proxy_role: str,
+    default_role: str,
 ) -> None:
     """Serve the project's review pages with Voila: the review (scorecard, then each outcome with
     its outputs and impact), the link editor, the check-ins and the KPI explorer. Open
@@ -92,13 +93,20 @@ def serve(
     from reviewkit.serve import ServeOptions  # noqa: PLC0415 (keep --help fast)
     from reviewkit.serve import serve as run  # noqa: PLC0415
 
+    context = click.get_current_context()
     if token is not None and no_token:
-        source = click.get_current_context().get_parameter_source("token")
+        source = context.get_parameter_source("token")
         if source is not click.core.ParameterSource.ENVIRONMENT:
             raise click.UsageError("--token and --no-token exclude each other")
         token = None  # --no-token wins over REVIEWKIT_TOKEN
     if sign_in == "proxy" and not trusted_proxies:
         raise click.UsageError("--sign-in proxy needs --trusted-proxy ADDRESS (the proxy's)")
+    typed = click.core.ParameterSource.COMMANDLINE
+    given = [o for o in ("host", "port") if context.get_parameter_source(o) is typed]
+    if sign_in == "hub" and given:
+        raise click.UsageError(
+            f"--sign-in hub listens where the Hub says (JUPYTERHUB_SERVICE_URL): drop --{given[0]}"
+        )
     if sign_in != "token" and token:
         raise click.UsageError(f"--sign-in {sign_in} signs people in: drop the shared --token")
     with user_errors():
@@ -113,6 +121,6 @@ def serve(
                 max_kernels=max_kernels,
                 sign_in=sign_in,
                 trusted_proxies=trusted_proxies,
-                proxy_role=proxy_role,
+                default_role=default_role,
             )
         )
