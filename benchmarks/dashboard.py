@@ -26,7 +26,7 @@ import harness
 from playwright.sync_api import sync_playwright
 
 from reviewkit import open_project
-from reviewkit.cli.report import CHROMIUM_OFFLINE
+from reviewkit.report.pdf import CHROMIUM_OFFLINE
 from reviewkit.serve import prepare_pages
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from reviewkit import charts, open_project, render
-from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.impact import ImpactResult
 from reviewkit.project import Project
+from reviewkit.report.pdf import CHROMIUM_OFFLINE
 
 #: what "a few thousand rows" means for one chart's embedded data
 MAX_ROWS = 3000

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,25 @@ def test_each_review_reaches_its_recipients_by_email_and_chat(
         "period=2026-10&team=billing"
     )
     assert "billing → luis@northwind.example: sent (try 1)" in result.output
+
+
+def test_the_pdf_is_printed_and_attached_when_asked(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    if shutil.which("chromium") is None and os.environ.get("CI") != "true":
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    config = published / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8").replace("starttls\n", "starttls\n    pdf: true\n")
+    config.write_text(text, encoding="utf-8")
+    result = deliver(published)
+    assert result.exit_code == 0, result.output
+    (luis,) = [m for m in smtp[0].messages if m["To"] == "luis@northwind.example"]
+    page, pdf = list(luis.iter_attachments())
+    assert (page.get_filename(), pdf.get_filename()) == ("billing.html", "billing.pdf")
+    assert pdf.get_content_type() == "application/pdf"
+    printed = published / "reports" / PERIOD / "billing.pdf"  # beside the review, for the index
+    assert pdf.get_payload(decode=True) == printed.read_bytes()
+    assert printed.read_bytes().startswith(b"%PDF")
 
 
 def test_a_failed_delivery_is_retried_reported_and_never_sent_twice(

@@ -471,7 +471,7 @@ def save(page, note: str, expect: str) -> str:
 def test_the_store_deleted_or_read_only_while_served(sample_dir: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
-    from reviewkit.cli.report import CHROMIUM_OFFLINE  # noqa: PLC0415
+    from reviewkit.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
 
     project = tmp_path / "project"
     shutil.copytree(sample_dir, project, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))

@@ -29,7 +29,7 @@ from traitlets.config import Config
 
 import reviewkit.files
 from reviewkit import open_project, report
-from reviewkit.cli.report import CHROMIUM_FLAGS, ProgressDisplay
+from reviewkit.cli.report import ProgressDisplay
 from reviewkit.cli.report import report as report_command
 from reviewkit.errors import ReviewkitError
 from reviewkit.files import atomic_write
@@ -41,6 +41,7 @@ from reviewkit.report import (
     run_reports,
 )
 from reviewkit.report import run as report_run
+from reviewkit.report.pdf import CHROMIUM_FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"

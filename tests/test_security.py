@@ -414,7 +414,7 @@ def test_a_browser_shows_chart_titles_and_tooltips_as_text(published: Path) -> N
     user's text run, the outcome's title drawn as SVG text and shown in its tooltip as text."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only with chromium)
 
-    from reviewkit.cli.report import CHROMIUM_OFFLINE  # noqa: PLC0415
+    from reviewkit.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
 
     dialogs: list[str] = []
     title = poison("outcome-title")

@@ -28,8 +28,8 @@ from tornado.websocket import websocket_connect
 
 from reviewkit import open_project
 from reviewkit.cli import main
-from reviewkit.cli.report import CHROMIUM_OFFLINE
 from reviewkit.dashboard import PAGES
+from reviewkit.report.pdf import CHROMIUM_OFFLINE
 from reviewkit.serve import HUB_ENV
 from tests.conftest import close_websocket, free_port
 from tests.postgres import PostgresServer

@@ -21,6 +21,7 @@ import json
 import os
 import smtplib
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +40,7 @@ from reviewkit.files import atomic_write
 from reviewkit.project import Project
 from reviewkit.report import COMPANY
 from reviewkit.report.index import live_page
+from reviewkit.report.pdf import find_chromium, print_pdf
 
 __all__ = [
     "DeliveryError",
@@ -107,6 +109,9 @@ def deliver(
             "reviewkit.yaml has no `delivery:` section: say who gets each review (see the "
             "README, For a team)"
         )
+    chromium = None  # to print each review's PDF, when the mails attach it
+    if delivery.email is not None and delivery.email.pdf:
+        chromium = find_chromium("`delivery: email: pdf: true` (or set it to false)")
     sent: list[Sent] = []
     for review in reviews:
         page = directory / f"{review}.html"
@@ -115,7 +120,7 @@ def deliver(
                 f"{shown_path(page)} is not published: run `reviewkit report --period {period}` "
                 "first"
             )
-        content = _Review(project, period, review, page)
+        content = _Review(project, period, review, page, chromium)
         ledger = _Ledger(directory / f"{review}{LEDGER}", content.digest)
         for to, send in _channels(delivery, content):
             if ledger.has(to):
@@ -131,8 +136,11 @@ def deliver(
 class _Review:
     """What the messages of one review say."""
 
-    def __init__(self, project: Project, period: str, review: str, page: Path) -> None:
+    def __init__(
+        self, project: Project, period: str, review: str, page: Path, chromium: str | None
+    ) -> None:
         self.project, self.period, self.review, self.page = project, period, review, page
+        self.chromium = chromium
         self.body = page.read_bytes()
         self.digest = hashlib.sha256(self.body).hexdigest()
         team = None if review == COMPANY else review
@@ -142,6 +150,19 @@ class _Review:
         self.url = live_page(project.config.live_url, period, review)
         self.summary = narrative.executive_summary(project, period, team)
         self.scorecard = narrative.scorecard_table(project, period, team).markup
+
+    def pdf(self) -> Path:
+        """The review as PDF beside it (``reviewkit report --pdf`` prints it), printed now if
+        it is missing or older than the review; a DeliveryError if it cannot be."""
+        pdf = self.page.with_suffix(".pdf")
+        if pdf.is_file() and pdf.stat().st_mtime_ns >= self.page.stat().st_mtime_ns:
+            return pdf
+        assert self.chromium is not None, "deliver() finds chromium for PDFs"
+        try:
+            print_pdf(self.chromium, self.page, pdf)
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise DeliveryError(f"could not print {shown_path(pdf)} to attach: {exc}") from None
+        return pdf
 
     def html(self) -> str:
         points = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary)
@@ -184,8 +205,8 @@ def _mailer(email: EmailDelivery, review: _Review, address: str) -> Callable[[],
         message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
             review.body, maintype="text", subtype="html", filename=review.page.name
         )
-        pdf = review.page.with_suffix(".pdf")
-        if email.pdf and pdf.is_file():
+        if email.pdf:
+            pdf = review.pdf()
             message.add_attachment(
                 pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,29 +14,11 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from reviewkit.cli.common import jobs_option, project_option, user_errors
-from reviewkit.files import replacing
+from reviewkit.report.pdf import find_chromium, print_pdf
 
 if TYPE_CHECKING:
     from reviewkit.report import ReportRun, TeamResult
 
-#: Chromium offline: no sandbox (root), no GPU, and nothing reaching the network (the browser
-#: tests and benchmarks launch it with these too)
-CHROMIUM_OFFLINE = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
-#: printing a review to PDF
-CHROMIUM_FLAGS = ("--headless", *CHROMIUM_OFFLINE, "--no-pdf-header-footer")
-#: seconds Chromium gets to print one review
-PDF_TIMEOUT = 120
-#: how long Chromium lets the page's scripts run (virtual time) before printing: the charts are
-#: drawn by vega-embed once the inlined library has loaded
-PDF_SCRIPT_BUDGET_MS = 10_000
 #: seconds between redraws of the progress bar (its clock)
 TICK = 1.0
 BAR_WIDTH = 24
@@ -208,12 +189,10 @@ def report(
         )
     if snapshot is None and period is None:
         raise click.UsageError("Missing option '--period' (or pass --reproduce SNAPSHOT).")
-    chromium = shutil.which("chromium")
-    if pdf and chromium is None:
-        raise click.ClickException(
-            "--pdf needs headless Chromium: install Debian's chromium package "
-            "(apt-get install chromium), or leave out --pdf for HTML only"
-        )
+    chromium = None
+    if pdf:
+        with user_errors():
+            chromium = find_chromium("--pdf (leave it out for HTML only)")
     display = ProgressDisplay()
     try:
         with user_errors():
@@ -230,7 +209,7 @@ def report(
         display.close()
     results = run.results if run is not None else (again.result,)
     unprinted = []
-    if chromium is not None and pdf:
+    if chromium is not None:
         unprinted = _print_pdfs(chromium, results)
         folder = run.directory if run is not None else again.directory
         live = load_config(project).live_url if run is not None else None
@@ -249,33 +228,6 @@ def report(
     lines = [] if again.ok else [_failure(again.result)]
     if lines or unprinted:
         raise click.ClickException("\n".join(["reproducing failed:", *lines, *unprinted]))
-
-
-def print_pdf(chromium: str, page: Path, target: Path) -> None:
-    """Print the HTML ``page`` to the PDF ``target`` with headless Chromium, offline, with a
-    fresh profile, after letting the page's scripts draw its charts (into a temp file renamed
-    into place). Raises ``subprocess.SubprocessError`` or ``OSError`` when it fails."""
-    with (
-        replacing(target) as partial,
-        tempfile.TemporaryDirectory(
-            prefix="reviewkit-chromium-", ignore_cleanup_errors=True
-        ) as profile,
-    ):
-        subprocess.run(
-            [
-                chromium,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--virtual-time-budget={PDF_SCRIPT_BUDGET_MS}",
-                f"--print-to-pdf={partial}",
-                page.resolve().as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=PDF_TIMEOUT,
-        )
-        if not partial.read_bytes().startswith(b"%PDF"):
-            raise subprocess.SubprocessError(f"chromium wrote no PDF for {page}")
 
 
 def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
