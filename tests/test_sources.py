@@ -765,6 +765,34 @@ def test_xlsx_that_is_not_a_workbook_is_refused(make_project: MakeProject) -> No
     ]
 
 
+def test_a_parquet_export_that_needs_no_parsing_is_read_in_place(
+    make_project: MakeProject,
+) -> None:
+    """Its columns are cast where they lie once one scan has checked them: nothing but the
+    metadata goes into the cache, and the rows are those a copy gives. A column that needs
+    parsing (a date written as text) makes it a copy again."""
+    root = make_project(
+        kpis_source("data/kpis.parquet", date="ts"), {"data/kpis.parquet": parquet(PARQUET_TABLE)}
+    )
+    (read,) = load().files
+    assert read.table.samefile(root / "data" / "kpis.parquet") and read.select is not None
+    assert [name for name in cache_entries(root) if name.endswith(".parquet")] == []
+    rows = "SELECT CAST(ts AS VARCHAR), team, tickets, csat, s FROM kpis ORDER BY 1"
+    assert fetch(rows) == [
+        ("2024-01-01", "north", 12, 4.5, "2024-01-01"),
+        ("2024-01-02", "south", 7, None, "2024-01-02"),
+    ]
+    assert types()["ts"] == "DATE" and types()["s"] == "VARCHAR"
+    assert load().files[0].select == read.select  # from the cache's metadata next time
+
+    make_project(
+        kpis_source("data/kpis.parquet", date="s"), {"data/kpis.parquet": parquet(PARQUET_TABLE)}
+    )
+    (copied,) = load().files
+    assert copied.select is None and copied.table.suffix == ".parquet"
+    assert copied.table.parent == root / ".reviewkit" / "cache" / "kpis"
+
+
 def test_truncated_parquet_is_refused(make_project: MakeProject) -> None:
     data = parquet(PARQUET_TABLE)
     make_project(kpis_source("data/kpis.parquet", date="d"), {"data/kpis.parquet": data[:300]})

@@ -56,7 +56,9 @@ def quote_literal(text: str) -> str:
 
 @dataclass
 class LoadedFile:
-    """One export file of a source, parsed and cached as Parquet."""
+    """One export file of a source: parsed and cached as Parquet (``table``), or a Parquet
+    export whose columns need no parsing, read in place (``table`` is the export itself, typed
+    by the casts in ``select``)."""
 
     path: Path
     table: Path
@@ -65,6 +67,14 @@ class LoadedFile:
     bad_rows: int = 0
     min_date: dt.date | None = None
     max_date: dt.date | None = None
+    #: read in place: the select list that types the export's columns as declared
+    select: str | None = None
+
+    @property
+    def relation(self) -> str:
+        """SQL for the file's rows as declared, to select from."""
+        table = f"read_parquet({quote_literal(str(self.table))})"
+        return table if self.select is None else f"(SELECT {self.select} FROM {table})"
 
 
 @dataclass
@@ -341,23 +351,29 @@ def _shown_value(value: Any) -> str:
 def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
     base = cache.entry(source, path)
     table, meta = base.with_suffix(".parquet"), base.with_suffix(".json")
-    if table.exists() and meta.exists():
-        return _from_meta(path, table, json.loads(meta.read_text(encoding="utf-8")))
+    if meta.exists():
+        record = json.loads(meta.read_text(encoding="utf-8"))
+        if record.get("select") or table.exists():
+            return _from_meta(path, table, record)
     shown = shown_path(path)
     con = connect()
     try:
-        with replacing(table) as tmp:
-            rejected, bad_rows = _READERS[source.format](con, source, path, shown, tmp)
-            if source.shape == "long":
-                _pivot_long(con, source, shown, tmp)
-            rows, min_date, max_date = con.execute(
-                f"SELECT count(*), min({quote_ident(source.date.column)})::DATE, "
-                f"max({quote_ident(source.date.column)})::DATE FROM read_parquet($p)",
-                {"p": str(tmp)},
-            ).fetchall()[0]
-            if rows == 0 and not rejected:
-                raise _file_error(
-                    shown, "has a header but no data rows; export it again or remove the file", 2
+        select = None
+        if source.format == "parquet" and source.shape == "wide":
+            select = _parquet_in_place(con, source, path, shown)
+        if select is not None:  # nothing is written: the export is the table
+            rejected: list[Problem] = []
+            bad_rows = 0
+            rows, min_date, max_date = _extent(
+                con, source, LoadedFile(path, path, 0, select=select), shown, rejected
+            )
+        else:
+            with replacing(table) as tmp:
+                rejected, bad_rows = _READERS[source.format](con, source, path, shown, tmp)
+                if source.shape == "long":
+                    _pivot_long(con, source, shown, tmp)
+                rows, min_date, max_date = _extent(
+                    con, source, LoadedFile(path, tmp, 0), shown, rejected
                 )
         record = {
             "rows": rows,
@@ -366,11 +382,32 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
             "rejected": [asdict(p) for p in rejected],
             "bad_rows": bad_rows,
             "shown": shown,
+            "select": select,
         }
         SourceCache._write_json(meta, record)
     finally:
         con.close()
     return _from_meta(path, table, record)
+
+
+def _extent(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    loaded: LoadedFile,
+    shown: str,
+    rejected: Sequence[Problem],
+) -> tuple[int, dt.date | None, dt.date | None]:
+    """How many rows a loaded file has, and its first and last date; a file with no rows (none
+    set aside either) is an error."""
+    date = quote_ident(source.date.column)
+    rows, first, last = con.execute(
+        f"SELECT count(*), min({date})::DATE, max({date})::DATE FROM {loaded.relation}"
+    ).fetchall()[0]
+    if rows == 0 and not rejected:
+        raise _file_error(
+            shown, "has a header but no data rows; export it again or remove the file", 2
+        )
+    return rows, first, last
 
 
 def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
@@ -384,14 +421,16 @@ def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
         replace(p, path=new + p.path[len(old) :]) if old and p.path.startswith(old) else p
         for p in rejected
     ]
+    select = meta.get("select")
     return LoadedFile(
         path,
-        table,
+        path if select else table,
         int(meta["rows"]),
         rejected,
         int(meta["bad_rows"]),
         day(meta["min_date"]),
         day(meta["max_date"]),
+        select,
     )
 
 
@@ -493,14 +532,39 @@ def _convert_staged(
     """Type the relation ``staged`` (which has a ``_line`` column) into ``out``.
 
     Used for Excel, JSON and Parquet, whose readers cannot report bad values with a location:
-    each value that does not convert becomes a problem naming its line/row and raw text. Text
-    columns are parsed; columns already of a fitting type (a Parquet DATE, TIMESTAMP, DOUBLE or
-    integer) are cast directly, and only checked where a value can fail (a missing date, a
-    fraction where a whole number is declared). All checks are one scan, then one copy.
+    each value that does not convert becomes a problem naming its line/row and raw text. All
+    checks are one scan, then one copy.
     """
+    typing = _typing(source, _staged_types(con, staged))
+    problems, bad_lines = _bad_values(con, typing, shown, staged, unit)
+    keep = " WHERE _line NOT IN (SELECT unnest($bad))" if bad_lines else ""
+    con.execute(
+        f"COPY (SELECT {', '.join(typing.selects)} FROM {staged}{keep}) TO "
+        f"{quote_literal(str(out))} (FORMAT parquet)",
+        {"bad": bad_lines} if bad_lines else {},
+    )
+    return problems, len(bad_lines)
+
+
+@dataclass(frozen=True)
+class _Typing:
+    """How a staged relation's columns become the declared types."""
+
+    #: ``expression AS column``, in the staged order
+    selects: list[str]
+    #: (column, typed expression, what it should be, required): values that may not convert
+    checks: list[tuple[str, str, str, bool]]
+    #: whether some column is parsed from text (not only cast from a fitting type)
+    parses: bool
+
+
+def _typing(source: Source, staged_types: dict[str, str]) -> _Typing:
+    """Text columns are parsed; columns already of a fitting type (a Parquet DATE, TIMESTAMP,
+    DOUBLE or integer) are cast directly, and only checked where a value can fail (a missing
+    date, a fraction where a whole number is declared)."""
     typed = _typed_columns(source)
-    selects, checks = [], []
-    for column, staged_type in _staged_types(con, staged).items():
+    selects, checks, parses = [], [], False
+    for column, staged_type in staged_types.items():
         if column == "_line":
             continue
         q = quote_ident(column)
@@ -510,12 +574,14 @@ def _convert_staged(
             if source.date.format:
                 expr = f"try_strptime({raw}, {quote_literal(source.date.format)})"
                 what = f"a date in format '{source.date.format}'"
+                parses = True
             elif staged_type in NATIVE_DATES:
                 expr = q
                 what = "a date (YYYY-MM-DD)"
             else:
                 expr = f"TRY_CAST({raw} AS TIMESTAMP)"
                 what = "a date (YYYY-MM-DD)"
+                parses = True
             expr = f"CAST({expr} AS {kind})"
             checks.append((column, expr, what, True))
         elif kind == "BIGINT" and staged_type in NATIVE_WHOLE:
@@ -532,6 +598,7 @@ def _convert_staged(
                 if source.decimal != ".":
                     text = f"replace({text}, {quote_literal(source.decimal)}, '.')"
                 number = f"TRY_CAST({text} AS DOUBLE)"
+                parses = True
             if kind == "BIGINT":
                 expr = (
                     f"CASE WHEN {number} = round({number}) AND abs({number}) < {MAX_WHOLE} "
@@ -545,41 +612,43 @@ def _convert_staged(
         else:
             expr = raw if column not in source.dimensions else f"CAST({q} AS VARCHAR)"
         selects.append(f"{expr} AS {q}")
+    return _Typing(selects, checks, parses)
+
+
+def _bad_values(
+    con: duckdb.DuckDBPyConnection, typing: _Typing, shown: str, staged: str, unit: str
+) -> tuple[list[Problem], list[int]]:
+    """The values of ``staged`` that do not convert (one scan), as problems in line or row
+    order, and the lines (``_line``) that hold them."""
     found: list[tuple[int, int, Problem]] = []
     bad_lines: list[int] = []
-    if checks:
-        tests, outputs = [], []
-        for column, expr, _, required in checks:
-            raw_col = f"CAST({quote_ident(column)} AS VARCHAR)"
-            bad_if = f"({expr}) IS NULL AND NULLIF(trim({raw_col}), '') IS NOT NULL"
-            if required:
-                bad_if = f"({expr}) IS NULL"
-            tests.append(f"coalesce({bad_if}, false)")
-            outputs += [tests[-1], raw_col]
-        rows = con.execute(
-            f"SELECT _line, {', '.join(outputs)} FROM {staged} WHERE {' OR '.join(tests)} "
-            "ORDER BY _line"
-        ).fetchall()
-        for line, *values in rows:
-            bad_lines.append(line)
-            for order, (column, _, what, _) in enumerate(checks):
-                is_bad, raw = values[2 * order], values[2 * order + 1]
-                if not is_bad:
-                    continue
-                shown_raw = "(empty)" if raw is None or not str(raw).strip() else repr(raw)
-                message = f"column '{column}': cannot read {shown_raw} as {what}"
-                if unit == "line":
-                    found.append((line, order, Problem(shown, message, line)))
-                else:  # Parquet rows and JSON records have no line in the file
-                    found.append((line, order, Problem(shown, f"{unit} {line}: {message}")))
-    problems = [problem for _, _, problem in sorted(found, key=lambda f: f[:2])]
-    keep = " WHERE _line NOT IN (SELECT unnest($bad))" if bad_lines else ""
-    con.execute(
-        f"COPY (SELECT {', '.join(selects)} FROM {staged}{keep}) TO "
-        f"{quote_literal(str(out))} (FORMAT parquet)",
-        {"bad": bad_lines} if bad_lines else {},
-    )
-    return problems, len(bad_lines)
+    if not typing.checks:
+        return [], []
+    tests, outputs = [], []
+    for column, expr, _, required in typing.checks:
+        raw_col = f"CAST({quote_ident(column)} AS VARCHAR)"
+        bad_if = f"({expr}) IS NULL AND NULLIF(trim({raw_col}), '') IS NOT NULL"
+        if required:
+            bad_if = f"({expr}) IS NULL"
+        tests.append(f"coalesce({bad_if}, false)")
+        outputs += [tests[-1], raw_col]
+    rows = con.execute(
+        f"SELECT _line, {', '.join(outputs)} FROM {staged} WHERE {' OR '.join(tests)} "
+        "ORDER BY _line"
+    ).fetchall()
+    for line, *values in rows:
+        bad_lines.append(line)
+        for order, (column, _, what, _) in enumerate(typing.checks):
+            is_bad, raw = values[2 * order], values[2 * order + 1]
+            if not is_bad:
+                continue
+            shown_raw = "(empty)" if raw is None or not str(raw).strip() else repr(raw)
+            message = f"column '{column}': cannot read {shown_raw} as {what}"
+            if unit == "line":
+                found.append((line, order, Problem(shown, message, line)))
+            else:  # Parquet rows and JSON records have no line in the file
+                found.append((line, order, Problem(shown, f"{unit} {line}: {message}")))
+    return [problem for _, _, problem in sorted(found, key=lambda f: f[:2])], bad_lines
 
 
 def _staged_columns(con: duckdb.DuckDBPyConnection, staged: str) -> list[str]:
@@ -1048,9 +1117,30 @@ def _json_error(shown: str, message: str, path: Path, layout: str) -> DataError:
 def _read_parquet(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
 ) -> tuple[list[Problem], int]:
+    _stage_parquet(con, source, path, shown)
+    return _convert_staged(con, source, shown, "staged_parquet", out, "row")
+
+
+def _parquet_in_place(
+    con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str
+) -> str | None:
+    """The select list that reads a Parquet export as declared where it lies, when none of its
+    columns needs parsing and one scan finds every value converts; else None (it is copied,
+    and its bad values reported, as other formats are)."""
+    _stage_parquet(con, source, path, shown)
+    typing = _typing(source, _staged_types(con, "staged_parquet"))
+    if typing.parses:
+        return None
+    _, bad_lines = _bad_values(con, typing, shown, "staged_parquet", "row")
+    return None if bad_lines else ", ".join(typing.selects)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str) -> None:
+    """The view ``staged_parquet``: the export's rows, numbered in ``_line``, its header
+    checked against the declaration."""
     try:
         con.execute(
-            "CREATE VIEW staged_parquet AS SELECT * EXCLUDE (file_row_number), "
+            "CREATE OR REPLACE VIEW staged_parquet AS SELECT * EXCLUDE (file_row_number), "
             "file_row_number + 1 AS _line FROM read_parquet("
             f"{quote_literal(str(path))}, file_row_number=true)"
         )
@@ -1061,7 +1151,6 @@ def _read_parquet(
             shown, f"is not a readable Parquet file ({first}); export it again (truncated?)"
         ) from None
     _check_header(shown, source, header, None)  # a Parquet file has no lines
-    return _convert_staged(con, source, shown, "staged_parquet", out, "row")
 
 
 _READERS: Final = {

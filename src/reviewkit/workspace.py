@@ -64,9 +64,12 @@ class Workspace:
             )
         if name not in self._loaded:
             loaded = load_source(self.config, self.config.sources[name], self.cache)
-            files = "[" + ", ".join(quote_literal(str(f.table)) for f in loaded.files) + "]"
+            # the cached files in one scan, each export read in place on its own
+            cached = [quote_literal(str(f.table)) for f in loaded.files if f.select is None]
+            parts = [f"SELECT * FROM read_parquet([{', '.join(cached)}])"] if cached else []
+            parts += [f"SELECT * FROM {f.relation}" for f in loaded.files if f.select is not None]
             self._con.execute(
-                f"CREATE OR REPLACE VIEW {quote_ident(name)} AS SELECT * FROM read_parquet({files})"
+                f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {' UNION ALL BY NAME '.join(parts)}"
             )
             self._loaded[name] = loaded
         return self._loaded[name]
