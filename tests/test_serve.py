@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import csv
+import itertools
 import json
 import os
 import re
@@ -894,4 +895,15 @@ def test_jupyterhub_signs_people_in_to_the_pages(
     with open_project(project) as opened:
         (checkin,) = opened.checkins(period="2026-10", outcome_id="billing-churn")
     assert (checkin.author, checkin.note) == ("Priya Raman", "Retries working, says Priya")
-    assert "Traceback" not in served
+    assert not [trace for trace in served.split("Traceback")[1:] if not is_proxy_race(trace)]
+
+
+def is_proxy_race(trace: str) -> bool:
+    """The Hub's Python proxy relays a websocket message to a tab that has just closed and logs
+    WebSocketClosedError: a race inside configurable-http-proxy, not in the reviews service."""
+    lines = trace.splitlines()[1:]  # after "Traceback (most recent call last):"
+    frames = list(itertools.takewhile(lambda line: line.startswith(" "), lines))
+    raised = lines[len(frames)] if len(frames) < len(lines) else ""
+    return raised.endswith("WebSocketClosedError") and any(
+        "/configurable_http_proxy/" in frame for frame in frames
+    )
