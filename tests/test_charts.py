@@ -308,7 +308,8 @@ def test_the_bundle_is_built_once_per_machine(tmp_path, monkeypatch) -> None:
 
 def test_renderer_sends_html_only_and_the_library_once(built) -> None:
     try:
-        render.enable(resend=True)
+        render.new_document()
+        render.enable()
         assert alt.renderers.active == render.RENDERER
         first = built["kpi_trend"]._repr_mimebundle_()
         second = built["wbr_chart"]._repr_mimebundle_()

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from traitlets.config import Config
 
 import reviewkit.files
-from reviewkit import open_project, report
+from reviewkit import kernels, open_project, report
 from reviewkit.cli.report import ProgressDisplay
 from reviewkit.cli.report import report as report_command
 from reviewkit.errors import ReviewkitError
@@ -169,6 +169,71 @@ def test_kernels_start_in_the_view_and_the_process_stays_where_it_is(
     page = (project / "reports" / PERIOD / "billing.html").read_text(encoding="utf-8")
     view = re.search(r"review of billing for 2026-10 in (\S+)\s*<", page)
     assert view and f"cwd {view[1]}" in page
+
+
+def test_a_worker_keeps_its_kernel_and_each_review_starts_clean(
+    project: Path, tmp_path: Path
+) -> None:
+    """One worker runs three reviews in one kernel (one process: the imports are paid once),
+    and each review starts with an empty namespace: what one review defined, the next does not
+    see; a review that fails leaves a new kernel for the next."""
+    notebook = json.loads(good_notebook(tmp_path).read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
+    probe = [
+        "import os\n",
+        'print("kernel", os.getpid(), "left over:", "leftover" in globals())\n',
+        "leftover = team\n",
+        'assert team != "growth", "growth fails"',
+    ]
+    notebook["cells"].append({**cell, "id": "probe", "source": probe})
+    path = tmp_path / "probe.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    run = run_reports(
+        project, PERIOD, teams=["billing", "", "growth", "support"], jobs=1, notebook=path
+    )
+    assert [r.ok for r in run.results] == [True, True, False, True]
+    seen = {}
+    for name in ("billing", "company", "support"):
+        page = (run.directory / f"{name}.html").read_text(encoding="utf-8")
+        found = re.search(r"kernel (\d+) left over: (\w+)", page)
+        assert found, name
+        seen[name] = found.groups()
+    assert seen["billing"] == seen["company"] == (seen["billing"][0], "False")
+    assert seen["support"][1] == "False" and seen["support"][0] != seen["billing"][0]
+
+
+def test_a_review_in_a_warm_kernel_equals_the_review_in_a_fresh_one(
+    project: Path, tmp_path: Path
+) -> None:
+    """The real review notebook: billing's review after growth's and the company's in the same
+    kernel is billing's review alone in a fresh kernel, byte for byte once the random chart ids,
+    objects' addresses, papermill's timings and the id of the cell it injects are made equal."""
+    with open_project(project) as opened:
+        opened.import_links(project / "data" / "links.yaml")
+    alone = run_reports(project, PERIOD, teams=["billing"], jobs=1, out=tmp_path / "alone")
+    warm = run_reports(
+        project, PERIOD, teams=["growth", "", "billing"], jobs=1, out=tmp_path / "warm"
+    )
+    assert alone.ok and warm.ok, (alone.failed, warm.failed)
+
+    def normal(path: Path) -> str:
+        text = re.sub(r"reviewkit-[0-9a-f]{32}", "reviewkit-ID", path.read_text(encoding="utf-8"))
+        text = re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", text)  # an object's address in its repr
+        if path.suffix == ".ipynb":
+            notebook = json.loads(text)
+            notebook["metadata"].pop("papermill")
+            for cell in notebook["cells"]:
+                cell["metadata"].pop("papermill", None)
+                cell["metadata"].pop("execution", None)
+                if "injected-parameters" in cell["metadata"].get("tags", []):
+                    cell["id"] = "injected"  # papermill makes a new id each run
+            text = json.dumps(notebook, indent=1)
+        return text
+
+    for suffix in (".ipynb", ".html"):
+        first = normal(alone.directory / f"billing{suffix}")
+        second = normal(warm.directory / f"billing{suffix}")
+        assert first == second, suffix
 
 
 @pytest.mark.usefixtures("stub_render")
@@ -519,7 +584,7 @@ def test_report_kernels_print_no_transport_warning(
     warn about; with plain TCP, ipykernel warns on every start."""
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "without encryption" not in capfd.readouterr().err
-    monkeypatch.setattr(report_run, "kernel_config", Config)
+    monkeypatch.setattr(kernels, "kernel_config", Config)
     assert run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE).ok
     assert "Kernel is running over TCP without encryption" in capfd.readouterr().err
 

@@ -36,7 +36,7 @@ import vl_convert as vlc
 
 from reviewkit.files import replacing
 
-__all__ = ["RENDERER", "enable", "page", "pictures", "to_png", "to_svg"]
+__all__ = ["RENDERER", "enable", "new_document", "page", "pictures", "to_png", "to_svg"]
 
 RENDERER: Final = "reviewkit"
 #: vega-embed options: the export menu only (the editor link would need the network)
@@ -152,14 +152,17 @@ def html_renderer(spec: dict[str, Any], **_: Any) -> dict[str, str]:
     return {"text/html": "\n".join(parts)}
 
 
-def enable(*, resend: bool = False) -> None:
+def enable() -> None:
     """Register and enable the offline ``reviewkit`` renderer for Altair charts in notebooks
-    and Voila. ``resend=True`` inlines the library again with the next chart (after clearing
-    the outputs that held it, say)."""
-    if resend:
-        _Sent.bundle = False
+    and Voila."""
     alt.renderers.register(RENDERER, html_renderer)
     alt.renderers.enable(RENDERER)
+
+
+def new_document() -> None:
+    """The next chart goes into a new document, so it inlines the library again: after the
+    outputs that held it were cleared, or in a warm kernel's next review."""
+    _Sent.bundle = False
 
 
 def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:

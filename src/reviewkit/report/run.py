@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
-from reviewkit.kernels import kernel_config
+from reviewkit.kernels import WarmKernel
 from reviewkit.project import Project, check_project, open_project
 from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, review_inputs, view_layout
 from reviewkit.report.index import write_index
@@ -224,28 +225,78 @@ def run_jobs(
     tracker: Progress | None,
 ) -> tuple[TeamResult, ...]:
     """Run the jobs, ``workers`` at once (default: the CPU count), telling ``progress`` and
-    ``tracker`` as they go; the results in the jobs' order."""
+    ``tracker`` as they go; the results in the jobs' order. Each worker keeps one warm kernel
+    for its reviews (:class:`_Worker`): a kernel start and the imports are paid once per
+    worker, not once per review."""
     count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    labels = [job.team or COMPANY for job in jobs]
     if tracker is not None:
-        tracker.begin(labels)
+        tracker.begin([job.team or COMPANY for job in jobs])
+    todo: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
+    for item in enumerate(jobs):
+        todo.put(item)
+    finished: queue.SimpleQueue[tuple[int, TeamResult]] = queue.SimpleQueue()
 
-    def one(job: Job) -> TeamResult:
-        if tracker is not None:
-            tracker.started(job.team or COMPANY)
-        return job.run()
+    def work() -> None:
+        with _Worker() as worker:
+            while True:
+                try:
+                    number, job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if tracker is not None:
+                    tracker.started(job.team or COMPANY)
+                try:
+                    result = job.run(worker)
+                except BaseException as exc:  # never leave the run waiting for this result
+                    result = TeamResult(job.team, False, 0.0, f"{type(exc).__name__}: {exc}")
+                finished.put((number, result))
 
+    threads = [threading.Thread(target=work, name=f"review-{n}", daemon=True) for n in range(count)]
+    for thread in threads:
+        thread.start()
     done: dict[int, TeamResult] = {}
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="review") as pool:
-        futures = {pool.submit(one, job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            result = future.result()
-            done[futures[future]] = result
-            if progress is not None:
-                progress(progress_line(result, len(done), len(jobs)))
-            if tracker is not None:
-                tracker.finished(result, len(done), len(jobs))
+    while len(done) < len(jobs):
+        number, result = finished.get()
+        done[number] = result
+        if progress is not None:
+            progress(progress_line(result, len(done), len(jobs)))
+        if tracker is not None:
+            tracker.finished(result, len(done), len(jobs))
+    for thread in threads:
+        thread.join()
     return tuple(done[i] for i in range(len(jobs)))
+
+
+class _Worker:
+    """One worker thread's event loop and its warm kernel, kept from one review to the next
+    (and replaced after a review that failed: it may have left anything behind)."""
+
+    def __enter__(self) -> _Worker:
+        from jupyter_core.utils import ensure_event_loop  # noqa: PLC0415
+
+        self.loop = ensure_event_loop()
+        self._kernel: WarmKernel | None = None
+        return self
+
+    def kernel(self, cwd: Path) -> WarmKernel:
+        """The warm kernel, started in ``cwd`` if there is none there yet."""
+        if self._kernel is not None and self._kernel.cwd != cwd:
+            self.discard()
+        if self._kernel is None:
+            self._kernel = WarmKernel(cwd, self.loop)
+        return self._kernel
+
+    def discard(self) -> None:
+        if self._kernel is not None:
+            kernel, self._kernel = self._kernel, None
+            with contextlib.suppress(Exception):  # it is being replaced anyway
+                kernel.close()
+
+    def __exit__(self, *_: object) -> None:
+        self.discard()
+        # jupyter_core creates a loop per thread and never closes it
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
 
 
 def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
@@ -287,7 +338,7 @@ class Job:
     #: where the executed notebook is written before it is published (default: ``directory``)
     scratch: Path | None = None
 
-    def run(self) -> TeamResult:
+    def run(self, worker: _Worker) -> TeamResult:
         started = time.monotonic()
         started_at = now()
         base = self.directory / (self.team or COMPANY)
@@ -295,7 +346,7 @@ class Job:
             prefix=f".run-{os.getpid()}-", dir=self.scratch or self.directory
         ) as scratch:
             executed = Path(scratch) / "executed.ipynb"
-            error, attempts = self._execute(executed)
+            error, attempts = self._papermill(executed, worker)
             if error is None:
                 try:
                     page = _render(executed, title=self.title, subtitle=self.subtitle)
@@ -365,24 +416,18 @@ class Job:
             "previous": self.previous,
         }
 
-    def _execute(self, executed: Path) -> tuple[str | None, int]:
-        """Run papermill in this thread's own event loop, closed afterwards (jupyter_core
-        creates one per thread and never closes it)."""
-        from jupyter_core.utils import ensure_event_loop  # noqa: PLC0415
-
-        loop = ensure_event_loop()
-        try:
-            return self._papermill(executed)
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    def _papermill(self, executed: Path) -> tuple[str | None, int]:
-        """Run papermill (retrying kernel-start races); the error text, or None, and attempts."""
+    def _papermill(self, executed: Path, worker: _Worker) -> tuple[str | None, int]:
+        """Run papermill in the worker's kernel (retrying kernel-start races); the error text,
+        or None, and attempts."""
         import papermill  # noqa: PLC0415 (slow import, only when reports run)
 
         for attempt in range(1, KERNEL_ATTEMPTS + 1):
             try:
+                # The kernel starts in the view, for every review of the run alike;
+                # papermill's own cwd= would chdir this whole process while the review runs,
+                # under the feet of the other workers.
+                kernel = worker.kernel(self.view or self.root)
+                kernel.fresh()
                 papermill.execute_notebook(
                     str(self.frozen_notebook or self.notebook),
                     str(executed),
@@ -390,21 +435,13 @@ class Job:
                     kernel_name="python3",
                     execution_timeout=self.timeout,
                     progress_bar=False,
-                    # The kernel starts in the view; papermill's own cwd= would chdir this
-                    # whole process while the review runs, under the feet of the other
-                    # threads of a --jobs run (their paths then resolved against another
-                    # folder).
-                    resources={"metadata": {"path": str(self.view or self.root)}},
-                    # Every output is in once the last cell has replied, so the kernel is
-                    # killed, not asked to shut down: a graceful exit spends ~0.7 s of CPU
-                    # tearing down pandas, DuckDB and Altair for nothing, per review (5
-                    # reviews, --jobs 2, 2 cores: 17.2 s -> 13.9 s, 2 alternating runs each).
-                    shutdown_kernel="immediate",
-                    config=kernel_config(),
+                    km=kernel.manager,
                 )
             except papermill.PapermillExecutionError as exc:
+                worker.discard()
                 return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", attempt
             except Exception as exc:  # one team's failure must not stop the others
+                worker.discard()
                 if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
                     return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
                 if isinstance(exc, OSError) and exc.errno in NO_SPACE:
