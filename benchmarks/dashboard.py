@@ -1,12 +1,16 @@
 """Benchmark 3: dashboard time to first chart.
 
-From the request to the first chart drawn (a Vega SVG in the page) in headless Chromium, for the
-review page of one team: ``reviewkit serve`` with its preheated kernel pool, ``reviewkit serve``
-without a pool (cold), and the peer, a plain ``voila`` serving the same notebook (no pool, its
-default template). Loads alternate between the three servers; a preheated load waits until the
-pool is full again, as it would be for a viewer arriving a little later.
+From the request to the first chart on screen in headless Chromium, for the review page of one
+team: ``reviewkit serve`` with its preheated kernel pool, ``reviewkit serve`` without a pool
+(cold), and the peer, a plain ``voila`` serving the same notebook (no pool, its default
+template). A reviewkit page's first chart is its first paint's (inline SVG in the streamed HTML)
+or a live Vega chart, whichever shows first; the live page's time (its Vega charts drawn, the
+widgets ready) is measured too. Loads alternate between the three servers; a preheated load waits
+until the pool is full again, as it would be for a viewer arriving a little later. The first load
+of each reviewkit server makes the page's first paint, the others read it back (as every viewer
+after the first would, until an export or the store changes).
 
-Target: preheated under 1 s median; p50 and p95 over 20 loads.
+Targets: preheated first chart p50 under 1 s and p95 under 1.5 s, over 20 loads.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from reviewkit.serve import prepare_pages
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = list(CHROMIUM_OFFLINE)
-CHART = ".vega-embed svg, .vega-embed canvas"
+LIVE = ".vega-embed svg, .vega-embed canvas"
+FIRST = f".reviewkit-first-paint svg, {LIVE}"
 QUERY = "period=2026-10&team=growth"
 
 
@@ -153,13 +158,16 @@ def main() -> None:
                     page = context.new_page()
                     started = time.perf_counter()
                     page.goto(urls[name], wait_until="commit", timeout=180_000)
-                    page.wait_for_selector(CHART, timeout=180_000)
+                    page.wait_for_selector(FIRST, timeout=180_000)
                     timings[name].append(time.perf_counter() - started)
+                    page.wait_for_selector(LIVE, timeout=180_000)
+                    live[name].append(time.perf_counter() - started)
                     context.close()
 
                 return run
 
             timings: dict[str, list[float]] = {name: [] for name in urls}
+            live: dict[str, list[float]] = {name: [] for name in urls}
             filled = 1
             for _ in range(loads):
                 for name in urls:
@@ -174,9 +182,8 @@ def main() -> None:
         for server in servers.values():
             server.stop()
 
-    found = {}
-    for name, seconds in timings.items():
-        found[name] = harness.Samples(name, seconds)
+    found = {name: harness.Samples(name, seconds) for name, seconds in timings.items()}
+    drawn = {name: harness.Samples(name, seconds) for name, seconds in live.items()}
     rows = [
         (
             label,
@@ -184,6 +191,8 @@ def main() -> None:
             found[name].quantile(0.95),
             min(found[name].seconds),
             max(found[name].seconds),
+            drawn[name].median,
+            drawn[name].quantile(0.95),
             len(found[name].seconds),
         )
         for name, label in (
@@ -195,8 +204,8 @@ def main() -> None:
     print(harness.machine())
     print(
         harness.table(
-            "Time to first chart, review page of team growth (s, request to Vega SVG drawn)",
-            ["server", "p50", "p95", "min", "max", "loads"],
+            "Time to first chart on screen, review page of team growth (s, from the request)",
+            ["server", "p50", "p95", "min", "max", "live p50", "live p95", "loads"],
             rows,
         )
     )
@@ -205,6 +214,14 @@ def main() -> None:
     print(
         harness.verdict(
             "target preheated p50 under 1 s", found["preheated"].median, 1.0, higher_is_better=False
+        )
+    )
+    print(
+        harness.verdict(
+            "target preheated p95 under 1.5 s",
+            found["preheated"].quantile(0.95),
+            1.5,
+            higher_is_better=False,
         )
     )
 

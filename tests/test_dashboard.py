@@ -230,3 +230,66 @@ def test_a_preheated_kernel_asks_until_its_request_comes(
         2.0, request_server, ("kernel-late", {"QUERY_STRING": "period=2026-10"})
     ).start()
     assert dashboard.url_query() == "period=2026-10"
+
+
+# -- the review page's first paint ---------------------------------------------------------------
+
+
+def paints(project_dir: str) -> list[Path]:
+    return sorted((Path(project_dir) / dashboard.FIRST_PAINTS).glob("*.html"))
+
+
+def test_only_the_review_page_under_voila_has_a_first_paint(
+    project_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VOILA_BASE_URL", raising=False)
+    assert dashboard.first_paint("review", project_dir, period="latest", team="") is None
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    monkeypatch.setenv("QUERY_STRING", "team=growth")
+    assert dashboard.first_paint("checkins", project_dir, period="latest", team="") is None
+
+
+def test_the_first_paint_is_kept_until_what_the_page_reads_changes(
+    project_dir: str, voila: pytest.MonkeyPatch
+) -> None:
+    """Made once per page, period and team (the charts as SVG, user text escaped), then read back;
+    a save in the store makes a new one, which replaces the old; the live page that follows
+    uses the project the first paint opened."""
+    voila.setenv("QUERY_STRING", "period=2026-10&team=growth")
+    painted = dashboard.first_paint("review", project_dir, period="latest", team="")
+    assert painted is not None
+    data, metadata = painted._repr_mimebundle_()
+    assert metadata == {"reviewkit": {"first_paint": True}}
+    markup = data["text/html"]
+    assert markup.startswith('<div class="reviewkit-first-paint') and 'data-charts="2"' in markup
+    assert markup.count("<svg") >= 2 and "Period 2026-10 · Team growth" in markup
+    (kept,) = paints(project_dir)
+    assert kept.read_text(encoding="utf-8") == markup
+
+    def not_again(*_: object) -> None:
+        raise AssertionError("the kept first paint is read, not made again")
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(dashboard.narrative, "review_page", not_again)
+        assert dashboard.first_paint("review", project_dir, period="latest", team="") == painted
+    opened = dashboard._opened[project_dir]
+    assert page("review", project_dir, period="latest", team="").project is opened
+    assert project_dir not in dashboard._opened
+
+    opened.checkin(
+        "growth-mrr", "2026-10", status="at risk", note="<b>Pricing</b> slipped", author="Ana"
+    )
+    again = dashboard.first_paint("review", project_dir, period="latest", team="")
+    assert again is not None and again != painted
+    assert "&lt;b&gt;Pricing&lt;/b&gt;" in again.markup and "<b>Pricing" not in again.markup
+    (replaced,) = paints(project_dir)
+    assert replaced != kept
+
+
+def test_a_page_that_cannot_be_shown_has_no_first_paint(
+    project_dir: str, voila: pytest.MonkeyPatch
+) -> None:
+    before = paints(project_dir)
+    voila.setenv("QUERY_STRING", "team=sales")
+    assert dashboard.first_paint("review", project_dir, period="latest", team="") is None
+    assert paints(project_dir) == before

@@ -256,6 +256,55 @@ def test_the_log_has_no_noise_per_view(server: Server) -> None:
         assert get(f"{server.base}/voila/files/{name}")[0] in (403, 404)
 
 
+#: records in the page, at every frame it draws (where a flash would be seen), when it changes:
+#: whether the first paint's chart is in the page and on screen, and how many of the live page's
+#: charts are on screen
+PAINT_RECORDER = """
+window.__painted = [];
+requestAnimationFrame(function frame() {
+  var shown = { visibilityProperty: true, opacityProperty: true };
+  var paint = document.querySelector(".reviewkit-first-paint svg");
+  var onScreen = !!paint && paint.checkVisibility(shown)
+    && paint.getBoundingClientRect().top < window.innerHeight;
+  var live = Array.from(document.querySelectorAll(".reviewkit-page .vega-embed svg"))
+    .filter(function (chart) {
+      return chart.checkVisibility(shown) && chart.getBoundingClientRect().height > 0;
+    }).length;
+  var now = [!!paint, onScreen, live];
+  var last = window.__painted[window.__painted.length - 1];
+  if (!last || String(last) !== String(now)) { window.__painted.push(now); }
+  requestAnimationFrame(frame);
+});
+"""
+
+
+def test_the_review_paints_first_and_the_live_page_takes_over_without_a_flash(
+    page, server: Server
+) -> None:
+    """The review page's first paint (summary, scorecard, first outcome, the charts as inline
+    SVG) is in the HTML as Voila streams it, on screen before the page's JavaScript has drawn
+    anything; the live page replaces it once it has drawn as many charts, so from the first
+    paint on there is always a chart on screen, and the first paint is gone at the end."""
+    url = server.url("review.ipynb", "period=2026-10&team=growth")
+    status, body = get(url)  # what the server streams, no script run
+    assert status == 200 and 'class="reviewkit-first-paint' in body
+    painted = body.split('class="reviewkit-first-paint', 1)[1]
+    assert painted.count("<svg") >= 2 and "Outcome scorecard" in painted
+    page.add_init_script(PAINT_RECORDER)
+    page.goto(url)
+    widgets_ready(page)
+    page.wait_for_selector(f".reviewkit-page {CHART}", state="visible", timeout=SLOW)
+    assert page.locator(".reviewkit-first-paint").count() == 0
+    states = page.evaluate("window.__painted")
+    first = next(i for i, (there, _, _) in enumerate(states) if there)
+    # on screen from its first frame (no spinner over it), then a chart on every frame, and
+    # never both pages at once
+    assert all(bool(shown) != bool(live) for _, shown, live in states[first:]), states
+    assert states[-1] == [False, False, states[-1][2]] and states[-1][2] >= 2, states
+    assert "$" in page.inner_text(".reviewkit-page")  # amounts, not typeset as formulas
+    assert page.locator(".reviewkit-page mjx-container, .reviewkit-page .MathJax").count() == 0
+
+
 def test_the_review_drills_down_into_an_outcome(page, server: Server) -> None:
     page.goto(server.url("review.ipynb", "period=2026-09&team=support"))
     widgets_ready(page)

@@ -8,12 +8,18 @@ imports and the project are loaded before anyone asks for the page, and :func:`u
 for the request.
 
 >>> page("review", "..", period="latest", team="")   # the last expression of the cell
+
+The review page also has a first paint (:func:`first_paint`, the cell before): its summary,
+scorecard and first outcome as static HTML with the charts as inline SVG, in the HTML Voila
+streams, shown while the widgets load; our Voila template swaps in the live page once it has
+drawn its charts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import html
 import json
 import os
@@ -21,6 +27,8 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
@@ -28,8 +36,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 import reviewkit.render
-from reviewkit import narrative
+from reviewkit import clock, narrative
 from reviewkit.errors import ReviewkitError
+from reviewkit.files import atomic_write
 from reviewkit.project import Project, open_project
 from reviewkit.widgets import (
     CheckinForm,
@@ -38,9 +47,10 @@ from reviewkit.widgets import (
     ReviewDashboard,
     ReviewNavigator,
     Viewer,
+    review_scope,
 )
 
-__all__ = ["PAGES", "Page", "page", "url_parameters", "url_query"]
+__all__ = ["PAGES", "FirstPaint", "Page", "first_paint", "page", "url_parameters", "url_query"]
 
 #: The pages, in the order of the navigation bar: name -> (notebook, title).
 PAGES: Final = {
@@ -56,6 +66,9 @@ MAX_VALUE: Final = 200
 #: Where a page's kernel finds who the server signed in: Voila hands the kernel the request's
 #: ``X-Reviewkit-Viewer`` header (set by the server, never the browser's) as this variable.
 VIEWER_ENV: Final = "HTTP_X_REVIEWKIT_VIEWER"
+#: Where the first paints of the review pages are kept, under the project: one file per page,
+#: period and team, named for everything the page reads (so a save or a new export makes another).
+FIRST_PAINTS: Final = Path(".reviewkit") / "first-paint"
 #: Seconds a preheated kernel waits for its page's request on one connection before it asks
 #: again (on a busy server the connection it waits on may be one the server has dropped).
 ASK_AGAIN: Final = 10.0
@@ -142,16 +155,105 @@ class Page:
 
     @property
     def widget(self) -> Any:
+        """The page's root widget (CSS class ``reviewkit-page``, which our Voila template
+        looks for)."""
         if self.problem:
-            return widgets.HTML(_problem_html(self.name, self.problem))
-        shown = [p.widget if hasattr(p, "widget") else p for p in self.panels]
-        if self.viewer is not None:
-            who = f"Signed in as {self.viewer.name} ({self.viewer.role})"
-            shown.insert(0, widgets.HTML(f'<p class="reviewkit-viewer">{html.escape(who)}</p>'))
-        return widgets.VBox(shown)
+            shown = widgets.HTML(_problem_html(self.name, self.problem))
+        else:
+            panels = [p.widget if hasattr(p, "widget") else p for p in self.panels]
+            if self.viewer is not None:
+                who = f"Signed in as {self.viewer.name} ({self.viewer.role})"
+                panels.insert(
+                    0, widgets.HTML(f'<p class="reviewkit-viewer">{html.escape(who)}</p>')
+                )
+            shown = widgets.VBox(panels)
+        shown.add_class("reviewkit-page")
+        return shown
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+@dataclass(frozen=True)
+class FirstPaint:
+    """A page's first paint: static HTML (charts as inline SVG) that our Voila template puts in
+    the streamed page as is, marked by the output's ``reviewkit.first_paint`` metadata."""
+
+    markup: str
+
+    def _repr_mimebundle_(self, **_: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        return {"text/html": self.markup}, {"reviewkit": {"first_paint": True}}
+
+
+#: the project :func:`first_paint` opened, for :func:`page` to use next (it is opened once)
+_opened: dict[str, Project] = {}
+
+
+def first_paint(name: str, project_dir: str, **parameters: Any) -> FirstPaint | None:
+    """Under Voila, the first paint of page ``name`` (only the review page has one) for the URL's
+    parameters: kept under :data:`FIRST_PAINTS` and made again when anything the page reads has
+    changed (an export, the config, a save in the store, the day). None elsewhere, and when the
+    page cannot be shown: :func:`page` then says why."""
+    if name != "review" or not in_voila():
+        return None
+    try:
+        project = _opened[project_dir] = open_project(project_dir)
+        given = {**parameters, **url_parameters(url_query(), parameters)}
+        team = str(given["team"])
+        _, month, _ = review_scope(project, str(given["period"]), team)
+        scope = _digest({"page": name, "period": month, "team": team})[:12]
+        reads = {"version": metadata.version("reviewkit"), "today": clock.today().isoformat()}
+        kept = project.root / FIRST_PAINTS / f"{scope}-{_digest({**reads, **project.inputs()})}"
+        try:
+            return FirstPaint(kept.with_suffix(".html").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            shown = narrative.review_page(project, month, team)
+            painted = FirstPaint(_paint(shown, month, team))
+    except ReviewkitError:
+        return None
+    try:
+        for older in kept.parent.glob(f"{scope}-*.html"):
+            older.unlink(missing_ok=True)
+        atomic_write({kept.with_suffix(".html"): painted.markup.encode()})
+    except (OSError, ReviewkitError):
+        pass  # a read-only project: made again next time
+    return painted
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _paint(shown: narrative.ReviewPage, month: str, team: str) -> str:
+    """The review page as static HTML: where the navigator will be, the period and team; the
+    summary, scorecard and first outcome, the charts as SVG. ``data-charts`` says how many charts
+    the live page draws of it before it replaces it."""
+    summary, scorecard, detail = (f"<h2>{h}</h2>" for h in narrative.ReviewPage.HEADINGS)
+    scope = f"Period {month} · Team {team or 'All teams'}"
+    blocks: list[Any] = [
+        f'<p class="reviewkit-first-paint-scope">{html.escape(scope)}</p>',
+        summary,
+        shown.summary,
+        scorecard,
+        *shown.scorecard,
+    ]
+    if shown.sections:
+        first = shown.sections[0]
+        blocks += [detail, first.heading_html(), *first.blocks]
+    parts, charts = [], 0
+    for block in blocks:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, narrative.Html):
+            parts.append(block.markup)
+        else:
+            parts.append(f'<div class="reviewkit-chart">{reviewkit.render.to_svg(block)}</div>')
+            charts += 1
+    return (
+        f'<div class="reviewkit-first-paint jp-RenderedHTMLCommon" data-charts="{charts}">'
+        + "\n".join(parts)
+        + "</div>"
+    )
 
 
 def page(name: str, project_dir: str, **parameters: Any) -> Page:
@@ -164,7 +266,7 @@ def page(name: str, project_dir: str, **parameters: Any) -> Page:
     reviewkit.render.enable()  # charts drawn offline: the Vega bundle inlined once, no CDN
     built = Page(name, dict(parameters))
     try:
-        built.project = open_project(project_dir)
+        built.project = _opened.pop(project_dir, None) or open_project(project_dir)
         query = url_query()
         built.parameters.update(url_parameters(query, parameters))
         built.viewer = signed_in()

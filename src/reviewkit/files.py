@@ -23,7 +23,7 @@ from pathlib import Path
 
 from reviewkit.errors import ReviewkitError, shown_path
 
-__all__ = ["NO_SPACE", "TEMPORARY", "atomic_write", "cannot_write", "replacing"]
+__all__ = ["NO_SPACE", "TEMPORARY", "atomic_write", "cannot_write", "relative", "replacing"]
 
 #: a temporary file of this module: ``.<name>.<pid>.<random>.tmp``, the pid as group 1
 TEMPORARY = re.compile(r"\..+\.(\d+)\.\w+\.tmp\Z")
@@ -129,3 +129,11 @@ def _publish(staged: Sequence[tuple[Path, Path]]) -> None:
 #: what a filesystem that cannot flush a folder (some network and FUSE mounts) answers; the
 #: renames are done and the files themselves flushed, so that is no reason to fail the write
 _FOLDER_SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` as a snapshot records it: relative to the project ``root``, else absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NOTABLE_CHANGE",
     "Html",
+    "ReviewPage",
     "Section",
     "alignment_table",
     "bullets",
@@ -49,6 +50,7 @@ __all__ = [
     "outcomes_in_scope",
     "outputs_appendix",
     "recent_wins",
+    "review_page",
     "review_period",
     "scorecard_table",
     "show_outcomes",
@@ -398,6 +400,11 @@ class Html:
     def _repr_html_(self) -> str:
         return self.markup
 
+    def untypeset(self) -> Html:
+        """The markup kept from a live page's LaTeX typesetting, which reads the dollars of
+        "MRR is $381,232 against $388,278" as the start and end of a formula."""
+        return Html(f'<div class="mathjax_ignore">{self.markup}</div>')
+
 
 def _cell(value: Any) -> Any:
     if isinstance(value, tuple | list):
@@ -611,6 +618,34 @@ def _checkin(checkin: CheckIn | None, month: Period, proposed: str) -> Html:
         f"Decisions: {decisions}." if decisions else "No decisions.",
     ]
     return _paragraph(" ".join(parts))
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """What the live review page shows of a period and team, in order under its three
+    headings (:data:`HEADINGS`): the executive summary, the outcome scorecard (chart and table)
+    and one section per outcome."""
+
+    HEADINGS = ("Executive summary", "Outcome scorecard", "Outcome detail")
+
+    summary: Html
+    scorecard: tuple[Block, ...]
+    sections: tuple[Section, ...]
+
+
+def review_page(project: Project, period: str | Period, team: str | None = None) -> ReviewPage:
+    """The live review page's content (the impact computed once for all of it)."""
+    month = review_period(project, period)
+    impact = impacts(project, month, team)
+    card = project.outcome_scorecard(month, team=_team(team))
+    return ReviewPage(
+        summary=bullets(executive_summary(project, month, team, impact=impact)),
+        scorecard=(
+            charts.scorecard_chart(card, project=project),
+            scorecard_table(project, month, team),
+        ),
+        sections=tuple(outcome_sections(project, month, team, impact=impact)),
+    )
 
 
 def show_outcomes(

@@ -20,9 +20,10 @@ from reviewkit import compare as comparisons
 from reviewkit import evidence, review
 from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
+from reviewkit.files import relative
 from reviewkit.metrics import KpiRequest, compute_kpis, weekday_share
 from reviewkit.periods import Period, period_containing
-from reviewkit.sources import quote_ident
+from reviewkit.sources import quote_ident, source_files
 from reviewkit.store import Decision, Store
 from reviewkit.store_files import export_links, import_links
 from reviewkit.workspace import Filters, Workspace, as_by, as_date
@@ -62,6 +63,31 @@ class Project(Workspace):
         super().close()
         if self._store is not None:
             self._store.close()
+
+    def config_files(self) -> list[Path]:
+        """reviewkit.yaml and the files it includes."""
+        data = self.config.located.data
+        included = data.get("include", []) if isinstance(data, dict) else []
+        names = [CONFIG_FILE, *(str(name) for name in included)]
+        return [self.root / name for name in dict.fromkeys(names)]
+
+    def inputs(self) -> dict[str, Any]:
+        """What a review reads, as its snapshot records it: the content hash of every export
+        file and of the config files, by path relative to the project, and the store's last
+        event id (None without a store file: opening it would create one)."""
+        exports = {
+            relative(path, self.root): self.cache.digest(path)
+            for source in self.config.sources.values()
+            for path in source_files(self.config, source)
+        }
+        config = {
+            relative(path, self.root): self.cache.digest(path) for path in self.config_files()
+        }
+        last_event = None
+        store = self.config.store_location
+        if not isinstance(store, Path) or store.exists():
+            last_event = self.store.last_event_id()
+        return {"exports": exports, "config": config, "store_last_event_id": last_event}
 
     # -- comparisons ----------------------------------------------------------------------------
     def compare(

@@ -22,6 +22,7 @@ import html
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import urllib.parse
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ from traitlets.config import Config
 from voila.request_info_handler import RequestInfoSocketHandler  # type: ignore[import-untyped]
 
 from reviewkit.config import CONFIG_FILE, load_config
-from reviewkit.dashboard import PAGES
+from reviewkit.dashboard import FIRST_PAINTS, PAGES
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import replacing
 from reviewkit.kernels import kernel_config
@@ -147,13 +148,15 @@ def check_address(host: str, token: str | None, sign_in: str = "token") -> None:
 def prepare_pages(project: Path) -> Path:
     """Write the page notebooks, with ``project_dir`` set to the project's absolute path, into
     ``<project>/.reviewkit/serve/`` (replacing what a previous run wrote), signed as trusted
-    with the notary of that folder (see :func:`notary`). Returns that folder."""
+    with the notary of that folder (see :func:`notary`), and forget the first paints of the
+    pages (this reviewkit may draw them differently). Returns that folder."""
     root = project.resolve()
     if not (root / CONFIG_FILE).is_file():
         raise ReviewkitError(
             f"{shown_path(root / CONFIG_FILE)} does not exist; pass --project with the folder "
             "that has reviewkit.yaml (or create one with `reviewkit init`)"
         )
+    shutil.rmtree(root / FIRST_PAINTS, ignore_errors=True)
     target = root / PAGES_DIR
     target.mkdir(parents=True, exist_ok=True)
     wanted = {notebook for notebook, _ in PAGES.values()}

@@ -1001,6 +1001,11 @@ class Store:
             rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id", params)
             return [_event(row) for row in rows]
 
+    def last_event_id(self) -> int:
+        """The id of the log's last event (0 for an empty log): it changes with every save."""
+        with self._db.read("reading the history") as conn:
+            return int(conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0)
+
     def changes_since(self, when: dt.datetime) -> list[Event]:
         """What changed after ``when`` (e.g. the last review's ``completed_at``): the events
         since then, without those undone since then and their undos, which cancel out."""

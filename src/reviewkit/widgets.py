@@ -36,6 +36,7 @@ __all__ = [
     "ReviewDashboard",
     "ReviewNavigator",
     "Viewer",
+    "review_scope",
 ]
 
 #: How many complete months back the period selector offers.
@@ -211,6 +212,22 @@ def _team_options(teams: Sequence[str]) -> list[tuple[str, str]]:
     return [("All teams", ALL_TEAMS), *((t, t) for t in teams)]
 
 
+def review_scope(
+    project: Project, period: str = "latest", team: str = ALL_TEAMS, months: int = RECENT_MONTHS
+) -> tuple[list[str], str, list[str]]:
+    """What a :class:`ReviewNavigator` offers and picks: the recent complete months (newest
+    first), the one ``period`` picks (``latest``: the newest) and the known teams. Raises
+    :class:`Refused` for a period or team it does not offer."""
+    labels = _month_labels(project, months)
+    chosen = labels[0] if period in ("", "latest") else project.period(period, "month").label
+    if chosen not in labels:
+        raise Refused(f"period {period!r} is not one of the recent complete months: {labels}")
+    teams = _teams(project)
+    if team not in (ALL_TEAMS, *teams):
+        raise Refused(f"team {team!r} is unknown; teams are: {', '.join(teams)}")
+    return labels, chosen, teams
+
+
 class ReviewNavigator(_Panel):
     """The review period and team that the other widgets follow (they observe :attr:`period`
     and :attr:`team`); the options come from the data: recent complete months, known teams."""
@@ -229,13 +246,7 @@ class ReviewNavigator(_Panel):
         months: int = RECENT_MONTHS,
     ) -> None:
         super().__init__(project)
-        labels = _month_labels(project, months)
-        chosen = labels[0] if period in ("", "latest") else project.period(period, "month").label
-        if chosen not in labels:
-            raise Refused(f"period {period!r} is not one of the recent complete months: {labels}")
-        teams = _teams(project)
-        if team not in (ALL_TEAMS, *teams):
-            raise Refused(f"team {team!r} is unknown; teams are: {', '.join(teams)}")
+        labels, chosen, teams = review_scope(project, period, team, months)
         self.period_picker = widgets.Dropdown(options=labels, value=chosen, description="Period")
         self.team_picker = widgets.Dropdown(
             options=_team_options(teams), value=team, description="Team"
@@ -866,12 +877,15 @@ class ReviewDashboard(_Panel):
         self._quiet = False
         self.outcome_picker.observe(self._show_outcome, names="value")
         navigator.observe(self._follow, names=["period", "team"])
+        from reviewkit.narrative import ReviewPage  # noqa: PLC0415 (Altair only when drawing)
+
+        summary, scorecard, detail = (f"<h2>{h}</h2>" for h in ReviewPage.HEADINGS)
         self.widget.children = [
-            widgets.HTML("<h2>Executive summary</h2>"),
+            widgets.HTML(summary),
             self.summary,
-            widgets.HTML("<h2>Outcome scorecard</h2>"),
+            widgets.HTML(scorecard),
             self.scorecard,
-            widgets.HTML("<h2>Outcome detail</h2>"),
+            widgets.HTML(detail),
             self.outcome_picker,
             self.status,
             self.detail,
@@ -880,21 +894,16 @@ class ReviewDashboard(_Panel):
 
     def _follow(self, _change: object = None) -> None:
         """Recompute the summary, scorecard and sections for the navigator's period and team."""
-        from reviewkit import charts, narrative  # noqa: PLC0415 (Altair only when drawing)
+        from reviewkit import narrative  # noqa: PLC0415 (Altair only when drawing)
 
         def follow() -> None:
-            month = narrative.review_period(self.project, self.navigator.period)
-            team = self.navigator.team
-            impact = narrative.impacts(self.project, month, team)
-            summary = narrative.executive_summary(self.project, month, team, impact=impact)
-            self.summary.value = narrative.bullets(summary)._repr_html_()
-            card = self.project.outcome_scorecard(month, team=team or None)
+            shown = narrative.review_page(self.project, self.navigator.period, self.navigator.team)
+            self.summary.value = shown.summary.markup
             self.scorecard.outputs = ()
-            self.scorecard.append_display_data(charts.scorecard_chart(card, project=self.project))
-            self.scorecard.append_display_data(narrative.scorecard_table(self.project, month, team))
-            sections = narrative.outcome_sections(self.project, month, team, impact=impact)
-            self._sections = {s.anchor: s for s in sections}
-            self._offer(self.outcome_picker, [(s.heading, s.anchor) for s in sections])
+            for block in shown.scorecard:
+                self.scorecard.append_display_data(_untypeset(block))
+            self._sections = {s.anchor: s for s in shown.sections}
+            self._offer(self.outcome_picker, [(s.heading, s.anchor) for s in shown.sections])
             self._show_outcome()
 
         self._attempt(follow)
@@ -911,7 +920,12 @@ class ReviewDashboard(_Panel):
             section = self._sections[_choice(self.outcome_picker, "outcome")]
             self.detail.outputs = ()
             for block in (section.heading_html(), *section.blocks):
-                self.detail.append_display_data(block)
+                self.detail.append_display_data(_untypeset(block))
             return ""
 
         self._attempt(show)
+
+
+def _untypeset(block: Any) -> Any:
+    """A review block for an Output widget, whose HTML JupyterLab would typeset as LaTeX."""
+    return block.untypeset() if hasattr(block, "untypeset") else block

@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reviewkit.config import CONFIG_FILE
 from reviewkit.errors import ReviewkitError, shown_path
-from reviewkit.files import replacing
+from reviewkit.files import relative, replacing
 from reviewkit.project import Project
 from reviewkit.sources import SourceCache, source_files
 
@@ -36,34 +35,6 @@ VIEWS = Path(".reviewkit") / "views"
 #: what a snapshot records of a review's inputs, all a reproduction needs besides period and team
 INPUT_KEYS = ("exports", "config", "notebook_sha256", "store_last_event_id")
 _CHUNK = 1 << 20
-
-
-def review_inputs(project: Project) -> dict[str, Any]:
-    """What a review reads, for its snapshot: the content hash of every export file and of the
-    config files (reviewkit.yaml and its includes), by path relative to the project, and the
-    store's last event id (None without a store file: opening it would create one)."""
-    exports = {
-        relative(path, project.root): project.cache.digest(path)
-        for source in project.config.sources.values()
-        for path in source_files(project.config, source)
-    }
-    config = {
-        relative(path, project.root): project.cache.digest(path) for path in config_files(project)
-    }
-    last_event = None
-    store = project.config.store_location
-    if not isinstance(store, Path) or store.exists():
-        events = project.store.events()
-        last_event = events[-1].id if events else 0
-    return {"exports": exports, "config": config, "store_last_event_id": last_event}
-
-
-def config_files(project: Project) -> list[Path]:
-    """reviewkit.yaml and the files it includes."""
-    data = project.config.located.data
-    included = data.get("include", []) if isinstance(data, dict) else []
-    names = [CONFIG_FILE, *(str(name) for name in included)]
-    return [project.root / name for name in dict.fromkeys(names)]
 
 
 def freeze(root: Path, files: Mapping[Path, str]) -> None:
@@ -118,7 +89,7 @@ def view_layout(project: Project, inputs: Mapping[str, Any]) -> dict[str, str] |
         if not Path(source.path).is_absolute()
         for path in source_files(project.config, source)
     ]
-    files += [path for path in config_files(project) if path.is_relative_to(root)]
+    files += [path for path in project.config_files() if path.is_relative_to(root)]
     store = project.config.store_location  # a file: root / the configured path
     if (
         isinstance(store, Path)
@@ -229,11 +200,3 @@ def place(source: Path, target: Path) -> None:
         target.hardlink_to(source.resolve())
     except OSError:
         shutil.copy2(source, target)
-
-
-def relative(path: Path, root: Path) -> str:
-    """``path`` as a snapshot records it: relative to the project ``root``, else absolute."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path.resolve())

@@ -33,7 +33,7 @@ from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
 from reviewkit.kernels import WarmKernel
 from reviewkit.project import Project, check_project, open_project
-from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, review_inputs, view_layout
+from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
 from reviewkit.report.index import write_index
 from reviewkit.report.layout import (
     COMPANY,
@@ -152,7 +152,7 @@ def run_reports(
         label = project.period(period, "month").label
         through = project.data_through()
         wanted = _teams(project, teams)
-        inputs = review_inputs(project)
+        inputs = project.inputs()
         name = project.config.name
         live = project.config.live_url
         root = project.root

@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.files import relative
 from reviewkit.project import Project, open_project
-from reviewkit.report.archive import (
-    INPUT_KEYS,
-    config_files,
-    find_recorded,
-    place,
-    relative,
-    review_inputs,
-)
+from reviewkit.report.archive import INPUT_KEYS, find_recorded, place
 from reviewkit.report.index import write_index
 from reviewkit.report.layout import COMPANY, PERIOD_FOLDER, REPRODUCED, SAFE_TEAM, read_json
 from reviewkit.report.run import Job, Progress, TeamResult, default_notebook, run_jobs
@@ -39,7 +33,7 @@ def changes_since(snapshot_path: Path, project: Project) -> list[str]:
     if not snapshot:
         raise ReviewkitError(f"{shown_path(snapshot_path)} is not a review snapshot")
     before: dict[str, str] = snapshot.get("exports", {})
-    current = review_inputs(project)
+    current = project.inputs()
     changes = []
     for path, digest in sorted(current["exports"].items()):
         if path not in before:
@@ -193,7 +187,7 @@ def _materialise(
         files |= config
     else:
         with open_project(root) as project:
-            current = config_files(project)
+            current = project.config_files()
         notes.append(
             "the snapshot does not record the config (it predates archiving): the current "
             + ", ".join(relative(p, root) for p in current)
