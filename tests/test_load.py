@@ -111,6 +111,8 @@ class Run:
     loads: int = 0
     switches: int = 0
     acknowledged: list[str] = field(default_factory=list)
+    #: each acknowledged save's seconds, from the click to "saved:" on the page
+    saves: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: the pages' console errors (shown, not failed on: a browser logs some of its own)
     console: list[str] = field(default_factory=list)
@@ -287,11 +289,13 @@ async def viewer(number: int, team: str, browser: Any, server: Server, run: Run)
             chosen = CHECKIN_STATUSES[count % 2]
             await status.select_option(label=chosen)
             await note.fill(text)
+            clicked = time.perf_counter()
             await save.click()
             expected = f"saved: {outcome_id} is {chosen} in {PERIOD}"
             answer = await (await checkins.wait_for_function(SAVED, arg=expected)).json_value()
             if answer != "ok":
                 raise AssertionError(answer)
+            run.saves.append(time.perf_counter() - clicked)
             run.acknowledged.append(text)
             count += 1
             if wrong := await problem(checkins):
@@ -301,6 +305,18 @@ async def viewer(number: int, team: str, browser: Any, server: Server, run: Run)
         await shoot(review if where == "switching outcome" else checkins, number, where)
     closing[0] = True
     await context.close()
+
+
+def save_latency(seconds: list[float]) -> str:
+    """p50, p99 and the slowest save, in ms (the line benchmarks/page_save.py reads)."""
+    if not seconds:
+        return "none"
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+    return f"{len(ordered)} saves, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, max {at(1):.0f} ms"
 
 
 async def shoot(page: Any, number: int, where: str) -> None:
@@ -363,6 +379,7 @@ def test_concurrent_viewers_see_no_error_keep_every_save_and_memory_stays_bounde
         f"{mb(memory.peak(ended - third, ended, browser=True)):.0f} MB; "
         f"{len(CLOSED_WRITE.findall(log))} late writes to a kernel's closed request socket"
     )
+    print(f"page saves: {save_latency(run.saves)}")
 
     if run.console:
         print("console errors:", *sorted(set(run.console))[:20], sep="\n  ")
