@@ -8,7 +8,8 @@ CSAT (a mean of an integer column that is mostly empty).
 - **reviewkit**: a small ``reviewkit.yaml`` declaring the export (explicit columns, as a user
   would), then ``project.kpis([...], grain="month", by="team", start=..., end=...)``. *Cold* is
   the first run (no ``.reviewkit/cache``: it is deleted before each cold run); *warm* is the run
-  right after it, over unchanged exports.
+  right after it, over unchanged exports, answered from the results it kept; *new query* is a
+  query not asked before over the same cached exports (the kept results are deleted first).
 - **pandas**: the code an analyst would write: ``pd.read_csv(path, parse_dates=["created_at"])``
   (plain; a second row with ``engine="pyarrow"``) or ``pd.read_parquet(path)``, then one
   ``groupby([pd.Grouper(key="created_at", freq="MS"), "team"]).agg(...)`` and the 30 months kept.
@@ -112,12 +113,14 @@ SIDES: Final = {
     "Polars scan_csv": ("polars", "csv", None),
     "reviewkit CSV cold": ("reviewkit", "csv", "cold"),
     "reviewkit CSV warm": ("reviewkit", "csv", "warm"),
+    "reviewkit CSV new query": ("reviewkit", "csv", "new query"),
     "pandas read_csv pyarrow": ("pandas-csv-pyarrow", "csv", None),
     "pandas read_parquet": ("pandas-parquet", "parquet", None),
     "bare DuckDB Parquet": ("duckdb", "parquet", None),
     "Polars scan_parquet": ("polars", "parquet", None),
     "reviewkit Parquet cold": ("reviewkit", "parquet", "cold"),
     "reviewkit Parquet warm": ("reviewkit", "parquet", "warm"),
+    "reviewkit Parquet new query": ("reviewkit", "parquet", "new query"),
 }
 #: the export's columns and types, given to the peers that take them (as reviewkit declares)
 COLUMNS: Final = {
@@ -325,8 +328,10 @@ def main() -> None:
         def run() -> dict[str, float]:
             if cache == "cold":
                 shutil.rmtree(projects[kind] / ".reviewkit", ignore_errors=True)
-            elif cache == "warm" and not (projects[kind] / ".reviewkit" / "cache").is_dir():
+            elif cache and not (projects[kind] / ".reviewkit" / "cache").is_dir():
                 raise SystemExit(f"{name}: no cache to be warm from")
+            if cache == "new query":  # the exports' cache kept, no result kept
+                shutil.rmtree(projects[kind] / ".reviewkit" / "cache" / "results")
             out.unlink(missing_ok=True)
             command = [harness.PYTHON, __file__, "--worker", how, "--data", str(data)]
             measured = harness.run_process([*command, "--out", str(out)])

@@ -7,6 +7,8 @@ import math
 import textwrap
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 
 from reviewkit import QueryError, check_project, open_project
@@ -181,6 +183,49 @@ def test_arrow_output_carries_the_same_values(shop) -> None:
     table = shop.kpi_arrow("revenue", by="team")
     assert table.column_names == ["period_start", "period_end", "period", "team", "value"]
     assert table.column("value").to_pylist() == [400.0, 50.0, 60.0, 240.0]
+
+
+def test_a_query_asked_again_is_read_back_and_a_changed_export_is_asked_anew(
+    shop_dir: Path,
+) -> None:
+    """Results are kept under .reviewkit/cache/results: the same query in a later process reads
+    them back (doctoring the kept file shows it is read, not recomputed); a changed export
+    changes the key, so a kept result is never stale."""
+    with open_project(shop_dir) as first:
+        computed = first.kpis(["revenue", "price_per_item"], grain="month", by="team")
+    kept = sorted((shop_dir / ".reviewkit" / "cache" / "results").glob("*.parquet"))
+    assert len(kept) == 1
+    with open_project(shop_dir) as second:
+        pd.testing.assert_frame_equal(
+            second.kpis(["revenue", "price_per_item"], grain="month", by="team"), computed
+        )
+    (result,) = kept
+    doctored = result.with_name("doctored.parquet")
+    duckdb.execute(
+        f"COPY (SELECT * REPLACE (revenue * 10 AS revenue) FROM read_parquet('{result}')) "
+        f"TO '{doctored}' (FORMAT parquet)"
+    )
+    doctored.replace(result)
+    with open_project(shop_dir) as third:
+        frame = third.kpis(["revenue", "price_per_item"], grain="month", by="team")
+    assert values(frame, "metric", "period", "team")[("revenue", "2026-01", "a")] == 4000
+
+    orders = shop_dir / "data" / "orders.csv"
+    orders.write_text(SHOP_ORDERS + "2026-01-20,a,web,1,1,1\n", encoding="utf-8")
+    with open_project(shop_dir) as fourth:
+        frame = fourth.kpis(["revenue", "price_per_item"], grain="month", by="team")
+    assert values(frame, "metric", "period", "team")[("revenue", "2026-01", "a")] == 401
+
+
+def test_kept_results_are_pruned_to_the_newest(shop_dir: Path) -> None:
+    with open_project(shop_dir) as project:
+        project.results.keep = 3
+        for metric in ("revenue", "items", "orders", "biggest", "smallest"):
+            project.kpis([metric], grain="month")
+        kept = list(project.results.directory.glob("*.parquet"))
+        assert len(kept) == 3
+        project.kpis(["smallest"], grain="month")  # the newest: read back, not pruned
+        assert sorted(project.results.directory.glob("*.parquet")) == sorted(kept)
 
 
 def test_latest_is_the_last_complete_period(shop) -> None:

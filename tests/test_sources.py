@@ -793,6 +793,20 @@ def test_a_parquet_export_that_needs_no_parsing_is_read_in_place(
     assert copied.table.parent == root / ".reviewkit" / "cache" / "kpis"
 
 
+def test_a_parquet_export_rewritten_where_it_lies_is_read_again(
+    make_project: MakeProject,
+) -> None:
+    """An export read in place is keyed on its identity (inode, size, modification time), not a
+    hash of its bytes: a new export under the same name gives the new rows."""
+    root = make_project(
+        kpis_source("data/kpis.parquet", date="ts"), {"data/kpis.parquet": parquet(PARQUET_TABLE)}
+    )
+    assert fetch("SELECT tickets FROM kpis ORDER BY ts") == [(12,), (7,)]
+    changed = PARQUET_TABLE.set_column(4, "tickets", pa.array([13, 8], pa.int64()))
+    (root / "data" / "kpis.parquet").write_bytes(parquet(changed))
+    assert fetch("SELECT tickets FROM kpis ORDER BY ts") == [(13,), (8,)]
+
+
 def test_truncated_parquet_is_refused(make_project: MakeProject) -> None:
     data = parquet(PARQUET_TABLE)
     make_project(kpis_source("data/kpis.parquet", date="d"), {"data/kpis.parquet": data[:300]})

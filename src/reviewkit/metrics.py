@@ -21,7 +21,7 @@ import pandas as pd
 from reviewkit.config import Metric, ProjectConfig
 from reviewkit.errors import QueryError
 from reviewkit.periods import GRAINS, Window, bucket_sql, period_containing
-from reviewkit.sources import quote_ident
+from reviewkit.sources import LoadedSource, ResultCache, quote_ident
 
 __all__ = [
     "KpiRequest",
@@ -139,10 +139,17 @@ def weekday_share(con: duckdb.DuckDBPyConnection, config: ProjectConfig, name: s
 
 
 def compute_kpis(
-    con: duckdb.DuckDBPyConnection, config: ProjectConfig, request: KpiRequest
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    request: KpiRequest,
+    loaded: Mapping[str, LoadedSource],
+    results: ResultCache,
 ) -> pd.DataFrame:
     """Long table: ``period_start, period_end, period, <by...>, metric, value``, or with
     ``request.windows``: ``window, <by...>, metric, value``.
+
+    ``loaded`` has the sources the metrics read (as views in ``con``); each source's query is
+    answered by ``results`` when it was asked before over the same rows.
 
     ``value`` is NaN where a metric cannot be computed for a period (no rows, or a ratio whose
     denominator is zero).
@@ -164,7 +171,7 @@ def compute_kpis(
         if metric.source:
             by_source.setdefault(metric.source, []).append(metric)
     parts = [
-        _source_query(con, config, source, metrics, request)
+        _source_query(con, config, loaded[source], metrics, request, results)
         for source, metrics in by_source.items()
     ]
     keys = ["window" if request.windows else "period_start", *request.by]
@@ -189,11 +196,13 @@ def compute_kpis(
 def _source_query(
     con: duckdb.DuckDBPyConnection,
     config: ProjectConfig,
-    source_name: str,
+    loaded: LoadedSource,
     metrics: Sequence[Metric],
     request: KpiRequest,
+    results: ResultCache,
 ) -> pd.DataFrame:
-    source = config.sources[source_name]
+    source = loaded.source
+    source_name = source.name
     params: dict[str, Any] = {}
     where = []
     for i, (column, values) in enumerate(request.filters):
@@ -240,7 +249,7 @@ def _source_query(
         f"SELECT {partition}, {aggregates} FROM rows GROUP BY {partition} ORDER BY {partition}"
     )
     try:
-        frame = con.execute(sql, params).df()
+        frame = results.df(con, sql, params, [loaded])
     except duckdb.Error as exc:
         names = ", ".join(m.name for m in metrics)
         raise QueryError(

@@ -569,7 +569,7 @@ def _check_metrics(project: Project) -> list[Problem]:
                     f"source '{metric.source}' has no column '{metric.column}'; its columns are: "
                     + ", ".join(c[0] for c in columns)
                 )
-            compute_kpis(project._con, config, request)
+            compute_kpis(project._con, config, request, project._loaded, project.results)
         except ReviewkitError as exc:
             problems.append(
                 Problem(

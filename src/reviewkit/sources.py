@@ -3,7 +3,9 @@
 Every file is parsed with explicit types (never DuckDB's auto-detection, which silently turns a
 ragged CSV into one text column), every bad row is reported with its file, line, column and raw
 text, and a parsed file is cached as Parquet keyed on its content, so repeated queries over
-unchanged exports never re-parse them.
+unchanged exports never re-parse them (a Parquet export that needs no parsing is read where it
+lies); a query's result is kept too (:class:`ResultCache`), so a query asked again over
+unchanged exports is read back instead of run.
 
 Per source, ``on_error: fail`` (the default) refuses a file with bad rows; ``quarantine`` keeps the
 good rows, sets the bad ones aside and counts them in every output that uses the source.
@@ -11,11 +13,13 @@ good rows, sets the bad ones aside and counts them in every output that uses the
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import glob
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -31,7 +35,7 @@ from reviewkit.config import ProjectConfig, Source
 from reviewkit.errors import DataError, Problem, shown_path
 from reviewkit.files import replacing
 
-__all__ = ["LoadedSource", "SourceCache", "connect", "load_source", "quote_ident"]
+__all__ = ["LoadedSource", "ResultCache", "SourceCache", "connect", "load_source", "quote_ident"]
 
 CACHE_FORMAT: Final = 3  # bump when a reader changes what it loads (3: typed Parquet columns)
 DUCKDB_CONFIG: Final = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -69,6 +73,8 @@ class LoadedFile:
     max_date: dt.date | None = None
     #: read in place: the select list that types the export's columns as declared
     select: str | None = None
+    #: the cache entry's name, which changes whenever the rows as declared may: keys results
+    key: str = ""
 
     @property
     def relation(self) -> str:
@@ -98,6 +104,11 @@ class LoadedSource:
         return sum(f.bad_rows for f in self.files)
 
     @property
+    def key(self) -> str:
+        """What the source's rows are: changes whenever any of its files' rows may."""
+        return "|".join(f.key for f in self.files)
+
+    @property
     def max_date(self) -> dt.date | None:
         dates = [f.max_date for f in self.files if f.max_date is not None]
         return max(dates) if dates else None
@@ -112,7 +123,10 @@ class SourceCache:
     """Parsed exports as Parquet under ``<project>/.reviewkit/cache``, keyed on file content.
 
     Hashing a large export costs about a second per GB, so the digest of a file is remembered
-    against its size and modification time; any change to either re-hashes it.
+    against its size and modification time; any change to either re-hashes it. A Parquet
+    export, usually read where it lies rather than copied, is keyed on its identity instead
+    (device, inode, size and modification time, which hard links share): hashing it would cost
+    a first run more than its query.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -142,7 +156,13 @@ class SourceCache:
         spec["_format"] = CACHE_FORMAT
         spec["_duckdb"] = duckdb.__version__
         spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        return self.directory / source.name / f"{self.digest(path)[:32]}-{spec_hash}"
+        if source.format == "parquet":
+            stat = path.stat()
+            identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+            content = "f" + hashlib.sha256(identity.encode()).hexdigest()[:31]
+        else:
+            content = self.digest(path)[:32]
+        return self.directory / source.name / f"{content}-{spec_hash}"
 
     def _read_index(self) -> dict[str, list[Any]]:
         try:
@@ -155,6 +175,64 @@ class SourceCache:
     def _write_json(path: Path, data: Any) -> None:
         with replacing(path) as tmp:
             tmp.write_text(json.dumps(data), encoding="utf-8")
+
+
+#: How many query results :class:`ResultCache` keeps (the least recently used go first).
+RESULTS_KEPT: Final = 512
+
+
+class ResultCache:
+    """Query results over loaded sources, as small Parquet files under
+    ``<project>/.reviewkit/cache/results``: a query asked again over unchanged exports, from any
+    process, is read back instead of run (a KPI roll-up over a 1 GB export: about 1 s to run,
+    10 ms to read back).
+
+    A result is keyed on its SQL, its parameters, and the :attr:`LoadedSource.key` of every
+    source it reads, which changes with any change to the rows as declared; reviewkit's cache
+    format and DuckDB's version are in the key too. The newest ``keep`` results are kept.
+    """
+
+    def __init__(self, directory: Path, keep: int = RESULTS_KEPT) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def df(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        sql: str,
+        params: dict[str, Any],
+        sources: Sequence[LoadedSource],
+    ) -> Any:
+        """The result of ``sql`` as a pandas DataFrame (``con.execute(sql, params).df()``)."""
+        spec = [sql, params, [s.key for s in sources], CACHE_FORMAT, duckdb.__version__]
+        key = hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:32]
+        path = self.directory / f"{key}.parquet"
+        if not path.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with replacing(path) as tmp:
+                con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} (FORMAT parquet)", params)
+            self._prune(path)
+        else:
+            with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: read below fails
+                os.utime(path)  # recently used
+        try:
+            return con.execute("SELECT * FROM read_parquet($p)", {"p": str(path)}).df()
+        except duckdb.IOException:  # pruned meanwhile by another process's newer results
+            return con.execute(sql, params).df()
+
+    def _prune(self, newest: Path) -> None:
+        """Keep ``newest`` and the most recently used others, ``keep`` in all (modification
+        times may tie within a clock tick, so the newest is named rather than sorted)."""
+        others = [p for p in self.directory.glob("*.parquet") if p != newest]
+        for old in sorted(others, key=_modified, reverse=True)[self.keep - 1 :]:
+            old.unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # pruned by another process meanwhile
+        return 0
 
 
 def source_files(config: ProjectConfig, source: Source) -> list[Path]:
@@ -354,7 +432,7 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
     if meta.exists():
         record = json.loads(meta.read_text(encoding="utf-8"))
         if record.get("select") or table.exists():
-            return _from_meta(path, table, record)
+            return _from_meta(path, table, record, base.name)
     shown = shown_path(path)
     con = connect()
     try:
@@ -387,7 +465,7 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
         SourceCache._write_json(meta, record)
     finally:
         con.close()
-    return _from_meta(path, table, record)
+    return _from_meta(path, table, record, base.name)
 
 
 def _extent(
@@ -410,7 +488,7 @@ def _extent(
     return rows, first, last
 
 
-def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
+def _from_meta(path: Path, table: Path, meta: dict[str, Any], key: str) -> LoadedFile:
     def day(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value) if value else None
 
@@ -431,6 +509,7 @@ def _from_meta(path: Path, table: Path, meta: dict[str, Any]) -> LoadedFile:
         day(meta["min_date"]),
         day(meta["max_date"]),
         select,
+        key,
     )
 
 

@@ -22,6 +22,7 @@ from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sou
 from reviewkit.periods import Period, Window, parse_period
 from reviewkit.sources import (
     LoadedSource,
+    ResultCache,
     SourceCache,
     connect,
     load_source,
@@ -42,6 +43,7 @@ class Workspace:
         self.config = config
         self.root = config.root
         self.cache = SourceCache(self.root / ".reviewkit" / "cache")
+        self.results = ResultCache(self.cache.directory / "results")
         self._con: duckdb.DuckDBPyConnection = connect()
         self._loaded: dict[str, LoadedSource] = {}
         self._dates: dict[str, SourceDates] = {}
@@ -147,7 +149,7 @@ class Workspace:
         )
         for name in used:
             self.source(name)
-        frame = compute_kpis(self._con, self.config, request)
+        frame = compute_kpis(self._con, self.config, request, self._loaded, self.results)
         frame.attrs["quarantined"] = self.quarantined(used)
         return frame
 
@@ -228,7 +230,7 @@ class Workspace:
             windows=tuple(windows),
         )
         self._load_for(metrics)
-        return compute_kpis(self._con, self.config, request)
+        return compute_kpis(self._con, self.config, request, self._loaded, self.results)
 
     def resolve(self, period: str | Period, grain: str | None, metrics: Sequence[str]) -> Period:
         if isinstance(period, Period):
