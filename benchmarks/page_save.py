@@ -6,6 +6,9 @@ length; a save's latency runs from the click on "Save check-in" to "saved:" on t
 generator is the load test itself (``tests/test_load.py``, which also checks that no page broke
 and no acknowledged save was lost), run here at full size; this prints its latency line.
 
+The viewers' browsers run on the server's machine: the CPU line says how the machine's time was
+shared between them, the kernels and the server during the steady state.
+
 No peer: the store's own latency against a DuckDB file is benchmark 4 (``store_load.py``).
 Target (ours; the issue asks for the number): p99 under 1 s, an acknowledgement within the second
 a person expects after clicking.
@@ -55,8 +58,10 @@ def main() -> None:
             [(saves, p50, p99, slowest)],
         )
     )
-    summary = next(line for line in done.stdout.splitlines() if line.startswith("load: "))
-    print(f"\n{summary}")
+    lines = done.stdout.splitlines()
+    summary = next(line for line in lines if line.startswith("load: "))
+    cpu = next(line for line in lines if line.startswith("CPU in the steady state: "))
+    print(f"\n{summary}\n{cpu}")
     print(harness.verdict("target p99 under 1,000 ms", p99, 1000, higher_is_better=False))
 
 

@@ -121,15 +121,21 @@ class Run:
     deadline: float | None = None
 
 
-class Memory:
+class Usage:
     """Every second, the RSS of the server and all its children (its kernels), and of the
-    browser (every other process this test started: Playwright's driver and Chromium)."""
+    browser (every other process this test started: Playwright's driver and Chromium); and the
+    CPU time the server itself, its kernels and the browser took since the previous sample."""
+
+    GROUPS = ("browser", "kernels", "server")
 
     def __init__(self, server: int) -> None:
         self.server = psutil.Process(server)
         self.me = psutil.Process()
         #: (monotonic, server bytes, server processes, browser bytes)
         self.samples: list[tuple[float, int, int, int]] = []
+        #: (monotonic, CPU seconds per group since the previous sample)
+        self.cpu: list[tuple[float, dict[str, float]]] = []
+        self._used: dict[int, float] = {}  # pid -> its CPU seconds at the previous sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -144,20 +150,38 @@ class Memory:
                 pass  # ended between the listing and the reading
         return total, count
 
+    def _cpu(self, groups: dict[str, list[psutil.Process]]) -> dict[str, float]:
+        took = dict.fromkeys(self.GROUPS, 0.0)
+        for group, processes in groups.items():
+            for member in processes:
+                try:
+                    times = member.cpu_times()
+                except psutil.Error:
+                    continue  # ended between the listing and the reading
+                used = times.user + times.system
+                took[group] += used - self._used.get(member.pid, 0.0)
+                self._used[member.pid] = used
+        return took
+
     def _sample(self) -> None:
         while not self._stop.is_set():
             try:
-                server = [self.server, *self.server.children(recursive=True)]
+                kernels = self.server.children(recursive=True)
                 others = self.me.children(recursive=True)
             except psutil.Error:
-                server, others = [], []
+                kernels, others = [], []
+            server = [self.server, *kernels]
             ours = {p.pid for p in server}
+            browser = [p for p in others if p.pid not in ours]
             served, count = self._rss(server)
-            browser, _ = self._rss([p for p in others if p.pid not in ours])
-            self.samples.append((time.monotonic(), served, count, browser))
+            browsed, _ = self._rss(browser)
+            now = time.monotonic()
+            self.samples.append((now, served, count, browsed))
+            groups = {"browser": browser, "kernels": kernels, "server": [self.server]}
+            self.cpu.append((now, self._cpu(groups)))
             self._stop.wait(1.0)
 
-    def __enter__(self) -> Memory:
+    def __enter__(self) -> Usage:
         self._thread.start()
         return self
 
@@ -168,6 +192,16 @@ class Memory:
     def peak(self, start: float = 0.0, end: float = float("inf"), *, browser: bool = False) -> int:
         column = 3 if browser else 1
         return max((s[column] for s in self.samples if start <= s[0] <= end), default=0)
+
+    def cpu_share(self, start: float, end: float) -> str:
+        """Each group's share of the machine's CPU time between ``start`` and ``end``."""
+        within = [took for when, took in self.cpu if start < when <= end]
+        available = (end - start) * (os.cpu_count() or 1)
+        shares = [
+            f"{group} {100 * sum(t[group] for t in within) / available:.0f}%"
+            for group in self.GROUPS
+        ]
+        return f"{', '.join(shares)} of {os.cpu_count()} cores"
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +378,7 @@ def test_concurrent_viewers_see_no_error_keep_every_save_and_memory_stays_bounde
 ) -> None:
     run = Run()
     began = time.monotonic()
-    with Memory(load_server.process.pid) as memory:
+    with Usage(load_server.process.pid) as usage:
         run_async(viewers(load_server, teams, run))
         ended = time.monotonic()
     time.sleep(1)  # the server logs the closed connections
@@ -363,9 +397,9 @@ def test_concurrent_viewers_see_no_error_keep_every_save_and_memory_stays_bounde
 
     start = run.started or ended
     third = max((ended - start) / 3, 1.0)
-    first = memory.peak(start, start + third)
-    last = memory.peak(ended - third, ended)
-    processes = max((s[2] for s in memory.samples), default=0)
+    first = usage.peak(start, start + third)
+    last = usage.peak(ended - third, ended)
+    processes = max((s[2] for s in usage.samples), default=0)
     # The browser's memory is shown, not asserted: each outcome switch leaves ~1.6 MB of JS heap
     # behind in the review page (vega-embed's export menu keeps a document listener, and with it
     # the removed chart, until the view is finalized, which clearing an output never does).
@@ -373,13 +407,14 @@ def test_concurrent_viewers_see_no_error_keep_every_save_and_memory_stays_bounde
         f"\nload: {VIEWERS} viewers, {SECONDS:.0f} s steady (ramp-up {start - began:.0f} s, "
         f"wall {ended - began:.0f} s), {run.loads} page loads, {run.switches} outcome switches, "
         f"{len(run.acknowledged)} saves acknowledged, {len(found)} found, {len(lost)} lost; "
-        f"peak RSS {mb(memory.peak()):.0f} MB over {processes} processes (steady state: first "
+        f"peak RSS {mb(usage.peak()):.0f} MB over {processes} processes (steady state: first "
         f"third {mb(first):.0f} MB, last third {mb(last):.0f} MB); browser (not asserted): "
-        f"first third {mb(memory.peak(start, start + third, browser=True)):.0f} MB, last third "
-        f"{mb(memory.peak(ended - third, ended, browser=True)):.0f} MB; "
+        f"first third {mb(usage.peak(start, start + third, browser=True)):.0f} MB, last third "
+        f"{mb(usage.peak(ended - third, ended, browser=True)):.0f} MB; "
         f"{len(CLOSED_WRITE.findall(log))} late writes to a kernel's closed request socket"
     )
     print(f"page saves: {save_latency(run.saves)}")
+    print(f"CPU in the steady state: {usage.cpu_share(start, ended)}")
 
     if run.console:
         print("console errors:", *sorted(set(run.console))[:20], sep="\n  ")
