@@ -73,3 +73,29 @@ def test_the_modules_are_layered_as_the_pipeline() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+IRI_CHECKS = """
+import jsonschema
+checker = jsonschema.FormatChecker()
+print([checker.conforms(v, f) for v, f in (
+    ("http://example.com/\\u00e4", "iri"), ("not an iri ::: []", "iri"),
+    ("/a/b?c#d", "iri-reference"), ("\\u0000", "iri-reference"),
+)])
+"""
+
+
+def _python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return done.stdout
+
+
+def test_jsonschemas_iri_parsers_are_built_only_when_an_iri_is_checked() -> None:
+    """reviewkit stands in for rfc3987_syntax (reviewkit.deferred): importing reviewkit and
+    Altair builds none of its Lark parsers, and jsonschema's iri checks answer as without it."""
+    charts = "import reviewkit.charts, sys; print('lark' in sys.modules)"
+    assert _python(charts).strip() == "False"
+    assert _python("import reviewkit" + IRI_CHECKS) == _python(IRI_CHECKS)
+    assert _python(IRI_CHECKS).strip() == "[True, False, True, False]"

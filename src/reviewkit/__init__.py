@@ -10,9 +10,12 @@ outputs) -> evidence (impact, alignment) -> project (the facade) -> charts, narr
 from typing import TYPE_CHECKING, Any
 
 from reviewkit.config import Metric, ProjectConfig, Source, load_config
+from reviewkit.deferred import defer_slow_imports
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.periods import Calendar, Period, parse_period
 from reviewkit.store import StoreError
+
+defer_slow_imports()  # before Altair or Jupyter imports jsonschema
 
 if TYPE_CHECKING:
     from reviewkit.project import Project, check_project, open_project
