@@ -217,6 +217,21 @@ def test_a_query_asked_again_is_read_back_and_a_changed_export_is_asked_anew(
     assert values(frame, "metric", "period", "team")[("revenue", "2026-01", "a")] == 401
 
 
+def test_an_expression_metric_is_run_every_time_and_an_unwritable_cache_still_answers(
+    shop_dir: Path,
+) -> None:
+    """A user's SQL expression may read the clock or another source, which the key cannot
+    cover: its query is never kept. A results folder that cannot be written (here a file in its
+    place) costs the keeping, never the answer."""
+    with open_project(shop_dir) as project:
+        project.kpis(["big_orders"], grain="month")
+        assert not project.results.directory.exists()
+        project.results.directory.parent.mkdir(parents=True, exist_ok=True)
+        project.results.directory.write_text("not a folder", encoding="utf-8")
+        frame = project.kpis(["revenue"], grain="month")
+    assert values(frame, "period")[("2026-01",)] == 450
+
+
 def test_kept_results_are_pruned_to_the_newest(shop_dir: Path) -> None:
     with open_project(shop_dir) as project:
         project.results.keep = 3

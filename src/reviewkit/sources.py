@@ -189,7 +189,9 @@ class ResultCache:
 
     A result is keyed on its SQL, its parameters, and the :attr:`LoadedSource.key` of every
     source it reads, which changes with any change to the rows as declared; reviewkit's cache
-    format and DuckDB's version are in the key too. The newest ``keep`` results are kept.
+    format and DuckDB's version are in the key too. So only SQL that reads nothing else may be
+    kept (not a user's expression, which may read the clock or another source). The newest
+    ``keep`` results are kept; one that cannot be written is answered all the same.
     """
 
     def __init__(self, directory: Path, keep: int = RESULTS_KEPT) -> None:
@@ -208,9 +210,13 @@ class ResultCache:
         key = hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:32]
         path = self.directory / f"{key}.parquet"
         if not path.exists():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with replacing(path) as tmp:
-                con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} (FORMAT parquet)", params)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with replacing(path) as tmp:
+                    copy = f"COPY ({sql}) TO {quote_literal(str(tmp))} (FORMAT parquet)"
+                    con.execute(copy, params)
+            except OSError:  # a full disk or a read-only cache: answer without keeping it
+                return con.execute(sql, params).df()
             self._prune(path)
         else:
             with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: read below fails
