@@ -331,7 +331,8 @@ def main() -> None:
             elif cache and not (projects[kind] / ".reviewkit" / "cache").is_dir():
                 raise SystemExit(f"{name}: no cache to be warm from")
             if cache == "new query":  # the exports' cache kept, no result kept
-                shutil.rmtree(projects[kind] / ".reviewkit" / "cache" / "results")
+                results_kept = projects[kind] / ".reviewkit" / "cache" / "results"
+                shutil.rmtree(results_kept, ignore_errors=True)
             out.unlink(missing_ok=True)
             command = [harness.PYTHON, __file__, "--worker", how, "--data", str(data)]
             measured = harness.run_process([*command, "--out", str(out)])
