@@ -448,8 +448,11 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
         if select is not None:  # nothing is written: the export is the table
             rejected: list[Problem] = []
             bad_rows = 0
+            # counted on the export's own columns, which DuckDB answers from the footer's
+            # statistics: its date column is a native date or timestamp, and casting one to a
+            # date keeps the order, so the first and last dates are the same
             rows, min_date, max_date = _extent(
-                con, source, LoadedFile(path, path, 0, select=select), shown, rejected
+                con, source, LoadedFile(path, path, 0), shown, rejected
             )
         else:
             with replacing(table) as tmp:
