@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import textwrap
@@ -11,6 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import reviewkit.sources
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
 from reviewkit.metrics import format_value
@@ -229,6 +231,28 @@ def test_an_expression_metric_is_run_every_time_and_an_unwritable_cache_still_an
         project.results.directory.parent.mkdir(parents=True, exist_ok=True)
         project.results.directory.write_text("not a folder", encoding="utf-8")
         frame = project.kpis(["revenue"], grain="month")
+    assert values(frame, "period")[("2026-01",)] == 450
+
+
+def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
+    shop_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's own write failing (as on a full disk: an IOException, not an OSError) costs the
+    keeping, never the answer: here its temporary file is in a folder that does not exist."""
+    replacing = reviewkit.sources.replacing
+
+    @contextlib.contextmanager
+    def nowhere(target: Path):
+        if target.parent.name != "results":  # the exports' cache is written as ever
+            with replacing(target) as tmp:
+                yield tmp
+        else:
+            yield target.parent / "missing" / target.name
+
+    monkeypatch.setattr(reviewkit.sources, "replacing", nowhere)
+    with open_project(shop_dir) as project:
+        frame = project.kpis(["revenue"], grain="month")
+        assert list(project.results.directory.iterdir()) == []
     assert values(frame, "period")[("2026-01",)] == 450
 
 

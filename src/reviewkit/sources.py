@@ -215,8 +215,8 @@ class ResultCache:
                 with replacing(path) as tmp:
                     copy = f"COPY ({sql}) TO {quote_literal(str(tmp))} (FORMAT parquet)"
                     con.execute(copy, params)
-            except OSError:  # a full disk or a read-only cache: answer without keeping it
-                return con.execute(sql, params).df()
+            except (OSError, duckdb.IOException):  # a full disk or a read-only cache
+                return con.execute(sql, params).df()  # answered, not kept
             self._prune(path)
         else:
             with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: read below fails
