@@ -93,8 +93,8 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
     assert problems(write_config, text) == [
         "reviewkit.yaml:1:1: missing required key 'metrics'",
         "reviewkit.yaml:3:5: sources.tickets.fromat: unknown key (did you mean 'format'?); "
-        "valid keys are: path, format, date, dimensions, values, shape, long, options, "
-        "on_error, unique, future_dates, description",
+        "valid keys are: path, format, engine, table, query, date, dimensions, values, shape, "
+        "long, options, on_error, unique, future_dates, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
         "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
         "schedule, live_url, delivery, alerts",

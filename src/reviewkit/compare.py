@@ -428,14 +428,14 @@ def _target_series(
     if target.source is None or target.column is None:
         return {}
     source = project.config.sources[target.source]
-    project.source(target.source)
     params: dict[str, Any] = {}
     where = []
     selected = {**dict(target.filters), **segment}
     for i, (column, values) in enumerate(selected.items()):
         params[f"f{i}"] = list(values)
         where.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($f{i}))")
-    rows = project.query(
+    rows = project.source_rows(
+        target.source,
         f"SELECT CAST({quote_ident(source.date.column)} AS DATE) AS day, "
         f"{quote_ident(target.column)} AS value FROM {quote_ident(target.source)}"
         + (f" WHERE {' AND '.join(where)}" if where else "")

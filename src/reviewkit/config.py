@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,12 @@ DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
 VALUE_FORMATS: Final = ("number", "percent", "currency", "bps")
 DIRECTIONS: Final = ("higher", "lower")
 ON_ERROR: Final = ("fail", "quarantine")
+#: URL schemes of the SQL engines a source may live in (``engine:``), and their SQLGlot dialects.
+ENGINES: Final = {"postgresql": "postgres", "postgres": "postgres", "spark": "spark"}
+#: A source in an engine names the rows to read with one of these.
+WAREHOUSE_KEYS: Final = ("table", "query")
+#: ``Source.format`` of a source that lives in a SQL engine rather than in files.
+WAREHOUSE: Final = "warehouse"
 #: What a source does with rows dated after today: refuse them (a typo such as 2062 for 2026),
 #: or allow them (an export that plans ahead, such as targets).
 FUTURE_DATES: Final = ("refuse", "allow")
@@ -145,6 +152,9 @@ CALENDAR_KEYS: Final = ("week_ends_on", "fiscal_year_start_month")
 SOURCE_KEYS: Final = (
     "path",
     "format",
+    "engine",
+    "table",
+    "query",
     "date",
     "dimensions",
     "values",
@@ -241,6 +251,10 @@ class Source:
     unique: tuple[str, ...] = ()
     future_dates: str = "refuse"
     description: str = ""
+    #: a source in a SQL engine: its URL, and the table or query holding its rows
+    engine: str | None = None
+    table: str | None = None
+    query: str | None = None
 
     @property
     def value_types(self) -> dict[str, str]:
@@ -565,9 +579,14 @@ class _SourceChecks(_Fields):
     def source(self, key: Any, raw: Any) -> Source | None:
         kp: KeyPath = ("sources", key)
         name = self.name(key, kp, "source")
+        if isinstance(raw, dict) and "engine" in raw:
+            return self.warehouse_source(name, raw, kp)
         spec = self.mapping(raw, kp, SOURCE_KEYS, required=("path", "date"))
         if name is None or spec is None:
             return None
+        for only in WAREHOUSE_KEYS:
+            if only in spec:
+                self.error((*kp, only), "only used with `engine:` (a source in a SQL engine)")
         ok = True
         path = self.text(spec.get("path"), (*kp, "path")) if "path" in spec else None
         fmt = spec.get("format")
@@ -646,6 +665,85 @@ class _SourceChecks(_Fields):
             description=str(spec.get("description", "")),
             **options,
         )
+
+    def warehouse_source(self, name: str | None, raw: dict[Any, Any], kp: KeyPath) -> Source | None:
+        """A source that lives in a SQL engine: ``engine: postgresql://...`` with ``table:`` or
+        ``query:``; its KPIs are computed there and only aggregates come back."""
+        allowed = tuple(k for k in SOURCE_KEYS if k not in ("path", "format", "options"))
+        for key in ("path", "format", "options", "shape", "long"):
+            if key in raw:
+                self.error(
+                    (*kp, key),
+                    f"`{key}:` is for exports in files; a source with `engine:` reads the rows "
+                    "its `table:` or `query:` names (reshape them in the query)",
+                )
+        spec = self.mapping(raw, kp, tuple(k for k in allowed if k not in ("shape", "long")))
+        if spec is None:
+            return None
+        engine = self.engine_url(spec.get("engine"), (*kp, "engine"))
+        given = [k for k in WAREHOUSE_KEYS if k in spec]
+        if len(given) != 1:
+            self.error(
+                kp,
+                "a source with `engine:` needs exactly one of `table:` (a table or view, e.g. "
+                "analytics.tickets) or `query:` (SQL in the engine's dialect)"
+                + (f"; it has {' and '.join(given)}" if given else ""),
+            )
+        what = self.text(spec[given[0]], (*kp, given[0])) if len(given) == 1 else None
+        if "date" not in spec:
+            self.error(kp, "missing required key 'date'")
+        date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None
+        if date is not None and date.format is not None:
+            self.error(
+                (*kp, "date", "format"),
+                "a source in an engine has typed dates; remove `format:` (or convert the "
+                "column in `query:`)",
+            )
+        dims = self.text_list(spec.get("dimensions", []), (*kp, "dimensions"))
+        values = self.values(spec.get("values", {}), (*kp, "values"))
+        on_error = self.text(spec.get("on_error", "fail"), (*kp, "on_error"), ("fail",))
+        unique = self.text_list(spec.get("unique", []), (*kp, "unique"))
+        future = self.text(spec.get("future_dates", "refuse"), (*kp, "future_dates"), FUTURE_DATES)
+        if None in (name, engine, what, date, on_error, future):
+            return None
+        assert name is not None and what is not None and date is not None
+        assert future is not None
+        return Source(
+            name=name,
+            path="",
+            format=WAREHOUSE,
+            date=date,
+            dimensions=tuple(dims),
+            values=tuple(values),
+            unique=tuple(unique),
+            future_dates=future,
+            description=str(spec.get("description", "")),
+            engine=engine,
+            table=what if given == ["table"] else None,
+            query=what if given == ["query"] else None,
+        )
+
+    def engine_url(self, raw: Any, kp: KeyPath) -> str | None:
+        """An engine URL whose scheme reviewkit knows, without a password in it."""
+        url = self.text(raw, kp)
+        if url is None:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ENGINES:
+            self.error(
+                kp,
+                f"unknown engine {parts.scheme or url!r}; use a URL starting with one of: "
+                + ", ".join(f"{scheme}://" for scheme in ENGINES),
+            )
+            return None
+        if parts.password:
+            self.error(
+                kp,
+                "the engine URL holds a password, which reviewkit.yaml must not: remove it and "
+                "give it to the engine's client instead (PGPASSWORD or ~/.pgpass for PostgreSQL)",
+            )
+            return None
+        return url
 
     def date_column(self, raw: Any, kp: KeyPath) -> DateColumn | None:
         if isinstance(raw, str):

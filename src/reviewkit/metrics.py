@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 DAY: Final = "_day"
+#: Runs reviewkit's SQL over a source where it lives: (source, sql, params) -> rows.
+SourceRows = Callable[[str, str, dict[str, Any]], list[tuple[Any, ...]]]
 #: Detrended days below which a weekly pattern cannot be told from noise: in simulated pure
 #: noise, :func:`weekday_share` is above 0.57 for 1 series in 100 over 4 weeks, but above 0.40
 #: for only 1 in 1,000 over 8 weeks.
@@ -107,13 +109,14 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
     return f"{function}({col}){where}"
 
 
-def weekday_share(con: duckdb.DuckDBPyConnection, config: ProjectConfig, name: str) -> float | None:
+def weekday_share(run: SourceRows, config: ProjectConfig, name: str) -> float | None:
     """How much of the day-to-day variation of metric ``name``'s column its weekday explains,
     0 to 1, or None with under :data:`SEASONAL_MIN_DAYS` days to tell from.
 
     The column is summed per day (the metric's filters applied); a centred 7-day average takes
     out the trend and any slower season; the share is the variance of what is left that the
-    weekday means account for (R² of the weekday alone)."""
+    weekday means account for (R² of the weekday alone). ``run`` runs SQL over the metric's
+    source wherever it lives (:meth:`reviewkit.workspace.Workspace.source_rows`)."""
     metric = config.metrics[name]
     source = config.sources[metric.source or ""]
     params: dict[str, Any] = {"min_days": SEASONAL_MIN_DAYS}
@@ -126,12 +129,13 @@ def weekday_share(con: duckdb.DuckDBPyConnection, config: ProjectConfig, name: s
         f"detrended AS (SELECT {DAY}, y - avg(y) OVER week AS r, count(*) OVER week AS days "
         f"FROM daily WINDOW week AS (ORDER BY {DAY} "
         "RANGE BETWEEN INTERVAL 3 DAYS PRECEDING AND INTERVAL 3 DAYS FOLLOWING)), "
-        f"fitted AS (SELECT r, avg(r) OVER (PARTITION BY isodow({DAY})) AS weekday, "
+        f"fitted AS (SELECT r, avg(r) OVER (PARTITION BY EXTRACT(isodow FROM {DAY})) AS weekday, "
         "avg(r) OVER () AS overall FROM detrended WHERE days = 7) "
-        "SELECT 1 - sum((r - weekday) ^ 2) / nullif(sum((r - overall) ^ 2), 0) FROM fitted "
+        "SELECT 1 - sum((r - weekday) ^ 2) / nullif(sum((r - overall) ^ 2), 0) AS share "
+        "FROM fitted "
         "HAVING count(*) >= $min_days"
     )
-    rows = con.execute(sql, params).fetchall()
+    rows = run(source.name, sql, params)
     if not rows:
         return None
     # a series without any day-to-day variation has no weekly pattern either
@@ -249,16 +253,19 @@ def _source_query(
         f"SELECT {partition}, {aggregates} FROM rows GROUP BY {partition} ORDER BY {partition}"
     )
     try:
-        if any(m.expression is not None for m in metrics):
+        if loaded.remote is not None:  # compiled to the engine's SQL and run there
+            frame = loaded.remote.df(sql, params)
+        elif any(m.expression is not None for m in metrics):
             # the user's SQL may read more than the source's rows (the date, another source),
             # which a kept result's key does not cover: it is run every time
             frame = con.execute(sql, params).df()
         else:
             frame = results.df(con, sql, params, [loaded])
-    except duckdb.Error as exc:
+    except (duckdb.Error, QueryError) as exc:
         names = ", ".join(m.name for m in metrics)
+        engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.shown
         raise QueryError(
-            f"metrics {names} of source '{source_name}' failed in DuckDB: "
+            f"metrics {names} of source '{source_name}' failed in {engine}: "
             f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"
         ) from None
     if request.windows:

@@ -256,19 +256,22 @@ def _period_of(kind: str, parts: list[int], calendar: Calendar) -> Period:
 def bucket_sql(grain: str, day: str, calendar: Calendar) -> str:
     """SQL for the first day of the ``grain`` period containing the DATE expression ``day``.
 
-    The offsets come from the validated calendar (ints), never from user input.
+    The offsets come from the validated calendar (ints), never from user input. Written in
+    SQL that SQLGlot carries to every engine's dialect (no DuckDB-only functions).
     """
     if grain == "day":
         return day
     if grain == "week":
         start_isodow = calendar.week_end_isodow % 7 + 1
-        return f"CAST({day} - CAST((isodow({day}) - {start_isodow} + 7) % 7 AS INTEGER) AS DATE)"
+        back = f"CAST((EXTRACT(isodow FROM {day}) - {start_isodow} + 7) % 7 AS INTEGER)"
+        return f"CAST({day} - {back} AS DATE)"
     if grain in ("month", "quarter", "year"):
         return f"CAST(date_trunc('{grain}', {day}) AS DATE)"
     if grain in ("fiscal_quarter", "fiscal_year"):
         fiscal = calendar.fiscal_year_start_month
-        back = f"(month({day}) - {fiscal} + 12) % 12"
+        back = f"(EXTRACT(month FROM {day}) - {fiscal} + 12) % 12"
         if grain == "fiscal_quarter":
             back = f"({back}) % 3"
-        return f"CAST(date_trunc('month', {day}) - to_months(CAST({back} AS INTEGER)) AS DATE)"
+        months = f"CAST({back} AS INTEGER) * INTERVAL '1 month'"
+        return f"CAST(date_trunc('month', {day}) - {months} AS DATE)"
     raise QueryError(f"unknown grain '{grain}'; use one of: {', '.join(GRAINS)}")

@@ -23,7 +23,7 @@ from reviewkit.errors import ConfigError, DataError, Problem, QueryError, Review
 from reviewkit.files import relative
 from reviewkit.metrics import KpiRequest, compute_kpis, weekday_share
 from reviewkit.periods import Period, period_containing
-from reviewkit.sources import quote_ident, source_files
+from reviewkit.sources import source_files
 from reviewkit.store import Decision, Store
 from reviewkit.store_files import export_links, import_links
 from reviewkit.workspace import Filters, Workspace, as_by, as_date
@@ -530,7 +530,7 @@ def _check_outputs(project: Project) -> list[Problem]:
     spec = project.config.outputs
     if spec is None or spec.source not in project._loaded:
         return []
-    columns = {r[0] for r in project.query(f"DESCRIBE SELECT * FROM {quote_ident(spec.source)}")}
+    columns = set(project.columns(spec.source))
     problems = []
     for key in ("id", "title", "team", "type", "effort", "url", "labels"):
         name = getattr(spec, key)
@@ -561,13 +561,11 @@ def _check_metrics(project: Project) -> list[Problem]:
         key = "expression" if metric.expression else "column"
         line, col = config.located.where(("metrics", name, key))
         try:
-            columns = project._con.execute(
-                f"DESCRIBE SELECT * FROM {quote_ident(metric.source or '')}"
-            ).fetchall()
-            if metric.column and metric.column not in {c[0] for c in columns}:
+            columns = project.columns(metric.source or "")
+            if metric.column and metric.column not in columns:
                 raise QueryError(
                     f"source '{metric.source}' has no column '{metric.column}'; its columns are: "
-                    + ", ".join(c[0] for c in columns)
+                    + ", ".join(columns)
                 )
             compute_kpis(project._con, config, request, project._loaded, project.results)
         except ReviewkitError as exc:
@@ -592,7 +590,7 @@ def _check_weekday_level(project: Project, name: str) -> list[Problem]:
     Saturday): warn, with the days compared, unless the weekday barely moves the series."""
     config = project.config
     metric = config.metrics[name]
-    share = weekday_share(project._con, config, name)
+    share = weekday_share(project.source_rows, config, name)
     if share is None or share < WEEKLY_SEASONAL_SHARE:
         return []
 

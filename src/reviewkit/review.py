@@ -90,16 +90,16 @@ def _export_outputs(project: Workspace) -> pd.DataFrame:
     if spec is None:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
     source = project.config.sources[spec.source]
-    project.source(spec.source)
 
     def column(name: str | None, cast: str = "VARCHAR") -> str:
         return f"CAST({quote_ident(name)} AS {cast})" if name else "NULL"
 
-    rows = project.query(
+    rows = project.source_rows(
+        spec.source,
         f"SELECT {column(spec.id)}, {column(spec.title)}, {column(spec.team)}, "
         f"{column(spec.type)}, CAST({quote_ident(source.date.column)} AS DATE), "
         f"{column(spec.effort, 'DOUBLE')}, {column(spec.url)}, {column(spec.labels)} "
-        f"FROM {quote_ident(spec.source)} ORDER BY 5, 1"
+        f"FROM {quote_ident(spec.source)} ORDER BY 5, 1",
     )
     frame = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS[:-1]))
     frame["labels"] = [

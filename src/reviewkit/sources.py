@@ -7,6 +7,9 @@ unchanged exports never re-parse them (a Parquet export that needs no parsing is
 lies); a query's result is kept too (:class:`ResultCache`), so a query asked again over
 unchanged exports is read back instead of run.
 
+A source in a SQL engine (``engine:``) is not read here: :func:`load_remote` checks it where
+it lives (:mod:`reviewkit.warehouse`), and its queries run there.
+
 Per source, ``on_error: fail`` (the default) refuses a file with bad rows; ``quarantine`` keeps the
 good rows, sets the bad ones aside and counts them in every output that uses the source.
 """
@@ -34,8 +37,17 @@ from reviewkit import clock
 from reviewkit.config import ProjectConfig, Source
 from reviewkit.errors import DataError, Problem, shown_path
 from reviewkit.files import replacing
+from reviewkit.warehouse import Warehouse, WarehouseTable
 
-__all__ = ["LoadedSource", "ResultCache", "SourceCache", "connect", "load_source", "quote_ident"]
+__all__ = [
+    "LoadedSource",
+    "ResultCache",
+    "SourceCache",
+    "connect",
+    "load_remote",
+    "load_source",
+    "quote_ident",
+]
 
 CACHE_FORMAT: Final = 3  # bump when a reader changes what it loads (3: typed Parquet columns)
 DUCKDB_CONFIG: Final = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -89,9 +101,13 @@ class LoadedSource:
 
     source: Source
     files: list[LoadedFile]
+    #: a source in a SQL engine (``engine:``): its rows there, queried there; no files
+    remote: WarehouseTable | None = None
 
     @property
     def rows(self) -> int:
+        if self.remote is not None:
+            return self.remote.rows
         return sum(f.rows for f in self.files)
 
     @property
@@ -110,11 +126,15 @@ class LoadedSource:
 
     @property
     def max_date(self) -> dt.date | None:
+        if self.remote is not None:
+            return self.remote.max_date
         dates = [f.max_date for f in self.files if f.max_date is not None]
         return max(dates) if dates else None
 
     @property
     def min_date(self) -> dt.date | None:
+        if self.remote is not None:
+            return self.remote.min_date
         dates = [f.min_date for f in self.files if f.min_date is not None]
         return min(dates) if dates else None
 
@@ -242,7 +262,10 @@ def _modified(path: Path) -> int:
 
 
 def source_files(config: ProjectConfig, source: Source) -> list[Path]:
-    """The files a source's path or glob matches, sorted; a clear error when none do."""
+    """The files a source's path or glob matches, sorted; a clear error when none do (and
+    none for a source in a SQL engine)."""
+    if source.engine is not None:
+        return []
     pattern = str(config.root / source.path)
     # glob.glob, unlike Path.glob, also takes absolute patterns (exports outside the project)
     found = glob.glob(pattern, recursive=True)  # noqa: PTH207
@@ -292,6 +315,19 @@ def load_source(config: ProjectConfig, source: Source, cache: SourceCache) -> Lo
             f"source '{source.name}' has rows its declaration forbids:", forbidden
         )
     return result
+
+
+def load_remote(config: ProjectConfig, source: Source, warehouse: Warehouse) -> LoadedSource:
+    """A source in a SQL engine, checked as an export is: its declared columns and their types,
+    at least one row, and (counted in the engine) the rows its declaration forbids."""
+    table = warehouse.table(config, source)
+    today = clock.today()
+    forbidden = table.forbidden(today, today + FUTURE_SLACK)
+    if forbidden:
+        raise DataError.from_problems(
+            f"source '{source.name}' has rows its declaration forbids:", forbidden
+        )
+    return LoadedSource(source, [], table)
 
 
 #: Rows dated more than this after today are refused (a day of slack for time zones).

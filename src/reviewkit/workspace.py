@@ -25,10 +25,12 @@ from reviewkit.sources import (
     ResultCache,
     SourceCache,
     connect,
+    load_remote,
     load_source,
     quote_ident,
     quote_literal,
 )
+from reviewkit.warehouse import Warehouse, compile_sql, table_names
 
 __all__ = ["KPI_COLUMNS", "Filters", "Workspace"]
 
@@ -47,9 +49,13 @@ class Workspace:
         self._con: duckdb.DuckDBPyConnection = connect()
         self._loaded: dict[str, LoadedSource] = {}
         self._dates: dict[str, SourceDates] = {}
+        #: the SQL engines of sources declared with ``engine:``, by URL
+        self._warehouses: dict[str, Warehouse] = {}
 
     def close(self) -> None:
         self._con.close()
+        for warehouse in self._warehouses.values():
+            warehouse.close()
 
     def __enter__(self) -> Self:
         return self
@@ -64,6 +70,11 @@ class Workspace:
             raise QueryError(
                 f"unknown source '{name}'; sources are: {', '.join(self.config.sources)}"
             )
+        if name not in self._loaded and self.config.sources[name].engine is not None:
+            source = self.config.sources[name]
+            url = source.engine or ""
+            warehouse = self._warehouses.setdefault(url, Warehouse(url))
+            self._loaded[name] = load_remote(self.config, source, warehouse)
         if name not in self._loaded:
             loaded = load_source(self.config, self.config.sources[name], self.cache)
             # the cached files in one scan, each export read in place on its own
@@ -85,12 +96,14 @@ class Workspace:
         """Which dates source ``name`` has data for (for coverage and ``latest``)."""
         if name not in self._dates:
             source = self.config.sources[name]
-            self.source(name)
-            days = self.query(
-                f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) "
-                f"FROM {quote_ident(name)}"
+            days = self.source_rows(
+                name,
+                f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) AS day "
+                f"FROM {quote_ident(name)}",
             )
-            self._dates[name] = SourceDates((d for (d,) in days if d is not None), source.date)
+            self._dates[name] = SourceDates(
+                (_as_day(d) for (d,) in days if d is not None), source.date
+            )
         return self._dates[name]
 
     def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
@@ -257,6 +270,25 @@ class Workspace:
             known = ", ".join(self.config.outcomes) or "none declared"
             raise QueryError(f"unknown outcome '{outcome_id}'; outcomes are: {known}") from None
 
+    def source_rows(
+        self, name: str, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of reviewkit's own SQL over source ``name``, run where the source lives (DuckDB,
+        or the source's SQL engine, compiled to its dialect)."""
+        loaded = self.source(name)
+        if loaded.remote is not None:
+            frame = loaded.remote.df(sql, params or {})
+            return list(frame.itertuples(index=False, name=None))
+        return self._con.execute(sql, params or {}).fetchall()
+
+    def columns(self, name: str) -> list[str]:
+        """The columns of source ``name`` as queries see them."""
+        loaded = self.source(name)
+        if loaded.remote is not None:
+            return list(loaded.remote.columns)
+        described = self._con.execute(f"DESCRIBE SELECT * FROM {quote_ident(name)}").fetchall()
+        return [str(row[0]) for row in described]
+
     # -- exploration --------------------------------------------------------------------------
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
@@ -271,12 +303,54 @@ class Workspace:
 
         Pass values as ``params`` (``?`` or ``$name`` placeholders), never inside ``query``.
         """
+        remote = [n for n, s in self.config.sources.items() if s.engine is not None]
+        named = table_names(query) & set(self.config.sources) if remote else set()
+        if named & set(remote):
+            return self._remote_sql(query, params, sorted(named), remote)
         for name in self.config.sources:
-            self.source(name)
+            if name not in remote:
+                self.source(name)
         try:
             return self._con.execute(query, params or []).df()
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {str(exc).strip()}") from None
+
+    def _remote_sql(
+        self,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None,
+        named: Sequence[str],
+        remote: Sequence[str],
+    ) -> pd.DataFrame:
+        """SQL naming sources in a SQL engine runs there, compiled to its dialect: it may name
+        only sources of that one engine."""
+        engines = {self.config.sources[n].engine for n in named}
+        if len(engines) > 1 or any(n not in remote for n in named):
+            where = ", ".join(f"{n} ({self.config.sources[n].engine or 'files'})" for n in named)
+            raise QueryError(
+                f"the SQL names sources that live in different places: {where}; query each "
+                "engine's sources on their own (or join the results in pandas)"
+            )
+        if params is not None and not isinstance(params, Mapping):
+            raise QueryError("SQL over a source in a SQL engine takes named parameters ($name)")
+        tables = [self.source(n).remote for n in named]
+        relations = {t.source.name: t.relation for t in tables if t is not None}
+        first = tables[0]
+        assert first is not None
+        text, names = compile_sql(query, first.warehouse.dialect, relations)
+        missing = [n for n in names if n not in (params or {})]
+        if missing:
+            raise QueryError(f"no value given for parameter(s): {', '.join(missing)}")
+        bound = {n: (params or {})[n] for n in names}
+        try:
+            return first.warehouse.run(first.source.name, text, bound)
+        except QueryError as exc:
+            raise QueryError(f"SQL failed in {first.warehouse.shown}: {exc}") from None
+
+
+def _as_day(value: Any) -> dt.date:
+    """A date from an engine (a datetime where it has no DATE type)."""
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def as_date(value: dt.date | str | None, what: str) -> dt.date | None:

@@ -1,0 +1,314 @@
+"""The KPI catalogue on a warehouse engine: the sample company's sources as PostgreSQL tables
+(a real server, started by the tests) give every KPI, comparison and scorecard value the DuckDB
+files give, and a warehouse source's bad input is refused as precisely as an export's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+import yaml
+
+from reviewkit.errors import ReviewkitError
+from reviewkit.periods import GRAINS
+from reviewkit.project import Project, check_project, open_project
+from tests.postgres import PostgresServer, free_port
+
+#: DuckDB's types of the loaded sources, as PostgreSQL columns.
+PG_TYPES = {
+    "VARCHAR": "text",
+    "DOUBLE": "double precision",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BOOLEAN": "boolean",
+}
+#: The source read through a query rather than a table.
+QUERIED = "subscriptions"
+#: Only the file-specific keys of a declaration are dropped for the warehouse.
+FILE_KEYS = ("path", "format", "options", "shape", "long", "on_error")
+
+
+def copy_to_postgres(project: Project, url: str) -> None:
+    """Every source's rows as loaded (typed, long sources pivoted) into schema ``analytics``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        for name in project.config.sources:
+            project.source(name)
+            columns = project.query(f'DESCRIBE SELECT * FROM "{name}"')
+            ddl = ", ".join(f'"{c[0]}" {PG_TYPES[str(c[1])]}' for c in columns)
+            conn.execute(f'CREATE TABLE analytics."{name}" ({ddl})')
+            rows = project.query(f'SELECT * FROM "{name}"')
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(f'COPY analytics."{name}" FROM STDIN') as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+
+
+def warehouse_config(text: str, url: str) -> str:
+    """The sample's reviewkit.yaml with every source in PostgreSQL instead of a file."""
+    config = yaml.safe_load(text)
+    for name, spec in config["sources"].items():
+        for key in FILE_KEYS:
+            spec.pop(key, None)
+        if isinstance(spec["date"], dict):
+            spec["date"].pop("format", None)
+        spec["engine"] = url
+        if name == QUERIED:
+            spec["query"] = f'SELECT * FROM analytics."{name}" WHERE 1 = 1'
+        else:
+            spec["table"] = f"analytics.{name}"
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def both(
+    sample_dir: Path, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Project, Project, str]]:
+    """The sample company read from its files (DuckDB) and from PostgreSQL, open side by side."""
+    url = postgres.new_database()
+    root = tmp_path_factory.mktemp("warehouse")
+    shutil.copytree(
+        sample_dir, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".reviewkit", "*.db*")
+    )
+    with open_project(sample_dir) as files:
+        copy_to_postgres(files, url)
+    config = root / "reviewkit.yaml"
+    config.write_text(warehouse_config(config.read_text(encoding="utf-8"), url), encoding="utf-8")
+    for export in (root / "data").iterdir():
+        if export.suffix != ".yaml":
+            export.unlink()  # nothing is read from files any more
+    with open_project(sample_dir) as files, open_project(root) as warehouse:
+        yield files, warehouse, url
+
+
+def same(left: Any, right: Any) -> bool:
+    """Equal, floats within 1e-9 relative (an engine may sum in another order)."""
+    if isinstance(left, float) and isinstance(right, float):
+        if math.isnan(left) or math.isnan(right):
+            return math.isnan(left) and math.isnan(right)
+        return math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(left, pd.Timestamp) or isinstance(right, pd.Timestamp):
+        return pd.Timestamp(left) == pd.Timestamp(right)
+    return bool(left == right) or (pd.isna(left) and pd.isna(right))
+
+
+def assert_same_frame(files: pd.DataFrame, warehouse: pd.DataFrame, what: str) -> None:
+    assert list(files.columns) == list(warehouse.columns), what
+    assert len(files) == len(warehouse), what
+    left = files.to_dict("records")
+    right = warehouse.to_dict("records")
+    for row, (a, b) in enumerate(zip(left, right, strict=True)):
+        for column in files.columns:
+            assert same(a[column], b[column]), (
+                f"{what}: row {row} {column}: {a[column]!r} != {b[column]!r}"
+            )
+
+
+def test_the_whole_catalogue_at_every_grain_equals_duckdb(both) -> None:
+    files, warehouse, _ = both
+    for grain in GRAINS:
+        assert_same_frame(files.kpis(grain=grain), warehouse.kpis(grain=grain), grain)
+
+
+def test_every_breakdown_and_filter_equals_duckdb(both) -> None:
+    files, warehouse, _ = both
+    config = files.config
+    for name, source in config.sources.items():
+        metrics = [m for m, d in config.metrics.items() if d.source == name]
+        if not metrics:
+            continue
+        for dimension in source.dimensions:
+            what = f"{name} by {dimension}"
+            assert_same_frame(
+                files.kpis(metrics, by=dimension), warehouse.kpis(metrics, by=dimension), what
+            )
+            value = files.query(f'SELECT min("{dimension}") FROM "{name}"')[0][0]
+            assert_same_frame(
+                files.kpis(metrics, filters={dimension: value}, start="2025-07-01"),
+                warehouse.kpis(metrics, filters={dimension: value}, start="2025-07-01"),
+                f"{name} where {dimension} = {value}",
+            )
+
+
+def test_comparisons_scorecards_and_outputs_equal_duckdb(both) -> None:
+    files, warehouse, _ = both
+    for metric in files.config.metrics:
+        assert_same_frame(files.compare(metric), warehouse.compare(metric), f"compare {metric}")
+        assert_same_frame(files.to_date(metric), warehouse.to_date(metric), f"to-date {metric}")
+        assert_same_frame(
+            files.trailing(metric, count=6, grain="week"),
+            warehouse.trailing(metric, count=6, grain="week"),
+            f"trailing weeks {metric}",
+        )
+    teams = sorted({o.team for o in files.config.outcomes.values() if o.team})
+    for team in [None, *teams]:
+        assert_same_frame(
+            files.scorecard("2026-10", team=team),
+            warehouse.scorecard("2026-10", team=team),
+            f"scorecard {team or 'company'}",
+        )
+    assert_same_frame(
+        files.outputs().drop(columns=["origin"]),
+        warehouse.outputs().drop(columns=["origin"]),
+        "outputs",
+    )
+    assert files.data_through() == warehouse.data_through()
+    assert files.period("latest") == warehouse.period("latest")
+
+
+def test_check_finds_the_same_warnings_in_either_engine(both) -> None:
+    files, warehouse, _ = both
+    found = [p.message for p in check_project(files.root)]
+    assert [p.message for p in check_project(warehouse.root)] == found
+
+
+def test_sql_over_warehouse_sources_runs_there_with_bound_values(both) -> None:
+    files, warehouse, url = both
+    sql = (
+        "SELECT team, count(*) AS n, avg(csat) AS csat FROM tickets "
+        "WHERE channel = $channel GROUP BY team ORDER BY team"
+    )
+    for channel in ("email", "x'; DROP TABLE analytics.tickets; --"):
+        params = {"channel": channel}
+        assert_same_frame(files.sql(sql, params), warehouse.sql(sql, params), channel)
+    with psycopg.connect(url) as conn:  # the value was bound, never run
+        assert conn.execute("SELECT count(*) FROM analytics.tickets").fetchone()[0] > 0
+
+
+# -- bad input: refused as precisely as an export's ------------------------------------------------
+
+SMALL = """\
+name: Small
+sources:
+  tickets:
+    engine: {url}
+    {what}
+    date: {{column: created_at, gaps: ignore}}
+    dimensions: [team]
+    values: {{csat: integer}}
+    {extra}
+  local:
+    path: data/local.csv
+    date: {{column: day, format: "%Y-%m-%d", gaps: ignore}}
+    dimensions: [team]
+metrics:
+  tickets: {{source: tickets, agg: count}}
+  csat: {{source: tickets, agg: mean, column: csat}}
+"""
+
+
+@pytest.fixture(scope="module")
+def small_db(postgres: PostgresServer) -> str:
+    """Tables to declare sources over: good, without a column, with text numbers, with a
+    repeated key, with a date after today."""
+    url = postgres.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, csat in (("good", "integer"), ("texty", "text")):
+            conn.execute(f"CREATE TABLE {name} (id int, created_at date, team text, csat {csat})")
+            conn.execute(
+                f"INSERT INTO {name} VALUES (1, '2026-10-01', 'a', '4'), (2, '2026-10-02', 'b', '5')"
+            )
+        conn.execute("CREATE TABLE nocsat AS SELECT id, created_at, team FROM good")
+        conn.execute("CREATE TABLE repeated AS SELECT * FROM good UNION ALL SELECT * FROM good")
+        conn.execute("CREATE TABLE ahead AS SELECT * FROM good")
+        conn.execute("INSERT INTO ahead VALUES (3, '2027-02-01', 'a', 3)")
+        conn.execute("CREATE TABLE empty AS SELECT * FROM good WHERE false")
+    return url
+
+
+def small_project(tmp_path: Path, url: str, what: str = "table: good", extra: str = "") -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "local.csv").write_text("day,team\n2026-10-01,a\n", encoding="utf-8")
+    text = SMALL.format(url=url, what=what, extra=extra)
+    (tmp_path / "reviewkit.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def refusal(root: Path) -> str:
+    with pytest.raises(ReviewkitError) as caught, open_project(root) as project:
+        project.kpis()
+    return str(caught.value)
+
+
+def test_a_missing_column_names_the_table_and_the_column(tmp_path: Path, small_db: str) -> None:
+    message = refusal(small_project(tmp_path, small_db, "table: nocsat"))
+    assert (
+        "reviewkit.yaml:8:5: sources.tickets.values: table nocsat has no column 'csat' declared "
+        "for source 'tickets'; its columns are: id, created_at, team" in message
+    )
+
+
+def test_text_where_a_number_is_declared_is_refused(tmp_path: Path, small_db: str) -> None:
+    message = refusal(small_project(tmp_path, small_db, "table: texty"))
+    assert "table texty column 'csat' is text, not a number; convert it in `query:`" in message
+
+
+def test_a_missing_table_and_a_bad_query_say_what_the_engine_said(
+    tmp_path: Path, small_db: str
+) -> None:
+    message = refusal(small_project(tmp_path, small_db, "table: analytics.nope"))
+    assert "sources.tickets.table: table analytics.nope cannot be read in " in message
+    assert 'relation "analytics.nope" does not exist' in message
+    message = refusal(small_project(tmp_path, small_db, "query: SELECT * FROM good WHERE"))
+    assert "sources.tickets.query: the query under sources.tickets.query cannot be read" in message
+    message = refusal(small_project(tmp_path, small_db, "table: empty"))
+    assert "table empty has no rows" in message
+
+
+def test_repeated_keys_and_future_dates_are_counted_in_the_engine(
+    tmp_path: Path, small_db: str
+) -> None:
+    message = refusal(small_project(tmp_path, small_db, "table: repeated", "unique: [id]"))
+    assert "sources.tickets.unique: table repeated: 2 rows have the same id (1)" in message
+    assert "table repeated: 2 rows have the same id (2)" in message
+    message = refusal(small_project(tmp_path, small_db, "table: ahead"))
+    assert (
+        "sources.tickets.date: table ahead: 1 row(s) dated 2027-02-01, after today (2026-11-25)"
+        in message
+    )
+    with open_project(
+        small_project(tmp_path, small_db, "table: ahead", "future_dates: allow")
+    ) as p:
+        assert p.source("tickets").max_date == dt.date(2027, 2, 1)
+
+
+def test_an_engine_that_does_not_answer_is_named(tmp_path: Path) -> None:
+    url = f"postgresql://reviewkit@127.0.0.1:{free_port()}/none"
+    message = refusal(small_project(tmp_path, url))
+    assert f"source 'tickets': cannot connect to {url}: " in message
+    assert "check the URL under sources.tickets.engine, that the server runs" in message
+
+
+def test_the_config_refuses_passwords_and_file_keys(tmp_path: Path) -> None:
+    root = small_project(tmp_path, "postgresql://me:secret@db/x", extra="options: {delimiter: ';'}")
+    found = [str(p) for p in check_project(root)]
+    assert any("sources.tickets.engine: the engine URL holds a password" in p for p in found)
+    assert any("sources.tickets.options: `options:` is for exports in files" in p for p in found)
+    root = small_project(tmp_path, "mysql://db/x", what="")
+    found = [str(p) for p in check_project(root)]
+    assert any(
+        "unknown engine 'mysql'; use a URL starting with one of: postgresql://" in p for p in found
+    )
+    assert any("needs exactly one of `table:`" in p for p in found)
+
+
+def test_sql_may_not_mix_an_engine_with_files(tmp_path: Path, small_db: str) -> None:
+    with open_project(small_project(tmp_path, small_db)) as project:
+        assert project.sql("SELECT count(*) AS n FROM tickets").iloc[0, 0] == 2
+        assert project.sql("SELECT count(*) AS n FROM local").iloc[0, 0] == 1
+        with pytest.raises(
+            ReviewkitError,
+            match=r"live in different places: local \(files\), tickets \(postgresql:",
+        ):
+            project.sql("SELECT * FROM tickets JOIN local USING (team)")
