@@ -42,6 +42,15 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
 
+# Debian's Java 17, for the Spark SQL tests (a local pyspark session in the test process). Debian's
+# slim images lack the man folder its package links into, so it is made first.
+JAVA := /usr/bin/java
+$(JAVA):
+	$(SUDO) mkdir -p /usr/share/man/man1
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
+		openjdk-17-jre-headless
+
 # Debian's faketime (libfaketime), which moves the machine's clock for `make calendar`.
 FAKETIME := /usr/bin/faketime
 $(FAKETIME):
@@ -59,7 +68,7 @@ demo: setup sample
 	@echo "the live review pages follow; Ctrl-C stops the server"
 	$(BIN)/reviewkit serve --port $(PORT)
 
-test: setup sample browser postgres $(FAKETIME)
+test: setup sample browser postgres $(JAVA) $(FAKETIME)
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory calendar
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,12 @@ import psycopg
 import pytest
 import yaml
 
+from reviewkit.config import load_config
 from reviewkit.errors import ReviewkitError
-from reviewkit.periods import GRAINS
+from reviewkit.metrics import KpiRequest, source_sql
+from reviewkit.periods import GRAINS, Window
 from reviewkit.project import Project, check_project, open_project
+from reviewkit.warehouse import compile_sql
 from tests.postgres import PostgresServer, free_port
 
 #: DuckDB's types of the loaded sources, as PostgreSQL columns.
@@ -312,3 +316,114 @@ def test_sql_may_not_mix_an_engine_with_files(tmp_path: Path, small_db: str) -> 
             match=r"live in different places: local \(files\), tickets \(postgresql:",
         ):
             project.sql("SELECT * FROM tickets JOIN local USING (team)")
+
+
+# -- Spark SQL: golden SQL, and the catalogue on a local pyspark session ---------------------------
+
+GOLDEN = Path(__file__).parent / "golden" / "warehouse"
+#: Set to rewrite the golden files from the compiler's output (then review the diff).
+UPDATE_GOLDEN = "REVIEWKIT_UPDATE_GOLDEN"
+#: What the golden files pin: tickets' KPIs as a review asks for them.
+GOLDEN_REQUESTS = {
+    "month_by_team_filtered": KpiRequest(
+        metrics=("tickets", "csat", "resolution_hours"),
+        grain="month",
+        start=dt.date(2026, 1, 1),
+        end=dt.date(2026, 10, 31),
+        filters=(("channel", ("email", "chat")),),
+        by=("team",),
+    ),
+    "fiscal_quarter": KpiRequest(metrics=("tickets",), grain="fiscal_quarter"),
+    "week": KpiRequest(metrics=("tickets", "csat"), grain="week"),
+    "windows": KpiRequest(
+        metrics=("tickets",),
+        windows=(
+            Window("current", dt.date(2026, 10, 1), dt.date(2026, 10, 31)),
+            Window("previous", dt.date(2026, 9, 1), dt.date(2026, 9, 30)),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", ["spark", "postgres"])
+@pytest.mark.parametrize("case", sorted(GOLDEN_REQUESTS))
+def test_compiled_sql_matches_the_golden_files(sample_dir: Path, case: str, dialect: str) -> None:
+    config = load_config(sample_dir)
+    request = GOLDEN_REQUESTS[case]
+    metrics = [config.metrics[m] for m in request.metrics]
+    sql, params = source_sql(config, config.sources["tickets"], metrics, request)
+    relations = {"tickets": "SELECT * FROM analytics.tickets"}
+    compiled, names = compile_sql(sql, dialect, relations, pretty=True)
+    assert sorted(params) == names  # every value is bound, none is left out
+    text = compiled + "\n"
+    golden = GOLDEN / f"{case}.{dialect}.sql"
+    if os.environ.get(UPDATE_GOLDEN):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), (
+        f"{golden.name} differs; if the change is meant, run with {UPDATE_GOLDEN}=1 and review "
+        "the diff"
+    )
+
+
+@pytest.fixture(scope="module")
+def spark_sample(
+    sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Project, Project]]:
+    """The sample company from its files, and from Spark tables (Parquet files written from the
+    loaded sources) read by a local pyspark session."""
+    from pyspark.sql import SparkSession  # noqa: PLC0415 (starts a JVM: only here)
+
+    root = tmp_path_factory.mktemp("spark")
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(root / "warehouse"))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sql("CREATE DATABASE analytics")
+    with open_project(sample_dir) as files:
+        for name in files.config.sources:
+            files.source(name)
+            table = root / f"{name}.parquet"
+            files.query(f"COPY (SELECT * FROM \"{name}\") TO '{table}' (FORMAT parquet)")
+            spark.sql(f"CREATE TABLE analytics.{name} USING parquet LOCATION '{table}'")
+    project = root / "project"
+    shutil.copytree(
+        sample_dir,
+        project,
+        ignore=shutil.ignore_patterns(".reviewkit", "*.db*", "*.csv", "*.xlsx", "*.parquet"),
+    )
+    config = project / "reviewkit.yaml"
+    text = warehouse_config(config.read_text(encoding="utf-8"), "spark://local")
+    config.write_text(
+        text.replace(f'analytics."{QUERIED}"', f"analytics.{QUERIED}"), encoding="utf-8"
+    )
+    try:
+        with open_project(sample_dir) as files, open_project(project) as warehouse:
+            yield files, warehouse
+    finally:
+        spark.stop()
+
+
+def test_the_catalogue_on_spark_equals_duckdb(spark_sample) -> None:
+    files, spark = spark_sample
+    assert_same_frame(files.kpis(), spark.kpis(), "every KPI by month")
+    assert_same_frame(files.scorecard("2026-10"), spark.scorecard("2026-10"), "scorecard")
+    root = spark.root.parent / "bad"
+    root.mkdir()
+    (root / "reviewkit.yaml").write_text(
+        SMALL.format(url="spark://local", what="table: analytics.tickets", extra="")
+        .replace("csat: integer", "nope: number")
+        .replace("column: csat", "column: nope")
+        .split("  local:")[0]
+        + "metrics:\n  tickets: {source: tickets, agg: count}\n",
+        encoding="utf-8",
+    )
+    assert (
+        "sources.tickets.values: table analytics.tickets has no column 'nope' declared for "
+        "source 'tickets'; its columns are: ticket_id, created_at" in refusal(root)
+    )

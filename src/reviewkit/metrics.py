@@ -18,7 +18,7 @@ from typing import Any, Final
 import duckdb
 import pandas as pd
 
-from reviewkit.config import Metric, ProjectConfig
+from reviewkit.config import Metric, ProjectConfig, Source
 from reviewkit.errors import QueryError
 from reviewkit.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.sources import LoadedSource, ResultCache, quote_ident
@@ -29,6 +29,7 @@ __all__ = [
     "dependencies",
     "format_value",
     "metric_sources",
+    "source_sql",
     "weekday_share",
 ]
 
@@ -205,7 +206,36 @@ def _source_query(
     request: KpiRequest,
     results: ResultCache,
 ) -> pd.DataFrame:
-    source = loaded.source
+    source_name = loaded.source.name
+    sql, params = source_sql(config, loaded.source, metrics, request)
+    try:
+        if loaded.remote is not None:  # compiled to the engine's SQL and run there
+            frame = loaded.remote.df(sql, params)
+        elif any(m.expression is not None for m in metrics):
+            # the user's SQL may read more than the source's rows (the date, another source),
+            # which a kept result's key does not cover: it is run every time
+            frame = con.execute(sql, params).df()
+        else:
+            frame = results.df(con, sql, params, [loaded])
+    except (duckdb.Error, QueryError) as exc:
+        names = ", ".join(m.name for m in metrics)
+        engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.shown
+        raise QueryError(
+            f"metrics {names} of source '{source_name}' failed in {engine}: "
+            f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"
+        ) from None
+    if request.windows:
+        return frame.rename(columns={"_key": "window"})
+    frame["_key"] = [d.date() if hasattr(d, "date") else d for d in frame["_key"]]
+    return frame.rename(columns={"_key": "period_start"})
+
+
+def source_sql(
+    config: ProjectConfig, source: Source, metrics: Sequence[Metric], request: KpiRequest
+) -> tuple[str, dict[str, Any]]:
+    """The one grouped query (DuckDB SQL, over the table named after the source) that answers
+    ``metrics`` of ``source`` for ``request``, and its parameters: ``_key`` (the period's first
+    day, or the window's name), the ``by`` columns, and a column per metric."""
     source_name = source.name
     params: dict[str, Any] = {}
     where = []
@@ -234,15 +264,17 @@ def _source_query(
         for m in metrics
     )
     if request.windows:
-        params["wn"] = [w.name for w in request.windows]
-        params["ws"] = [w.start for w in request.windows]
-        params["we"] = [w.end for w in request.windows]
+        rows = []
+        for i, window in enumerate(request.windows):
+            params |= {f"wn{i}": window.name, f"ws{i}": window.start, f"we{i}": window.end}
+            rows.append(f"($wn{i}, $ws{i}, $we{i})")
         where.append(f"{day} BETWEEN $wmin AND $wmax")
         params["wmin"] = min(w.start for w in request.windows)
         params["wmax"] = max(w.end for w in request.windows)
+        # a VALUES row per window (not zipped arrays): every engine's SQL has it
         keyed = (
-            "SELECT base.*, w.name AS _key FROM base JOIN (SELECT unnest($wn) AS name, "
-            f"unnest($ws) AS ws, unnest($we) AS we) AS w ON base.{DAY} BETWEEN w.ws AND w.we"
+            f"SELECT base.*, w.name AS _key FROM base JOIN (VALUES {', '.join(rows)}) "
+            f"AS w(name, ws, we) ON base.{DAY} BETWEEN w.ws AND w.we"
         )
     else:
         keyed = f"SELECT *, {bucket_sql(request.grain, DAY, config.calendar)} AS _key FROM base"
@@ -252,26 +284,7 @@ def _source_query(
         + f"), keyed AS ({keyed}), rows AS (SELECT *{windows} FROM keyed) "
         f"SELECT {partition}, {aggregates} FROM rows GROUP BY {partition} ORDER BY {partition}"
     )
-    try:
-        if loaded.remote is not None:  # compiled to the engine's SQL and run there
-            frame = loaded.remote.df(sql, params)
-        elif any(m.expression is not None for m in metrics):
-            # the user's SQL may read more than the source's rows (the date, another source),
-            # which a kept result's key does not cover: it is run every time
-            frame = con.execute(sql, params).df()
-        else:
-            frame = results.df(con, sql, params, [loaded])
-    except (duckdb.Error, QueryError) as exc:
-        names = ", ".join(m.name for m in metrics)
-        engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.shown
-        raise QueryError(
-            f"metrics {names} of source '{source_name}' failed in {engine}: "
-            f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"
-        ) from None
-    if request.windows:
-        return frame.rename(columns={"_key": "window"})
-    frame["_key"] = [d.date() if hasattr(d, "date") else d for d in frame["_key"]]
-    return frame.rename(columns={"_key": "period_start"})
+    return sql, params
 
 
 def _require_dimension(source: str, dimensions: Sequence[str], column: str, verb: str) -> None:

@@ -84,7 +84,9 @@ def _our_type(source: Source, column: str, kind: str) -> str:
     return "VARCHAR"
 
 
-def compile_sql(sql: str, dialect: str, relations: Mapping[str, str]) -> tuple[str, list[str]]:
+def compile_sql(
+    sql: str, dialect: str, relations: Mapping[str, str], *, pretty: bool = False
+) -> tuple[str, list[str]]:
     """reviewkit's DuckDB ``sql`` in ``dialect``: each table named in ``relations`` (a source)
     replaced by that SQL (already in ``dialect``), and each ``$name`` parameter by the
     dialect's placeholder (``%(name)s`` for psycopg, ``:name`` for Spark). Returns the SQL and
@@ -103,13 +105,17 @@ def compile_sql(sql: str, dialect: str, relations: Mapping[str, str]) -> tuple[s
             swapped[sentinel] = relations[name]
             alias = table.alias or name
             table.replace(exp.Table(this=exp.to_identifier(sentinel)).as_(alias, quoted=True))
+    if dialect == "spark":  # SQLGlot keeps EXTRACT's field as written; Spark names it so
+        for extract in tree.find_all(exp.Extract):
+            if extract.this.name.upper() == "ISODOW":
+                extract.set("this", exp.var("DAYOFWEEK_ISO"))
     names: list[str] = []
     for placeholder in list(tree.find_all(exp.Placeholder)):
         if not placeholder.name:
             raise QueryError("SQL for an engine takes named parameters ($name), not ?")
         names.append(placeholder.name)
         placeholder.replace(exp.column(f"rk{nonce}p{len(names) - 1}x"))
-    text = tree.sql(dialect=dialect)
+    text = tree.sql(dialect=dialect, pretty=pretty)
     for sentinel, relation in swapped.items():
         text = text.replace(sentinel, f"({relation})")
     if dialect == "postgres":
@@ -197,6 +203,7 @@ class _Spark:
         builder = SparkSession.builder.master(master).appName("reviewkit")
         builder = builder.config("spark.sql.session.timeZone", "UTC")
         builder = builder.config("spark.ui.enabled", "false")
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
         self._spark = builder.getOrCreate()
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> Result:
