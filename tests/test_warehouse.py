@@ -16,10 +16,13 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from reviewkit.cli import main
 from reviewkit.config import load_config
 from reviewkit.errors import ReviewkitError
 from reviewkit.metrics import KpiRequest, source_sql
+from reviewkit.narrative import data_quality
 from reviewkit.periods import GRAINS, Window
 from reviewkit.project import Project, check_project, open_project
 from reviewkit.warehouse import compile_sql
@@ -427,3 +430,22 @@ def test_the_catalogue_on_spark_equals_duckdb(spark_sample) -> None:
         "sources.tickets.values: table analytics.tickets has no column 'nope' declared for "
         "source 'tickets'; its columns are: ticket_id, created_at" in refusal(root)
     )
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_a_review_of_warehouse_sources_is_published(both) -> None:
+    """`reviewkit report` on the PostgreSQL project: the kernel computes there too, and the
+    page's data quality names the tables it read."""
+    _, warehouse, url = both
+    result = CliRunner().invoke(
+        main,
+        ["report", "--project", str(warehouse.root), "--period", "2026-10", "--team", "growth"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    page = (warehouse.root / "reports" / "2026-10" / "growth.html").read_text(encoding="utf-8")
+    assert f"table analytics.tickets in {url}" in page
+    quality = data_quality(warehouse, "2026-10")
+    assert quality.set_index("source")["rows"].to_dict() == {
+        name: warehouse.source(name).rows for name in warehouse.config.sources
+    }

@@ -298,8 +298,9 @@ def data_quality(
 ) -> pd.DataFrame:
     """One row per export file: its source, rows read, the source's coverage of the period
     with flags for partial or in-progress data, rows quarantined, the file's modification time
-    and SHA-256. ``previous`` maps file paths (relative to the project, as in the ``file``
-    column) to the digests recorded at the last completed review; ``changed`` then says whether
+    and SHA-256 (a source in a SQL engine has one row naming its table, with neither).
+    ``previous`` maps file paths (relative to the project, as in the ``file`` column) to the
+    digests recorded at the last completed review; ``changed`` then says whether
     each file changed since (None where nothing was recorded). ``previous`` may also be the path
     of that review's snapshot ("" for none), as ``reviewkit report`` passes it."""
     if isinstance(previous, str):
@@ -310,6 +311,21 @@ def data_quality(
         loaded = project.source(name)
         coverage = coverage_of([project.source_dates(name)], month.start, month.end)
         flags = "; ".join(coverage.flags(f"{name} {month.label}"))
+        if loaded.remote is not None:  # a table in a SQL engine: no file to hash
+            rows.append(
+                {
+                    "source": name,
+                    "file": f"{loaded.remote.what} in {loaded.remote.warehouse.shown}",
+                    "rows": loaded.rows,
+                    "coverage": coverage.text,
+                    "complete": coverage.complete,
+                    "flags": flags,
+                    "quarantined": 0,
+                    "modified": None,
+                    "sha256": None,
+                    "changed": None,
+                }
+            )
         for file in loaded.files:
             shown = _relative(file.path, project)
             digest = project.cache.digest(file.path)
