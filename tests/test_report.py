@@ -42,6 +42,7 @@ from reviewkit.report import (
 )
 from reviewkit.report import run as report_run
 from reviewkit.report.pdf import CHROMIUM_FLAGS
+from tests.review_files import normal
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"
@@ -215,20 +216,6 @@ def test_a_review_in_a_warm_kernel_equals_the_review_in_a_fresh_one(
         project, PERIOD, teams=["growth", "", "billing"], jobs=1, out=tmp_path / "warm"
     )
     assert alone.ok and warm.ok, (alone.failed, warm.failed)
-
-    def normal(path: Path) -> str:
-        text = re.sub(r"reviewkit-[0-9a-f]{32}", "reviewkit-ID", path.read_text(encoding="utf-8"))
-        text = re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", text)  # an object's address in its repr
-        if path.suffix == ".ipynb":
-            notebook = json.loads(text)
-            notebook["metadata"].pop("papermill")
-            for cell in notebook["cells"]:
-                cell["metadata"].pop("papermill", None)
-                cell["metadata"].pop("execution", None)
-                if "injected-parameters" in cell["metadata"].get("tags", []):
-                    cell["id"] = "injected"  # papermill makes a new id each run
-            text = json.dumps(notebook, indent=1)
-        return text
 
     for suffix in (".ipynb", ".html"):
         first = normal(alone.directory / f"billing{suffix}")

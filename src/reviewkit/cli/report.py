@@ -133,6 +133,15 @@ class ProgressDisplay:
 )
 @jobs_option
 @click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    metavar="local|dask://HOST:PORT",
+    help="Where the reviews run: kernels on this machine (--jobs at once), or the workers of "
+    "the Dask cluster whose scheduler is at HOST:PORT (dask://scheduler:8786), which must read "
+    "the project at the same path (shared storage). Reviews are published from here either way.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -162,6 +171,7 @@ def report(
     teams: tuple[str, ...],
     all_teams: bool,
     jobs: int | None,
+    executor: str,
     out: Path | None,
     pdf: bool,
     snapshot: Path | None,
@@ -187,6 +197,10 @@ def report(
             "--reproduce takes the period and team from the snapshot: leave out --period, "
             "--team, --all-teams and --jobs"
         )
+    if snapshot is not None and executor != "local":
+        raise click.UsageError(
+            "--reproduce runs its one review on this machine: leave out --executor"
+        )
     if snapshot is None and period is None:
         raise click.UsageError("Missing option '--period' (or pass --reproduce SNAPSHOT).")
     chromium = None
@@ -203,7 +217,13 @@ def report(
                 assert period is not None
                 chosen = None if all_teams else (list(teams) or [""])
                 run = run_reports(
-                    project, period, teams=chosen, jobs=jobs, out=out, tracker=display
+                    project,
+                    period,
+                    teams=chosen,
+                    jobs=jobs,
+                    executor=executor,
+                    out=out,
+                    tracker=display,
                 )
     finally:
         display.close()

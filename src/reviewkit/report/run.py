@@ -17,23 +17,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
-from reviewkit.kernels import WarmKernel
 from reviewkit.project import Project, check_project, open_project
 from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
+from reviewkit.report.executors import Executor, KernelWorker, executor_for
 from reviewkit.report.index import write_index
 from reviewkit.report.layout import (
     COMPANY,
@@ -42,7 +40,6 @@ from reviewkit.report.layout import (
     SNAPSHOT,
     now,
     previous_snapshot,
-    read_json,
 )
 
 #: how often a kernel that failed to start is tried in all (kernel-start races in parallel runs)
@@ -120,6 +117,7 @@ def run_reports(
     *,
     teams: Sequence[str] | None = None,
     jobs: int | None = None,
+    executor: str = "local",
     out: Path | None = None,
     notebook: Path | None = None,
     timeout: float = 600,
@@ -129,10 +127,13 @@ def run_reports(
     """Run the review notebook for each team of ``period`` in parallel and publish the results.
 
     ``period`` is ``YYYY-MM``, ``last-month`` or ``latest``; ``teams=None`` means every team
-    that owns an outcome plus the company-wide review (``""``). ``jobs`` kernels run at once
-    (default: the CPU count); ``timeout`` is papermill's limit per cell, in seconds. A failing
-    team does not stop the others: see :attr:`ReportRun.ok`. ``progress`` gets one line per
-    team as it finishes (``[2/6] billing: ok (3.1 s)``, see :func:`progress_line`);
+    that owns an outcome plus the company-wide review (``""``). ``executor`` is where the
+    reviews run: ``local``, with ``jobs`` kernels at once (default: the CPU count), or
+    ``dask://host:port``, the workers of a Dask cluster that read this project at the same path
+    (:mod:`reviewkit.report.executors`); either way this process publishes. ``timeout`` is
+    papermill's limit per cell, in seconds. A failing team does not stop the others: see
+    :attr:`ReportRun.ok`. ``progress`` gets one line per team as it finishes (``[2/6] billing:
+    ok (3.1 s)``, see :func:`progress_line`);
     ``tracker`` is told more (:class:`Progress`). Raises :class:`ReviewkitError` for a bad
     project, period, team or notebook, before any kernel starts.
 
@@ -140,74 +141,75 @@ def run_reports(
     :data:`FROZEN` (when not archived yet) before the kernels start, and each snapshot records
     its hashes, so :func:`reproduce` can re-run the review as it was.
     """
-    source = notebook if notebook is not None else default_notebook()
-    if not source.is_file():
-        raise ReviewkitError(f"the review notebook {shown_path(source)} does not exist")
-    errors = [p for p in check_project(project_dir) if p.severity == "error"]
-    if errors:
-        raise ReviewkitError.from_problems(
-            "the project has errors, so no review was run; fix them and run it again:", errors
-        )
-    with open_project(project_dir) as project:
-        label = project.period(period, "month").label
-        through = project.data_through()
-        wanted = _teams(project, teams)
-        inputs = project.inputs()
-        name = project.config.name
-        live = project.config.live_url
-        root = project.root
-        inputs["notebook_sha256"] = project.cache.digest(source)
-        read = {**inputs["exports"], **inputs["config"]}
-        freeze(
-            root,
-            {root / path: digest for path, digest in read.items()}
-            | {source: inputs["notebook_sha256"]},
-        )
-        store = project.config.store_location
-        cache = project.cache
-        layout = view_layout(project, inputs)
-    directory = (out if out is not None else root / "reports") / label
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise cannot_write(exc, directory) from None
-    for folder in (directory, directory.parent, root / FROZEN, root / ".reviewkit"):
-        _sweep(folder)  # what runs killed before left behind
-    freshness = f"data through {through}" if through else "no data yet"
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root / ".reviewkit"))
-    except OSError as exc:
-        raise cannot_write(exc, root / ".reviewkit") from None
-    try:
-        view = frozen_notebook = None  # a project a view cannot mirror is read where it is
-        if layout is not None:
-            try:
-                view, frozen_notebook = frozen_view(
-                    root, cache, layout, inputs["notebook_sha256"], store, source, scratch
-                )
-            except OSError as exc:
-                raise cannot_write(exc, root / VIEWS) from None
-        queued = [
-            Job(
-                source,
-                root,
-                label,
-                team,
-                timeout,
-                directory,
-                f"{name} review · {team or COMPANY} · {label}",
-                freshness,
-                inputs,
-                previous=previous_snapshot(directory.parent, label, team),
-                view=view,
-                frozen_notebook=frozen_notebook,
-                scratch=scratch,
+    with executor_for(executor, jobs) as runner:
+        source = notebook if notebook is not None else default_notebook()
+        if not source.is_file():
+            raise ReviewkitError(f"the review notebook {shown_path(source)} does not exist")
+        errors = [p for p in check_project(project_dir) if p.severity == "error"]
+        if errors:
+            raise ReviewkitError.from_problems(
+                "the project has errors, so no review was run; fix them and run it again:", errors
             )
-            for team in wanted
-        ]
-        results = run_jobs(queued, jobs, progress, tracker)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with open_project(project_dir) as project:
+            label = project.period(period, "month").label
+            through = project.data_through()
+            wanted = _teams(project, teams)
+            inputs = project.inputs()
+            name = project.config.name
+            live = project.config.live_url
+            root = project.root
+            inputs["notebook_sha256"] = project.cache.digest(source)
+            read = {**inputs["exports"], **inputs["config"]}
+            freeze(
+                root,
+                {root / path: digest for path, digest in read.items()}
+                | {source: inputs["notebook_sha256"]},
+            )
+            store = project.config.store_location
+            cache = project.cache
+            layout = view_layout(project, inputs)
+        directory = (out if out is not None else root / "reports") / label
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise cannot_write(exc, directory) from None
+        for folder in (directory, directory.parent, root / FROZEN, root / ".reviewkit"):
+            _sweep(folder)  # what runs killed before left behind
+        freshness = f"data through {through}" if through else "no data yet"
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root / ".reviewkit"))
+        except OSError as exc:
+            raise cannot_write(exc, root / ".reviewkit") from None
+        try:
+            view = frozen_notebook = None  # a project a view cannot mirror is read where it is
+            if layout is not None:
+                try:
+                    view, frozen_notebook = frozen_view(
+                        root, cache, layout, inputs["notebook_sha256"], store, source, scratch
+                    )
+                except OSError as exc:
+                    raise cannot_write(exc, root / VIEWS) from None
+            queued = [
+                Job(
+                    source,
+                    root,
+                    label,
+                    team,
+                    timeout,
+                    directory,
+                    f"{name} review · {team or COMPANY} · {label}",
+                    freshness,
+                    inputs,
+                    previous=previous_snapshot(directory.parent, label, team),
+                    view=view,
+                    frozen_notebook=frozen_notebook,
+                    scratch=scratch,
+                )
+                for team in wanted
+            ]
+            results = run_jobs(queued, runner, progress, tracker, shared=[view or root, scratch])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     index = write_index(directory.parent, live=live)
     return ReportRun(label, directory, index, results)
 
@@ -220,83 +222,34 @@ def progress_line(result: TeamResult, done: int, total: int) -> str:
 
 def run_jobs(
     jobs: Sequence[Job],
-    workers: int | None,
+    executor: Executor,
     progress: Callable[[str], None] | None,
     tracker: Progress | None,
+    *,
+    shared: Sequence[Path],
 ) -> tuple[TeamResult, ...]:
-    """Run the jobs, ``workers`` at once (default: the CPU count), telling ``progress`` and
-    ``tracker`` as they go; the results in the jobs' order. Each worker keeps one warm kernel
-    for its reviews (:class:`_Worker`): a kernel start and the imports are paid once per
-    worker, not once per review."""
-    count = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    """Execute the jobs with ``executor`` and publish each review here as it comes back,
+    telling ``progress`` and ``tracker`` as they go; the results in the jobs' order. Only this
+    process publishes: a worker lost mid-review leaves nothing behind (see
+    :mod:`reviewkit.report.executors`). ``shared`` are the folders the jobs work in."""
     if tracker is not None:
-        tracker.begin([job.team or COMPANY for job in jobs])
-    todo: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
-    for item in enumerate(jobs):
-        todo.put(item)
-    finished: queue.SimpleQueue[tuple[int, TeamResult]] = queue.SimpleQueue()
+        tracker.begin([job.label for job in jobs])
 
-    def work() -> None:
-        with _Worker() as worker:
-            while True:
-                try:
-                    number, job = todo.get_nowait()
-                except queue.Empty:
-                    return
-                if tracker is not None:
-                    tracker.started(job.team or COMPANY)
-                try:
-                    result = job.run(worker)
-                except BaseException as exc:  # never leave the run waiting for this result
-                    result = TeamResult(job.team, False, 0.0, f"{type(exc).__name__}: {exc}")
-                finished.put((number, result))
+    def started(number: int) -> None:
+        if tracker is not None:
+            tracker.started(jobs[number].label)
 
-    threads = [threading.Thread(target=work, name=f"review-{n}", daemon=True) for n in range(count)]
-    for thread in threads:
-        thread.start()
     done: dict[int, TeamResult] = {}
-    while len(done) < len(jobs):
-        number, result = finished.get()
-        done[number] = result
+    for finished in executor.run(jobs, shared=shared, started=started):
+        job = jobs[finished.index]
+        executed = finished.value or Executed.failed(finished.error)
+        result = job.publish(replace(executed, attempts=executed.attempts + finished.attempts - 1))
+        done[finished.index] = result
         if progress is not None:
             progress(progress_line(result, len(done), len(jobs)))
         if tracker is not None:
             tracker.finished(result, len(done), len(jobs))
-    for thread in threads:
-        thread.join()
     return tuple(done[i] for i in range(len(jobs)))
-
-
-class _Worker:
-    """One worker thread's event loop and its warm kernel, kept from one review to the next
-    (and replaced after a review that failed: it may have left anything behind)."""
-
-    def __enter__(self) -> _Worker:
-        from jupyter_core.utils import ensure_event_loop  # noqa: PLC0415
-
-        self.loop = ensure_event_loop()
-        self._kernel: WarmKernel | None = None
-        return self
-
-    def kernel(self, cwd: Path) -> WarmKernel:
-        """The warm kernel, started in ``cwd`` if there is none there yet."""
-        if self._kernel is not None and self._kernel.cwd != cwd:
-            self.discard()
-        if self._kernel is None:
-            self._kernel = WarmKernel(cwd, self.loop)
-        return self._kernel
-
-    def discard(self) -> None:
-        if self._kernel is not None:
-            kernel, self._kernel = self._kernel, None
-            with contextlib.suppress(Exception):  # it is being replaced anyway
-                kernel.close()
-
-    def __exit__(self, *_: object) -> None:
-        self.discard()
-        # jupyter_core creates a loop per thread and never closes it
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
 
 
 def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
@@ -312,6 +265,25 @@ def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
     if not chosen:
         raise ReviewkitError("no teams to report on")
     return chosen
+
+
+@dataclass(frozen=True)
+class Executed:
+    """A review as its worker left it, to publish: the executed notebook (empty if the kernel
+    never wrote one), the rendered page, or the error. Plain bytes and text, so a Dask worker
+    can send it back."""
+
+    notebook: bytes
+    page: str
+    error: str | None
+    attempts: int
+    started_at: str
+    seconds: float
+
+    @classmethod
+    def failed(cls, error: str) -> Executed:
+        """A review that never came back (its task raised, its workers were lost)."""
+        return cls(b"", "", error or "failed", 1, now(), 0.0)
 
 
 @dataclass(frozen=True)
@@ -338,48 +310,67 @@ class Job:
     #: where the executed notebook is written before it is published (default: ``directory``)
     scratch: Path | None = None
 
-    def run(self, worker: _Worker) -> TeamResult:
+    @property
+    def label(self) -> str:
+        """The team name, or ``company`` for the company-wide review."""
+        return self.team or COMPANY
+
+    def execute(self, worker: KernelWorker) -> Executed:
+        """Run the notebook in ``worker``'s kernel and render it: what to publish, in memory.
+        Nothing is published here, so a worker lost midway (a Dask worker's machine gone)
+        leaves nothing behind."""
         started = time.monotonic()
         started_at = now()
-        base = self.directory / (self.team or COMPANY)
         with tempfile.TemporaryDirectory(
             prefix=f".run-{os.getpid()}-", dir=self.scratch or self.directory
         ) as scratch:
             executed = Path(scratch) / "executed.ipynb"
             error, attempts = self._papermill(executed, worker)
+            page = ""
             if error is None:
                 try:
                     page = _render(executed, title=self.title, subtitle=self.subtitle)
-                    paths = self._publish(base, executed, page, started, started_at)
-                except ReviewkitError as exc:  # e.g. the disk is full: its message says so
-                    error = f"publishing failed: {exc}"
-                except Exception as exc:  # a publishing failure fails this team only
-                    error = f"publishing failed: {type(exc).__name__}: {exc}"
-                else:
-                    seconds = time.monotonic() - started
-                    notebook, page_path, snapshot = paths
-                    return TeamResult(
-                        self.team,
-                        True,
-                        seconds,
-                        html=page_path,
-                        notebook=notebook,
-                        snapshot=snapshot,
-                        attempts=attempts,
-                    )
-            try:
-                failed = _write_failed(executed, base.with_name(base.name + FAILED), error)
-            except (OSError, ReviewkitError) as exc:
-                failed = None
-                error += f"; the failed notebook could not be saved either: {exc}"
-            seconds = time.monotonic() - started
-            return TeamResult(
-                self.team, False, seconds, error, failed_notebook=failed, attempts=attempts
-            )
+                except Exception as exc:  # a rendering failure fails this team only
+                    error = f"rendering failed: {type(exc).__name__}: {exc}"
+            notebook = executed.read_bytes() if executed.is_file() else b""
+        seconds = time.monotonic() - started
+        return Executed(notebook, page, error, attempts, started_at, seconds)
 
-    def _publish(
-        self, base: Path, executed: Path, page: str, started: float, started_at: str
-    ) -> tuple[Path, Path, Path]:
+    def publish(self, executed: Executed) -> TeamResult:
+        """Publish an executed review (notebook, HTML and snapshot together), or its failed
+        notebook beside the last good report."""
+        started = time.monotonic()
+        base = self.directory / self.label
+        error = executed.error
+        if error is None:
+            try:
+                paths = self._publish(base, executed)
+            except ReviewkitError as exc:  # e.g. the disk is full: its message says so
+                error = f"publishing failed: {exc}"
+            except Exception as exc:  # a publishing failure fails this team only
+                error = f"publishing failed: {type(exc).__name__}: {exc}"
+            else:
+                notebook, page_path, snapshot = paths
+                return TeamResult(
+                    self.team,
+                    True,
+                    executed.seconds + time.monotonic() - started,
+                    html=page_path,
+                    notebook=notebook,
+                    snapshot=snapshot,
+                    attempts=executed.attempts,
+                )
+        try:
+            failed = _write_failed(executed.notebook, base.with_name(base.name + FAILED), error)
+        except (OSError, ReviewkitError) as exc:
+            failed = None
+            error += f"; the failed notebook could not be saved either: {exc}"
+        seconds = executed.seconds + time.monotonic() - started
+        return TeamResult(
+            self.team, False, seconds, error, failed_notebook=failed, attempts=executed.attempts
+        )
+
+    def _publish(self, base: Path, executed: Executed) -> tuple[Path, Path, Path]:
         """Write the notebook, the HTML and the snapshot together, and drop a failure left by
         an earlier run."""
         snapshot = {
@@ -388,9 +379,9 @@ class Job:
             "team": self.team,
             "parameters": self.parameters,
             "notebook": str(self.notebook),
-            "started_at": started_at,
+            "started_at": executed.started_at,
             "finished_at": now(),
-            "seconds": round(time.monotonic() - started, 3),
+            "seconds": round(executed.seconds, 3),
             **self.inputs,
             **self.extra,
         }
@@ -399,8 +390,8 @@ class Job:
         snapshot_path = base.with_name(base.name + SNAPSHOT)
         atomic_write(
             {
-                notebook: executed.read_bytes(),
-                page_path: page.encode("utf-8"),
+                notebook: executed.notebook,
+                page_path: executed.page.encode("utf-8"),
                 snapshot_path: json.dumps(snapshot, indent=2).encode("utf-8"),
             }
         )
@@ -416,7 +407,7 @@ class Job:
             "previous": self.previous,
         }
 
-    def _papermill(self, executed: Path, worker: _Worker) -> tuple[str | None, int]:
+    def _papermill(self, executed: Path, worker: KernelWorker) -> tuple[str | None, int]:
         """Run papermill in the worker's kernel (retrying kernel-start races); the error text,
         or None, and attempts."""
         import papermill  # noqa: PLC0415 (slow import, only when reports run)
@@ -462,11 +453,14 @@ def _render(executed: Path, *, title: str, subtitle: str) -> str:
     return to_html(executed, title=title, subtitle=subtitle)
 
 
-def _write_failed(executed: Path, failed: Path, error: str) -> Path | None:
+def _write_failed(executed: bytes, failed: Path, error: str) -> Path | None:
     """Publish a failed run's notebook (None if the kernel never started), with the error and
     the time in its metadata, where the index finds them."""
-    notebook = read_json(executed)
-    if not notebook:
+    try:
+        notebook = json.loads(executed)
+    except ValueError:  # nothing was written (or half of it)
+        return None
+    if not isinstance(notebook, dict):
         return None
     notebook.setdefault("metadata", {})["reviewkit"] = {"error": error, "failed_at": now()}
     atomic_write({failed: json.dumps(notebook, indent=1, ensure_ascii=False).encode("utf-8")})

@@ -19,6 +19,7 @@ from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import relative
 from reviewkit.project import Project, open_project
 from reviewkit.report.archive import INPUT_KEYS, find_recorded, place
+from reviewkit.report.executors import LocalExecutor
 from reviewkit.report.index import write_index
 from reviewkit.report.layout import COMPANY, PERIOD_FOLDER, REPRODUCED, SAFE_TEAM, read_json
 from reviewkit.report.run import Job, Progress, TeamResult, default_notebook, run_jobs
@@ -168,7 +169,7 @@ def reproduce(
             previous=str((snapshot.get("parameters") or {}).get("previous", "")),
             scratch=scratch,
         )
-        (result,) = run_jobs([job], 1, None, tracker)
+        (result,) = run_jobs([job], LocalExecutor(1), None, tracker, shared=[scratch])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     write_index(folder.parent)

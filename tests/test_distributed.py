@@ -1,0 +1,161 @@
+"""Review batches on a Dask cluster (issue 18): a real ``distributed.LocalCluster`` of worker
+processes runs the real review notebook, one worker process is killed mid-review, and every
+review is still published exactly once, by this process, equal to the local run's."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+from distributed import Client, LocalCluster
+
+from reviewkit import open_project
+from reviewkit.cli.report import report as report_command
+from reviewkit.report import TeamResult, run_reports
+from reviewkit.report import run as report_run
+from tests.postgres import free_port
+from tests.review_files import normal
+
+PERIOD = "2026-10"
+TEAMS = ["billing", "growth", "support", ""]
+
+pytestmark = pytest.mark.usefixtures("jupyter_dirs")
+
+
+@pytest.fixture
+def project(sample_dir: Path, tmp_path: Path) -> Path:
+    """A writable copy of the sample company with its links, so reviews have evidence."""
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as opened:
+        opened.import_links(folder / "data" / "links.yaml")
+    return folder
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """Three worker processes of one thread each; they inherit this test's environment (its
+    Jupyter folders and reviewkit's clock)."""
+    with LocalCluster(
+        n_workers=3,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as started:
+        yield started
+
+
+class KillFirst:
+    """A progress tracker that, as the first review starts on a worker, kills that worker's
+    process (SIGKILL, from a thread of its own: the tracker is called on the client's loop)."""
+
+    def __init__(self, address: str) -> None:
+        self.client = Client(address, set_as_default=False)
+        self.first = threading.Event()
+        self.label = ""
+        self.killed: list[int] = []
+        self.started_labels: list[str] = []
+        self.ended: list[str] = []
+        self.thread = threading.Thread(target=self._kill, daemon=True)
+        self.thread.start()
+
+    def begin(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+
+    def started(self, label: str) -> None:
+        self.started_labels.append(label)
+        if not self.first.is_set():
+            self.label = label
+            self.first.set()
+
+    def finished(self, result: TeamResult, done: int, total: int) -> None:
+        self.ended.append(f"{done}/{total} {result.label}")
+
+    def _kill(self) -> None:
+        self.first.wait()
+        prefix = f"reviewkit-review-{self.label}-"
+        pids = self.client.run(os.getpid)
+        for worker, keys in self.client.processing().items():
+            if any(str(key).startswith(prefix) for key in keys):
+                os.kill(pids[worker], signal.SIGKILL)
+                self.killed.append(pids[worker])
+        self.client.close()
+
+
+def review_kernels(tmp_path: Path) -> list[psutil.Process]:
+    """The kernels working in this test's folders, still running."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        command, cwd = " ".join(process.info["cmdline"] or []), process.info["cwd"] or ""
+        if "ipykernel_launcher" in command and cwd.startswith(str(tmp_path)):
+            found.append(process)
+    return found
+
+
+def test_a_worker_killed_mid_review_is_retried_and_every_review_published_once(
+    project: Path, tmp_path: Path, cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = run_reports(project, PERIOD, teams=TEAMS, jobs=2, out=tmp_path / "local")
+    assert local.ok, local.failed
+
+    written: Counter[Path] = Counter()
+    real_write = report_run.atomic_write
+
+    def counted(files: dict[Path, bytes]) -> None:  # every publish goes through here
+        written.update(files.keys())
+        real_write(files)
+
+    monkeypatch.setattr(report_run, "atomic_write", counted)
+    tracker = KillFirst(cluster.scheduler_address)
+    address = cluster.scheduler_address.replace("tcp://", "dask://")
+    run = run_reports(
+        project, PERIOD, teams=TEAMS, executor=address, out=tmp_path / "dask", tracker=tracker
+    )
+    tracker.thread.join(timeout=10)
+
+    assert run.ok, run.failed
+    assert len(tracker.killed) == 1, "the first review's worker was killed mid-review"
+    killed = next(r for r in run.results if r.label == tracker.label)
+    assert killed.attempts >= 2  # Dask ran it again on another worker
+    assert sorted(tracker.started_labels) == sorted(r.label for r in run.results)
+    assert [line.split()[0] for line in tracker.ended] == ["1/4", "2/4", "3/4", "4/4"]
+    names = {r.label for r in run.results}
+    assert sorted(p.name for p in run.directory.iterdir()) == sorted(
+        f"{name}{suffix}" for name in names for suffix in (".html", ".ipynb", ".snapshot.json")
+    )  # no failed notebook, no temporary file left
+    assert written == Counter(
+        {run.directory / f"{n}{s}": 1 for n in names for s in (".html", ".ipynb", ".snapshot.json")}
+    )  # each file published exactly once, by this process
+    for name in names:
+        for suffix in (".ipynb", ".html"):
+            ours, theirs = run.directory / f"{name}{suffix}", local.directory / f"{name}{suffix}"
+            assert normal(ours) == normal(theirs), (name, suffix)
+    # the killed worker's kernel went with it; the others were closed as the run ended
+    assert psutil.wait_procs(review_kernels(tmp_path), timeout=10)[1] == []
+
+
+def test_an_unreachable_or_malformed_executor_says_what_to_do(project: Path) -> None:
+    runner = CliRunner()
+    common = ["-p", str(project), "--period", PERIOD, "--all-teams"]
+    port = free_port()
+    result = runner.invoke(report_command, [*common, "--executor", f"dask://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert f"--executor dask://127.0.0.1:{port}: cannot reach a Dask scheduler" in result.output
+    assert "`dask scheduler`" in result.output and "--executor local" in result.output
+    result = runner.invoke(report_command, [*common, "--executor", "dask://scheduler"])
+    assert result.exit_code == 1
+    assert "--executor 'dask://scheduler' is not an executor: use 'local' or" in result.output
+    result = runner.invoke(report_command, [*common, "--jobs", "2", "--executor", "dask://s:8786"])
+    assert result.exit_code == 1
+    assert "leave out --jobs" in result.output
+    assert not (project / "reports").exists()
