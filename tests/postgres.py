@@ -13,8 +13,13 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
+import yaml
+
+if TYPE_CHECKING:
+    from reviewkit.project import Project
 
 #: Where Debian puts each PostgreSQL version's programs.
 BINARIES = "/usr/lib/postgresql/*/bin"
@@ -115,3 +120,56 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+# -- the sample company's sources as warehouse tables (tests/test_warehouse.py) ----------------
+
+#: DuckDB's types of the loaded sources, as PostgreSQL columns.
+PG_TYPES = {
+    "VARCHAR": "text",
+    "DOUBLE": "double precision",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BOOLEAN": "boolean",
+}
+#: The source read through a query rather than a table.
+QUERIED = "subscriptions"
+#: Only the file-specific keys of a declaration are dropped for the warehouse.
+FILE_KEYS = ("path", "format", "options", "shape", "long", "on_error")
+
+
+def copy_to_postgres(project: Project, url: str) -> None:
+    """Every source's rows as loaded (typed, long sources pivoted) into schema ``analytics``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        for name in project.config.sources:
+            project.source(name)
+            columns = project.query(f'DESCRIBE SELECT * FROM "{name}"')
+            ddl = ", ".join(f'"{c[0]}" {PG_TYPES[str(c[1])]}' for c in columns)
+            conn.execute(f'CREATE TABLE analytics."{name}" ({ddl})')
+            rows = project.query(f'SELECT * FROM "{name}"')
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(f'COPY analytics."{name}" FROM STDIN') as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+
+
+def warehouse_config(text: str, url: str) -> str:
+    """A reviewkit.yaml with every source in the SQL engine at ``url`` (tables of schema
+    ``analytics``, as :func:`copy_to_postgres` makes them) instead of in files."""
+    config = yaml.safe_load(text)
+    for name, spec in config["sources"].items():
+        for key in FILE_KEYS:
+            spec.pop(key, None)
+        if isinstance(spec["date"], dict):
+            spec["date"].pop("format", None)
+        spec["engine"] = url
+        if name == QUERIED:
+            spec["query"] = f'SELECT * FROM analytics."{name}" WHERE 1 = 1'
+        else:
+            spec["table"] = f"analytics.{name}"
+    return yaml.safe_dump(config, sort_keys=False)

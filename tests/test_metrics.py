@@ -18,10 +18,19 @@ from reviewkit.config import Metric
 from reviewkit.metrics import format_value
 
 from .conftest import SHOP_CONFIG, SHOP_ORDERS
+from .postgres import copy_to_postgres, warehouse_config
 
 
-@pytest.fixture
-def shop(shop_dir: Path):
+@pytest.fixture(params=["files", "postgres"])
+def shop(request: pytest.FixtureRequest, shop_dir: Path):
+    """The shop read from its CSV (DuckDB), and from a PostgreSQL table of the same rows (the
+    catalogue compiled to PostgreSQL's SQL): every hand-checked number holds in both."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres").new_database()
+        with open_project(shop_dir) as files:
+            copy_to_postgres(files, url)
+        config = shop_dir / "reviewkit.yaml"
+        config.write_text(warehouse_config(config.read_text(encoding="utf-8"), url), "utf-8")
     with open_project(shop_dir) as project:
         yield project
 

@@ -89,8 +89,8 @@ def compile_sql(
 ) -> tuple[str, list[str]]:
     """reviewkit's DuckDB ``sql`` in ``dialect``: each table named in ``relations`` (a source)
     replaced by that SQL (already in ``dialect``), and each ``$name`` parameter by the
-    dialect's placeholder (``%(name)s`` for psycopg, ``:name`` for Spark). Returns the SQL and
-    the parameter names it uses."""
+    dialect's placeholder (``%(name)s`` for psycopg, ``:name`` for Spark; the n-th ``?`` is
+    named ``pn``, as is ``$n``). Returns the SQL and the parameter names it uses."""
     try:
         tree = sqlglot.parse_one(sql, read=OURS)
     except sqlglot.errors.ParseError as exc:
@@ -110,10 +110,15 @@ def compile_sql(
             if extract.this.name.upper() == "ISODOW":
                 extract.set("this", exp.var("DAYOFWEEK_ISO"))
     names: list[str] = []
-    for placeholder in list(tree.find_all(exp.Placeholder)):
-        if not placeholder.name:
-            raise QueryError("SQL for an engine takes named parameters ($name), not ?")
-        names.append(placeholder.name)
+    positional = 0
+    for placeholder in list(tree.find_all(exp.Placeholder, bfs=False)):  # in the text's order
+        if placeholder.this is None:  # ?: the next of a sequence of values, bound as p1, p2...
+            positional += 1
+            names.append(f"p{positional}")
+        elif placeholder.name.isdigit():  # $1: the first of them
+            names.append(f"p{placeholder.name}")
+        else:
+            names.append(placeholder.name)
         placeholder.replace(exp.column(f"rk{nonce}p{len(names) - 1}x"))
     text = tree.sql(dialect=dialect, pretty=pretty)
     for sentinel, relation in swapped.items():

@@ -331,8 +331,8 @@ class Workspace:
                 f"the SQL names sources that live in different places: {where}; query each "
                 "engine's sources on their own (or join the results in pandas)"
             )
-        if params is not None and not isinstance(params, Mapping):
-            raise QueryError("SQL over a source in a SQL engine takes named parameters ($name)")
+        if params is not None and not isinstance(params, Mapping):  # values for ?, in order
+            params = {f"p{n}": value for n, value in enumerate(params, start=1)}
         tables = [self.source(n).remote for n in named]
         relations = {t.source.name: t.relation for t in tables if t is not None}
         first = tables[0]
@@ -345,7 +345,7 @@ class Workspace:
         try:
             return first.warehouse.run(first.source.name, text, bound)
         except QueryError as exc:
-            raise QueryError(f"SQL failed in {first.warehouse.shown}: {exc}") from None
+            raise QueryError(f"SQL failed: {exc} (in {first.warehouse.shown})") from None
 
 
 def _as_day(value: Any) -> dt.date:
