@@ -219,7 +219,7 @@ def _source_query(
             frame = results.df(con, sql, params, [loaded])
     except (duckdb.Error, QueryError) as exc:
         names = ", ".join(m.name for m in metrics)
-        engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.shown
+        engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.url
         raise QueryError(
             f"metrics {names} of source '{source_name}' failed in {engine}: "
             f"{str(exc).splitlines()[0]}; check their expression in reviewkit.yaml"

@@ -315,7 +315,7 @@ def data_quality(
             rows.append(
                 {
                     "source": name,
-                    "file": f"{loaded.remote.what} in {loaded.remote.warehouse.shown}",
+                    "file": f"{loaded.remote.what} in {loaded.remote.warehouse.url}",
                     "rows": loaded.rows,
                     "coverage": coverage.text,
                     "complete": coverage.complete,

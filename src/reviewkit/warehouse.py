@@ -24,7 +24,6 @@ import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import pandas as pd
@@ -71,17 +70,22 @@ def _kind(type_name: str) -> str:
     return "text"
 
 
-def _our_type(source: Source, column: str, kind: str) -> str:
-    """The DuckDB type a declared column is read as (as for an export, see
-    :func:`reviewkit.sources._duck_type`); a date column keeps its own precision."""
+def _our_type(source: Source, column: str, dates_only: bool) -> str:
+    """The DuckDB type a declared column is read as (as an export's, see
+    :func:`reviewkit.sources._duck_type`); the date column keeps the engine's precision."""
     if column == source.date.column:
-        return "DATE" if kind == "date-only" else "TIMESTAMP"
+        return "DATE" if dates_only else "TIMESTAMP"
     declared = source.value_types.get(column)
     if declared == "integer":
         return "BIGINT"
     if declared == "number":
         return "DOUBLE"
     return "VARCHAR"
+
+
+def _quoted(name: str) -> str:
+    """An identifier in reviewkit's SQL, quoted (an engine's column may hold any character)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=OURS)
 
 
 def compile_sql(
@@ -247,11 +251,6 @@ class Warehouse:
         self.dialect = ENGINES[urllib.parse.urlsplit(url).scheme]
         self._driver: _Driver | None = None
 
-    @property
-    def shown(self) -> str:
-        """The URL as messages show it (reviewkit.yaml holds no password)."""
-        return self.url
-
     def driver(self, source: str) -> _Driver:
         if self._driver is None:
             try:
@@ -261,7 +260,7 @@ class Warehouse:
             except Exception as exc:  # the driver's own connection errors
                 detail = (str(exc).strip() or type(exc).__name__).splitlines()[0]
                 raise DataError(
-                    f"source '{source}': cannot connect to {self.shown}: {detail}; check the "
+                    f"source '{source}': cannot connect to {self.url}: {detail}; check the "
                     "URL under sources."
                     f"{source}.engine, that the server runs, and the client's password "
                     "settings (PGPASSWORD or ~/.pgpass for PostgreSQL)"
@@ -281,13 +280,6 @@ class Warehouse:
         if self._driver is not None:
             self._driver.close()
             self._driver = None
-
-
-@dataclass
-class _Extent:
-    rows: int
-    min_date: dt.date | None
-    max_date: dt.date | None
 
 
 class WarehouseTable:
@@ -312,12 +304,11 @@ class WarehouseTable:
             found = driver.describe(base)
         except WarehouseError as exc:
             key = "table" if source.table is not None else "query"
-            raise self._error(key, f"cannot be read in {warehouse.shown}: {exc}") from None
+            raise self._error(key, f"cannot be read in {warehouse.url}: {exc}") from None
         #: the engine's columns and their types, as it names them
         self.columns: dict[str, str] = dict(found)
         self.relation = self._typed(base)
-        extent = self._extent()
-        self.rows, self.min_date, self.max_date = extent.rows, extent.min_date, extent.max_date
+        self.rows, self.min_date, self.max_date = self._extent()
 
     # -- checks -----------------------------------------------------------------------------
     def _error(self, key: str, message: str) -> DataError:
@@ -331,59 +322,54 @@ class WarehouseTable:
     def _typed(self, base: str) -> str:
         """SQL (in the engine's dialect) for the rows as declared: the declared columns cast to
         reviewkit's types, the others as the engine has them."""
-        source, problems = self.source, []
-        selects = []
-        for column in self.columns:
-            selects.append(f'"{column}"')
+        source = self.source
         declared = source.declared_columns()
         missing = [c for c in declared if c not in self.columns]
         if missing:
-            section = {source.date.column: "date", **dict.fromkeys(source.dimensions, "dimensions")}
-            where = section.get(missing[0], "values")
+            sections = {
+                source.date.column: "date",
+                **dict.fromkeys(source.dimensions, "dimensions"),
+            }
             raise self._error(
-                where,
+                sections.get(missing[0], "values"),
                 f"has no column {', '.join(map(repr, missing))} declared for source "
                 f"'{source.name}'; its columns are: {', '.join(self.columns)}; rename it in the "
                 f"{'query' if source.query else 'table'}, or under sources.{source.name}",
             )
-        for column in declared:
-            kind = _kind(self.columns[column])
-            wanted = (
-                "date"
-                if column == source.date.column
-                else ("number" if column in source.value_types else None)
+        wanted = {source.date.column: ("date", "a date or timestamp", "DATE", "date")}
+        wanted |= dict.fromkeys(
+            source.value_types, ("number", "a number", "DOUBLE PRECISION", "values")
+        )
+        wrong = [
+            (
+                key,
+                f"column '{column}' is {self.columns[column]}, not {what}; convert it in "
+                f"`query:` (e.g. CAST({column} AS {cast}))",
             )
-            if wanted is not None and kind != wanted:
-                what, cast = (
-                    ("a date or timestamp", "DATE")
-                    if wanted == "date"
-                    else (
-                        "a number",
-                        "DOUBLE PRECISION",
-                    )
-                )
-                problems.append(
-                    f"column '{column}' is {self.columns[column]}, not {what}; convert it in "
-                    f"`query:` (e.g. CAST({column} AS {cast}))"
-                )
-        if problems:
-            key = "date" if source.date.column in "".join(problems[:1]) else "values"
-            raise self._error(key, "; ".join(problems))
+            for column, (kind, what, cast, key) in wanted.items()
+            if _kind(self.columns[column]) != kind
+        ]
+        if wrong:
+            raise self._error(wrong[0][0], "; ".join(message for _, message in wrong))
         dates_only = self.columns[source.date.column].lower() == "date"
-        for i, column in enumerate(self.columns):
-            if column in declared:
-                kind = "date-only" if column == source.date.column and dates_only else ""
-                selects[i] = f'CAST("{column}" AS {_our_type(source, column, kind)}) AS "{column}"'
-        typed = f"SELECT {', '.join(selects)} FROM rk_base AS _q"
+        selects = [
+            f"CAST({_quoted(c)} AS {_our_type(source, c, dates_only)}) AS {_quoted(c)}"
+            if c in declared
+            else _quoted(c)
+            for c in self.columns
+        ]
+        sentinel = f"rk{secrets.token_hex(6)}base"  # no column can be named so
+        typed = f"SELECT {', '.join(selects)} FROM {sentinel} AS _q"
         text = sqlglot.parse_one(typed, read=OURS).sql(dialect=self.warehouse.dialect)
-        return re.sub(r"\brk_base\b", lambda _: base, text, count=1)
+        return text.replace(sentinel, base)
 
-    def _extent(self) -> _Extent:
+    def _extent(self) -> tuple[int, dt.date | None, dt.date | None]:
+        """Rows, first and last date, counted in the engine; a table without rows is refused."""
         source = self.source
-        date = f'"{source.date.column}"'
+        date = _quoted(source.date.column)
         frame = self.df(
             f"SELECT count(*) AS n, CAST(min({date}) AS DATE) AS first, "
-            f'CAST(max({date}) AS DATE) AS last FROM "{source.name}"',
+            f"CAST(max({date}) AS DATE) AS last FROM {_quoted(source.name)}",
             {},
         )
         rows, first, last = frame.iloc[0]
@@ -392,13 +378,13 @@ class WarehouseTable:
                 "table" if source.table else "query",
                 "has no rows; check the table is loaded (or the query's filters)",
             )
-        return _Extent(int(rows), _day(first), _day(last))
+        return int(rows), _day(first), _day(last)
 
     def forbidden(self, today: dt.date, late: dt.date) -> list[Problem]:
         """Repeats of the ``unique`` key and rows dated after ``late`` (a day past ``today``),
         counted in the engine; a few are listed with their values."""
         source, config = self.source, self.config
-        name = f'"{source.name}"'
+        name = _quoted(source.name)
         problems = []
         path = config.located.path
         if source.unique:
@@ -409,7 +395,7 @@ class WarehouseTable:
                     f"has no column {', '.join(map(repr, missing))} named under sources."
                     f"{source.name}.unique; its columns are: {', '.join(self.columns)}",
                 )
-            keys = ", ".join(f'"{c}"' for c in source.unique)
+            keys = ", ".join(_quoted(c) for c in source.unique)
             repeats = self.df(
                 f"SELECT {keys}, count(*) AS n, count(*) OVER () AS groups FROM {name} "
                 f"GROUP BY {keys} HAVING count(*) > 1 ORDER BY n DESC, {keys} LIMIT {LISTED}",
@@ -433,7 +419,7 @@ class WarehouseTable:
                 more = int(repeats["groups"].iloc[0]) - LISTED
                 problems.append(Problem(path, f"... {more} more repeated keys", line, col))
         if source.future_dates == "refuse" and self.max_date is not None and self.max_date > late:
-            day = f'CAST("{source.date.column}" AS DATE)'
+            day = f"CAST({_quoted(source.date.column)} AS DATE)"
             future = self.df(
                 f"SELECT {day} AS day, count(*) AS n FROM {name} WHERE {day} > $late "
                 f"GROUP BY {day} ORDER BY {day} LIMIT {LISTED}",

@@ -345,7 +345,7 @@ class Workspace:
         try:
             return first.warehouse.run(first.source.name, text, bound)
         except QueryError as exc:
-            raise QueryError(f"SQL failed: {exc} (in {first.warehouse.shown})") from None
+            raise QueryError(f"SQL failed: {exc} (in {first.warehouse.url})") from None
 
 
 def _as_day(value: Any) -> dt.date:
