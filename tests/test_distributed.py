@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +33,8 @@ from tests.review_files import normal
 
 PERIOD = "2026-10"
 TEAMS = ["billing", "growth", "support", ""]
+BIN = Path(sys.executable).parent
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.usefixtures("jupyter_dirs")
 
@@ -89,7 +97,10 @@ class KillFirst:
             if any(str(key).startswith(prefix) for key in keys):
                 os.kill(pids[worker], signal.SIGKILL)
                 self.killed.append(pids[worker])
-        self.client.close()
+
+    def live_workers(self) -> set[int]:
+        """The worker processes' pids now (the killed one's replacement included)."""
+        return set(self.client.run(os.getpid).values())
 
 
 def review_kernels(tmp_path: Path) -> list[psutil.Process]:
@@ -140,8 +151,14 @@ def test_a_worker_killed_mid_review_is_retried_and_every_review_published_once(
         for suffix in (".ipynb", ".html"):
             ours, theirs = run.directory / f"{name}{suffix}", local.directory / f"{name}{suffix}"
             assert normal(ours) == normal(theirs), (name, suffix)
-    # the killed worker's kernel went with it; the others were closed as the run ended
-    assert psutil.wait_procs(review_kernels(tmp_path), timeout=10)[1] == []
+    # the killed worker's kernel went with it: the kernels left are the live workers' own,
+    # kept warm for their next review
+    workers = tracker.live_workers()
+    tracker.client.close()
+    deadline = time.monotonic() + 10
+    while {k.ppid() for k in review_kernels(tmp_path)} - workers:
+        assert time.monotonic() < deadline, "a kernel outlived its worker"
+        time.sleep(0.2)
 
 
 def test_an_unreachable_or_malformed_executor_says_what_to_do(project: Path) -> None:
@@ -159,3 +176,67 @@ def test_an_unreachable_or_malformed_executor_says_what_to_do(project: Path) -> 
     assert result.exit_code == 1
     assert "leave out --jobs" in result.output
     assert not (project / "reports").exists()
+
+
+def readme_recipe(port: int) -> list[list[str]]:
+    """The commands of README's "Review batches on a Dask cluster", the scheduler on loopback."""
+    section = README.split("### Review batches on a Dask cluster", 1)[1]
+    found = re.search(r"```\n(.*?)```", section, re.S)
+    assert found, "the recipe's code block"
+    lines = [line.split("  #")[0].strip() for line in found[1].splitlines() if line.strip()]
+    here = [line.replace("scheduler:8786", f"127.0.0.1:{port}") for line in lines]
+    return [shlex.split(line.replace("--port 8786", f"--port {port}")) for line in here]
+
+
+def listening(port: int) -> None:
+    """Wait until something listens on loopback ``port``."""
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on port {port}"
+        time.sleep(0.1)
+
+
+def test_the_readme_recipe_runs_as_written(project: Path) -> None:
+    """A scheduler and a worker started with README's commands, then its `reviewkit report`
+    from the project folder: every team's review is published."""
+    port = free_port()
+    scheduler, worker, report = readme_recipe(port)
+    assert [scheduler[:2], worker[:2], report[:2]] == [
+        ["dask", "scheduler"],
+        ["dask", "worker"],
+        ["reviewkit", "report"],
+    ]
+    started = []
+    try:
+        for command in (scheduler, worker):
+            started.append(
+                subprocess.Popen(
+                    [str(BIN / command[0]), *command[1:]],
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            if command is scheduler:  # listening before the worker and the report connect
+                listening(port)
+        done = subprocess.run(
+            [str(BIN / report[0]), *report[1:]],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        for process in reversed(started):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open_project(project) as opened:
+        teams = {o.team for o in opened.config.outcomes.values() if o.team}
+    published = {p.stem for p in (project / "reports" / PERIOD).glob("*.html")}
+    assert published == {"company", *teams}
+    assert f"{len(teams) + 1} of {len(teams) + 1} review(s) published" in done.stdout

@@ -16,7 +16,6 @@ schedules: Dask's scheduler places the reviews.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import queue
@@ -69,8 +68,6 @@ class KernelWorker:
 
         self.loop = ensure_event_loop()
         self._kernel: WarmKernel | None = None
-        #: held while a review runs, so a kernel in use is never closed from another thread
-        self.busy = threading.Lock()
         return self
 
     def kernel(self, cwd: Path) -> WarmKernel:
@@ -81,16 +78,11 @@ class KernelWorker:
             self._kernel = WarmKernel(cwd, self.loop)
         return self._kernel
 
-    def discard(self, under: Sequence[Path] | None = None) -> None:
-        """Close the kernel (only if it runs in one of the folders ``under``, when given)."""
-        kernel = self._kernel
-        if kernel is None or (
-            under is not None and not any(kernel.cwd.is_relative_to(f) for f in under)
-        ):
-            return
-        self._kernel = None
-        with contextlib.suppress(Exception):  # it is being replaced anyway
-            kernel.close()
+    def discard(self) -> None:
+        if self._kernel is not None:
+            kernel, self._kernel = self._kernel, None
+            with contextlib.suppress(Exception):  # it is being replaced anyway
+                kernel.close()
 
     def __exit__(self, *_: object) -> None:
         self.discard()
@@ -198,9 +190,11 @@ class LocalExecutor:
 
 class DaskExecutor:
     """The workers of the Dask cluster whose scheduler is at ``address`` (``tcp://host:port``).
-    Each worker thread keeps a warm kernel for the reviews of a run (:func:`_execute_here`);
-    the kernels are closed when the run ends. Workers must read the project, its exports and
-    the run's scratch folder at the same paths as this process (shared storage)."""
+    Each worker thread keeps a warm kernel from one review to the next (:func:`_execute_here`),
+    and from one run to the next when they read the same view of the project (the same exports,
+    config and notebook); a kernel is replaced when a review needs another view, and ends with
+    its worker process. Workers must read the project, its exports and the run's scratch folder
+    at the same paths as this process (shared storage)."""
 
     def __init__(self, spec: str, address: str) -> None:
         self.spec, self.address = spec, address
@@ -267,7 +261,6 @@ class DaskExecutor:
             with contextlib.suppress(Exception):  # the run's outcome is decided by now
                 client.cancel(futures)  # type: ignore[no-untyped-call]
                 client.unsubscribe_topic(STARTED)  # type: ignore[no-untyped-call]
-                client.run(_release_kernels, [str(folder) for folder in shared])
 
     def _connect(self) -> Client:
         """A client of the scheduler that has a worker, or a clear error."""
@@ -325,23 +318,4 @@ def _execute_here(task: Task[T]) -> T:
         worker = _KEPT.get(threading.get_ident())
         if worker is None:
             worker = _KEPT[threading.get_ident()] = KernelWorker().__enter__()
-    with worker.busy:
-        return task.execute(worker)
-
-
-async def _release_kernels(folders: list[str]) -> None:
-    """Run on each Dask worker as a run ends: close the idle kernels working in the run's
-    ``folders`` (a thread busy with another run's review keeps its kernel). Off the worker's
-    event loop, which must not wait on a kernel's loop."""
-
-    def release() -> None:
-        with _KEPT_LOCK:
-            kept = list(_KEPT.values())
-        for worker in kept:
-            if worker.busy.acquire(blocking=False):
-                try:
-                    worker.discard(under=[Path(folder) for folder in folders])
-                finally:
-                    worker.busy.release()
-
-    await asyncio.to_thread(release)
+    return task.execute(worker)
