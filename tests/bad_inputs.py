@@ -491,7 +491,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "unknown_source_key",
         (
-            "reviewkit.yaml:8:5: sources.tickets.dimension: unknown key (did you mean 'dimensions'?); valid keys are: path, format, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
+            "reviewkit.yaml:8:5: sources.tickets.dimension: unknown key (did you mean 'dimensions'?); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
         ),
         config=with_option("  dimension: [team]"),
     ),

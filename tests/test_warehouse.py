@@ -5,6 +5,7 @@ files give, and a warehouse source's bad input is refused as precisely as an exp
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -384,8 +385,9 @@ def test_the_catalogue_on_spark_equals_duckdb(spark_sample) -> None:
 
 @pytest.mark.usefixtures("jupyter_dirs")
 def test_a_review_of_warehouse_sources_is_published(both) -> None:
-    """`reviewkit report` on the PostgreSQL project: the kernel computes there too, and the
-    page's data quality names the tables it read."""
+    """`reviewkit report` on the PostgreSQL project: the kernel computes there too, the page's
+    data quality names the tables it read, the snapshot records them, and a reproduction is
+    refused (the tables are not copied)."""
     _, warehouse, url = both
     result = CliRunner().invoke(
         main,
@@ -395,6 +397,16 @@ def test_a_review_of_warehouse_sources_is_published(both) -> None:
     assert result.exit_code == 0, result.output
     page = (warehouse.root / "reports" / "2026-10" / "growth.html").read_text(encoding="utf-8")
     assert f"table analytics.tickets in {url}" in page
+    snapshot = warehouse.root / "reports" / "2026-10" / "growth.snapshot.json"
+    recorded = json.loads(snapshot.read_text(encoding="utf-8"))["warehouse"]["tickets"]
+    assert recorded["engine"] == url and recorded["table"] == "analytics.tickets"
+    assert recorded["rows"] == warehouse.source("tickets").rows
+    refused = CliRunner().invoke(
+        main, ["report", "--project", str(warehouse.root), "--reproduce", str(snapshot)]
+    )
+    assert refused.exit_code != 0
+    assert f"it read sources in a SQL engine (tickets ({url})" in refused.output
+    assert "whose tables reviewkit does not copy" in refused.output
     quality = data_quality(warehouse, "2026-10")
     assert quality.set_index("source")["rows"].to_dict() == {
         name: warehouse.source(name).rows for name in warehouse.config.sources

@@ -192,8 +192,9 @@ _opened: dict[str, Project] = {}
 def first_paint(name: str, project_dir: str, **parameters: Any) -> FirstPaint | None:
     """Under Voila, the first paint of page ``name`` (only the review page has one) for the URL's
     parameters: kept under :data:`FIRST_PAINTS` and made again when anything the page reads has
-    changed (an export, the config, a save in the store, the day). None elsewhere, and when the
-    page cannot be shown: :func:`page` then says why."""
+    changed (an export, the config, a save in the store, the day); made every time for a project
+    with sources in a SQL engine. None elsewhere, and when the page cannot be shown:
+    :func:`page` then says why."""
     if name != "review" or not in_voila():
         return None
     try:
@@ -203,7 +204,8 @@ def first_paint(name: str, project_dir: str, **parameters: Any) -> FirstPaint | 
         _, month, _ = review_scope(project, str(given["period"]), team)
         scope = _digest({"page": name, "period": month, "team": team})[:12]
         reads = {"version": metadata.version("reviewkit"), "today": clock.today().isoformat()}
-        kept = project.root / FIRST_PAINTS / f"{scope}-{_digest({**reads, **project.inputs()})}"
+        inputs = project.inputs()
+        kept = project.root / FIRST_PAINTS / f"{scope}-{_digest({**reads, **inputs})}"
         try:
             return FirstPaint(kept.with_suffix(".html").read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -211,6 +213,8 @@ def first_paint(name: str, project_dir: str, **parameters: Any) -> FirstPaint | 
             painted = FirstPaint(_paint(shown, month, team))
     except ReviewkitError:
         return None
+    if "warehouse" in inputs:
+        return painted  # a warehouse's table may change unseen: never kept
     try:
         for older in kept.parent.glob(f"{scope}-*.html"):
             older.unlink(missing_ok=True)

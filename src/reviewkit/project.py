@@ -73,13 +73,27 @@ class Project(Workspace):
 
     def inputs(self) -> dict[str, Any]:
         """What a review reads, as its snapshot records it: the content hash of every export
-        file and of the config files, by path relative to the project, and the store's last
-        event id (None without a store file: opening it would create one)."""
+        file and of the config files, by path relative to the project, the store's last event
+        id (None without a store file: opening it would create one), and for each source in a
+        SQL engine, its table or query with the rows and dates it had (a stamp, not a hash:
+        reviewkit cannot tell every change of a warehouse's table)."""
         exports = {
             relative(path, self.root): self.cache.digest(path)
             for source in self.config.sources.values()
             for path in source_files(self.config, source)
         }
+        warehouse = {}
+        for name, source in self.config.sources.items():
+            if source.engine is not None:
+                loaded = self.source(name)
+                warehouse[name] = {
+                    "engine": source.engine,
+                    "table": source.table,
+                    "query": source.query,
+                    "rows": loaded.rows,
+                    "first": str(loaded.min_date),
+                    "last": str(loaded.max_date),
+                }
         config = {
             relative(path, self.root): self.cache.digest(path) for path in self.config_files()
         }
@@ -87,7 +101,12 @@ class Project(Workspace):
         store = self.config.store_location
         if not isinstance(store, Path) or store.exists():
             last_event = self.store.last_event_id()
-        return {"exports": exports, "config": config, "store_last_event_id": last_event}
+        return {
+            "exports": exports,
+            "config": config,
+            "store_last_event_id": last_event,
+            **({"warehouse": warehouse} if warehouse else {}),
+        }
 
     # -- comparisons ----------------------------------------------------------------------------
     def compare(

@@ -99,6 +99,14 @@ def reproduce(
             "written beside a published review)"
         )
     period, team = str(snapshot["period"]), str(snapshot["team"])
+    if snapshot.get("warehouse"):
+        engines = ", ".join(f"{n} ({w.get('engine')})" for n, w in snapshot["warehouse"].items())
+        raise ReviewkitError(
+            f"cannot reproduce {shown_path(snapshot_path)}: it read sources in a SQL engine "
+            f"({engines}), whose tables reviewkit does not copy; to reproduce reviews, keep "
+            "dated copies of those tables in the engine (or export them to files) and point "
+            "the sources at them"
+        )
     if not PERIOD_FOLDER.match(period) or (team and not SAFE_TEAM.match(team)):
         raise ReviewkitError(
             f"{shown_path(snapshot_path)} names period {period!r} and team {team!r}, which "
