@@ -152,6 +152,17 @@ def test_alignment_by_hand(shop) -> None:
     assert list(only_a.outcomes["outcome"]) == ["act-a"]
 
 
+def test_alignment_of_a_team_that_delivered_nothing_in_the_period(shop) -> None:
+    # team b delivered nothing in 2026-03 (found by benchmark 7's 500-team company, where a
+    # small team's month is often empty: its review failed with KeyError 'effort')
+    quiet = shop.alignment("2026-03", team="b")
+    assert quiet.teams.empty
+    row = quiet.outcomes.to_dict("records")[0]
+    assert (row["outcome"], row["linked_outputs"], row["linked_effort"]) == ("act-b", 0, 0.0)
+    assert (row["outputs_in_window"], row["last_delivery"]) == (1, dt.date(2026, 1, 15))
+    assert shop.alignment("2026-03", team="b", neglect_periods=1).neglected == ("act-b",)
+
+
 def test_checkins_propose_status_and_reviews_need_notes(shop) -> None:
     # team a activates 40% against a target of 50%: 20% behind, off track
     assert shop.proposed_status("act-a", "2026-02") == "off track"

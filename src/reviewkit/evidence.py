@@ -75,8 +75,8 @@ def alignment(
     for outcome in project.config.outcomes.values():
         if team is not None and outcome.team != team:
             continue
-        in_period = delivered[delivered["outcomes"].map(lambda o, i=outcome.id: i in o)]
-        in_window = recent[recent["outcomes"].map(lambda o, i=outcome.id: i in o)]
+        in_period = _linked_to(delivered, outcome.id)
+        in_window = _linked_to(recent, outcome.id)
         outcome_rows.append(
             {
                 "outcome": outcome.id,
@@ -104,6 +104,13 @@ def alignment(
     )
     neglected = tuple(frame.loc[frame["neglected"], "outcome"])
     return Alignment(period, teams, frame, neglected, (window_start, period.end))
+
+
+def _linked_to(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The outputs of ``frame`` linked to ``outcome``. The mask is cast to bool: mapped over no
+    rows it is an empty *object* Series, which pandas reads as a list of columns to select (a
+    frame with no columns), so a team that delivered nothing in the period failed its review."""
+    return frame[frame["outcomes"].map(lambda o: outcome in o).astype(bool)]
 
 
 def _team_row(
