@@ -71,22 +71,23 @@ def alignment(
     )
     window_start = period.shift(-(neglect_periods - 1)).start
     recent = outputs(project, store, start=window_start, end=period.end)
+    in_period, in_window = _linked_outputs(delivered), _linked_outputs(recent)
     outcome_rows = []
     for outcome in project.config.outcomes.values():
         if team is not None and outcome.team != team:
             continue
-        in_period = _linked_to(delivered, outcome.id)
-        in_window = _linked_to(recent, outcome.id)
+        linked, linked_effort, _ = in_period.get(outcome.id, (0, 0.0, None))
+        recently, _, last = in_window.get(outcome.id, (0, 0.0, None))
         outcome_rows.append(
             {
                 "outcome": outcome.id,
                 "title": outcome.title,
                 "team": outcome.team,
-                "linked_outputs": len(in_period),
-                "linked_effort": float(in_period["effort"].fillna(0).sum()),
-                "outputs_in_window": len(in_window),
-                "last_delivery": max(in_window["delivered"]) if len(in_window) else None,
-                "neglected": len(in_window) == 0,
+                "linked_outputs": linked,
+                "linked_effort": linked_effort,
+                "outputs_in_window": recently,
+                "last_delivery": last,
+                "neglected": recently == 0,
             }
         )
     frame = pd.DataFrame(
@@ -106,11 +107,21 @@ def alignment(
     return Alignment(period, teams, frame, neglected, (window_start, period.end))
 
 
-def _linked_to(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """The outputs of ``frame`` linked to ``outcome``. The mask is cast to bool: mapped over no
-    rows it is an empty *object* Series, which pandas reads as a list of columns to select (a
-    frame with no columns), so a team that delivered nothing in the period failed its review."""
-    return frame[frame["outcomes"].map(lambda o: outcome in o).astype(bool)]
+def _linked_outputs(frame: pd.DataFrame) -> dict[str, tuple[int, float, Any]]:
+    """Per outcome, the outputs of ``frame`` linked to it: how many, their effort (unknown
+    counts 0) and the last delivery. One pass over the outputs: filtering the frame once per
+    outcome cost 3 s of every review of a 500-team company (benchmark 7), and an empty frame's
+    mask, an *object* Series, was read by pandas as a list of columns."""
+    rows: dict[str, list[int]] = {}
+    for row, linked in enumerate(frame["outcomes"]):
+        for outcome in dict.fromkeys(linked):
+            rows.setdefault(outcome, []).append(row)
+    effort = pd.to_numeric(frame["effort"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    delivered = frame["delivered"].tolist()
+    return {
+        outcome: (len(found), float(effort[found].sum()), max(delivered[i] for i in found))
+        for outcome, found in rows.items()
+    }
 
 
 def _team_row(
