@@ -25,9 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
-def arguments(description: str, repeat: int) -> argparse.Namespace:
-    """``--tiny`` (the smoke size for ``make test``), ``--repeat N`` and ``--work DIR``."""
+def arguments(
+    description: str, repeat: int, more: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """``--tiny`` (the smoke size for ``make test``), ``--repeat N`` and ``--work DIR``, plus
+    the options ``more`` adds to the parser."""
     parser = argparse.ArgumentParser(description=description)
+    if more is not None:
+        more(parser)
     parser.add_argument("--tiny", action="store_true", help="toy size: check that it runs")
     parser.add_argument("--repeat", type=int, default=repeat, help="runs of each side")
     parser.add_argument(

@@ -1,14 +1,23 @@
-"""Benchmark 7, review batches beyond one machine: ``reviewkit report --all-teams`` with the
-local executor (2 jobs) and on a Dask ``LocalCluster`` of 1, 2 and 4 worker processes (one thread
-each), side by side in one run, in reviews per minute; then what a 500-team monthly run needs on
-N machines like this one.
+"""Benchmark 7, review batches beyond one machine: a simulated company of ``--teams`` teams
+(default 500) published on a Dask ``LocalCluster`` of 2 workers, and ``reviewkit report
+--all-teams`` with the local executor (2 jobs) and on a ``LocalCluster`` of 1, 2 and 4 worker
+processes (one thread each) side by side, in reviews per minute; then what a monthly run of the
+simulated company needs on N machines like this one.
 
-Same notebook and data as benchmark 2: a copy of the sample project under ``--work`` with its
-links imported. The sample company has 5 teams, so each side publishes ``--all-teams`` (5 teams
-and the company-wide review, 6 reviews) for several months, one ``reviewkit report`` per month,
-each a process of its own; the 500-team company is extrapolated from the measured cost per review,
-not run (a 500-team export set would be the sample's teams copied: the same queries, read back
-from the kept results, so a cheaper review than a real team's). A cluster is started before its
+The simulated company (``benchmarks/company.py``): the sample company's 5 teams each split into
+N/5 sub-teams, every export's rows dealt out among them and every team outcome cloned per
+sub-team, so each review asks KPI queries of its own (copying the 5 teams would have them read
+back from the kept results: cheaper reviews than real teams'). Its month (2026-10) is run once,
+cold, as a real monthly run after new exports: a fresh project whose exports have never been
+read (only the issues export, by ``reviewkit links import``) and no kept results; the 5-team
+sample's same month, cold the same way, is run beside it for the cost per review. The
+per-review seconds are each review's own, as ``reviewkit report`` logs them (``[k/n] team: ok
+(3.1 s)``: executing the notebook on its worker, rendering and publishing its page).
+
+The worker-count sides use the same notebook and data as benchmark 2: a copy of the sample
+project under ``--work`` with its links imported, publishing ``--all-teams`` (5 teams and the
+company-wide review, 6 reviews) for several months, one ``reviewkit report`` per month, each a
+process of its own, after a first run has kept its results. A cluster is started before its
 side is timed, as a standing cluster would be; each run starts one kernel per worker.
 
 Target (ours): on this machine's cores, Dask with 2 workers does at least 0.8x the reviews per
@@ -17,13 +26,18 @@ minute of the local executor (what the cluster's scheduling and transport cost).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import re
 import shutil
+import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import company as simulated
 import harness
 from distributed import LocalCluster
 from report_batch import jupyter_env, sample_project
@@ -32,6 +46,10 @@ BIN = Path(sys.executable).parent
 MONTHS = ("2026-07", "2026-08", "2026-09", "2026-10")
 REVIEWS_PER_MONTH = 6  # 5 teams and the company-wide review
 COMPANY_TEAMS = 500
+TINY_TEAMS = 10
+COMPANY_MONTH = "2026-10"
+#: a review's line in ``reviewkit report``'s log: ``[2/6] billing: ok (3.1 s)``
+REVIEW_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ok \(([\d.]+) s\)$", re.MULTILINE)
 MACHINES = (1, 2, 5, 10, 25)
 TARGET = 0.8
 
@@ -82,8 +100,136 @@ def side(
     return run
 
 
+def cold_month(project: Path, env: dict[str, str], log: Path, workers: int = 2) -> dict:
+    """One ``reviewkit report --all-teams`` of the month on a fresh LocalCluster of ``workers``
+    (started before the run is timed): its wall time and each review's own seconds."""
+    log.unlink(missing_ok=True)
+    with LocalCluster(
+        n_workers=workers,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        executor = cluster.scheduler_address.replace("tcp://", "dask://")
+        wall = run_month(project, COMPANY_MONTH, ["--all-teams"], executor, env, log)
+    reviews = {team: float(s) for team, s in REVIEW_LINE.findall(log.read_text())}
+    return {"wall": wall, "reviews": reviews, "workers": workers}
+
+
+def simulated_company(work: Path, teams: int, env: dict[str, str], *, sample_too: bool) -> dict:
+    """The month of the simulated ``teams``-team company, cold, on 2 workers (and the 5-team
+    sample's, cold too, when ``sample_too``); what was measured, by name."""
+    sample = sample_project(work / "sample-5", env)  # also the company's source
+    found = {}
+    if sample_too:
+        found["sample, 5 teams"] = cold_month(sample, env, work / "sample-5.log")
+    project = work / f"company-{teams}"
+    made = harness.run_process(
+        [
+            harness.PYTHON,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import company; "
+            "company.build(*map(__import__('pathlib').Path, sys.argv[2:4]), int(sys.argv[4]))",
+            str(Path(__file__).parent),
+            str(sample),
+            str(project),
+            str(teams),
+        ],
+        env=env,
+    )
+    links = project / "data" / "links.yaml"
+    harness.run_process(
+        [str(BIN / "reviewkit"), "links", "import", "--project", str(project), str(links)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    found[f"simulated, {teams} teams"] = cold_month(project, env, work / f"company-{teams}.log")
+    found["build"] = made
+    return found
+
+
+def company_tables(found: dict, teams: int) -> float:
+    """The simulated company's table and its model on N machines; its seconds per review."""
+    rows = []
+    per_review = 0.0
+    for name, run in found.items():
+        if name == "build":
+            continue
+        reviews = run["reviews"]
+        team_seconds = [s for team, s in reviews.items() if team != "company"]
+        count = len(reviews)
+        rows.append(
+            [
+                name,
+                count,
+                run["wall"],
+                run["wall"] / count,
+                count / run["wall"] * 60,
+                reviews.get("company", float("nan")),
+                statistics.median(team_seconds),
+                sum(reviews.values()),
+            ]
+        )
+        per_review = run["wall"] / count
+    print(
+        harness.table(
+            f"One month ({COMPANY_MONTH}), cold, `reviewkit report --all-teams` on a LocalCluster "
+            f"of 2 workers (simulated company built in {found['build']['wall']:.1f} s)",
+            [
+                "company",
+                "reviews",
+                "wall s",
+                "s / review",
+                "reviews / min",
+                "company review s",
+                "team review s (median)",
+                "review s (sum)",
+            ],
+            rows,
+        )
+    )
+    # A run: a fixed part (the command, checking and reading the exports, freezing them, a
+    # kernel per worker) plus its reviews spread over the workers; the company-wide review,
+    # which shows every outcome, is one review and cannot be split.
+    run = found[f"simulated, {teams} teams"]
+    reviews = run["reviews"]
+    total = sum(reviews.values())
+    company = reviews.get("company", 0.0)
+    fixed = max(0.0, run["wall"] - total / run["workers"])
+    print(
+        f"\nsimulated {teams}-team month: {len(reviews)} reviews in {run['wall']:.0f} s on 2 "
+        f"workers; {total:.0f} s of reviews (company-wide {company:.0f} s), so a fixed part of "
+        f"about {fixed:.0f} s (wall - reviews / 2)"
+    )
+    print(
+        harness.table(
+            f"Measured model: a {teams}-team monthly run on N machines like this one (2 workers "
+            f"each): {fixed:.0f} s + max({company:.0f} s, {total:.0f} s / (2 N))",
+            ["machines", "workers", "minutes"],
+            [[n, 2 * n, (fixed + max(company, total / (2 * n))) / 60] for n in MACHINES],
+        )
+    )
+    return per_review
+
+
+def more_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--teams",
+        type=int,
+        default=None,
+        help=f"teams of the simulated company, a multiple of 5 (default {COMPANY_TEAMS}; "
+        f"{TINY_TEAMS} with --tiny)",
+    )
+
+
 def main() -> None:
-    options = harness.arguments(__doc__.splitlines()[0], repeat=1)
+    options = harness.arguments(__doc__.splitlines()[0], repeat=1, more=more_options)
+    teams_wanted = options.teams or (TINY_TEAMS if options.tiny else COMPANY_TEAMS)
+    try:
+        simulated.check_teams(teams_wanted)
+    except ValueError as exc:
+        raise SystemExit(f"report_scale.py: {exc}") from None
     months = MONTHS[-1:] if options.tiny else MONTHS
     sizes = (1, 2) if options.tiny else (1, 2, 4)
     # --tiny: two teams' reviews (it must stay well within a minute)
@@ -97,10 +243,18 @@ def main() -> None:
     project = sample_project(work / "project", env)
     log = work / "commands.log"
 
-    print(
-        f"# Review batches: {reviews} reviews ({len(months)} month(s) x {' '.join(teams)}) per side"
-    )
+    print(f"# Review batches: a simulated {teams_wanted}-team company, then the sample's 5 teams")
     print(harness.machine())
+    print()
+    simulated_found = simulated_company(
+        work / "simulated", teams_wanted, env, sample_too=not options.tiny
+    )
+    company_tables(simulated_found, teams_wanted)
+
+    print(
+        f"\n## {reviews} reviews ({len(months)} month(s) x {' '.join(teams)}) per side, "
+        "the sample company, warm"
+    )
     print(
         f"local: `reviewkit report --period P {' '.join(teams)}` (--jobs default: "
         f"{os.cpu_count()}); "
@@ -131,27 +285,23 @@ def main() -> None:
             rows,
         )
     )
-    # A machine like this one runs 2 workers (its 2 cores). A run costs a fixed part (the
-    # command, the project's checks, a kernel start per worker: the 1-review run) plus each
-    # review's marginal cost, spread over the machines.
-    total = COMPANY_TEAMS + 1  # and the company-wide review
+    # What the 5-team sample's warm reviews would have predicted for the simulated company
+    # (docs/scaling.md's model before it was measured): a run's fixed part (the 1-review run)
+    # plus each review's marginal cost, on one 2-worker machine.
+    total = teams_wanted + 1  # and the company-wide review
     per_run = found["dask 2"].median_of("report") / len(months)
     if options.tiny:
         fixed, marginal = 0.0, per_run / (reviews / len(months))
     else:
         fixed = found["dask 2, 1 review"].median_of("report") / len(months)
         marginal = (per_run - fixed) / (REVIEWS_PER_MONTH - 1)
+    measured = simulated_found[f"simulated, {teams_wanted} teams"]["wall"]
     print(
-        f"\nper review on one 2-worker machine: {marginal:.2f} s marginal; a run's fixed cost "
-        f"{fixed:.1f} s{' (not measured with --tiny)' if options.tiny else ''}"
-    )
-    print(
-        harness.table(
-            f"Extrapolated: a {COMPANY_TEAMS}-team monthly run ({total} reviews) on N machines "
-            f"like this one (2 workers each): {fixed:.1f} s + {total} x {marginal:.2f} s / N",
-            ["machines", "workers", "minutes"],
-            [[n, 2 * n, (fixed + total * marginal / n) / 60] for n in MACHINES],
-        )
+        f"\nper review on one 2-worker machine, the sample warm: {marginal:.2f} s marginal; a "
+        f"run's fixed cost {fixed:.1f} s{' (not measured with --tiny)' if options.tiny else ''}; "
+        f"extrapolated to {total} reviews: {(fixed + total * marginal) / 60:.1f} minutes, "
+        f"measured on the simulated company: {measured / 60:.1f} minutes "
+        f"({measured / (fixed + total * marginal):.1f}x)"
     )
     print()
     print(
