@@ -11,7 +11,7 @@ exactly once, and the memory of the server and its kernels did not grow.
 The review page is the company's (no team): a team's review has one outcome, so its Outcome
 toggle has nothing else to pick; the company's has every outcome (7 in the sample).
 
-Sizes: REVIEWKIT_LOAD_VIEWERS (default 3) and REVIEWKIT_LOAD_SECONDS (default 30, the steady
+Sizes: REVIEWKIT_LOAD_VIEWERS (default 3) and REVIEWKIT_LOAD_SECONDS (default 15, the steady
 state after every page is open); `make soak` runs 20 viewers for 300 s.
 """
 
@@ -41,7 +41,7 @@ from tests.test_serve import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, Server, run_
 project = test_serve.project
 
 VIEWERS = int(os.environ.get("REVIEWKIT_LOAD_VIEWERS", "3"))
-SECONDS = float(os.environ.get("REVIEWKIT_LOAD_SECONDS", "30"))
+SECONDS = float(os.environ.get("REVIEWKIT_LOAD_SECONDS", "15"))
 PERIOD = "2026-10"
 #: Opening every page at once: each one starts a kernel (the pool has one per page) and computes
 #: the review on 2 shared cores; 40 pages take minutes.
