@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -322,6 +323,22 @@ def test_renderer_sends_html_only_and_the_library_once(built) -> None:
     assert "window.vegaEmbed" in second_html  # waits for the library the first output defined
     assert not SCRIPT_SRC.search(first_html + second_html)
     assert len(second_html) < 100_000
+
+
+def test_enabled_renderer_draws_charts_over_altairs_5000_rows() -> None:
+    # a company-wide scorecard has 12 sparkline points per outcome: 502 outcomes of the
+    # simulated 500-team company (benchmark 7) made 5,743 rows and failed the review
+    many = pd.DataFrame({"step": range(6000), "y": [i % 7 for i in range(6000)]})
+    chart = alt.Chart(many).mark_line().encode(x="step:Q", y="y:Q")
+    try:
+        render.new_document()
+        render.enable()
+        bundle = chart._repr_mimebundle_()
+    finally:
+        alt.renderers.enable("default")
+        alt.data_transformers.enable("default")
+    html = (bundle[0] if isinstance(bundle, tuple) else bundle)["text/html"]
+    assert html.count('"step"') >= 6000
 
 
 def test_page_inlines_the_library_once_for_two_charts(built) -> None:
