@@ -73,3 +73,29 @@ def test_impact_takes_a_link_or_an_outcome(north) -> None:
     assert north.impact(link).verdict == "moved as hypothesised"
     frame = north.impact("onboarding-activation")
     assert "ONB-241" in set(frame["output"])
+
+
+def test_a_team_without_rows_yet_has_not_enough_data_not_an_error(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """A new team owns an outcome whose KPI has no rows for it yet, and links work to it: each
+    link is "not enough data" (found by the simulated 500-team company, where it failed the
+    team's review and the company's)."""
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    config = folder / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8")
+    new = (
+        "  - id: newteam-nps\n    parent: customer-love\n    title: The new team's users love it\n"
+        "    owner: Ana\n    team: newteam\n    kpi: {metric: nps, filters: {team: newteam}}\n"
+        "    baseline: {value: 15, period: 2025-12}\n    target: {value: 30, by: 2026-12-31}\n"
+        "    lag_days: 45\n"
+    )
+    config.write_text(text.replace("  - id: mobile-nps\n", new + "  - id: mobile-nps\n"), "utf-8")
+    with open_project(folder) as project:
+        project.link(
+            "MOB-559", "newteam-nps", hypothesis="the new team's app", direction="increase"
+        )
+        frame = project.outcome_impact("newteam-nps")
+    assert list(frame["output"]) == ["MOB-559"]
+    assert list(frame["verdict"]) == ["not enough data"]

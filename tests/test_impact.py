@@ -22,6 +22,7 @@ from reviewkit import QueryError
 from reviewkit.impact import (
     DID,
     ITS,
+    NOT_ENOUGH,
     VERDICTS,
     ImpactResult,
     _t_quantile,
@@ -413,7 +414,6 @@ def test_bad_arguments(options: dict[str, Any], message: str) -> None:
     ("frame", "message"),
     [
         (weekly([1.0] * 10).drop(columns="value"), "missing column"),
-        (weekly([1.0] * 10).iloc[:0], "no periods"),
         (pd.concat([weekly([1.0] * 10)] * 2), "period_start repeats"),
         (
             weekly([1.0] * 10).assign(
@@ -427,6 +427,20 @@ def test_bad_arguments(options: dict[str, Any], message: str) -> None:
 def test_bad_series(frame: pd.DataFrame, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         estimate_impact(frame, change_date=CHANGE, lag_days=LAG, expected="increase")
+
+
+def test_a_kpi_without_any_period_yet_is_not_enough_data() -> None:
+    """A team with no rows in the KPI's source yet (a new team, a new export): its links are
+    "not enough data", with or without the other teams as controls, never an error."""
+    empty = weekly([1.0] * 10).iloc[:0]
+    controls = weekly([2.0] * 20).assign(group="other")
+    for given in (None, controls):
+        result = estimate_impact(
+            empty, change_date=CHANGE, lag_days=LAG, expected="increase", controls=given
+        )
+        assert result.verdict == NOT_ENOUGH
+        assert (result.pre_periods, result.post_periods) == (0, 0)
+        assert result.series.empty
 
 
 def test_monthly_periods_start_on_the_first() -> None:

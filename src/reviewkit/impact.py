@@ -267,10 +267,12 @@ def _indices(grid: _Grid, days: Sequence[dt.date], what: str) -> Ints:
     return indices
 
 
-def _treated(series: pd.DataFrame, grain: str) -> tuple[_Grid, dict[int, float]]:
+def _treated(series: pd.DataFrame, grain: str, empty: dt.date) -> tuple[_Grid, dict[int, float]]:
+    """The series on its grid; a KPI without any period yet (a team with no rows) is an empty
+    series on a grid from ``empty``: nothing to measure, which the verdict says."""
     _require(series, ("period_start", "value"), "series")
     if series.empty:
-        raise QueryError("series: no periods; pass at least the pre-period of the KPI")
+        return _Grid(empty, grain), {}
     days = _dates(series["period_start"], "series")
     grid = _Grid(min(days), grain)
     if grain == "month" and grid.anchor.day != 1:
@@ -280,6 +282,14 @@ def _treated(series: pd.DataFrame, grain: str) -> tuple[_Grid, dict[int, float]]
         raise QueryError("series: period_start repeats; pass one value per period")
     values = _values(series["value"], "series")
     return grid, dict(zip(indices.tolist(), values.tolist(), strict=True))
+
+
+def _first_period(change_date: dt.date, grain: str, controls: pd.DataFrame | None) -> dt.date:
+    """Where an empty series' grid starts: on the controls' grid when there are any, else the
+    change's own period."""
+    if controls is not None and not controls.empty and "period_start" in controls:
+        return min(_dates(controls["period_start"], "controls"))
+    return change_date.replace(day=1) if grain == "month" else change_date
 
 
 def _control_mean(controls: pd.DataFrame, grid: _Grid) -> dict[int, float]:
@@ -625,7 +635,7 @@ def estimate_impact(
     rules = _rules(grain, expected, lag_days, level, pre_window, post_window)
     change_date = _day(change_date)
     as_of = _day(as_of) if as_of is not None else None
-    grid, treated = _treated(series, grain)
+    grid, treated = _treated(series, grain, _first_period(change_date, grain, controls))
     control = None if controls is None else _control_mean(controls, grid)
     effective = change_date + dt.timedelta(days=lag_days)
     pre_length = pre_window or rules.pre_window
@@ -636,7 +646,11 @@ def estimate_impact(
         pre_last=last_pre,
         post_first=post_first,
         post_last=post_first + (post_window or rules.post_window) - 1,
-        horizon=grid.containing(as_of + dt.timedelta(days=1)) - 1 if as_of else max(treated),
+        horizon=(
+            grid.containing(as_of + dt.timedelta(days=1)) - 1
+            if as_of
+            else max(treated, default=grid.containing(change_date))
+        ),
     )
     shown = {i: v for i, v in treated.items() if windows.pre_first <= i <= windows.horizon}
     pre_count = _count(shown, windows.pre_first, windows.pre_last)
