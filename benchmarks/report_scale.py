@@ -47,7 +47,7 @@ BIN = Path(sys.executable).parent
 MONTHS = ("2026-07", "2026-08", "2026-09", "2026-10")
 REVIEWS_PER_MONTH = 6  # 5 teams and the company-wide review
 COMPANY_TEAMS = 500
-TINY_TEAMS = 10
+TINY_TEAMS = 5
 COMPANY_MONTH = "2026-10"
 #: a review's line in ``reviewkit report``'s log: ``[2/6] billing: ok (3.1 s)``
 REVIEW_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ok \(([\d.]+) s\)$", re.MULTILINE)
