@@ -27,6 +27,7 @@ minute of the local executor (what the cluster's scheduling and transport cost).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -90,30 +92,30 @@ def side(
     def run() -> dict[str, float]:
         if workers == 0:
             return runs("local")
-        with LocalCluster(
-            n_workers=workers,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster:
-            return runs(cluster.scheduler_address.replace("tcp://", "dask://"))
+        with cluster(workers) as executor:
+            return runs(executor)
 
     return run
 
 
-def cold_month(project: Path, env: dict[str, str], log: Path, workers: int = 2) -> dict:
-    """One ``reviewkit report --all-teams`` of the month on a fresh LocalCluster of ``workers``
-    (started before the run is timed): its wall time and each review's own seconds."""
-    log.unlink(missing_ok=True)
+@contextlib.contextmanager
+def cluster(workers: int) -> Iterator[str]:
+    """A LocalCluster of ``workers`` processes, one thread each: its ``--executor`` address."""
     with LocalCluster(
         n_workers=workers,
         processes=True,
         threads_per_worker=1,
         dashboard_address=None,
         silence_logs=logging.ERROR,
-    ) as cluster:
-        executor = cluster.scheduler_address.replace("tcp://", "dask://")
+    ) as running:
+        yield running.scheduler_address.replace("tcp://", "dask://")
+
+
+def cold_month(project: Path, env: dict[str, str], log: Path, workers: int = 2) -> dict:
+    """One ``reviewkit report --all-teams`` of the month on a fresh LocalCluster of ``workers``
+    (started before the run is timed): its wall time and each review's own seconds."""
+    log.unlink(missing_ok=True)
+    with cluster(workers) as executor:
         command = [str(BIN / "reviewkit"), "report", "--project", str(project)]
         command += ["--period", COMPANY_MONTH, "--all-teams", "--executor", executor]
         with log.open("w") as sink:  # a failed review is reported, not fatal: the rest count

@@ -264,6 +264,18 @@ class Source:
         """Columns of the loaded table that reviewkit types: date, dimensions, values."""
         return (self.date.column, *self.dimensions, *(name for name, _ in self.values))
 
+    def column_type(self, column: str, *, has_time: bool) -> str:
+        """The DuckDB type reviewkit reads a column as: the date column a TIMESTAMP (``has_time``)
+        or a DATE, an integer value BIGINT, a number DOUBLE, anything else VARCHAR."""
+        if column == self.date.column:
+            return "TIMESTAMP" if has_time else "DATE"
+        kind = self.value_types.get(column)
+        if kind == "integer":
+            return "BIGINT"
+        if kind == "number":
+            return "DOUBLE"
+        return "VARCHAR"
+
 
 @dataclass(frozen=True)
 class Metric:

@@ -567,28 +567,18 @@ def _file_error(
 # -- column typing shared by every reader -------------------------------------------------------
 
 
-def _duck_type(source: Source, column: str) -> str:
-    if column == source.date.column:
-        return "TIMESTAMP" if source.date.has_time else "DATE"
-    kind = source.value_types.get(column)
-    if kind == "integer":
-        return "BIGINT"
-    if kind == "number":
-        return "DOUBLE"
-    return "VARCHAR"
-
-
 def _typed_columns(source: Source) -> dict[str, str]:
     """Columns reviewkit converts; a long source's value column is numeric, its keys are not."""
+    has_time = source.date.has_time
     if source.shape == "long":
         assert source.long_key and source.long_value
         return {
-            source.date.column: _duck_type(source, source.date.column),
+            source.date.column: source.column_type(source.date.column, has_time=has_time),
             **dict.fromkeys(source.dimensions, "VARCHAR"),
             source.long_key: "VARCHAR",
             source.long_value: "DOUBLE",
         }
-    return {c: _duck_type(source, c) for c in source.declared_columns()}
+    return {c: source.column_type(c, has_time=has_time) for c in source.declared_columns()}
 
 
 def _check_header(shown: str, source: Source, header: Sequence[str], line: int | None = 1) -> None:

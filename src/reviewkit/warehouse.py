@@ -70,19 +70,6 @@ def _kind(type_name: str) -> str:
     return "text"
 
 
-def _our_type(source: Source, column: str, dates_only: bool) -> str:
-    """The DuckDB type a declared column is read as (as an export's, see
-    :func:`reviewkit.sources._duck_type`); the date column keeps the engine's precision."""
-    if column == source.date.column:
-        return "DATE" if dates_only else "TIMESTAMP"
-    declared = source.value_types.get(column)
-    if declared == "integer":
-        return "BIGINT"
-    if declared == "number":
-        return "DOUBLE"
-    return "VARCHAR"
-
-
 def _quoted(name: str) -> str:
     """An identifier in reviewkit's SQL, quoted (an engine's column may hold any character)."""
     return exp.to_identifier(name, quoted=True).sql(dialect=OURS)
@@ -351,9 +338,10 @@ class WarehouseTable:
         ]
         if wrong:
             raise self._error(wrong[0][0], "; ".join(message for _, message in wrong))
-        dates_only = self.columns[source.date.column].lower() == "date"
+        # as an export's columns are read; the date column keeps the engine's precision
+        has_time = self.columns[source.date.column].lower() != "date"
         selects = [
-            f"CAST({_quoted(c)} AS {_our_type(source, c, dates_only)}) AS {_quoted(c)}"
+            f"CAST({_quoted(c)} AS {source.column_type(c, has_time=has_time)}) AS {_quoted(c)}"
             if c in declared
             else _quoted(c)
             for c in self.columns
