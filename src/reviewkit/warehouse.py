@@ -258,10 +258,19 @@ class Warehouse:
         """The source's rows in this engine, checked against its declaration."""
         return WarehouseTable(self, config, source)
 
-    def run(self, source: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
-        """Run SQL already in this engine's dialect (placeholders included)."""
-        names, rows = self.driver(source).execute(sql, params)
-        return pd.DataFrame.from_records(rows, columns=names)
+    def query(
+        self, source: str, sql: str, relations: Mapping[str, str], params: Mapping[str, Any]
+    ) -> pd.DataFrame:
+        """The result of reviewkit's DuckDB ``sql`` over ``relations`` (source name -> its
+        typed SQL here), compiled to this engine's dialect and run here with ``params`` bound;
+        ``source`` names the source a connection error is reported for."""
+        text, names = compile_sql(sql, self.dialect, relations)
+        missing = [name for name in names if name not in params]
+        if missing:
+            raise QueryError(f"no value given for parameter(s): {', '.join(missing)}")
+        bound = {name: _bindable(params[name]) for name in names}
+        columns, rows = self.driver(source).execute(text, bound)
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def close(self) -> None:
         if self._driver is not None:
@@ -429,15 +438,10 @@ class WarehouseTable:
         return problems
 
     # -- queries ----------------------------------------------------------------------------
-    def compile(self, sql: str) -> tuple[str, list[str]]:
-        """reviewkit's DuckDB SQL over this source, in the engine's dialect."""
-        return compile_sql(sql, self.warehouse.dialect, {self.source.name: self.relation})
-
     def df(self, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
         """The result of reviewkit's DuckDB ``sql`` over this source, run in the engine."""
-        text, names = self.compile(sql)
-        bound = {name: _bindable(params[name]) for name in names}
-        return self.warehouse.run(self.source.name, text, bound)
+        name = self.source.name
+        return self.warehouse.query(name, sql, {name: self.relation}, params)
 
 
 def _bindable(value: Any) -> Any:

@@ -30,7 +30,7 @@ from reviewkit.sources import (
     quote_ident,
     quote_literal,
 )
-from reviewkit.warehouse import Warehouse, compile_sql, table_names
+from reviewkit.warehouse import Warehouse, table_names
 
 __all__ = ["KPI_COLUMNS", "Filters", "Workspace"]
 
@@ -101,9 +101,7 @@ class Workspace:
                 f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) AS day "
                 f"FROM {quote_ident(name)}",
             )
-            self._dates[name] = SourceDates(
-                (_as_day(d) for (d,) in days if d is not None), source.date
-            )
+            self._dates[name] = SourceDates((d for (d,) in days if d is not None), source.date)
         return self._dates[name]
 
     def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
@@ -337,20 +335,10 @@ class Workspace:
         relations = {t.source.name: t.relation for t in tables if t is not None}
         first = tables[0]
         assert first is not None
-        text, names = compile_sql(query, first.warehouse.dialect, relations)
-        missing = [n for n in names if n not in (params or {})]
-        if missing:
-            raise QueryError(f"no value given for parameter(s): {', '.join(missing)}")
-        bound = {n: (params or {})[n] for n in names}
         try:
-            return first.warehouse.run(first.source.name, text, bound)
+            return first.warehouse.query(first.source.name, query, relations, params or {})
         except QueryError as exc:
             raise QueryError(f"SQL failed: {exc} (in {first.warehouse.url})") from None
-
-
-def _as_day(value: Any) -> dt.date:
-    """A date from an engine (a datetime where it has no DATE type)."""
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def as_date(value: dt.date | str | None, what: str) -> dt.date | None:
