@@ -1095,7 +1095,8 @@ def test_migrate_never_writes_over_a_store(tmp_path: Path, pg_url: str) -> None:
 def test_an_unreachable_server_is_a_clear_error_and_saving_resumes_when_it_is_back() -> None:
     """The server goes away mid-session (killed, as a crash would): the save that meets it
     says the store is unreachable and nothing was saved; what was acknowledged is kept; the
-    next save after the server is back connects again."""
+    next save after the server is back connects again. A server restarted between two saves
+    is not an error at all: the first save after it connects again by itself."""
     server = PostgresServer()
     try:
         url = server.new_database()
@@ -1112,6 +1113,10 @@ def test_an_unreachable_server_is_a_clear_error_and_saving_resumes_when_it_is_ba
             server.start()
             store.link("C", "o")
             assert [k.output_id for k in store.links()] == ["A", "C"]
+            server.stop()
+            server.start()
+            store.link("D", "o")
+            assert [k.output_id for k in store.links()] == ["A", "C", "D"]
             assert store.verify()
     finally:
         server.remove()

@@ -512,8 +512,10 @@ class PostgresDatabase(Database):
     that can reach the server shares it. The password comes from the environment
     (``PGPASSWORD``) or ``~/.pgpass``, as for any libpq client, or from ``$REVIEWKIT_STORE``.
 
-    A connection lost (the server restarted, the network dropped) is an error for the one
-    operation that met it, saying that nothing was saved; the next operation connects again."""
+    A connection found lost as an operation begins (the server restarted since the last one)
+    is made again, once; a server that still does not answer, or a connection lost during an
+    operation, is an error for that operation saying whether anything was saved, and the next
+    operation connects again."""
 
     dialect = "postgresql"
 
@@ -535,10 +537,7 @@ class PostgresDatabase(Database):
             raise StoreError(f"{self.shown}: the store is closed; open it again with Store(url)")
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+        self._drop()
         try:
             conn = self.psycopg.connect(
                 self.url,
@@ -641,13 +640,7 @@ class PostgresDatabase(Database):
     # -- transactions -------------------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self, doing: str, begin: Sequence[str]) -> Iterator[Connection]:
-        conn = self._connect(doing)
-        try:
-            for statement in begin:
-                conn.execute(statement)
-        except self.psycopg.Error as exc:
-            self._rollback(conn)
-            raise self._failure(exc, doing) from None
+        conn = self._begin(doing, begin)
         try:
             yield _PgConnection(conn)
         except BaseException as exc:
@@ -660,6 +653,31 @@ class PostgresDatabase(Database):
         except self.psycopg.Error as exc:
             self._rollback(conn)
             raise self._failure(exc, doing, committing=True) from None
+
+    def _begin(self, doing: str, begin: Sequence[str]) -> Any:
+        """A connection with a transaction begun. A kept connection that the server dropped
+        (it restarted since) is only found out here, before anything was done: connect again,
+        once, rather than fail the first operation after every restart."""
+        kept = self._conn is not None
+        conn = self._connect(doing)
+        try:
+            for statement in begin:
+                conn.execute(statement)
+        except self.psycopg.Error as exc:
+            self._rollback(conn)
+            lost = isinstance(exc, self.psycopg.OperationalError | self.psycopg.InterfaceError)
+            if not (kept and lost):
+                raise self._failure(exc, doing) from None
+            self._drop()
+            return self._begin(doing, begin)
+        return conn
+
+    def _drop(self) -> None:
+        """Forget the connection (closing it if it still can be)."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def _rollback(self, conn: Any) -> None:
         with contextlib.suppress(Exception):
@@ -694,7 +712,4 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self._closed = True
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+        self._drop()
