@@ -1,24 +1,34 @@
 """Reviews that reach people: published reviews mailed through a real SMTP server (aiosmtpd, in
 this process, with STARTTLS and a login) and posted to chat webhooks (a local HTTP server), each
 once; a failed send is tried again and reported, and a second delivery sends only what is
-missing, without running any review again."""
+missing, without running any review again. A message the server has accepted is delivered,
+whatever goes wrong after (a QUIT answered 421, a webhook's body broken off), and the SMTP login
+never crosses the network in clear text."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import re
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from reviewkit import open_project, schedule
 from reviewkit.cli import main
 from reviewkit.report import run_reports
-from tests.conftest import Hooks, Mailbox
+from tests.conftest import Hooks, Mailbox, isolate_jupyter
+from tests.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
 from tests.test_report import FIXTURE, PERIOD
 
@@ -41,18 +51,30 @@ delivery:
 """
 
 
-@pytest.fixture
-def published(sample_dir: Path, tmp_path: Path, smtp: tuple[Mailbox, int]) -> Path:
-    """The sample company with `delivery:` and its October reviews of billing and the company
-    published (with the small fixture notebook, for speed)."""
-    folder = tmp_path / "project"
+@pytest.fixture(scope="module")
+def reviews(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample company with its October reviews of billing and the company published (with the
+    small fixture notebook, for speed), once for the module: each test delivers from a copy."""
+    folder = tmp_path_factory.mktemp("reviews") / "project"
     shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_jupyter(folder.parent, patch)
+        run = run_reports(folder, PERIOD, teams=["billing", ""], jobs=2, notebook=FIXTURE)
+    assert run.ok
+    return folder
+
+
+@pytest.fixture
+def published(reviews: Path, tmp_path: Path, smtp: tuple[Mailbox, int]) -> Path:
+    """A copy of the published reviews whose reviewkit.yaml has `delivery:` (the mail server of
+    ``smtp``, the webhooks of ``hooks``), nothing delivered yet."""
+    folder = tmp_path / "project"
+    # not the runs' views of the project (the next run makes its own): they link into `reviews`
+    shutil.copytree(reviews, folder, ignore=shutil.ignore_patterns("views"))
     config = folder / "reviewkit.yaml"
     config.write_text(
         config.read_text(encoding="utf-8") + DELIVERY.format(port=smtp[1]), encoding="utf-8"
     )
-    run = run_reports(folder, PERIOD, teams=["billing", ""], jobs=2, notebook=FIXTURE)
-    assert run.ok
     return folder
 
 
@@ -209,3 +231,174 @@ def test_a_scheduled_run_delivers_what_it_published(
     )
     state = json.loads((published / ".reviewkit" / "schedule.json").read_text(encoding="utf-8"))
     assert state["runs"][-1]["undelivered"] == list(run.undelivered)
+
+
+@contextmanager
+def mail_server(box: Mailbox, project: Path, security: str, **options: Any) -> Iterator[None]:
+    """``box`` on an aiosmtpd server of its own on loopback, which the project's `delivery:
+    email:` now reaches with ``security``."""
+    port = free_port()
+    config = project / "reviewkit.yaml"
+    text = re.sub(
+        r"port: \d+\n    security: starttls",
+        f"port: {port}\n    security: {security}",
+        config.read_text(encoding="utf-8"),
+    )
+    config.write_text(text, encoding="utf-8")
+    controller = Controller(
+        box, hostname="127.0.0.1", port=port, authenticator=box.authenticate, **options
+    )
+    controller.start()
+    try:
+        yield
+    finally:
+        controller.stop()
+
+
+def recorded(project: Path) -> set[str]:
+    """Who the delivery ledgers of the October reviews say has each review."""
+    found: set[str] = set()
+    for ledger in (project / "reports" / PERIOD).glob("*.delivery.json"):
+        found |= set(json.loads(ledger.read_text(encoding="utf-8")))
+    return found
+
+
+@dataclass
+class QuitRefused(Mailbox):
+    """Accepts each message (250 to its data), then answers QUIT with 421 and hangs up, as a
+    server going down does; notes at each QUIT whether the delivery ledger already has the
+    recipient of the message it has just accepted."""
+
+    project: Path = Path()
+    recorded_by_quit: list[bool] = field(default_factory=list)
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recorded_by_quit.append(self.messages[-1]["To"] in recorded(self.project))
+        return "421 4.3.2 service shutting down"
+
+
+def test_a_message_the_server_accepted_is_delivered_once_though_its_quit_fails(
+    published: Path, hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REVIEWKIT_SMTP_USER")  # a relay without a login: the QUIT is the point
+    box = QuitRefused(project=published)
+    with mail_server(box, published, "none"):
+        first = deliver(published)
+        assert first.exit_code == 0, first.output
+        assert "billing → luis@northwind.example: sent (try 1)" in first.output
+        second = deliver(published)
+    assert second.exit_code == 0, second.output
+    assert "billing → luis@northwind.example: already delivered" in second.output
+    assert sorted(m["To"] for m in box.messages) == [  # one copy each, over both deliveries
+        "ceo@northwind.example",
+        "dana@northwind.example",
+        "luis@northwind.example",
+    ]
+    assert box.recorded_by_quit == [True] * 3  # recorded as soon as the server had it
+    assert {"ceo@northwind.example", "luis@northwind.example"} <= recorded(published)
+
+
+def test_a_webhook_that_answered_2xx_then_broke_off_is_delivered_once(
+    published: Path, hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted: list[dict[str, Any]] = []
+
+    class BrokenOff(BaseHTTPRequestHandler):
+        """200 and its headers, then the connection closed 98 bytes into a 100-byte body."""
+
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BrokenOff)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TEST_SLACK_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/")
+    try:
+        first = deliver(published)
+        second = deliver(published)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.exit_code == 0, first.output
+    assert "billing → slack:TEST_SLACK_WEBHOOK: sent (try 1)" in first.output
+    assert [p["blocks"][0]["text"]["text"] for p in posted] == [  # once each, over both
+        "Northwind Cloud review · billing · 2026-10",
+        "Northwind Cloud review · company · 2026-10",
+    ]
+    assert second.exit_code == 0, second.output
+    assert "company → slack:TEST_SLACK_WEBHOOK: already delivered" in second.output
+    assert "slack:TEST_SLACK_WEBHOOK" in recorded(published)
+
+
+@dataclass
+class AuthInClear(Mailbox):
+    """Offers AUTH without TLS (aiosmtpd's ``auth_require_tls=False``); notes each client that
+    greets it and each AUTH it is sent."""
+
+    greeted: list[str] = field(default_factory=list)
+    auths: list[str] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greeted.append(hostname)
+        session.host_name = hostname  # what aiosmtpd does without this hook
+        return responses
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
+        self.auths.append(mechanism)
+        return super().authenticate(server, session, envelope, mechanism, data)
+
+
+def test_the_smtp_login_never_crosses_the_network_in_clear(published: Path, hooks: Hooks) -> None:
+    box = AuthInClear()
+    with mail_server(box, published, "none", auth_require_tls=False):
+        refused = deliver(published)
+        assert refused.exit_code == 1
+        assert box.greeted == [] and box.auths == []  # refused before connecting
+        assert hooks.posted == {}  # nor was anything else sent
+        said = " ".join(refused.output.split())
+        assert (
+            "$REVIEWKIT_SMTP_USER is set, but reviewkit.yaml says `delivery: email: security: "
+            "none`: the login and password would cross the network in clear text to 127.0.0.1:"
+        ) in said
+        assert "add `allow_plaintext_auth: true` under `delivery: email:`" in said
+        config = published / "reviewkit.yaml"  # a relay on this machine may take it in clear
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("security: none\n", "security: none\n    allow_plaintext_auth: true\n"),
+            encoding="utf-8",
+        )
+        allowed = deliver(published)
+    assert allowed.exit_code == 0, allowed.output
+    assert box.auths == ["PLAIN"] * 3 and box.logins == ["mailer"] * 3
+    assert len(box.messages) == 3
+
+
+def test_plaintext_auth_is_only_for_a_relay_on_this_machine(write_config) -> None:
+    text = (
+        VALID_SOURCE
+        + """\
+metrics:
+  n: {source: tickets, agg: count}
+delivery:
+  email:
+    server: smtp.example.com
+    security: none
+    from: reviews@example.com
+    allow_plaintext_auth: true
+"""
+    )
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:14:5: delivery.email.allow_plaintext_auth: only for a mail relay on this "
+        "machine (server: localhost or 127.0.0.1): the SMTP login and password would cross the "
+        "network to smtp.example.com in clear text, where anyone on the way can read them; "
+        "remove it and set `security: starttls` (or ssl)"
+    ]

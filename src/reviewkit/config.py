@@ -9,6 +9,7 @@ in :mod:`reviewkit.sources` and :mod:`reviewkit.metrics`.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 import urllib.parse
@@ -121,7 +122,7 @@ ALERT_KEYS: Final = (
 ALERT_KINDS: Final = ("status", "below", "above", "stale_days", "verdicts")
 ALERT_STATUSES: Final = ("at risk", "off track")
 DELIVERY_KEYS: Final = ("email", "chat", "recipients", "attempts")
-EMAIL_KEYS: Final = ("server", "port", "security", "from", "pdf")
+EMAIL_KEYS: Final = ("server", "port", "security", "from", "pdf", "allow_plaintext_auth")
 EMAIL_SECURITY: Final = ("starttls", "ssl", "none")
 CHAT_KEYS: Final = ("format", "url_from")
 CHAT_FORMATS: Final = ("slack", "teams")
@@ -386,6 +387,8 @@ class EmailDelivery:
     port: int = 587
     security: str = "starttls"
     pdf: bool = False
+    #: with ``security: none``, log in all the same: only to a relay on this machine (loopback)
+    allow_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -1575,9 +1578,24 @@ class _Checker(_OutcomeChecks):
         if not isinstance(pdf, bool):
             self.error((*kp, "pdf"), f"expected true or false, got {kind(pdf)}")
             pdf = False
+        plaintext = spec.get("allow_plaintext_auth", False)
+        if not isinstance(plaintext, bool):
+            self.error(
+                (*kp, "allow_plaintext_auth"), f"expected true or false, got {kind(plaintext)}"
+            )
+            plaintext = False
+        if plaintext and server and not _loopback(server):
+            self.error(
+                (*kp, "allow_plaintext_auth"),
+                "only for a mail relay on this machine (server: localhost or 127.0.0.1): the "
+                f"SMTP login and password would cross the network to {server} in clear text, "
+                "where anyone on the way can read them; remove it and set `security: starttls` "
+                "(or ssl)",
+            )
+            plaintext = False
         if not (server and sender and port and security):
             return None
-        return EmailDelivery(server, sender, port, security, pdf)
+        return EmailDelivery(server, sender, port, security, pdf, plaintext)
 
     def env_name(self, raw: Any, kp: KeyPath) -> str | None:
         """The name of an environment variable holding a secret (never the secret itself)."""
@@ -1671,3 +1689,13 @@ def _base_sources(
     for dep in metric.inputs:
         found |= _base_sources(dep, metrics, seen)
     return found
+
+
+def _loopback(host: str) -> bool:
+    """Whether the mail server ``host`` (a name or an address) is this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

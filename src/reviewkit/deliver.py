@@ -5,18 +5,24 @@ if asked), and a summary with a link to the live page to chat webhooks (Slack, M
 >>> deliver(project, "2026-10", Path("reports/2026-10"), ["billing", "company"])
 
 Each message is sent once: what was delivered is recorded beside the review
-(``<review>.delivery.json``: per recipient or webhook, the SHA-256 of the review sent), so a
-second call sends only what is missing or what changed since, without running any review again.
-A failed send is tried again (``attempts``, waiting longer each time) and then reported; the
-others go on. Secrets come from the environment, never from reviewkit.yaml:
-``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's ``url_from`` variable.
+(``<review>.delivery.json``: per recipient or webhook, the SHA-256 of the review sent) as soon as
+the server has it (the mail server's 250 to its data, the webhook's 2xx), so what a server
+accepted is never sent again, whatever goes wrong after (a QUIT answered 421, a connection
+broken off), and a second call sends only what is missing or what changed since, without
+running any review again. A failed send is tried again (``attempts``, waiting longer each time)
+and then reported; the others go on. Secrets come from the environment, never from
+reviewkit.yaml: ``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's
+``url_from`` variable; the login goes over TLS only, or in clear text to a relay on this machine
+that ``allow_plaintext_auth: true`` names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import html
+import http.client
 import json
 import os
 import smtplib
@@ -109,6 +115,8 @@ def deliver(
             "reviewkit.yaml has no `delivery:` section: say who gets each review (see the "
             "README, For a team)"
         )
+    if delivery.email is not None:
+        _smtp_login(delivery.email)  # a login in clear text is refused before anything is sent
     chromium = None  # to print each review's PDF, when the mails attach it
     if delivery.email is not None and delivery.email.pdf:
         chromium = find_chromium("`delivery: email: pdf: true` (or set it to false)")
@@ -122,14 +130,11 @@ def deliver(
             )
         content = _Review(project, period, review, page, chromium)
         ledger = _Ledger(directory / f"{review}{LEDGER}", content.digest)
-        for to, send in _channels(delivery, content):
+        for to, send in _channels(delivery, content, ledger):
             if ledger.has(to):
                 sent.append(Sent(review, to, ok=True, already=True))
                 continue
-            outcome = with_retries(review, to, send, delivery.attempts, first_pause)
-            if outcome.ok:
-                ledger.record(to)
-            sent.append(outcome)
+            sent.append(with_retries(review, to, send, delivery.attempts, first_pause))
     return DeliveryRun(period, tuple(sent))
 
 
@@ -182,18 +187,25 @@ class _Review:
         )
 
 
-def _channels(delivery: Delivery, review: _Review) -> list[tuple[str, Callable[[], None]]]:
+def _channels(
+    delivery: Delivery, review: _Review, ledger: _Ledger
+) -> list[tuple[str, Callable[[], None]]]:
+    """Each recipient and webhook of ``review`` with its send, which records it in ``ledger`` as
+    soon as the server has the message."""
     channels: list[tuple[str, Callable[[], None]]] = []
     email = delivery.email
     if email is not None:
         for address in delivery.recipients.get(review.review, ()):
-            channels.append((address, _mailer(email, review, address)))
+            channels.append((address, _mailer(email, review, address, ledger)))
     for hook in delivery.chat:
-        channels.append((f"{hook.format}:{hook.url_from}", _poster(hook, review)))
+        to = f"{hook.format}:{hook.url_from}"
+        channels.append((to, _poster(hook, review, to, ledger)))
     return channels
 
 
-def _mailer(email: EmailDelivery, review: _Review, address: str) -> Callable[[], None]:
+def _mailer(
+    email: EmailDelivery, review: _Review, address: str, ledger: _Ledger
+) -> Callable[[], None]:
     def send() -> None:
         message = EmailMessage()
         message["Subject"] = review.subject
@@ -210,14 +222,21 @@ def _mailer(email: EmailDelivery, review: _Review, address: str) -> Callable[[],
             message.add_attachment(
                 pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
             )
-        send_mail(email, message)
+        send_mail(email, message, accepted=lambda: ledger.record(address))
 
     return send
 
 
-def send_mail(email: EmailDelivery, message: EmailMessage) -> None:
+def send_mail(
+    email: EmailDelivery, message: EmailMessage, accepted: Callable[[], None] | None = None
+) -> None:
     """Send ``message`` through the configured SMTP server (TLS as configured, the server's
-    certificate verified, the login from the environment); a failure is a DeliveryError."""
+    certificate verified, the login from the environment); a failure is a DeliveryError.
+
+    The message is delivered once the server has accepted its data: ``accepted`` is called
+    then, and what goes wrong after (the server answering QUIT with 421, or hanging up) is no
+    failure: sending the message again would deliver it twice."""
+    login = _smtp_login(email)
     context = ssl.create_default_context()
     try:
         if email.security == "ssl":
@@ -226,29 +245,69 @@ def send_mail(email: EmailDelivery, message: EmailMessage) -> None:
             )
         else:
             server = smtplib.SMTP(email.server, email.port, timeout=TIMEOUT)
-        with server:
+    except (OSError, smtplib.SMTPException) as exc:
+        raise _mail_failed(email, exc) from None
+    try:
+        try:
             if email.security == "starttls":
                 server.starttls(context=context)
-            user = os.environ.get(SMTP_USER_ENV)
-            if user:
-                server.login(user, os.environ.get(SMTP_PASSWORD_ENV, ""))
+            if login is not None:
+                server.login(*login)
             server.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(
-            f"the mail server {email.server}:{email.port} refused or failed: {exc}"
-        ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _mail_failed(email, exc) from None
+        if accepted is not None:
+            accepted()
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            server.quit()  # whatever it answers: the message is accepted, or refused, already
+        server.close()
 
 
-def _poster(hook: ChatDelivery, review: _Review) -> Callable[[], None]:
+def _smtp_login(email: EmailDelivery) -> tuple[str, str] | None:
+    """The SMTP login from the environment, None without ``$REVIEWKIT_SMTP_USER``; a
+    ReviewkitError when it would cross the network in clear text."""
+    user = os.environ.get(SMTP_USER_ENV)
+    if not user:
+        return None
+    if email.security == "none" and not email.allow_plaintext_auth:
+        raise ReviewkitError(
+            f"${SMTP_USER_ENV} is set, but reviewkit.yaml says `delivery: email: security: "
+            "none`: the login and password would cross the network in clear text to "
+            f"{email.server}:{email.port}, where anyone on the way can read them. Set "
+            "`security: starttls` (or ssl) if the server offers TLS; for a mail relay on this "
+            "machine (server: localhost or 127.0.0.1), add `allow_plaintext_auth: true` under "
+            f"`delivery: email:`; for a server that needs no login, unset ${SMTP_USER_ENV}"
+        )
+    return user, os.environ.get(SMTP_PASSWORD_ENV, "")
+
+
+def _mail_failed(email: EmailDelivery, exc: Exception) -> DeliveryError:
+    return DeliveryError(f"the mail server {email.server}:{email.port} refused or failed: {exc}")
+
+
+def _poster(hook: ChatDelivery, review: _Review, to: str, ledger: _Ledger) -> Callable[[], None]:
     def send() -> None:
-        post_chat(hook, review.subject, review.summary, review.url)
+        post_chat(
+            hook, review.subject, review.summary, review.url, accepted=lambda: ledger.record(to)
+        )
 
     return send
 
 
-def post_chat(hook: ChatDelivery, subject: str, lines: Sequence[str], url: str) -> None:
+def post_chat(
+    hook: ChatDelivery,
+    subject: str,
+    lines: Sequence[str],
+    url: str,
+    accepted: Callable[[], None] | None = None,
+) -> None:
     """Post ``subject``, ``lines`` and a button to ``url`` to the webhook, in its format; a
-    failure is a DeliveryError."""
+    failure is a DeliveryError.
+
+    The message is delivered once the webhook answers 2xx: ``accepted`` is called then, and
+    the rest of the answer is not read (a connection broken off in its body is no failure:
+    posting again would post twice)."""
     address = os.environ.get(hook.url_from, "")
     if not address:
         raise DeliveryError(
@@ -261,13 +320,17 @@ def post_chat(hook: ChatDelivery, subject: str, lines: Sequence[str], url: str) 
         address, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-            response.read()
+        response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310
     except urllib.error.HTTPError as exc:
         exc.close()
         raise DeliveryError(f"the {hook.format} webhook answered HTTP {exc.code}") from None
-    except (OSError, ValueError) as exc:
-        raise DeliveryError(f"the {hook.format} webhook cannot be reached: {exc}") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise DeliveryError(
+            f"the {hook.format} webhook cannot be reached or did not answer: {exc}"
+        ) from None
+    with response:  # a 2xx: urllib raises HTTPError for the other statuses
+        if accepted is not None:
+            accepted()
 
 
 def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> dict[str, Any]:
@@ -327,8 +390,8 @@ def with_retries(
 
 
 class _Ledger:
-    """What was delivered of one review (``<review>.delivery.json``), written after each send,
-    so a crash or a failure sends nothing twice."""
+    """What was delivered of one review (``<review>.delivery.json``), written as soon as a server
+    has each message, so a crash or a failure sends nothing twice."""
 
     def __init__(self, path: Path, digest: str) -> None:
         self.path, self.digest = path, digest
