@@ -15,6 +15,7 @@ import traitlets
 
 import reviewkit
 from reviewkit import open_project
+from reviewkit.store import Decision
 from reviewkit.widgets import (
     CheckinForm,
     KpiExplorer,
@@ -435,3 +436,19 @@ def test_contributors_save_under_their_name_and_owners_decide(project) -> None:
     owner.complete_button.click()
     assert owner.message == "the 2026-10 review of billing is complete"
     assert project.store.reviews()[0].author == "Luis"
+    # the owner's decision has a due date (set outside the form, which does not show it)
+    due = Decision("Extend to annual plans", "luis", dt.date(2026, 12, 15))
+    project.checkin("billing-churn", "2026-10", note="as decided", decisions=[due])
+    # Priya, not the owner, may save a note but not clear, change or add to the decisions
+    form = CheckinForm(project, navigator, viewer=priya)
+    assert form.decisions_box.value == "Extend to annual plans | luis"
+    for edited in ("", "Extend to annual plans | priya", "Extend | luis\nAnother | priya"):
+        form.decisions_box.value = edited
+        form.save_button.click()
+        assert form.message.startswith("only an outcome's owner may record decisions"), edited
+    form.decisions_box.value = "Extend to annual plans | luis"
+    form.note_box.value = "Priya's note"
+    form.save_button.click()
+    assert form.message == "saved: billing-churn is on track in 2026-10"
+    (kept,) = project.checkins(period="2026-10", outcome_id="billing-churn")
+    assert (kept.note, kept.author, kept.decisions) == ("Priya's note", "Priya Raman", (due,))

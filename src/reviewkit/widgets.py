@@ -821,12 +821,19 @@ class CheckinForm(_Panel):
             status = _choice(self.status_picker, "status")
             confidence = _choice(self.confidence_picker, "confidence")
             note = _text(self.note_box, "the note")
-            decisions = _decisions(_text(self.decisions_box, "the decisions"))
+            given = _decisions(_text(self.decisions_box, "the decisions"))
+            saved = self.project.checkins(period=self.navigator.period, outcome_id=outcome_id)
+            decisions: list[Any] = list(saved[0].decisions) if saved else []
+            changed = [(d["text"], d["owner"]) for d in given] != [
+                (d.text, d.owner) for d in decisions
+            ]
             if self.viewer is not None:
                 self.viewer.may_change("check in")
-                if decisions:
+                if changed:  # adding, changing or clearing them alike
                     outcome = self.project.config.outcomes[outcome_id]
                     self.viewer.may_decide([outcome], f"record decisions on {outcome_id}")
+            if changed:
+                decisions = given  # else kept as saved, with the due dates the form hides
             checkin = self.project.checkin(
                 outcome_id,
                 self.navigator.period,
