@@ -19,12 +19,14 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
+import websockets.exceptions
 import websockets.sync.client
 from voila.request_info_handler import RequestInfoSocketHandler
 
 from reviewkit import ReviewkitError, dashboard
+from reviewkit.access import RequestInfo
 from reviewkit.dashboard import UrlError, page, url_parameters
-from reviewkit.serve import RequestInfo
+from reviewkit.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
 
 DEFAULTS = {"project_dir": "..", "period": "latest", "team": ""}
 
@@ -150,18 +152,36 @@ def test_the_explorer_page_lists_the_catalogue(project_dir: str, voila: pytest.M
 # -- a preheated kernel's wait for its request -----------------------------------------------
 
 
+class Kernels:
+    """The kernels running, as Voila's kernel manager lists them to the hand-over."""
+
+    def __init__(self, *ids: str) -> None:
+        self.ids = list(ids)
+
+    def list_kernel_ids(self) -> list[str]:
+        return list(self.ids)
+
+
+#: the kernels the request server's kernel manager says are running
+RUNNING = ("kernel-dropped", "kernel-twice", "kernel-late", "kernel-probed")
+
+
 @pytest.fixture
 def request_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, dict], None]]:
-    """`reviewkit serve`'s request hand-over (serve.RequestInfo) on a port of its own, on a
-    Tornado loop in a thread, and a preheated kernel's environment pointing at it. Yields what
-    Voila calls when a viewer's request takes a preheated kernel."""
+    """`reviewkit serve`'s request hand-over (access.RequestInfo) on a port of its own, on a
+    Tornado loop in a thread, and a preheated kernel's environment pointing at it (with the key
+    the server gives its kernels). Yields what Voila calls when a viewer's request takes a
+    preheated kernel."""
     started = threading.Event()
     running: dict[str, Any] = {}
+    monkeypatch.setenv(KERNEL_KEY_ENV, "k" * 64)
 
     def run() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        app = tornado.web.Application([(r"/voila/query/(.+)", RequestInfo)])
+        app = tornado.web.Application(
+            [(r"/voila/query/(.+)", RequestInfo)], kernel_manager=Kernels(*RUNNING)
+        )
         tornado.httpserver.HTTPServer(app).add_sockets(sockets)
         running["port"] = sockets[0].getsockname()[1]
         running["loop"] = tornado.ioloop.IOLoop.current()
@@ -184,8 +204,27 @@ def request_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, d
     thread.join(10)
 
 
-def kernel_socket(port: int, kernel: str) -> Any:
-    return websockets.sync.client.connect(f"ws://127.0.0.1:{port}/voila/query/{kernel}")
+def kernel_socket(port: int, kernel: str, proof: str | None = None) -> Any:
+    """A connection as kernel ``kernel`` makes it (its proof, unless another is given)."""
+    given = kernel_proof(os.environ[KERNEL_KEY_ENV], kernel) if proof is None else proof
+    return websockets.sync.client.connect(
+        f"ws://127.0.0.1:{port}/voila/query/{kernel}",
+        additional_headers={KERNEL_PROOF_HEADER: given},
+    )
+
+
+def test_a_request_goes_only_to_the_kernel_that_proves_it_is_its_own(
+    request_server: Callable[[str, dict], None],
+) -> None:
+    """A kernel id is in its page: knowing it is not enough to be handed the page's request
+    (who is signed in, the URL). Only the kernel's proof, made with the server's key, is."""
+    port = int(os.environ["VOILA_APP_PORT"])
+    request_server("kernel-probed", {"QUERY_STRING": "team=growth"})
+    for proof in ("", kernel_proof("another key", "kernel-probed")):
+        with pytest.raises(websockets.exceptions.InvalidStatus, match="HTTP 403"):
+            kernel_socket(port, "kernel-probed", proof)
+    with kernel_socket(port, "kernel-probed") as own:
+        assert json.loads(own.recv(timeout=10)) == {"QUERY_STRING": "team=growth"}
 
 
 def test_a_request_written_to_a_dropped_connection_is_kept_for_the_next_ask(

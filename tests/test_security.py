@@ -537,9 +537,11 @@ def test_the_token_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert code == 2 and "exclude each other" in err
 
 
-def get_as(server: Server, path: str, host: str) -> tuple[int, str]:
+def get_as(
+    server: Server, path: str, host: str, cookies: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Status and body of a GET of ``path`` sent to ``server`` as addressed to ``host``
-    (redirects followed)."""
+    (redirects followed), keeping the cookies it sets in ``cookies`` if given."""
     for _ in range(5):
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=180)
         try:
@@ -548,6 +550,10 @@ def get_as(server: Server, path: str, host: str) -> tuple[int, str]:
             body = response.read().decode("utf-8", errors="replace")
         finally:
             connection.close()
+        for cookie in response.headers.get_all("Set-Cookie") or ():
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            if cookies is not None:
+                cookies[name] = value
         if response.status not in (301, 302, 303, 307, 308):
             return response.status, body
         path = urllib.parse.urljoin(path, response.headers["Location"])
@@ -567,11 +573,17 @@ def server(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         running.stop()
 
 
+#: The cookies the server set for the browser of :func:`served`.
+SERVED_COOKIES: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def served(server: Server) -> str:
     """The check-ins page as the server sends it to a browser on this machine (its kernel runs
-    the page's notebook first: no preheated kernels here)."""
-    status, body = get_as(server, "/voila/render/checkins.ipynb", f"127.0.0.1:{server.port}")
+    the page's notebook first: no preheated kernels here); the cookies it set for that browser
+    are in SERVED_COOKIES."""
+    local = f"127.0.0.1:{server.port}"
+    status, body = get_as(server, "/voila/render/checkins.ipynb", local, SERVED_COOKIES)
     assert status == 200, body[:2000]
     return body
 
@@ -618,10 +630,16 @@ def test_without_a_token_only_loopback_names_are_served(server: Server, served: 
             assert status in (403, 404) and start not in body, (route, path, status)
     kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', served)
     assert kernel, served[:2000]
-    # Another site's page cannot open the kernel's websocket (the browser sends its Origin)...
-    assert websocket_status(server, kernel[1], {"Origin": "http://attacker.example"}) == 403
-    # ...while the page itself can.
-    assert websocket_status(server, kernel[1], {"Origin": f"http://{local}"}) == 101
+    # Another site's page cannot open the kernel's websocket (the browser sends its Origin,
+    # and the cookie of this server, which it keeps for this server's pages)...
+    cookie = "; ".join(f"{name}={value}" for name, value in SERVED_COOKIES.items())
+    hostile = {"Origin": "http://attacker.example", "Cookie": cookie}
+    assert websocket_status(server, kernel[1], hostile) == 403
+    # ...while the page itself can; another browser on this machine cannot: without a token
+    # anyone here may view the pages, but a kernel is the page's that started it.
+    assert websocket_status(server, kernel[1], {"Origin": f"http://{local}"}) == 403
+    own = {"Origin": f"http://{local}", "Cookie": cookie}
+    assert websocket_status(server, kernel[1], own) == 101
 
 
 def test_the_page_template_shows_the_project_name_as_text(served: str) -> None:

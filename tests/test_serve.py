@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import csv
+import http.cookiejar
 import itertools
 import json
 import os
@@ -25,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 from playwright.async_api import async_playwright
 from playwright.sync_api import sync_playwright
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from reviewkit import open_project
@@ -627,16 +629,20 @@ def test_a_value_outside_a_widgets_options_is_refused(page, server: Server, proj
 
 def test_the_kernel_ignores_execute_requests(server: Server, tmp_path: Path) -> None:
     """Voila lets a browser send widget messages only: code sent over the kernel's websocket is
-    dropped, while a kernel_info_request (allowed) is answered on the same socket."""
-    status, body = get(server.url("checkins.ipynb"))
-    assert status == 200
+    dropped, while a kernel_info_request (allowed) is answered on the same socket. (The page's
+    own browser sends it: a kernel is the page's that started it.)"""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(server.url("checkins.ipynb"), timeout=180) as response:
+        body = response.read().decode("utf-8")
     kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', body)
     assert kernel, body[:2000]
     marker = tmp_path / "pwned"
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
 
     async def attack() -> list[str]:
         socket_url = server.base.replace("http", "ws") + f"/api/kernels/{kernel[1]}/channels"
-        connection = await websocket_connect(socket_url)
+        connection = await websocket_connect(HTTPRequest(socket_url, headers={"Cookie": cookie}))
 
         def message(kind: str, content: dict) -> str:
             header = {
@@ -919,20 +925,28 @@ def test_jupyterhub_signs_people_in_to_the_pages(
         status, body = get(direct)
         assert "Check in on" not in body, status
 
-        context, tab = sign_in("priya@example.com", "checkins.ipynb?team=billing&period=2026-10")
+        priya, tab = sign_in("priya@example.com", "checkins.ipynb?team=billing&period=2026-10")
         assert tab.inner_text(".reviewkit-viewer") == "Signed in as Priya Raman (contributor)"
         tab.locator(".widget-textarea textarea").first.fill("Retries working, says Priya")
         tab.locator("button[title='Save check-in']").click()
         tab.wait_for_selector("text=saved:", timeout=SLOW)
         shoot(tab, "checkins-jupyterhub")
-        context.close()
+        kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', tab.content())
+        assert kernel
 
         context, tab = sign_in("guest", "checkins.ipynb?team=billing&period=2026-10")
         assert tab.inner_text(".reviewkit-viewer") == "Signed in as guest (viewer)"
         tab.locator(".widget-textarea textarea").first.fill("A guest's note")
         tab.locator("button[title='Save check-in']").click()
         tab.wait_for_selector("text=guest may read these pages but not", timeout=SLOW)
+        # a Hub user cannot reach another user's kernel; its owner can
+        channels = base.replace("http", "ws").replace(
+            "/voila/render", f"/api/kernels/{kernel[1]}/channels"
+        )
+        assert websocket_status(channels, context.cookies()) == 403
+        assert websocket_status(channels, priya.cookies()) == 101
         context.close()
+        priya.close()
         served = log.read_text(errors="replace")  # (stopping may interrupt a kernel mid-start)
     finally:
         hub.terminate()
@@ -945,6 +959,22 @@ def test_jupyterhub_signs_people_in_to_the_pages(
         (checkin,) = opened.checkins(period="2026-10", outcome_id="billing-churn")
     assert (checkin.author, checkin.note) == ("Priya Raman", "Retries working, says Priya")
     assert not [trace for trace in served.split("Traceback")[1:] if not is_closed_tab_race(trace)]
+
+
+def websocket_status(url: str, cookies: list[dict[str, Any]]) -> int:
+    """101 when the websocket at ``url`` opens for a browser with these cookies (Playwright's),
+    else the HTTP status."""
+
+    async def attempt() -> int:
+        sent = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+        try:
+            connection = await websocket_connect(HTTPRequest(url, headers={"Cookie": sent}))
+        except HTTPClientError as error:
+            return error.code
+        await close_websocket(connection)
+        return 101
+
+    return int(run_async(attempt()))
 
 
 def is_closed_tab_race(trace: str) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "Metric",
     "ProjectConfig",
     "Source",
+    "is_loopback",
     "load_config",
 ]
 
@@ -1584,7 +1585,7 @@ class _Checker(_OutcomeChecks):
                 (*kp, "allow_plaintext_auth"), f"expected true or false, got {kind(plaintext)}"
             )
             plaintext = False
-        if plaintext and server and not _loopback(server):
+        if plaintext and server and not is_loopback(server):
             self.error(
                 (*kp, "allow_plaintext_auth"),
                 "only for a mail relay on this machine (server: localhost or 127.0.0.1): the "
@@ -1691,8 +1692,9 @@ def _base_sources(
     return found
 
 
-def _loopback(host: str) -> bool:
-    """Whether the mail server ``host`` (a name or an address) is this machine."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only: a mail relay, or where
+    `reviewkit serve` listens."""
     if host.lower() == "localhost":
         return True
     try:

@@ -39,6 +39,7 @@ import reviewkit.render
 from reviewkit import clock, narrative
 from reviewkit.errors import ReviewkitError
 from reviewkit.files import atomic_write
+from reviewkit.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
 from reviewkit.project import Project, open_project
 from reviewkit.widgets import (
     CheckinForm,
@@ -101,14 +102,18 @@ def _ask_for_request(timeout: float) -> dict[str, str] | None:
     """The request Voila hands this preheated kernel (its environment variables: the query
     string, the URL...), or None if it did not come within ``timeout`` seconds."""
     base = os.environ.get("VOILA_WS_BASE_URL", os.environ.get("VOILA_SERVER_URL", "/"))
+    kernel_id = os.environ.get("VOILA_KERNEL_ID", "")
     url = (
         f"{os.environ.get('VOILA_WS_PROTOCOL', 'ws')}://"
         f"{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:{os.environ.get('VOILA_APP_PORT', '8866')}"
-        f"{base}voila/query/{os.environ.get('VOILA_KERNEL_ID', '')}"
+        f"{base}voila/query/{kernel_id}"
     )
+    # `reviewkit serve` hands a page's request only to the kernel that proves it is that page's
+    key = os.environ.get(KERNEL_KEY_ENV)
+    proof = {KERNEL_PROOF_HEADER: kernel_proof(key, kernel_id)} if key else {}
 
     async def ask() -> str | bytes:
-        async with connect(url, open_timeout=timeout) as socket:
+        async with connect(url, open_timeout=timeout, additional_headers=proof) as socket:
             return await asyncio.wait_for(socket.recv(), timeout)
 
     # The kernel's event loop runs in this thread: wait in one of our own.

@@ -4,6 +4,8 @@ that run one review after another (:class:`WarmKernel`)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Any, Final
 
@@ -12,7 +14,13 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 from traitlets.config import Config
 
-__all__ = ["WarmKernel", "kernel_config"]
+__all__ = ["KERNEL_KEY_ENV", "KERNEL_PROOF_HEADER", "WarmKernel", "kernel_config", "kernel_proof"]
+
+#: Where `reviewkit serve` hands its page kernels the secret they prove themselves with when they
+#: ask the server for their page's request (a random key per server run, never logged).
+KERNEL_KEY_ENV: Final = "REVIEWKIT_KERNEL_KEY"
+#: The request header carrying that proof (:func:`kernel_proof`).
+KERNEL_PROOF_HEADER: Final = "X-Reviewkit-Kernel"
 
 #: What a review kernel imports before its first review: the review notebook's imports (Altair,
 #: pandas, DuckDB come with them) and the chart library, read once.
@@ -42,6 +50,12 @@ def kernel_config() -> Config:
     if not zmq.has("curve"):
         return Config()
     return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def kernel_proof(key: str, kernel_id: str) -> str:
+    """What kernel ``kernel_id`` shows the server to be handed its page's request: an HMAC of its
+    id under the server's key, so knowing a kernel id (it is in the page) is not enough."""
+    return hmac.new(key.encode(), kernel_id.encode(), hashlib.sha256).hexdigest()
 
 
 class _KeptClient(AsyncKernelClient):

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import ipaddress
-import json
 import os
+import secrets
 import shutil
 import socket
 import urllib.parse
@@ -35,13 +34,20 @@ from nbformat.sign import NotebookNotary
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from traitlets.config import Config
-from voila.request_info_handler import RequestInfoSocketHandler  # type: ignore[import-untyped]
 
-from reviewkit.config import CONFIG_FILE, load_config
+from reviewkit.access import (
+    VIEWER_HEADER,
+    Claiming,
+    KernelOwners,
+    guarded,
+    identity_class,
+    without_token,
+)
+from reviewkit.config import CONFIG_FILE, is_loopback, load_config
 from reviewkit.dashboard import FIRST_PAINTS, PAGES
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import replacing
-from reviewkit.kernels import kernel_config
+from reviewkit.kernels import KERNEL_KEY_ENV, kernel_config
 from reviewkit.scaffold import notebooks_dir, templates_dir
 from reviewkit.store import MUST_EXIST_ENV, Store
 
@@ -62,12 +68,6 @@ PAGES_DIR: Final = Path(".reviewkit") / "serve"
 #: authenticating reverse proxy's ``X-Forwarded-User``/``X-Forwarded-Email``, believed only from
 #: ``trusted_proxies``; ``hub``, JupyterHub's users, the server running as a Hub service.
 SIGN_IN: Final = ("token", "people", "proxy", "hub")
-#: The request header in which the server tells a page's kernel who is signed in. It is always
-#: set by the server, over anything the browser sent; Voila hands it to the kernel as
-#: ``HTTP_X_REVIEWKIT_VIEWER`` (reviewkit.dashboard.signed_in).
-VIEWER_HEADER: Final = "X-Reviewkit-Viewer"
-PROXY_USER: Final = "X-Forwarded-User"
-PROXY_EMAIL: Final = "X-Forwarded-Email"
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,6 @@ def as_hub_service(options: ServeOptions, environ: Mapping[str, str]) -> ServeOp
         )
     prefix = "/" + environ["JUPYTERHUB_SERVICE_PREFIX"].strip("/") + "/"
     return dataclasses.replace(options, host=url.hostname, port=url.port, base_url=prefix)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_address(host: str, token: str | None, sign_in: str = "token") -> None:
@@ -200,132 +190,14 @@ def _full_page(limit: int) -> str:
     )
 
 
-class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
-    """Where a preheated kernel waits for its page's request, kept reliable on a busy server.
-
-    Voila (0.5.13) writes the request to the kernel's connection if one is registered and
-    keeps it only when none is; a kernel that gave up connecting (5 s) and asks again may
-    have left a connection the server registers late and that is already gone. The request
-    written there was lost, and the page waited for ever (one of 8 pages opened at once, in
-    CI). Here every request written is kept for the kernel's next ask, and a closing
-    connection unregisters itself only (Voila's removed whichever connection came last in
-    its table). The kernel side asks again until it has it: dashboard.url_query."""
-
-    def open(self, kernel_id: str) -> None:
-        self.kernel_id = kernel_id
-        super().open(kernel_id)
-
-    def write_message(self, message: Any, binary: bool = False) -> Any:
-        RequestInfoSocketHandler._cache[self.kernel_id] = message
-        return super().write_message(message, binary)
-
-    def on_close(self) -> None:
-        waiters = RequestInfoSocketHandler._waiters
-        if waiters.get(getattr(self, "kernel_id", None)) is self:
-            del waiters[self.kernel_id]
-
-
-def _identity_class(options: ServeOptions, store: Path | str) -> Any:
-    """jupyter_server's identity provider for signing people in (every request: pages, kernels,
-    their websockets, belongs to a person or is refused): ``people`` and ``proxy`` here,
-    ``hub`` through JupyterHub's own (:func:`_hub_identity_class`)."""
-    from jupyter_server.auth.identity import IdentityProvider, User  # noqa: PLC0415
-
-    class Viewers:
-        """Who is behind a signed-in request, for the page's kernel: a person in
-        `reviewkit users` (by name, or by the proxy's email) with their role, or else the name
-        they signed in with and ``options.default_role``."""
-
-        _people: Store | None = None
-
-        @property
-        def people(self) -> Store:
-            if self._people is None:
-                self._people = Store(store, create=False)
-            return self._people
-
-        def viewer(self, handler: Any) -> str:
-            """The signed-in person, as the header the kernel reads."""
-            name = handler.current_user.username
-            person = self.people.person(name)
-            email = None
-            if options.sign_in == "proxy":  # only the trusted proxy's header says so
-                email = handler.request.headers.get(PROXY_EMAIL, "").strip() or None
-                if person is None and email:
-                    person = self.people.person(email)
-            if person is not None:
-                return json.dumps({"name": person.name, "email": person.email, "role": person.role})
-            return json.dumps({"name": name, "email": email, "role": options.default_role})
-
-    if options.sign_in == "hub":
-        return _hub_identity_class(Viewers)
-
-    def user(person_name: str) -> Any:
-        return User(username=person_name, name=person_name, display_name=person_name)
-
-    class ReviewIdentity(Viewers, IdentityProvider):
-        @property
-        def auth_enabled(self) -> bool:
-            return True
-
-        @property
-        def login_available(self) -> bool:
-            return options.sign_in == "people"
-
-        async def get_user(self, handler: Any) -> Any:
-            if options.sign_in != "proxy":
-                return await super()._get_user(handler)
-            if handler.request.remote_ip not in options.trusted_proxies:
-                return None  # its headers could say anything
-            name = handler.request.headers.get(PROXY_USER, "").strip()
-            return user(name) if name else None
-
-        async def get_user_token(self, handler: Any) -> Any:
-            person = self.people.person_for_token(self.get_token(handler) or "")
-            return None if person is None else user(person.name)
-
-        def get_user_cookie(self, handler: Any) -> Any:
-            found = super().get_user_cookie(handler)  # a removed person's cookie stops working
-            return found if isinstance(found, User) and self.people.person(found.username) else None
-
-        def process_login_form(self, handler: Any) -> Any:
-            person = self.people.person_for_token(handler.get_argument("password", default=""))
-            return None if person is None else user(person.name)
-
-    return ReviewIdentity
-
-
-def _hub_identity_class(viewers: type) -> Any:
-    """JupyterHub's identity provider for jupyter_server (OAuth with the Hub, access checked
-    against the service's scopes), with its OAuth callback where the Hub sends people back:
-    the service's prefix, which Voila does not add to identity providers' handlers."""
-    try:
-        from jupyterhub.singleuser.extension import (  # type: ignore[import-untyped]  # noqa: PLC0415
-            JupyterHubIdentityProvider,
-            JupyterHubOAuthCallbackHandler,
-        )
-    except ImportError:
-        raise ReviewkitError(
-            "--sign-in hub needs the jupyterhub package beside reviewkit: pip install jupyterhub"
-        ) from None
-
-    class HubIdentity(viewers, JupyterHubIdentityProvider):  # type: ignore[misc]
-        def __init__(self, token: str = "", **kwargs: Any) -> None:
-            # Voila hands every identity provider its --token; the Hub's has its own.
-            super().__init__(**kwargs)
-
-        def get_handlers(self) -> list[Any]:
-            path = urllib.parse.urlsplit(self.hub_auth.oauth_redirect_uri).path
-            return [(path, JupyterHubOAuthCallbackHandler, {"hub_auth": self.hub_auth})]
-
-    return HubIdentity
-
-
 def _server_class(options: ServeOptions) -> Any:
     """Voila's app with the render handler refusing new viewers past ``max_kernels`` and our
     :class:`RequestInfo` handing preheated kernels their requests."""
+    from jupyter_server.log import log_request  # noqa: PLC0415
     from voila.app import Voila  # type: ignore[import-untyped]  # noqa: PLC0415
     from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    owners = KernelOwners()
 
     class LimitedHandler(TornadoVoilaHandler):  # type: ignore[misc]
         async def prepare(self) -> None:
@@ -333,8 +205,16 @@ def _server_class(options: ServeOptions) -> Any:
             # signs people in itself). Either way get() below only runs for someone signed in.
             await super().prepare(_redirect_to_login=options.sign_in != "proxy")
 
+        @property
+        def kernel_manager(self) -> Any:
+            # the kernel this page starts or takes from a pool is the signed-in person's
+            manager = self.settings["kernel_manager"]
+            return Claiming(manager, owners, self.current_user.username)
+
         async def get(self, path: str | None = None) -> None:
-            # who is signed in, for the page's kernel: ours alone, never the browser's
+            # who is signed in, for the page's kernel: ours alone, never the browser's; and
+            # nothing of how they signed in (the kernel is handed the page's URL)
+            without_token(self.request)
             self.request.headers.pop(VIEWER_HEADER, None)
             if options.sign_in != "token":
                 identity = self.settings["identity_provider"]
@@ -358,12 +238,18 @@ def _server_class(options: ServeOptions) -> Any:
             settings["allow_remote_access"] = (
                 bool(options.token) or options.sign_in != "token" or not is_loopback(options.host)
             )
+            # jupyter_server's access log, which leaves tokens out of the URLs it logs
+            settings["log_function"] = log_request
             return settings
 
         def init_handlers(self) -> list[Any]:
             handlers = super().init_handlers()
-            ours = {TornadoVoilaHandler: LimitedHandler, RequestInfoSocketHandler: RequestInfo}
-            return [(h[0], ours.get(h[1], h[1]), *h[2:]) for h in handlers]
+            pages = [
+                (h[0], LimitedHandler if h[1] is TornadoVoilaHandler else h[1], *h[2:])
+                for h in handlers
+            ]
+            signing_in = [h[1] for h in self.identity_provider.get_handlers()]
+            return guarded(pages, owners, signing_in)
 
     return ReviewServer
 
@@ -425,6 +311,8 @@ def serve(options: ServeOptions) -> None:
     # inherit this environment) say so instead of starting an empty store in its place.
     Store(config.store_location, create=True).close()
     os.environ[MUST_EXIST_ENV] = "1"
+    # the kernels (which inherit this environment) prove with it that they are ours
+    os.environ[KERNEL_KEY_ENV] = secrets.token_hex(32)
     pages = prepare_pages(options.project)
     # Voila finds templates in Jupyter's data path; ours are in reviewkit's templates folder.
     extra = str(templates_dir())
@@ -443,7 +331,9 @@ def serve(options: ServeOptions) -> None:
     hooks.merge(notary(pages))
     hooks.merge(kernel_config())
     if options.sign_in != "token":
-        identity = _identity_class(options, config.store_location)
+        identity = identity_class(
+            options.sign_in, config.store_location, options.trusted_proxies, options.default_role
+        )
         hooks.merge(Config({"Voila": {"identity_provider_class": identity}}))
     # The token is the operator's to hand out: keep it out of logs (as Voila does).
     shown = page_url(dataclasses.replace(options, token="..." if options.token else None))

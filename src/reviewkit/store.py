@@ -173,6 +173,9 @@ class Person:
     role: str
     added_at: dt.datetime
     added_by: str
+    #: what a sign-in cookie carries of the token it was issued for: a new token (after
+    #: ``users remove`` and ``users add``) ends every cookie of the old one
+    session: str
 
 
 @dataclass(frozen=True)
@@ -1148,7 +1151,7 @@ class Store:
 # --- people -----------------------------------------------------------------------------------
 
 PERSON_ROLES: Final = ("viewer", "contributor")
-_PERSON_COLUMNS: Final = "name, email, role, added_at, added_by"
+_PERSON_COLUMNS: Final = "name, email, role, added_at, added_by, token_sha256"
 #: A person's whole row, as a store copy carries it
 _PEOPLE_ROWS: Final = "name, email, role, token_sha256, added_at, added_by, removed_at"
 
@@ -1160,8 +1163,9 @@ def _token_hash(token: str) -> str:
 
 
 def _person(row: Sequence[Any]) -> Person:
-    name, email, role, added_at, added_by = row
-    return Person(name, email, role, _when(added_at), added_by)
+    name, email, role, added_at, added_by, token_sha256 = row
+    session = hashlib.sha256(f"reviewkit-session:{token_sha256}".encode()).hexdigest()[:32]
+    return Person(name, email, role, _when(added_at), added_by, session)
 
 
 # --- the store as it was ----------------------------------------------------------------------
