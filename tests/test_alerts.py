@@ -86,3 +86,22 @@ def test_alerts_fire_once_per_change_and_again_until_sent(
     assert "now says: too early" in verdict
     assert "priya@northwind.example" in [m["To"] for m in box.messages]
     assert check(project).output == "no alert fired: nothing changed since the last check\n"
+
+
+def test_a_login_refused_in_clear_text_sends_no_alert(
+    project: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    """`security: none` with an SMTP login is refused before the first alert: refused after
+    some chat posts, their state unsaved, the next check posted them again."""
+    config = project / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8").replace("security: starttls", "security: none")
+    first = (
+        "  - {name: outcome at risk, status: at risk, to: [luis@northwind.example], chat: false}\n"
+    )
+    assert first in text
+    config.write_text(text.replace(first, ""), encoding="utf-8")  # a chat-only alert first
+    for _ in range(2):
+        result = check(project)
+        assert result.exit_code == 1 and "would cross the network in clear text" in result.output
+    assert not any(hooks.posted.values())
+    assert smtp[0].messages == [] and not (project / ".reviewkit" / "alerts.json").exists()

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from reviewkit.clock import today
 from reviewkit.config import Alert
-from reviewkit.deliver import FIRST_PAUSE, post_chat, send_mail, with_retries
+from reviewkit.deliver import FIRST_PAUSE, post_chat, send_mail, smtp_login, with_retries
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.metrics import format_value, metric_sources
@@ -64,6 +64,9 @@ def check_alerts(project: Project, *, first_pause: float = FIRST_PAUSE) -> list[
     """Evaluate every alert of the project; send and return those that fire."""
     path = project.root / STATE
     memory = _read(path)
+    delivery = project.config.delivery
+    if delivery is not None and delivery.email is not None:
+        smtp_login(delivery.email)  # refused before any alert is sent, not after some were
     fired: list[Fired] = []
     for alert in project.config.alerts:
         seen = memory.setdefault(alert.name, {})

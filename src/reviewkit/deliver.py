@@ -116,7 +116,7 @@ def deliver(
             "README, For a team)"
         )
     if delivery.email is not None:
-        _smtp_login(delivery.email)  # a login in clear text is refused before anything is sent
+        smtp_login(delivery.email)  # a login in clear text is refused before anything is sent
     chromium = None  # to print each review's PDF, when the mails attach it
     if delivery.email is not None and delivery.email.pdf:
         chromium = find_chromium("`delivery: email: pdf: true` (or set it to false)")
@@ -236,7 +236,7 @@ def send_mail(
     The message is delivered once the server has accepted its data: ``accepted`` is called
     then, and what goes wrong after (the server answering QUIT with 421, or hanging up) is no
     failure: sending the message again would deliver it twice."""
-    login = _smtp_login(email)
+    login = smtp_login(email)
     context = ssl.create_default_context()
     try:
         if email.security == "ssl":
@@ -264,7 +264,7 @@ def send_mail(
         server.close()
 
 
-def _smtp_login(email: EmailDelivery) -> tuple[str, str] | None:
+def smtp_login(email: EmailDelivery) -> tuple[str, str] | None:
     """The SMTP login from the environment, None without ``$REVIEWKIT_SMTP_USER``; a
     ReviewkitError when it would cross the network in clear text."""
     user = os.environ.get(SMTP_USER_ENV)
