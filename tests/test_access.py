@@ -233,7 +233,8 @@ def test_helpers_strip_tokens_and_read_utf8_headers() -> None:
 def test_the_proxys_user_header_names_the_person_in_utf8(sample_dir: Path, tmp_path: Path) -> None:
     """Behind a proxy, the user header names who is signed in: an email header naming someone
     else gave mallory Priya's name and role. A name the proxy sends in UTF-8 (raw, as most do)
-    is the person `users add` knows, with their role ("Zoë" arrived as "ZoÃ«", a viewer)."""
+    is the person `users add` knows, with their role ("Zoë" arrived as "ZoÃ«", a viewer). And
+    a kernel is the proxy user's who opened it."""
     project = warm_copy(sample_dir, tmp_path / "project")
     with open_project(project) as opened:
         opened.store.add_person("Priya Raman", email="priya@example.com")
@@ -253,6 +254,10 @@ def test_the_proxys_user_header_names_the_person_in_utf8(sample_dir: Path, tmp_p
         assert status == 200, body[:2000]
         shown = "Signed in as Zoë Ång (contributor)"
         assert shown in body or json.dumps(shown)[1:-1] in body, body[-3000:]
+        # behind the proxy too, a kernel is its opener's: Zoë's is not mallory's
+        model = f"/api/kernels/{kernel_of(body)}"
+        assert Browser(server).request(model, headers=mallory)[0] == 403
+        assert Browser(server).request(model, headers=zoe)[0] == 200
     finally:
         server.stop()
 

@@ -105,7 +105,7 @@ class KernelOwners:
         """Refuse (403) a request for ``kernel_id`` by anyone but its owner."""
         user = handler.current_user
         owner = self._owners.get(kernel_id)
-        if user is None or owner is None or not hmac.compare_digest(owner, user.username):
+        if user is None or owner is None or owner != user.username:
             raise web.HTTPError(403, "kernel %s is not this person's", kernel_id)
 
 
@@ -166,7 +166,9 @@ class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
         kernel_id = _kernel_id(self)
         key = os.environ.get(KERNEL_KEY_ENV, "")
         proof = self.request.headers.get(KERNEL_PROOF_HEADER, "")
-        if not key or not hmac.compare_digest(proof, kernel_proof(key, kernel_id)):
+        if not key or not hmac.compare_digest(
+            proof.encode(), kernel_proof(key, kernel_id).encode()
+        ):
             raise web.HTTPError(403, "not the kernel %s", kernel_id)
 
     def open(self, kernel_id: str) -> None:
@@ -365,7 +367,9 @@ def identity_class(
             if not isinstance(found, Session):
                 return None
             person = self.lookup("person", found.username)  # the store's answer, or a 503
-            if person is None or not hmac.compare_digest(found.session, person.session):
+            if person is None or not hmac.compare_digest(
+                found.session.encode(), person.session.encode()
+            ):
                 return None  # removed, or given a new token since: sign in again
             return user(person.name)
 
