@@ -28,8 +28,10 @@ __all__ = [
     "compute_kpis",
     "dependencies",
     "format_value",
+    "metric_columns",
     "metric_sources",
     "source_sql",
+    "value_column",
     "weekday_share",
 ]
 
@@ -82,6 +84,30 @@ def metric_sources(config: ProjectConfig, name: str) -> list[str]:
     return sorted({s for s in found if s})
 
 
+#: Aggregates of a column's values: a row whose value is blank is a day without data for them
+#: (counts count rows: a row is a row).
+VALUE_AGGREGATES: Final = frozenset({"sum", "mean", "min", "max", "first", "last", "daily_mean"})
+
+
+def value_column(metric: Metric) -> str | None:
+    """The column whose values base metric ``metric`` aggregates (None: it counts rows, or is
+    the user's SQL): the days it has data for are the days that column is not blank."""
+    if metric.expression is None and metric.agg in VALUE_AGGREGATES:
+        return metric.column
+    return None
+
+
+def metric_columns(config: ProjectConfig, name: str) -> list[tuple[str, str | None]]:
+    """The (source, value column) pairs a metric reads, directly or through its components: what
+    its coverage is made of (see :func:`value_column`)."""
+    found = {
+        (metric.source, value_column(metric))
+        for metric in (config.metrics[m] for m in dependencies(config, name))
+        if metric.source
+    }
+    return sorted(found, key=lambda pair: (pair[0], pair[1] or ""))
+
+
 def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any]) -> str:
     """The SQL aggregate for a base metric over the rows CTE, with its filters bound."""
     if metric.expression is not None:
@@ -94,18 +120,23 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
         params[key] = list(values)
         conditions.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest(${key}))")
     if agg in ("first", "last"):
-        conditions.append(f"{DAY} = _{agg}_day")
+        conditions.append(f"{DAY} = {_edge_day(metric)}")
     where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
     if agg == "count":
         return f"count({col}){where}"
     if agg == "count_distinct":
         return f"count(DISTINCT {col}){where}"
     if agg in ("sum", "first", "last"):
-        return f"coalesce(sum({col}){where}, 0)"
+        # 0 where the filters leave no row; missing where the rows' values are all blank
+        return (
+            f"CASE WHEN count({col}){where} > 0 OR count(*){where} = 0 "
+            f"THEN coalesce(sum({col}){where}, 0) END"
+        )
     if agg == "daily_mean":
-        # over the days the source has rows on, so a day the filters leave empty counts as 0
-        # (as it does for `first` and `last`)
-        return f"coalesce(sum({col}){where}, 0) / count(DISTINCT {DAY})"
+        # over the days with a value, so a day the filters leave empty counts as 0 (as it does
+        # for `first` and `last`) and a day whose values are blank is missing
+        days = f"count(DISTINCT CASE WHEN {col} IS NOT NULL THEN {DAY} END)"
+        return f"coalesce(sum({col}){where}, 0) / nullif({days}, 0)"
     function = {"mean": "avg", "min": "min", "max": "max"}[agg or ""]
     return f"{function}({col}){where}"
 
@@ -254,10 +285,14 @@ def source_sql(
         where.append(f"{day} <= $end")
     by = [quote_ident(c) for c in request.by]
     partition = ", ".join(["_key", *by])
+    edges = {
+        _edge_day(m): f"{'min' if m.agg == 'first' else 'max'}"
+        f"(CASE WHEN {quote_ident(m.column or '')} IS NOT NULL THEN {DAY} END)"
+        for m in metrics
+        if m.agg in ("first", "last") and m.expression is None
+    }
     windows = "".join(
-        f", {fn}({DAY}) OVER (PARTITION BY {partition}) AS _{agg}_day"
-        for agg, fn in (("first", "min"), ("last", "max"))
-        if any(m.agg == agg for m in metrics)
+        f", {edge} OVER (PARTITION BY {partition}) AS {name}" for name, edge in edges.items()
     )
     aggregates = ", ".join(
         f"CAST({aggregate_sql(m, config, params)} AS DOUBLE) AS {quote_ident(m.name)}"
@@ -285,6 +320,11 @@ def source_sql(
         f"SELECT {partition}, {aggregates} FROM rows GROUP BY {partition} ORDER BY {partition}"
     )
     return sql, params
+
+
+def _edge_day(metric: Metric) -> str:
+    """The column holding the first or last day with a value of ``metric``'s column."""
+    return quote_ident(f"_{metric.agg}_day_{metric.column}")
 
 
 def _require_dimension(source: str, dimensions: Sequence[str], column: str, verb: str) -> None:

@@ -21,9 +21,9 @@ from reviewkit import evidence, review
 from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.files import relative
-from reviewkit.metrics import KpiRequest, compute_kpis, weekday_share
+from reviewkit.metrics import KpiRequest, compute_kpis, value_column, weekday_share
 from reviewkit.periods import Period, period_containing
-from reviewkit.sources import source_files
+from reviewkit.sources import quote_ident, source_files
 from reviewkit.store import Decision, Store
 from reviewkit.store_files import export_links, import_links
 from reviewkit.workspace import Filters, Workspace, as_by, as_date
@@ -540,6 +540,48 @@ def check_project(path: str | Path = ".") -> list[Problem]:
                 )
         problems.extend(_check_metrics(project))
         problems.extend(_check_outputs(project))
+        problems.extend(_check_blank_runs(project))
+    return problems
+
+
+def _check_blank_runs(project: Project) -> list[Problem]:
+    """A column that metrics aggregate and that is blank from some date on, over two days or
+    more (an export that lists the days ahead, or whose last days are not filled in yet): those
+    days are missing for its metrics, never zero, which the analyst should know before a review
+    says so. (A last day alone is usually one not filled in yet: the review flags it as in
+    progress.)"""
+    config = project.config
+    aggregated = {(m.source, value_column(m)) for m in config.metrics.values()}
+    problems = []
+    for name in project._loaded:
+        source = config.sources[name]
+        day = f"CAST({quote_ident(source.date.column)} AS DATE)"
+        for column, _ in source.values:
+            if (name, column) not in aggregated:
+                continue
+            valued = (
+                f"(SELECT max({day}) FROM {quote_ident(name)} "
+                f"WHERE {quote_ident(column)} IS NOT NULL)"
+            )
+            ((first, rows, days),) = project.source_rows(
+                name,
+                f"SELECT min({day}), count(*), count(DISTINCT {day}) FROM {quote_ident(name)} "
+                f"WHERE {day} > coalesce({valued}, DATE '0001-01-01')",
+            )
+            if days < 2:
+                continue
+            line, col = config.located.where(("sources", name, "values", column))
+            problems.append(
+                Problem(
+                    config.located.path,
+                    f"source '{name}': {column} is blank from {first} on: {rows} row(s); "
+                    "reviews will treat those days as missing (not zero) until it is filled in",
+                    line,
+                    col,
+                    key=f"sources.{name}.values.{column}",
+                    severity="warning",
+                )
+            )
     return problems
 
 

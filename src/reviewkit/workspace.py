@@ -18,7 +18,7 @@ import pyarrow as pa
 from reviewkit.config import Outcome, ProjectConfig
 from reviewkit.coverage import Coverage, SourceDates, coverage_of
 from reviewkit.errors import QueryError
-from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_sources
+from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_columns, metric_sources
 from reviewkit.periods import Period, Window, parse_period
 from reviewkit.sources import (
     LoadedSource,
@@ -48,7 +48,7 @@ class Workspace:
         self.results = ResultCache(self.cache.directory / "results")
         self._con: duckdb.DuckDBPyConnection = connect()
         self._loaded: dict[str, LoadedSource] = {}
-        self._dates: dict[str, SourceDates] = {}
+        self._dates: dict[tuple[str, str | None], SourceDates] = {}
         #: the SQL engines of sources declared with ``engine:``, by URL
         self._warehouses: dict[str, Warehouse] = {}
 
@@ -92,28 +92,36 @@ class Workspace:
         counts = {name: self.source(name).quarantined for name in sources}
         return {name: n for name, n in counts.items() if n}
 
-    def source_dates(self, name: str) -> SourceDates:
-        """Which dates source ``name`` has data for (for coverage and ``latest``)."""
-        if name not in self._dates:
+    def source_dates(self, name: str, column: str | None = None) -> SourceDates:
+        """Which dates source ``name`` has data for (for coverage and ``latest``): rows, or
+        with ``column``, rows whose ``column`` is not blank."""
+        if (name, column) not in self._dates:
             source = self.config.sources[name]
+            valued = f" WHERE {quote_ident(column)} IS NOT NULL" if column else ""
             days = self.source_rows(
                 name,
                 f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) AS day "
-                f"FROM {quote_ident(name)}",
+                f"FROM {quote_ident(name)}{valued}",
             )
-            self._dates[name] = SourceDates((d for (d,) in days if d is not None), source.date)
-        return self._dates[name]
+            dates = SourceDates((d for (d,) in days if d is not None), source.date)
+            self._dates[name, column] = dates
+        return self._dates[name, column]
+
+    def metric_dates(self, metrics: Iterable[str]) -> list[SourceDates]:
+        """The dates behind ``metrics``: per source they read, the days it has a value for each
+        column they aggregate (a blank value is a day without data), or rows for counts."""
+        pairs = {pair for m in metrics for pair in metric_columns(self.config, m)}
+        return [self.source_dates(source, column) for source, column in pairs]
 
     def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
-        """How completely the sources behind ``metrics`` cover [start, end]."""
-        sources = sorted({s for m in metrics for s in metric_sources(self.config, m)})
-        return coverage_of([self.source_dates(s) for s in sources], start, end)
+        """How completely the data behind ``metrics`` covers [start, end]."""
+        return coverage_of(self.metric_dates(metrics), start, end)
 
     def data_through(self, metrics: Iterable[str] | None = None) -> dt.date | None:
-        """The last date every source behind ``metrics`` (default: all metrics) has data for."""
+        """The last date all the data behind ``metrics`` (default: all metrics) reaches: the
+        last day with a value, for metrics of a column's values."""
         names = list(metrics) if metrics is not None else list(self.config.metrics)
-        sources = sorted({s for m in names for s in metric_sources(self.config, m)})
-        ends = [self.source_dates(s).through for s in sources]
+        ends = [dates.through for dates in self.metric_dates(names)]
         known = [d for d in ends if d is not None]
         return min(known) if known and len(known) == len(ends) else None
 
