@@ -31,6 +31,7 @@ from reviewkit.coverage import coverage_of
 from reviewkit.evidence import _difference_text
 from reviewkit.impact import MOVED, TOO_EARLY, VERDICTS
 from reviewkit.periods import Period
+from reviewkit.project import data_gap
 
 if TYPE_CHECKING:
     from reviewkit.project import Project
@@ -136,7 +137,9 @@ def executive_summary(
     card = project.outcome_scorecard(month, team=_team(team))
     verdicts = impact if impact is not None else impacts(project, month, team)
     titles = {o.id: o.title for o in project.config.outcomes.values()}
+    gap = data_gap(project, month, _team(team))
     return [
+        *([gap] if gap else []),
         *_moved(project, card, month),
         *_off_target(card),
         *_too_early(project, verdicts, titles),
@@ -171,7 +174,7 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
                 + " and ".join(changes)
                 + "."
             )
-    if not sentences and not card.empty:
+    if not sentences and not card.empty and card["value"].notna().any():
         limits = [f"{v:g}%" if k == "percent" else f"{v:g} {k}" for k, v in NOTABLE_CHANGE.items()]
         told = ", ".join(limits[:-1]) + " or " + limits[-1]
         sentences.append(
@@ -182,11 +185,19 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
 
 
 def _off_target(card: pd.DataFrame) -> list[str]:
-    if card.empty:
+    """What is off target, or that nothing is: said only of outcomes that have a status."""
+    judged = card[card["status"].isin(("on track", *OFF_TARGET))] if not card.empty else card
+    if judged.empty:
         return []
-    late = card[card["status"].isin(OFF_TARGET)]
+    late = judged[judged["status"].isin(OFF_TARGET)]
     if late.empty:
-        return ["Every outcome with a target is on track against its target to date."]
+        unjudged = card[card["target"].notna() & ~card["status"].isin(("on track", *OFF_TARGET))]
+        if unjudged.empty:
+            return ["Every outcome with a target is on track against its target to date."]
+        return [
+            f"Every outcome with a target and a status is on track against its target to date; "
+            f"{len(unjudged)} with a target have no status ({', '.join(unjudged['title'])})."
+        ]
     return [
         f"{row['title']} is {row['status']}: {row['status_reason']} ({row['label']} "
         f"{row['text']} against a target to date of {row['target_text']})."

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from reviewkit.impact import ImpactResult
     from reviewkit.store import CheckIn, Event, ImportResult, Link, ManualOutput, Review
 
-__all__ = ["Project", "check_project", "open_project"]
+__all__ = ["Project", "check_project", "data_gap", "open_project"]
 
 #: From this share of a daily series' day-to-day variation explained by the weekday, one day's
 #: value says more about its weekday than about the period: the weekday outweighs noise and
@@ -497,6 +497,25 @@ class Project(Workspace):
             known_outputs=outputs_known,
             known_outcomes=set(self.config.outcomes),
         )
+
+
+def data_gap(project: Project, month: Period, team: str | None = None) -> str | None:
+    """A sentence for the top of a review none of whose outcomes (of ``team``, or all) has data
+    for ``month`` (an export that stopped, a period asked for ahead of the data), naming where
+    the data ends; None when any outcome has data for it."""
+    outcomes = project.config.outcomes.values()
+    metrics = sorted({o.metric for o in outcomes if team is None or o.team == team})
+    if not metrics or any(project.coverage([m], month.start, month.end).covered for m in metrics):
+        return None
+    through = project.data_through(metrics)
+    if through is None:
+        return f"No outcome has data for {month.label}: their sources have no data yet."
+    last = project.period(through.isoformat(), "month")
+    return (
+        f"No outcome has data for {month.label}: the data behind them runs through {through}, "
+        f"so this review shows no values or statuses; {last.label} is the latest month with "
+        "data."
+    )
 
 
 def check_project(path: str | Path = ".") -> list[Problem]:

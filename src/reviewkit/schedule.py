@@ -122,9 +122,11 @@ def run_schedule(
     catch_up: CatchUp = "period",
     jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_empty: bool = False,
 ) -> list[ScheduledRun]:
     """Run the reports of ``project_dir`` on the ``cron`` schedule, each for the month before
-    its scheduled time, catching up runs missed while down (see :func:`due_runs`).
+    its scheduled time, catching up runs missed while down (see :func:`due_runs`). A month none
+    of whose outcomes has data is a failed run unless ``allow_empty``.
 
     Every run done is recorded in ``.reviewkit/schedule.json`` (written atomically) before the
     next starts, so nothing runs twice, even across restarts; a lock file stops a second
@@ -144,7 +146,7 @@ def run_schedule(
             for due in due_runs(schedule, last_run, now, catch_up=catch_up):
                 period = report_period(due)
                 say(f"{due:%Y-%m-%d %H:%M}: reports for {period}")
-                run = _run_once(project_dir, due, period, clock, jobs, progress)
+                run = _run_once(project_dir, due, period, clock, jobs, progress, allow_empty)
                 done.append(run)
                 runs = [*state.get("runs", []), run.as_json()]
                 state = {"cron": schedule.text, "last_scheduled": due.isoformat(), "runs": runs}
@@ -162,12 +164,15 @@ def _run_once(
     clock: Callable[[], dt.datetime],
     jobs: int | None,
     progress: Callable[[str], None] | None,
+    allow_empty: bool,
 ) -> ScheduledRun:
     """One scheduled run; an error (a broken config, say) is recorded, not raised, so the
     scheduler keeps going."""
     started = clock()
     try:
-        run: ReportRun = run_reports(project_dir, period, jobs=jobs, progress=progress)
+        run: ReportRun = run_reports(
+            project_dir, period, jobs=jobs, progress=progress, allow_empty=allow_empty
+        )
     except ReviewkitError as exc:
         return ScheduledRun(due, period, started, clock(), ok=False, error=str(exc))
     failed = tuple(r.label for r in run.failed)

@@ -165,6 +165,12 @@ class ProgressDisplay:
     is_flag=True,
     help="Then send each published review as `delivery:` in reviewkit.yaml says (email, chat).",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Publish even when no outcome has data for the period (the review says so at the "
+    "top); without it such a run fails, naming the latest month with data.",
+)
 def report(
     project: Path,
     period: str | None,
@@ -176,6 +182,7 @@ def report(
     pdf: bool,
     snapshot: Path | None,
     send: bool,
+    allow_empty: bool,
 ) -> None:
     """Run the monthly review for a period, one notebook per team in parallel, and publish each
     as offline HTML under reports/PERIOD/ with an index. A failing team does not stop the
@@ -224,6 +231,7 @@ def report(
                     executor=executor,
                     out=out,
                     tracker=display,
+                    allow_empty=allow_empty,
                 )
     finally:
         display.close()

@@ -27,7 +27,15 @@ from reviewkit.cron import parse_cron
     help="Run what is due now (missed runs included) and exit, instead of running forever.",
 )
 @jobs_option
-def schedule(project: Path, expression: str | None, once: bool, jobs: int | None) -> None:
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Publish a month none of whose outcomes has data (its review says so); without it "
+    "that run fails, naming the latest month with data.",
+)
+def schedule(
+    project: Path, expression: str | None, once: bool, jobs: int | None, allow_empty: bool
+) -> None:
     """Run `reviewkit report --period last-month --all-teams` on a cron schedule. Runs missed
     while the scheduler was down are caught up (the latest one per month); every run is
     recorded in .reviewkit/schedule.json so none runs twice, even across restarts."""
@@ -45,7 +53,9 @@ def schedule(project: Path, expression: str | None, once: bool, jobs: int | None
         cron = parse_cron(expression)
         if not once:
             click.echo(f"scheduler started: {cron.text}; Ctrl-C stops it")
-        runs = run_schedule(project, cron.text, once=once, jobs=jobs, progress=click.echo)
+        runs = run_schedule(
+            project, cron.text, once=once, jobs=jobs, progress=click.echo, allow_empty=allow_empty
+        )
     if not runs:
         click.echo("nothing due")
     failed = [run for run in runs if not run.ok]

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
-from reviewkit.project import Project, check_project, open_project
+from reviewkit.project import Project, check_project, data_gap, open_project
 from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
 from reviewkit.report.executors import Executor, KernelWorker, executor_for
 from reviewkit.report.index import write_index
@@ -123,6 +123,7 @@ def run_reports(
     timeout: float = 600,
     progress: Callable[[str], None] | None = None,
     tracker: Progress | None = None,
+    allow_empty: bool = False,
 ) -> ReportRun:
     """Run the review notebook for each team of ``period`` in parallel and publish the results.
 
@@ -135,7 +136,9 @@ def run_reports(
     :attr:`ReportRun.ok`. ``progress`` gets one line per team as it finishes (``[2/6] billing:
     ok (3.1 s)``, see :func:`progress_line`);
     ``tracker`` is told more (:class:`Progress`). Raises :class:`ReviewkitError` for a bad
-    project, period, team or notebook, before any kernel starts.
+    project, period, team or notebook, before any kernel starts, and for a period none of whose
+    outcomes has data (data that stopped long ago, a month asked for ahead of it), naming the
+    latest month with data, unless ``allow_empty``.
 
     The content of every export, config file and the notebook is archived under
     :data:`FROZEN` (when not archived yet) before the kernels start, and each snapshot records
@@ -151,7 +154,14 @@ def run_reports(
                 "the project has errors, so no review was run; fix them and run it again:", errors
             )
         with open_project(project_dir) as project:
-            label = project.period(period, "month").label
+            month = project.period(period, "month")
+            label = month.label
+            gap = None if allow_empty else data_gap(project, month)
+            if gap is not None:
+                raise ReviewkitError(
+                    f"{gap} Nothing was published: pass that month as --period, or "
+                    "--allow-empty to publish a review that says there is no data."
+                )
             through = project.data_through()
             wanted = _teams(project, teams)
             inputs = project.inputs()
