@@ -210,8 +210,12 @@ METRIC_KEYS: Final = (
     "direction",
     "change",
     "scale",
+    "rollup",
     *DERIVED_OPS,
 )
+#: How a rate of a monthly snapshot makes a longer period's value (``rollup:``): the average of
+#: its months' rates ("avg monthly"). Without it such a rate has no value over a longer period.
+ROLLUPS: Final = ("average_of_periods",)
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,8 @@ class Metric:
     decimals: int | None = None
     direction: str = "higher"
     change: str | None = None
+    #: how a rate of a monthly snapshot rolls up to a quarter or year (:data:`ROLLUPS`)
+    rollup: str | None = None
 
     @property
     def derived(self) -> bool:
@@ -923,6 +929,7 @@ class _MetricChecks(_SourceChecks):
             "direction": lambda v, k: self.text(v, k, DIRECTIONS),
             "change": lambda v, k: self.text(v, k, CHANGES),
             "scale": self.number,
+            "rollup": lambda v, k: self.text(v, k, ROLLUPS),
         }
         for key, check in checks.items():
             if key in spec:
@@ -934,6 +941,12 @@ class _MetricChecks(_SourceChecks):
     def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
         for metric in metrics.values():
             kp: KeyPath = ("metrics", metric.name)
+            if metric.rollup and metric.op != "ratio":
+                self.error(
+                    (*kp, "rollup"),
+                    "only a ratio (a rate of a monthly snapshot, such as retention) rolls up "
+                    "as the average of its months; remove `rollup`",
+                )
             if metric.derived:
                 for i, dep in enumerate(metric.inputs):
                     if dep not in metrics and self._declared(("metrics", dep)):

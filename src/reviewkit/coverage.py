@@ -29,6 +29,9 @@ class Coverage:
     after: int
     before: int
     through: dt.date | None
+    #: what the value over the range is when it is not the metric's plain value (a monthly
+    #: rate over a longer range: reviewkit.metrics.rollup_note)
+    notes: tuple[str, ...] = ()
 
     @property
     def days(self) -> int:
@@ -48,9 +51,9 @@ class Coverage:
 
     def flags(self, what: str) -> list[str]:
         """Plain sentences naming what is incomplete about ``what`` (e.g. a period label)."""
-        flags = []
+        flags = list(self.notes)
         if self.covered == 0:
-            return [f"{what} has no data"]
+            return [*flags, f"{what} has no data"]
         if self.after:
             flags.append(f"{what} is in progress: data through {self.through} ({self.text})")
         if self.missing:

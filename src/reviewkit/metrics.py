@@ -30,6 +30,8 @@ __all__ = [
     "format_value",
     "metric_columns",
     "metric_sources",
+    "monthly_rate",
+    "rollup_note",
     "source_sql",
     "value_column",
     "weekday_share",
@@ -106,6 +108,44 @@ def metric_columns(config: ProjectConfig, name: str) -> list[tuple[str, str | No
         if metric.source
     }
     return sorted(found, key=lambda pair: (pair[0], pair[1] or ""))
+
+
+def monthly_rate(config: ProjectConfig, name: str) -> str | None:
+    """The monthly snapshot source (``date.grain: month``) whose counts or sums metric ``name``
+    is a ratio of, or None. Such a rate is per month: the ratio of a year's summed snapshots is
+    not a yearly rate (12 months of 97% retention are not 97% kept over the year)."""
+    metric = config.metrics[name]
+    if metric.op != "ratio":
+        return None
+    for part in dependencies(config, name):
+        source = config.metrics[part].source
+        if source and config.sources[source].date.grain == "month":
+            return source
+    return None
+
+
+def spans_months(start: dt.date, end: dt.date) -> bool:
+    """Whether [start, end] reaches into more than one calendar month."""
+    return (start.year, start.month) != (end.year, end.month)
+
+
+def rollup_note(config: ProjectConfig, name: str, start: dt.date, end: dt.date) -> str | None:
+    """What a value of metric ``name`` over [start, end] is, when it is not the metric's plain
+    value: the average of its months' rates, or none at all (see :func:`monthly_rate`)."""
+    source = monthly_rate(config, name)
+    if source is None or not spans_months(start, end):
+        return None
+    metric = config.metrics[name]
+    if metric.rollup == "average_of_periods":
+        return f"{metric.label} over {start} to {end} is the average of its monthly rates " + (
+            "(avg monthly)"
+        )
+    return (
+        f"{metric.label} is a monthly rate of the snapshot '{source}': it has no value over "
+        f"{start} to {end} (a ratio of months' summed snapshots is not a rate over them); "
+        f"declare `rollup: average_of_periods` under metrics.{name} to show its average "
+        "monthly rate"
+    )
 
 
 def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any]) -> str:
@@ -216,6 +256,9 @@ def compute_kpis(
         metric = config.metrics[name]
         if metric.derived:
             wide[name] = _derive(metric, wide)
+    for name in request.metrics:
+        if monthly_rate(config, name) is not None:
+            wide[name] = _rolled_up(con, config, request, loaded, results, name, wide)
     long = wide.melt(id_vars=keys, value_vars=list(request.metrics), var_name="metric")
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float64")
     if request.windows:
@@ -342,6 +385,52 @@ def _join(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     for part in parts[1:]:
         wide = wide.merge(part, on=keys, how="outer")
     return wide.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _rolled_up(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    request: KpiRequest,
+    loaded: Mapping[str, LoadedSource],
+    results: ResultCache,
+    name: str,
+    wide: pd.DataFrame,
+) -> pd.Series:
+    """Monthly rate ``name`` (:func:`monthly_rate`) over the request's periods or windows: as
+    computed where one lies within a month; elsewhere the average of its months' values
+    (``rollup: average_of_periods``) or missing."""
+    if request.windows:
+        found = {w.name: (w.start, w.end) for w in request.windows}
+        spans = [found[key] for key in wide["window"]]
+    else:
+        spans = [
+            (start, period_containing(start, request.grain, config.calendar).end)
+            for start in wide["period_start"]
+        ]
+    long = [spans_months(*span) for span in spans]
+    values = wide[name].astype("float64").copy()
+    if not any(long):
+        return values
+    if config.metrics[name].rollup != "average_of_periods":
+        values[long] = float("nan")
+        return values
+    first = min(start for (start, _), wide_span in zip(spans, long, strict=True) if wide_span)
+    last = max(end for (_, end), wide_span in zip(spans, long, strict=True) if wide_span)
+    months = compute_kpis(
+        con,
+        config,
+        replace(request, metrics=(name,), grain="month", windows=(), start=first, end=last),
+        loaded,
+        results,
+    )
+    for row, (start, end) in enumerate(spans):
+        if not long[row]:
+            continue
+        inside = (months["period_start"] >= start) & (months["period_start"] <= end)
+        for column in request.by:
+            inside &= months[column] == wide[column].iloc[row]
+        values.iloc[row] = months.loc[inside, "value"].mean()  # NaN when no month has a value
+    return values
 
 
 def _derive(metric: Metric, wide: pd.DataFrame) -> pd.Series:

@@ -21,7 +21,13 @@ from reviewkit import evidence, review
 from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.files import relative
-from reviewkit.metrics import KpiRequest, compute_kpis, value_column, weekday_share
+from reviewkit.metrics import (
+    KpiRequest,
+    compute_kpis,
+    monthly_rate,
+    value_column,
+    weekday_share,
+)
 from reviewkit.periods import Period, period_containing
 from reviewkit.sources import quote_ident, source_files
 from reviewkit.store import Decision, Store
@@ -560,6 +566,31 @@ def check_project(path: str | Path = ".") -> list[Problem]:
         problems.extend(_check_metrics(project))
         problems.extend(_check_outputs(project))
         problems.extend(_check_blank_runs(project))
+        problems.extend(_check_rollups(config))
+    return problems
+
+
+def _check_rollups(config: ProjectConfig) -> list[Problem]:
+    """A ratio of a monthly snapshot's counts (a rate such as retention) without ``rollup:``
+    has no value over a quarter or a year: say so before a review shows n/a there."""
+    problems = []
+    for name, metric in config.metrics.items():
+        source = monthly_rate(config, name)
+        if source is None or metric.rollup:
+            continue
+        line, col = config.located.where(("metrics", name))
+        problems.append(
+            Problem(
+                config.located.path,
+                f"metric '{name}' is a ratio of the monthly snapshot '{source}' (a monthly "
+                "rate): over a quarter or a year it has no value, since summed snapshots make no "
+                "rate; add `rollup: average_of_periods` to show its average monthly rate there",
+                line,
+                col,
+                key=f"metrics.{name}",
+                severity="warning",
+            )
+        )
     return problems
 
 

@@ -7,6 +7,7 @@ and the review on top.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Self
@@ -18,7 +19,14 @@ import pyarrow as pa
 from reviewkit.config import Outcome, ProjectConfig
 from reviewkit.coverage import Coverage, SourceDates, coverage_of
 from reviewkit.errors import QueryError
-from reviewkit.metrics import KpiRequest, compute_kpis, format_value, metric_columns, metric_sources
+from reviewkit.metrics import (
+    KpiRequest,
+    compute_kpis,
+    format_value,
+    metric_columns,
+    metric_sources,
+    rollup_note,
+)
 from reviewkit.periods import Period, Window, parse_period
 from reviewkit.sources import (
     LoadedSource,
@@ -114,8 +122,12 @@ class Workspace:
         return [self.source_dates(source, column) for source, column in pairs]
 
     def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
-        """How completely the data behind ``metrics`` covers [start, end]."""
-        return coverage_of(self.metric_dates(metrics), start, end)
+        """How completely the data behind ``metrics`` covers [start, end], and what their
+        values over it are when not their plain values (a monthly rate over a longer range)."""
+        names = list(metrics)
+        found = coverage_of(self.metric_dates(names), start, end)
+        notes = [rollup_note(self.config, m, start, end) for m in names]
+        return dataclasses.replace(found, notes=tuple(n for n in notes if n))
 
     def data_through(self, metrics: Iterable[str] | None = None) -> dt.date | None:
         """The last date all the data behind ``metrics`` (default: all metrics) reaches: the
