@@ -527,6 +527,13 @@ CASES: tuple[Case, ...] = (
         config=with_option("  dimension: [team]"),
     ),
     Case(
+        "key_at_the_wrong_level",
+        (
+            "reviewkit.yaml:8:5: sources.tickets.gaps: unknown key here; `gaps` belongs under `date:` (sources: tickets: date: gaps:); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
+        ),
+        config=with_option("  gaps: ignore"),
+    ),
+    Case(
         "wrong_value_type",
         (
             "reviewkit.yaml:7:32: sources.tickets.values.csat: 'float' is not one of: integer, number",
