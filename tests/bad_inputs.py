@@ -201,6 +201,35 @@ CASES: tuple[Case, ...] = (
         """),
     ),
     Case(
+        "day_and_month_swapped",
+        (
+            "data/tickets.csv:3: column 'day': cannot read '13/01/2026' as a date in format '%m/%d/%Y'; row: 13/01/2026,billing,7,3.9",
+            "data/tickets.csv: column 'day': the day and month look swapped: values like '13/01/2026' do not fit '%m/%d/%Y' but fit '%d/%m/%Y'; likely fix: set `format: \"%d/%m/%Y\"` under sources.tickets.date (until then, a date whose day is 12 or less is read with its day and month swapped)",
+            BAD_ROW,
+        ),
+        config=with_source(SOURCE.replace("%Y-%m-%d", "%m/%d/%Y")),
+        files=tickets("""\
+        day,team,tickets,csat
+        05/01/2026,support,12,4.1
+        13/01/2026,billing,7,3.9
+        """),
+    ),
+    Case(
+        "header_repeated_mid_file",
+        (
+            "data/tickets.csv:4: column 'day': cannot read 'day' as a date in format '%Y-%m-%d'; row: day,team,tickets,csat",
+            "data/tickets.csv: 1 row(s) repeat the header line (exports appended to one another?); likely fix: remove them from the export",
+            BAD_ROW,
+        ),
+        files=tickets("""\
+        day,team,tickets,csat
+        2026-01-05,support,12,4.1
+        2026-01-05,billing,7,3.9
+        day,team,tickets,csat
+        2026-01-06,support,15,4.3
+        """),
+    ),
+    Case(
         "empty_date",
         (
             "data/tickets.csv:3: column 'day': cannot read (empty) as a date in format '%Y-%m-%d'; row: ,billing,7,3.9",
@@ -239,6 +268,7 @@ CASES: tuple[Case, ...] = (
         "thousands_separator_undeclared",
         (
             "data/tickets.csv:2: column 'tickets': cannot read '1,234' as a whole number; row: 2026-01-05,support,\"1,234\",4.1",
+            "data/tickets.csv: column 'tickets': values like '1,234' use ',' between thousands; likely fix: set `thousands: \",\"` under sources.tickets.options",
             BAD_ROW,
         ),
         files=tickets("""\
@@ -250,6 +280,7 @@ CASES: tuple[Case, ...] = (
         "decimal_comma_undeclared",
         (
             "data/tickets.csv:2: column 'csat': cannot read '4,1' as a number; row: 2026-01-05,support,12,\"4,1\"",
+            "data/tickets.csv: column 'csat': values like '4,1' use a decimal comma; likely fix: set `decimal: \",\"` under sources.tickets.options",
             BAD_ROW,
         ),
         files=tickets("""\
@@ -494,6 +525,13 @@ CASES: tuple[Case, ...] = (
             "reviewkit.yaml:8:5: sources.tickets.dimension: unknown key (did you mean 'dimensions'?); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
         ),
         config=with_option("  dimension: [team]"),
+    ),
+    Case(
+        "key_at_the_wrong_level",
+        (
+            "reviewkit.yaml:8:5: sources.tickets.gaps: unknown key here; `gaps` belongs under `date:` (sources: tickets: date: gaps:); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
+        ),
+        config=with_option("  gaps: ignore"),
     ),
     Case(
         "wrong_value_type",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -44,6 +45,35 @@ def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
         "export, or set `on_error: quarantine` under sources.orders to set them aside (they are "
         "then counted in every output)\n"
     )
+
+
+def test_check_groups_a_flood_of_bad_rows_and_names_the_likely_fix(shop_dir: Path) -> None:
+    days = [dt.date(2023, 1, 1) + dt.timedelta(days=i) for i in range(1_000)]
+    amounts = [f"{(i * 7919) % 20_000 / 4:,.2f}" for i in range(len(days))]
+    lines = [
+        "day,team,channel,amount,items,stock",
+        *(f'{d},a,web,"{a}",1,1' for d, a in zip(days, amounts, strict=True)),
+    ]
+    (shop_dir / "data" / "orders.csv").write_text("\n".join(lines) + "\n")
+    bad = [n for n, a in enumerate(amounts, start=2) if "," in a]
+    code, out, err = run("check")
+    assert code == 1
+    assert out.splitlines() == [
+        f"data/orders.csv: {len(bad)} bad row(s) in 1 group(s) by column and cause; the first "
+        "3 rows of each follow",
+        *(
+            f"data/orders.csv:{n}: column 'amount': cannot read '{amounts[n - 2]}' as a number; "
+            f"row: {lines[n - 1]}"
+            for n in bad[:3]
+        ),
+        f"data/orders.csv: ... and {len(bad) - 3} more row(s) like these",
+        f"data/orders.csv: column 'amount': values like '{amounts[bad[0] - 2]}' use ',' between "
+        'thousands; likely fix: set `thousands: ","` under sources.orders.options',
+        f"reviewkit.yaml:4: sources.orders: source 'orders' has {len(bad)} bad row(s); fix them "
+        "in the export, or set `on_error: quarantine` under sources.orders to set them aside "
+        "(they are then counted in every output)",
+    ]
+    assert err == "7 error(s); fix them and run `reviewkit check` again\n"
 
 
 def test_kpis_table_for_a_period_by_team(shop_dir: Path) -> None:

@@ -101,6 +101,71 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
     ]
 
 
+SOURCE_KEYS_LISTED = (
+    "valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, "
+    "options, on_error, unique, future_dates, description"
+)
+OUTCOME_KEYS_LISTED = (
+    "valid keys are: id, title, description, owner, team, kpi, baseline, target, lag_days, "
+    "parent, impact_grain"
+)
+
+
+def test_a_key_at_the_wrong_level_says_where_it_belongs(write_config) -> None:
+    text = """\
+    sources:
+      orders:
+        path: data/o.csv
+        date: {column: day, format: "%Y-%m-%d"}
+        gaps: ignore
+        agg: sum
+        options: {format: "%d/%m/%Y", on_error: quarantine}
+      visits:
+        path: data/v.csv
+        date: day
+        gaps: ignore
+        format: "%d/%m/%Y"
+    metrics:
+      visits: {source: visits, agg: count, path: data/v.csv, by: 2026-12-31}
+    outcomes:
+      - id: more-visits
+        title: More visits
+        kpi: {metric: visits}
+        filters: {channel: web}
+        value: 100
+    """
+    assert problems(write_config, text) == [
+        "reviewkit.yaml:5:5: sources.orders.gaps: unknown key here; `gaps` belongs under "
+        f"`date:` (sources: orders: date: gaps:); {SOURCE_KEYS_LISTED}",
+        "reviewkit.yaml:6:5: sources.orders.agg: unknown key here; `agg` belongs under a metric "
+        f"(metrics: METRIC: agg:); {SOURCE_KEYS_LISTED}",
+        "reviewkit.yaml:7:15: sources.orders.options.format: unknown key here; `format` belongs "
+        "under `date:` (sources: orders: date: format:); valid keys are: delimiter, encoding, "
+        "thousands, decimal, quote",
+        "reviewkit.yaml:7:35: sources.orders.options.on_error: unknown key here; `on_error` "
+        "belongs directly under the source (sources: orders: on_error:); valid keys are: "
+        "delimiter, encoding, thousands, decimal, quote",
+        "reviewkit.yaml:11:5: sources.visits.gaps: unknown key here; `gaps` belongs under "
+        f"`date:` (sources: visits: date: {{column: day, gaps: ignore}}); {SOURCE_KEYS_LISTED}",
+        "reviewkit.yaml:12:5: sources.visits.format: '%d/%m/%Y' is a date format, not a file "
+        "format (csv, tsv, parquet, xlsx, json, ndjson); it belongs under `date:` (sources: "
+        'visits: date: {column: day, format: "%d/%m/%Y"})',
+        "reviewkit.yaml:14:40: metrics.visits.path: unknown key here; `path` belongs under a "
+        "source (sources: SOURCE: path:); valid keys are: label, description, source, agg, "
+        "column, expression, filters, format, unit, currency, decimals, direction, change, "
+        "scale, sum, difference, product, ratio",
+        "reviewkit.yaml:14:58: metrics.visits.by: unknown key here; `by` belongs under an "
+        "outcome's `target:` (outcomes: - target: by:); valid keys are: label, description, "
+        "source, agg, column, expression, filters, format, unit, currency, decimals, direction, "
+        "change, scale, rollup, sum, difference, product, ratio",
+        "reviewkit.yaml:19:5: outcomes.0.filters: unknown key here; `filters` belongs under "
+        f"`kpi:` (outcomes: - kpi: filters:); {OUTCOME_KEYS_LISTED}",
+        "reviewkit.yaml:20:5: outcomes.0.value: unknown key here; `value` belongs under "
+        "`baseline:` (outcomes: - baseline: value:) or under `target:` (outcomes: - target: "
+        f"value:); {OUTCOME_KEYS_LISTED}",
+    ]
+
+
 def test_wrong_types_and_values(write_config) -> None:
     text = """\
     calendar:

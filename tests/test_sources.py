@@ -467,7 +467,9 @@ def test_thousands_separator_without_the_option_is_a_bad_row(make_project: MakeP
     make_project(kpis_source("data/kpis.csv"), {"data/kpis.csv": data})
     assert read_error() == [
         "data/kpis.csv:3: column 'csat': cannot read '1,234' as a number; "
-        'row: 2024-01-02,south,3,"1,234"'
+        'row: 2024-01-02,south,3,"1,234"',
+        "data/kpis.csv: column 'csat': values like '1,234' use ',' between thousands; likely "
+        'fix: set `thousands: ","` under sources.kpis.options',
     ]
 
 
@@ -988,6 +990,164 @@ def test_text_in_numeric_cells_of_a_workbook_lists_every_bad_row_in_row_order(
         "data/kpis.xlsx[KPIs]: row 6: column 'day': cannot read (empty) as a date (YYYY-MM-DD)",
         "data/kpis.xlsx[KPIs]: row 7: column 'tickets': cannot read 'five' as a whole number",
         "data/kpis.xlsx[KPIs]: row 7: column 'csat': cannot read 'high' as a number",
+    ]
+
+
+# -- error floods: a systematic problem is one group, its first rows and its likely fix ----------
+
+FLOOD_DAYS = [dt.date(2022, 1, 1) + dt.timedelta(days=i) for i in range(1_100)]
+HEADER = "day,team,tickets,csat"
+GROUPED = "bad row(s) in {groups} group(s) by column and cause; the first 3 rows of each follow"
+
+
+def thousands_flood() -> tuple[list[str], dict[int, str]]:
+    """Tickets written with ',' between thousands (and quoted, as spreadsheets export them)."""
+    counts = [(i * 7919) % 20_000 for i in range(len(FLOOD_DAYS))]
+    lines = [HEADER, *(f'{d},north,"{v:,}",4' for d, v in zip(FLOOD_DAYS, counts, strict=True))]
+    return lines, {n: f"{v:,}" for n, v in enumerate(counts, start=2) if v >= 1000}
+
+
+def day_first_flood() -> tuple[list[str], dict[int, str]]:
+    """Dates written day first; declared month first, so every day after the 12th fails."""
+    lines = [HEADER, *(f"{d:%d/%m/%Y},north,1,4" for d in FLOOD_DAYS)]
+    return lines, {n: f"{d:%d/%m/%Y}" for n, d in enumerate(FLOOD_DAYS, start=2) if d.day > 12}
+
+
+def decimal_comma_flood() -> tuple[list[str], dict[int, str]]:
+    """CSAT written with a decimal comma (a whole score has none)."""
+    scores = [(i % 5, i % 10) for i in range(len(FLOOD_DAYS))]
+    cells = [f'"{a},{b}"' if b else str(a) for a, b in scores]
+    lines = [HEADER, *(f"{d},north,1,{c}" for d, c in zip(FLOOD_DAYS, cells, strict=True))]
+    return lines, {n: c.strip('"') for n, c in enumerate(cells, start=2) if "," in c}
+
+
+def repeated_header_flood() -> tuple[list[str], dict[int, str]]:
+    """Two-day exports appended to one another, each with its header."""
+    lines = [HEADER]
+    for i, day in enumerate(FLOOD_DAYS):
+        if i and i % 2 == 0:
+            lines.append(HEADER)
+        lines.append(f"{day},north,1,4")
+    return lines, {n: "day" for n, line in enumerate(lines, start=1) if n > 1 and line == HEADER}
+
+
+@pytest.mark.parametrize(
+    ("flood", "date", "column", "what", "hint"),
+    [
+        (
+            thousands_flood,
+            '{column: day, format: "%Y-%m-%d"}',
+            "tickets",
+            "a whole number",
+            "column 'tickets': values like '7,919' use ',' between thousands; likely fix: set "
+            '`thousands: ","` under sources.kpis.options',
+        ),
+        (
+            day_first_flood,
+            '{column: day, format: "%m/%d/%Y"}',
+            "day",
+            "a date in format '%m/%d/%Y'",
+            "column 'day': the day and month look swapped: values like '13/01/2022' do not fit "
+            "'%m/%d/%Y' but fit '%d/%m/%Y'; likely fix: set `format: \"%d/%m/%Y\"` under "
+            "sources.kpis.date (until then, a date whose day is 12 or less is read with its "
+            "day and month swapped)",
+        ),
+        (
+            decimal_comma_flood,
+            '{column: day, format: "%Y-%m-%d"}',
+            "csat",
+            "a number",
+            "column 'csat': values like '1,1' use a decimal comma; likely fix: set "
+            '`decimal: ","` under sources.kpis.options',
+        ),
+        (
+            repeated_header_flood,
+            '{column: day, format: "%Y-%m-%d"}',
+            "day",
+            "a date in format '%Y-%m-%d'",
+            "{n} row(s) repeat the header line (exports appended to one another?); likely fix: "
+            "remove them from the export",
+        ),
+    ],
+    ids=["quoted-thousands", "day-month-order", "decimal-comma", "repeated-header"],
+)
+def test_a_flood_of_bad_rows_is_one_group_with_its_first_rows_and_likely_fix(
+    make_project: MakeProject,
+    flood: Callable[[], tuple[list[str], dict[int, str]]],
+    date: str,
+    column: str,
+    what: str,
+    hint: str,
+) -> None:
+    lines, bad = flood()
+    assert 400 < len(bad) < len(lines)  # a flood, counted here from the rows written
+    make_project(kpis_source("data/kpis.csv", date=date), {"data/kpis.csv": text(*lines)})
+    first = sorted(bad)[:3]
+    listed = read_error()
+    assert listed == [
+        f"data/kpis.csv: {len(bad)} {GROUPED.format(groups=1)}",
+        *(
+            f"data/kpis.csv:{n}: column '{column}': cannot read '{bad[n]}' as {what}; "
+            f"row: {lines[n - 1]}"
+            for n in first
+        ),
+        f"data/kpis.csv: ... and {len(bad) - 3} more row(s) like these",
+        f"data/kpis.csv: {hint.format(n=len(bad))}",
+    ]
+    assert len(listed) < 25
+
+
+def test_a_flood_in_two_columns_is_two_groups_and_quarantine_counts_every_row(
+    make_project: MakeProject,
+) -> None:
+    lines, bad_dates = day_first_flood()
+    counts = [(i * 7919) % 20_000 for i in range(len(FLOOD_DAYS))]
+    lines[1:] = [
+        line.replace(",1,4", f',"{v:,}",4') for line, v in zip(lines[1:], counts, strict=True)
+    ]
+    bad_counts = {n: f"{v:,}" for n, v in enumerate(counts, start=2) if v >= 1000}
+    date = '{column: day, format: "%m/%d/%Y"}'
+    make_project(
+        kpis_source("data/kpis.csv", "on_error: quarantine", date=date),
+        {"data/kpis.csv": text(*lines)},
+    )
+    loaded = load()
+    listed = [str(p) for p in loaded.rejected]
+    rows = len(bad_dates.keys() | bad_counts.keys())
+    assert loaded.quarantined == rows
+    assert loaded.rows == len(FLOOD_DAYS) - rows
+    assert listed[0] == f"data/kpis.csv: {rows} {GROUPED.format(groups=2)}"
+    assert [line.split(": ")[0] for line in listed[1:4]] == [
+        f"data/kpis.csv:{n}" for n in sorted(bad_counts)[:3]
+    ]
+    assert listed[4] == f"data/kpis.csv: ... and {len(bad_counts) - 3} more row(s) like these"
+    assert listed[5].startswith("data/kpis.csv: column 'tickets': values like '7,919' use ','")
+    assert [line.split(": ")[0] for line in listed[6:9]] == [
+        f"data/kpis.csv:{n}" for n in sorted(bad_dates)[:3]
+    ]
+    assert listed[9] == f"data/kpis.csv: ... and {len(bad_dates) - 3} more row(s) like these"
+    assert listed[10].startswith("data/kpis.csv: column 'day': the day and month look swapped")
+    assert len(listed) == 11
+
+
+def test_a_flood_in_a_json_export_is_grouped_by_record(make_project: MakeProject) -> None:
+    counts = [(i * 7919) % 20_000 for i in range(len(FLOOD_DAYS))]
+    records = [
+        json.dumps({"day": str(d), "team": "north", "tickets": f"{v:,}", "csat": 4})
+        for d, v in zip(FLOOD_DAYS, counts, strict=True)
+    ]
+    bad = [n for n, v in enumerate(counts, start=1) if v >= 1000]
+    make_project(kpis_source("data/kpis.ndjson"), {"data/kpis.ndjson": text(*records)})
+    assert read_error() == [
+        f"data/kpis.ndjson: {len(bad)} {GROUPED.format(groups=1)}",
+        *(
+            f"data/kpis.ndjson: record {n}: column 'tickets': cannot read "
+            f"'{counts[n - 1]:,}' as a whole number"
+            for n in bad[:3]
+        ),
+        f"data/kpis.ndjson: ... and {len(bad) - 3} more row(s) like these",
+        "data/kpis.ndjson: column 'tickets': values like '7,919' use ',' between thousands; "
+        'likely fix: set `thousands: ","` under sources.kpis.options',
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import re
 import urllib.parse
@@ -216,6 +217,30 @@ METRIC_KEYS: Final = (
 #: How a rate of a monthly snapshot makes a longer period's value (``rollup:``): the average of
 #: its months' rates ("avg monthly"). Without it such a rate has no value over a longer period.
 ROLLUPS: Final = ("average_of_periods",)
+#: Where the keys of a source, a metric and an outcome go: per section, each mapping of an entry
+#: (by its key, () for the entry itself) and its keys. A key unknown where it is written but
+#: valid at another level is pointed there: "`gaps` belongs under `date:`".
+LAYOUTS: Final[dict[str, dict[tuple[str, ...], tuple[str, ...]]]] = {
+    "sources": {
+        (): SOURCE_KEYS,
+        ("date",): DATE_KEYS,
+        ("options",): tuple(dict.fromkeys(k for keys in OPTION_KEYS.values() for k in keys)),
+        ("long",): LONG_KEYS,
+    },
+    "metrics": {(): METRIC_KEYS},
+    "outcomes": {
+        (): OUTCOME_KEYS,
+        ("kpi",): KPI_KEYS,
+        ("baseline",): OUTCOME_BASELINE_KEYS,
+        ("target",): OUTCOME_TARGET_KEYS,
+    },
+}
+#: What an entry of each section is called in a message.
+ENTRY_NAMES: Final = {"sources": "source", "metrics": "metric", "outcomes": "outcome"}
+#: Mappings that may be written as one text instead, and the key that text stands for.
+SHORTHANDS: Final = {"date": "column", "kpi": "metric"}
+#: A YAML value that needs no quotes in a message's example.
+PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9_./-]+")
 
 
 @dataclass(frozen=True)
@@ -493,6 +518,20 @@ def load_config(project_dir: Path) -> ProjectConfig:
     return config
 
 
+def _is_date_format(value: Any) -> bool:
+    """Whether ``value`` is a strptime format (a date's ``format:``, not a file's)."""
+    return isinstance(value, str) and "%" in value
+
+
+def _inline(value: Any) -> str:
+    """``value`` as written in a YAML flow mapping, for an example in a message."""
+    if isinstance(value, str) and PLAIN_VALUE.fullmatch(value):
+        return value
+    if isinstance(value, str | int | float | bool):
+        return json.dumps(value)
+    return "..."
+
+
 class _Fields(Checker):
     """The value checks every section uses."""
 
@@ -587,6 +626,63 @@ class _Fields(Checker):
             out.append((str(column), tuple(str(v) for v in items)))
         return tuple(out)
 
+    def belongs(self, keypath: KeyPath, key: str, value: Any) -> str | None:
+        """Where a key unknown in a source, a metric or an outcome belongs: at another level of
+        the same entry (a date's ``format`` is told from the file's by its % directives), else
+        in another kind of entry. "`gaps` belongs under `date:` (sources: orders: date: gaps:)"."""
+        if len(keypath) < 2 or keypath[0] not in LAYOUTS:
+            return None
+        section, entry, inside = str(keypath[0]), keypath[1], keypath[2:]
+        own = [sub for sub, keys in LAYOUTS[section].items() if key in keys and sub != inside]
+        if section == "sources" and key == "format":
+            own = [sub for sub in own if (sub == ("date",)) == _is_date_format(value)]
+        places: list[tuple[str, str | int | None, tuple[str, ...]]]
+        places = [(section, entry, sub) for sub in own] or [
+            (other, None, sub)
+            for other, layout in LAYOUTS.items()
+            if other != section
+            for sub, keys in layout.items()
+            if key in keys
+        ]
+        if not places:
+            return None
+        return f"`{key}` belongs " + " or ".join(
+            self.under(place, name, sub, key, value) for place, name, sub in places
+        )
+
+    def under(
+        self, section: str, entry: str | int | None, sub: tuple[str, ...], key: str, value: Any
+    ) -> str:
+        """Where ``key`` goes in the mapping ``sub`` of ``entry`` (None: any entry of the
+        section), spelt as YAML: "under `date:` (sources: orders: date: gaps:)"; a mapping
+        written as its shorthand (``date: day``) is spelt out with the key added."""
+        noun = ENTRY_NAMES[section]
+        if entry is None:
+            article = "an" if noun[0] in "aeiou" else "a"
+            where = f"under {article} {noun}" + (f"'s `{sub[0]}:`" if sub else "")
+            head = "- " if section == "outcomes" else f"{noun.upper()}: "
+        else:
+            where = f"under `{sub[0]}:`" if sub else f"directly under the {noun}"
+            head = "- " if isinstance(entry, int) else f"{entry}: "
+        written = self._written(section, entry, *sub) if entry is not None and sub else None
+        if sub and isinstance(written, str) and SHORTHANDS.get(sub[0]) not in (None, key):
+            body = (
+                f"{sub[0]}: {{{SHORTHANDS[sub[0]]}: {_inline(written)}, {key}: {_inline(value)}}}"
+            )
+        else:
+            body = " ".join(f"{k}:" for k in (*sub, key))
+        return f"{where} ({section}: {head}{body})"
+
+    def _written(self, *keypath: str | int) -> Any:
+        """What the file holds at ``keypath`` (None when nothing)."""
+        value: Any = self.located.data
+        for step in keypath:
+            try:
+                value = value[step]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
+
     def _declared(self, keypath: KeyPath) -> bool:
         return keypath in self.located.lines
 
@@ -622,6 +718,13 @@ class _SourceChecks(_Fields):
                     f"cannot tell the format from '{Path(path).suffix or path}'; add "
                     f"`format:` ({', '.join(FORMATS)})",
                 )
+        elif _is_date_format(fmt):
+            self.error(
+                (*kp, "format"),
+                f"{fmt!r} is a date format, not a file format ({', '.join(FORMATS)}); it "
+                "belongs " + self.under("sources", key, ("date",), "format", fmt),
+            )
+            fmt = None
         else:
             fmt = self.text(fmt, (*kp, "format"), FORMATS)
         date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None

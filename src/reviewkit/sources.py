@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from reviewkit import clock
-from reviewkit.config import ProjectConfig, Source
+from reviewkit.config import OPTION_KEYS, ProjectConfig, Source
 from reviewkit.errors import DataError, Problem, shown_path
 from reviewkit.files import replacing
 from reviewkit.warehouse import Warehouse, WarehouseTable
@@ -49,7 +49,7 @@ __all__ = [
     "quote_ident",
 ]
 
-CACHE_FORMAT: Final = 3  # bump when a reader changes what it loads (3: typed Parquet columns)
+CACHE_FORMAT: Final = 4  # bump when a reader changes what it loads (4: bad rows grouped)
 DUCKDB_CONFIG: Final = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 LIKELY_DELIMITERS: Final = (",", ";", "\t", "|")
 RAW_PREVIEW: Final = 80
@@ -492,7 +492,8 @@ def _load_file(source: Source, path: Path, cache: SourceCache) -> LoadedFile:
             )
         else:
             with replacing(table) as tmp:
-                rejected, bad_rows = _READERS[source.format](con, source, path, shown, tmp)
+                bad = _READERS[source.format](con, source, path, shown, tmp)
+                rejected, bad_rows = _listed(con, source, bad, tmp), len({b.where for b in bad})
                 if source.shape == "long":
                     _pivot_long(con, source, shown, tmp)
                 rows, min_date, max_date = _extent(
@@ -562,6 +563,175 @@ def _file_error(
     shown: str, message: str, line: int | None = None, col: int | None = None
 ) -> DataError:
     return DataError.from_problems("export cannot be read:", [Problem(shown, message, line, col)])
+
+
+# -- bad rows: listed one by one, or grouped when they flood ------------------------------------
+
+#: How many rows of a group of bad rows are listed before the rest are counted.
+ROWS_PER_GROUP: Final = 3
+#: The group of rows that repeat the header line (in place of a column, a cause, an emptiness).
+REPEATED_HEADER: Final = ("", "the header repeated", False)
+#: Characters exports put between thousands ("1,234", "1.234", "1 234", "1'234").
+THOUSANDS_SEPARATORS: Final = (",", ".", " ", "'")
+DECIMAL_COMMA: Final = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:\.\d{3})+),\d+")
+DAY_OR_MONTH: Final = re.compile(r"%(-?)([dm])")
+
+
+@dataclass(frozen=True)
+class _Bad:
+    """A value (or a whole row) of an export that cannot be read as declared."""
+
+    #: the row's line in the file (CSV), else its number among the rows or records
+    where: int
+    #: the problem as listed on its own
+    problem: Problem
+    #: the column ("" for a problem with the whole row) and what its value should be (or what
+    #: is wrong with the row): the rows of a group share both
+    column: str = ""
+    cause: str = ""
+    #: the value as written; None when empty
+    value: str | None = None
+
+
+_GroupKey = tuple[str, str, bool]
+
+
+def _listed(
+    con: duckdb.DuckDBPyConnection, source: Source, bad: Sequence[_Bad], kept: Path
+) -> list[Problem]:
+    """The problems of one file as users see them (``kept``: the Parquet file of its good rows).
+
+    A few are listed one by one in line order (a row repeating the header once). When a group
+    of them (one column and cause, or the rows repeating the header) has more than
+    :data:`ROWS_PER_GROUP` rows, as when a whole column is written another way, one line per
+    bad row would bury the cause: the file's problems are summarised (rows, groups) and listed
+    by group instead, each group's first rows then a count of the rest. Either way a group
+    whose values show a pattern reviewkit knows names its likely fix."""
+    if not bad:
+        return []
+    path = bad[0].problem.path
+    groups = _groups(bad)
+    fixes = {key: _likely_fix(con, source, key, rows, kept) for key, rows in groups.items()}
+    if all(len(rows) <= ROWS_PER_GROUP for rows in groups.values()):
+        grouped = {b for rows in groups.values() for b in rows}
+        listed = [b.problem for b in sorted(bad, key=lambda b: b.where) if b in grouped]
+        return listed + [Problem(path, fix) for fix in fixes.values() if fix is not None]
+    listed = [
+        Problem(
+            path,
+            f"{len({b.where for b in bad})} bad row(s) in {len(groups)} group(s) by column and "
+            f"cause; the first {ROWS_PER_GROUP} rows of each follow",
+        )
+    ]
+    for key, rows in groups.items():
+        listed += [b.problem for b in rows[:ROWS_PER_GROUP]]
+        if len(rows) > ROWS_PER_GROUP:
+            more = len(rows) - ROWS_PER_GROUP
+            listed.append(Problem(path, f"... and {more} more row(s) like these"))
+        fix = fixes[key]
+        if fix is not None:
+            listed.append(Problem(path, fix))
+    return listed
+
+
+def _groups(bad: Sequence[_Bad]) -> dict[_GroupKey, list[_Bad]]:
+    """Bad rows by column, cause and whether the value is empty, each row once, in the order of
+    their rows (the groups too, by their first row). A row whose every bad value is its own
+    column's name repeats the header: such rows are one group."""
+    by_row: dict[int, list[_Bad]] = {}
+    for b in bad:
+        by_row.setdefault(b.where, []).append(b)
+    groups: dict[_GroupKey, list[_Bad]] = {}
+    for where in sorted(by_row):
+        found = by_row[where]
+        if all(b.column and b.value == b.column for b in found):
+            groups.setdefault(REPEATED_HEADER, []).append(found[0])
+            continue
+        for b in found:
+            rows = groups.setdefault((b.column, b.cause, b.value is None), [])
+            if not rows or rows[-1].where != where:
+                rows.append(b)
+    return groups
+
+
+def _likely_fix(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    key: _GroupKey,
+    rows: Sequence[_Bad],
+    kept: Path,
+) -> str | None:
+    """What a group of bad rows most likely needs, when every value in it shows the pattern:
+    a thousands separator or a decimal comma in a number column, a date with day and month
+    the other way round, or the header line repeated."""
+    column, _, empty = key
+    if key == REPEATED_HEADER:
+        return (
+            f"{len(rows)} row(s) repeat the header line (exports appended to one another?); "
+            "likely fix: remove them from the export"
+        )
+    values = [b.value.strip() for b in rows if b.value is not None]
+    if empty or not column or not values:
+        return None
+    if _typed_columns(source).get(column) in ("DOUBLE", "BIGINT"):
+        return _number_fix(source, column, values)
+    if column == source.date.column and source.date.format:
+        return _date_fix(con, source, column, values, kept)
+    return None
+
+
+def _number_fix(source: Source, column: str, values: Sequence[str]) -> str | None:
+    """Numbers written with a thousands separator, or with a decimal comma, that the source's
+    ``options`` do not declare."""
+    if "thousands" not in OPTION_KEYS[source.format]:
+        return None  # a Parquet export's text column: there is no option to set
+    under = f"under sources.{source.name}.options"
+    fraction = f"(?:{re.escape(source.decimal)}\\d+)?"
+    for separator in THOUSANDS_SEPARATORS:
+        grouped = re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(separator)}\d{{3}})+{fraction}")
+        if separator != source.decimal and all(grouped.fullmatch(v) for v in values):
+            return (
+                f"column '{column}': values like {values[0]!r} use {separator!r} between "
+                f"thousands; likely fix: set `thousands: {json.dumps(separator)}` {under}"
+            )
+    if source.decimal == "." and all(DECIMAL_COMMA.fullmatch(v) for v in values):
+        dots = any("." in v for v in values) and source.thousands != "."
+        return (
+            f"column '{column}': values like {values[0]!r} use a decimal comma; likely fix: set "
+            '`decimal: ","`' + (' and `thousands: "."`' if dots else "") + f" {under}"
+        )
+    return None
+
+
+def _date_fix(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    column: str,
+    values: Sequence[str],
+    kept: Path,
+) -> str | None:
+    """Dates whose format has the day and month the other way round: every bad value fits the
+    format with ``%d`` and ``%m`` swapped, and every date read (in ``kept``) has a day of 12 or
+    less, so could be read that way too (a typo such as 2026-13-01 among ISO dates is not)."""
+    declared = source.date.format
+    assert declared is not None
+    if sorted(m[2] for m in DAY_OR_MONTH.finditer(declared)) != ["d", "m"]:
+        return None
+    swapped = DAY_OR_MONTH.sub(lambda m: f"%{m[1]}{'m' if m[2] == 'd' else 'd'}", declared)
+    fits, kept_fit = con.execute(
+        "SELECT (SELECT bool_and(try_strptime(v, $format) IS NOT NULL) FROM unnest($values) AS "
+        f"t(v)), (SELECT coalesce(max(day({quote_ident(column)})), 0) <= 12 FROM "
+        "read_parquet($kept))",
+        {"format": swapped, "values": list(values), "kept": str(kept)},
+    ).fetchall()[0]
+    if not (fits and kept_fit):
+        return None
+    return (
+        f"column '{column}': the day and month look swapped: values like {values[0]!r} do not "
+        f"fit {declared!r} but fit {swapped!r}; likely fix: set `format: {json.dumps(swapped)}` "
+        f"under sources.{source.name}.date (until then, a date whose day is 12 or less is read "
+        "with its day and month swapped)"
+    )
 
 
 # -- column typing shared by every reader -------------------------------------------------------
@@ -642,7 +812,7 @@ NATIVE_NUMBERS: Final = NATIVE_WHOLE | {"DOUBLE", "UBIGINT"}
 
 def _convert_staged(
     con: duckdb.DuckDBPyConnection, source: Source, shown: str, staged: str, out: Path, unit: str
-) -> tuple[list[Problem], int]:
+) -> list[_Bad]:
     """Type the relation ``staged`` (which has a ``_line`` column) into ``out``.
 
     Used for Excel, JSON and Parquet, whose readers cannot report bad values with a location:
@@ -650,14 +820,14 @@ def _convert_staged(
     checks are one scan, then one copy.
     """
     typing = _typing(source, _staged_types(con, staged))
-    problems, bad_lines = _bad_values(con, typing, shown, staged, unit)
+    bad, bad_lines = _bad_values(con, typing, shown, staged, unit)
     keep = " WHERE _line NOT IN (SELECT unnest($bad))" if bad_lines else ""
     con.execute(
         f"COPY (SELECT {', '.join(typing.selects)} FROM {staged}{keep}) TO "
         f"{quote_literal(str(out))} (FORMAT parquet)",
         {"bad": bad_lines} if bad_lines else {},
     )
-    return problems, len(bad_lines)
+    return bad
 
 
 @dataclass(frozen=True)
@@ -731,10 +901,10 @@ def _typing(source: Source, staged_types: dict[str, str]) -> _Typing:
 
 def _bad_values(
     con: duckdb.DuckDBPyConnection, typing: _Typing, shown: str, staged: str, unit: str
-) -> tuple[list[Problem], list[int]]:
-    """The values of ``staged`` that do not convert (one scan), as problems in line or row
-    order, and the lines (``_line``) that hold them."""
-    found: list[tuple[int, int, Problem]] = []
+) -> tuple[list[_Bad], list[int]]:
+    """The values of ``staged`` that do not convert (one scan), in line or row order, and the
+    lines (``_line``) that hold them."""
+    found: list[_Bad] = []
     bad_lines: list[int] = []
     if not typing.checks:
         return [], []
@@ -756,13 +926,15 @@ def _bad_values(
             is_bad, raw = values[2 * order], values[2 * order + 1]
             if not is_bad:
                 continue
-            shown_raw = "(empty)" if raw is None or not str(raw).strip() else repr(raw)
+            value = str(raw) if raw is not None and str(raw).strip() else None
+            shown_raw = "(empty)" if value is None else repr(value)
             message = f"column '{column}': cannot read {shown_raw} as {what}"
             if unit == "line":
-                found.append((line, order, Problem(shown, message, line)))
+                problem = Problem(shown, message, line)
             else:  # Parquet rows and JSON records have no line in the file
-                found.append((line, order, Problem(shown, f"{unit} {line}: {message}")))
-    return [problem for _, _, problem in sorted(found, key=lambda f: f[:2])], bad_lines
+                problem = Problem(shown, f"{unit} {line}: {message}")
+            found.append(_Bad(line, problem, column, what, value))
+    return found, bad_lines
 
 
 def _staged_columns(con: duckdb.DuckDBPyConnection, staged: str) -> list[str]:
@@ -782,7 +954,7 @@ CAST_VALUE = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
 
 def _read_csv(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
-) -> tuple[list[Problem], int]:
+) -> list[_Bad]:
     header = _csv_header(source, path, shown)
     _check_header(shown, source, header)
     _check_quotes(source, path, shown)
@@ -841,7 +1013,7 @@ def _read_csv(
         "ORDER BY line, column_idx"
     ).fetchall()
     quoted = _quoted_newlines(source, path) if rejects else []
-    problems = []
+    bad = []
     counted: dict[int, tuple[str, str, str]] = {}  # line -> its column-count error
     lines: list[bytes] = []
     for duck_line, column, kind, duck_raw, message in rejects:
@@ -855,15 +1027,12 @@ def _read_csv(
             if line not in counted or kind == "TOO MANY COLUMNS":
                 counted[line] = (kind, raw_line, message)
             continue
-        problems.append(
-            Problem(shown, _reject_message(source, column, kind, raw_line, message), line)
-        )
+        bad.append(_reject(source, shown, line, column, kind, raw_line, message))
     for line, (kind, raw_line, message) in counted.items():
-        problems.append(Problem(shown, _reject_message(source, "", kind, raw_line, message), line))
+        bad.append(_reject(source, shown, line, "", kind, raw_line, message))
     if fractions:
-        problems += _whole_numbers(con, source, path, shown, header, whole, out)
-        problems.sort(key=lambda p: p.line or 0)
-    return problems, len({p.line for p in problems})
+        bad += _whole_numbers(con, source, path, shown, header, whole, out)
+    return bad
 
 
 #: The message that stops the one-pass read of a CSV at a fraction in a whole-number column.
@@ -917,13 +1086,13 @@ def _whole_numbers(
     header: Sequence[str],
     whole: Sequence[str],
     out: Path,
-) -> list[Problem]:
+) -> list[_Bad]:
     """Type the whole-number columns (read as DOUBLE) as BIGINT, leaving out rows with fractions."""
     fractions = " OR ".join(_fraction(c) for c in whole)
     found = f"SELECT count(*) FROM read_parquet($p) WHERE {fractions}"
-    problems = []
+    bad = []
     if con.execute(found, {"p": str(out)}).fetchall()[0][0]:
-        problems = _fractional_rows(source, path, shown, header, whole)
+        bad = _fractional_rows(source, path, shown, header, whole)
     casts = ", ".join(f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" for c in whole)
     typed = out.with_name(out.name + ".typed.parquet")
     con.execute(
@@ -932,14 +1101,14 @@ def _whole_numbers(
         {"p": str(out)},
     )
     typed.replace(out)
-    return problems
+    return bad
 
 
 def _fractional_rows(
     source: Source, path: Path, shown: str, header: Sequence[str], whole: Sequence[str]
-) -> list[Problem]:
+) -> list[_Bad]:
     """Locate the rows whose whole-number columns hold a fraction (rare: only then re-read)."""
-    problems = []
+    bad = []
     codec = {"utf-8": "utf-8-sig", "utf-16": "utf-16"}.get(source.encoding, source.encoding)
     with path.open(encoding=codec, errors="replace", newline="") as handle:
         taken: list[str] = []  # the physical lines of the record just read
@@ -958,7 +1127,8 @@ def _fractional_rows(
             if len(row) != len(header):
                 continue  # DuckDB reported it
             for column in whole:
-                text = row[header.index(column)].strip()
+                value = row[header.index(column)]
+                text = value.strip()
                 if source.thousands:
                     text = text.replace(source.thousands, "")
                 try:
@@ -966,24 +1136,24 @@ def _fractional_rows(
                 except ValueError:
                     continue
                 if not number.is_integer() or abs(number) >= MAX_WHOLE:
+                    what = "a whole number"
                     shown_row = raw if len(raw) <= RAW_PREVIEW else raw[:RAW_PREVIEW] + "..."
-                    problems.append(
-                        Problem(
-                            shown,
-                            f"column '{column}': cannot read {row[header.index(column)]!r} as "
-                            f"a whole number; row: {shown_row}",
-                            first,
-                        )
+                    message = (
+                        f"column '{column}': cannot read {value!r} as {what}; row: {shown_row}"
                     )
-    return problems
+                    bad.append(_Bad(first, Problem(shown, message, first), column, what, value))
+    return bad
 
 
-def _reject_message(source: Source, column: str, kind: str, raw_line: str, message: str) -> str:
+def _reject(
+    source: Source, shown: str, line: int, column: str, kind: str, raw_line: str, message: str
+) -> _Bad:
+    """A row DuckDB's CSV reader rejected (``reject_errors``), as users see it."""
     raw_line = raw_line.strip("\r\n")  # DuckDB prefixes the blank lines before the record
     row = raw_line if len(raw_line) <= RAW_PREVIEW else raw_line[:RAW_PREVIEW] + "..."
     if kind == "CAST":
         found = CAST_VALUE.search(message)
-        value = repr(found.group(1)) if found else "(empty)"
+        value = found.group(1) if found else None
         if column == source.date.column:
             fmt = source.date.format or "%Y-%m-%d"
             what = f"a date in format '{fmt}'"
@@ -991,18 +1161,22 @@ def _reject_message(source: Source, column: str, kind: str, raw_line: str, messa
             what = "a whole number" if source.value_types.get(column) == "integer" else "a number"
             if source.shape == "long":
                 what = "a number"
-        return f"column '{column}': cannot read {value} as {what}; row: {row}"
+        shown_value = "(empty)" if value is None else repr(value)
+        text = f"column '{column}': cannot read {shown_value} as {what}; row: {row}"
+        return _Bad(line, Problem(shown, text, line), column, what, value)
     if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
         detail = message.replace("Expected Number of Columns: ", "expected ").replace(
             " Found: ", " columns, found "
         )
-        return f"{detail}; row: {row}"
-    if kind == "INVALID ENCODING":
-        return (
+        text = f"{detail}; row: {row}"
+    elif kind == "INVALID ENCODING":
+        text = (
             f"not valid {source.encoding} text; set options.encoding (latin-1, utf-16) to match "
             f"the export; row: {row}"
         )
-    return f"{kind.lower()}: {message}; row: {row}"
+    else:
+        text = f"{kind.lower()}: {message}; row: {row}"
+    return _Bad(line, Problem(shown, text, line), cause=kind.lower())
 
 
 def _csv_header(source: Source, path: Path, shown: str) -> list[str]:
@@ -1110,7 +1284,7 @@ def _occurrences(chunk: bytes, quote: bytes) -> int:
 
 def _read_xlsx(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
-) -> tuple[list[Problem], int]:
+) -> list[_Bad]:
     from python_calamine import CalamineError, CalamineWorkbook  # noqa: PLC0415 (heavy, optional)
 
     try:
@@ -1165,7 +1339,7 @@ def _cell_text(cell: Any, date_fmt: str) -> str | None:
 
 def _read_json(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
-) -> tuple[list[Problem], int]:
+) -> list[_Bad]:
     layout = "newline_delimited" if source.format == "ndjson" else "array"
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
@@ -1230,7 +1404,7 @@ def _json_error(shown: str, message: str, path: Path, layout: str) -> DataError:
 
 def _read_parquet(
     con: duckdb.DuckDBPyConnection, source: Source, path: Path, shown: str, out: Path
-) -> tuple[list[Problem], int]:
+) -> list[_Bad]:
     _stage_parquet(con, source, path, shown)
     return _convert_staged(con, source, shown, "staged_parquet", out, "row")
 

@@ -73,14 +73,21 @@ class Checker:
         return value
 
     def unknown_keys(self, found: dict[Any, Any], keypath: KeyPath, allowed: Sequence[str]) -> None:
-        """A key not in ``allowed`` is an error that names the closest valid key."""
-        for key in found:
+        """A key not in ``allowed`` is an error that says where it belongs when
+        :meth:`belongs` knows, else names the closest valid key."""
+        for key, value in found.items():
             if key not in allowed:
+                belongs = self.belongs(keypath, str(key), value)
+                hint = f" here; {belongs}" if belongs else suggest(str(key), allowed)
                 self.error(
                     (*keypath, key),
-                    f"unknown key{suggest(str(key), allowed)}; valid keys are: "
-                    + (", ".join(allowed) or "(none here)"),
+                    f"unknown key{hint}; valid keys are: " + (", ".join(allowed) or "(none here)"),
                 )
+
+    def belongs(self, keypath: KeyPath, key: str, value: Any) -> str | None:
+        """Where ``key`` (holding ``value``), unknown in the mapping at ``keypath``, belongs
+        instead; None when no other place is known."""
+        return None
 
 
 def kind(value: Any) -> str:
