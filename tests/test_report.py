@@ -508,13 +508,17 @@ def test_a_review_reads_a_postgresql_store(
     inherited), and the snapshot records its last event."""
     monkeypatch.setenv("REVIEWKIT_STORE", pg_url)
     with open_project(project) as opened:
-        opened.checkin("billing-churn", PERIOD, note="Dunning retries working", author="Luis")
+        saved = opened.checkin(
+            "billing-churn", PERIOD, note="Dunning retries working", author="Luis"
+        )
         last = opened.store.events()[-1].id
     run = run_reports(project, PERIOD, teams=["billing"])
     assert run.ok, [r.error for r in run.failed]
     assert run.results[0].html is not None
     page = run.results[0].html.read_text(encoding="utf-8")
-    assert "by Luis, 2026-11-25" in page and "Dunning retries working" in page
+    # the day it was saved (reviewkit's clock: 2026-11-25, or the 26th once a run passes midnight)
+    stamp = f"by Luis, {saved.updated_at:%Y-%m-%d}"
+    assert stamp in page and "Dunning retries working" in page
     snapshot = json.loads(run.results[0].snapshot.read_text(encoding="utf-8"))  # type: ignore[union-attr]
     assert snapshot["store_last_event_id"] == last
     assert not (project / "reviewkit.db").exists()  # nothing went to a file store
