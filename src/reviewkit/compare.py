@@ -376,7 +376,7 @@ def wbr(
     filters: Filters | None = None,
 ) -> WbrView:
     """The trailing 6 weeks and 12 months, each with the prior-year series, and the box: last
-    week, WoW, YoY, MTD, YoY, QTD, YoY, YTD, YoY."""
+    week, WoW, last week YoY, MTD, MTD YoY, QTD, QTD YoY, YTD, YTD YoY."""
     calendar = project.config.calendar
     week = period_containing(week_ending, "week", calendar)
     if week.end != week_ending:
@@ -416,12 +416,20 @@ def wbr(
             "text": format_value(definition, last["value"]),
         },
         {"name": "WoW", "value": wow.value, "text": wow.text},
-        {"name": "YoY", "value": last["year_ago_change"], "text": last["year_ago_change_text"]},
+        {
+            "name": f"last week {YEAR_AGO_NAME}",
+            "value": last["year_ago_change"],
+            "text": last["year_ago_change_text"],
+        },
     ]
     for row in ptd.to_dict("records"):
         box += [
             {"name": row["window"], "value": row["value"], "text": row["text"]},
-            {"name": "YoY", "value": row["year_ago_change"], "text": row["year_ago_change_text"]},
+            {
+                "name": f"{row['window']} {YEAR_AGO_NAME}",
+                "value": row["year_ago_change"],
+                "text": row["year_ago_change_text"],
+            },
         ]
     flags = [*last["flags"], *[f for row in ptd.to_dict("records") for f in row["flags"]]]
     return WbrView(
