@@ -98,6 +98,43 @@ def shop_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+#: A project that is not the sample company: none of its names (csat, team...) appear, its first
+#: metric has no dimension and its second one a region (daily data, Jan-Mar 2026).
+REGIONAL_CONFIG = """\
+name: Regional
+sources:
+  signups:
+    path: data/signups.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    values: {signups: integer}
+  visits:
+    path: data/visits.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    dimensions: [region]
+    values: {views: integer}
+metrics:
+  signups: {source: signups, agg: sum, column: signups}
+  views: {source: visits, agg: sum, column: views}
+"""
+
+
+@pytest.fixture
+def regional_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project of :data:`REGIONAL_CONFIG` (the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(90)]
+    signups = ["day,signups", *(f"{d},{d.day % 7 + 1}" for d in days)]
+    visits = ["day,region,views"]
+    visits += [
+        f"{d},{region},{d.day * k}" for d in days for region, k in (("north", 2), ("south", 3))
+    ]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "signups.csv").write_text("\n".join(signups) + "\n", encoding="utf-8")
+    (tmp_path / "data" / "visits.csv").write_text("\n".join(visits) + "\n", encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(REGIONAL_CONFIG, encoding="utf-8")
+    return tmp_path
+
+
 @pytest.fixture
 def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Write ``reviewkit.yaml`` text into a temp project (the cwd, so paths print relative)."""

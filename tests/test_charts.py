@@ -258,6 +258,26 @@ def test_scorecard_chart_works_without_history(north) -> None:
     assert not _rows_with(chart, "step")
 
 
+def _column_titles(chart: alt.TopLevelMixin) -> list[str]:
+    return [panel["title"]["text"] for panel in chart.to_dict()["hconcat"] if "title" in panel]
+
+
+def test_scorecard_chart_names_each_comparison_once(north) -> None:
+    month = charts.scorecard_chart(north.scorecard("2026-10", metrics=["csat", "nps"]))
+    assert _column_titles(month) == [
+        "metric",
+        "2026-10",
+        "vs previous",
+        "vs year ago",
+        "target to date",
+        "status",
+    ]
+    # a year's previous period is the year earlier: one column, not the same change twice
+    year = charts.scorecard_chart(north.scorecard("2025", metrics=["csat", "nps"]))
+    titles = _column_titles(year)
+    assert titles == ["metric", "2025", "vs year ago", "target to date", "status"]
+
+
 def test_alignment_chart_stacks_effort_and_names_neglected_outcomes(north, built) -> None:
     effort = _rows_with(built["alignment_chart"], "kind")
     teams = {r["team"] for r in effort}

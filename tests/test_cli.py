@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
+import pytest
 from click.testing import CliRunner
 
 from reviewkit.cli import main
@@ -146,8 +149,10 @@ def test_kpis_csv_and_json(shop_dir: Path) -> None:
         "value": 0.0,
         "text": "0.0%",
         "coverage": "7 of 7 days",
+        "previous_period": "2026-W04",
         "previous_change": None,
         "previous_change_text": "n/a (no value for 2026-W04)",
+        "year_ago_period": "2025-W05",
         "year_ago_change": None,
         "year_ago_change_text": "n/a (no value for 2025-W05)",
         "target": None,
@@ -326,3 +331,141 @@ def test_users_add_list_and_remove(shop_dir: Path) -> None:
     removed = runner.invoke(main, ["users", "remove", *project, "Luis"])
     assert removed.output == "Luis can no longer sign in\n"
     assert "Luis" not in runner.invoke(main, ["users", "list", *project]).output
+
+
+# -- the comparisons a scorecard shows, at every grain -------------------------------------------
+
+#: Three years of daily orders, more of them each year; 2024-06-12 is missing, so comparisons
+#: with it carry a flag.
+YEARS_CONFIG = """\
+name: Years
+calendar: {week_ends_on: sunday, fiscal_year_start_month: 4}
+sources:
+  orders:
+    path: data/orders.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    values: {amount: number}
+metrics:
+  revenue: {source: orders, agg: sum, column: amount}
+  orders: {source: orders, agg: count}
+"""
+
+
+@pytest.fixture
+def years_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    rows = ["day,amount"]
+    day = dt.date(2023, 1, 1)
+    while day.year < 2026:
+        if day != dt.date(2024, 6, 12):
+            n = day.toordinal()
+            rows += [f"{day},{10 + n * 7919 % 97 + 20 * (day.year - 2023)}"] * (1 + (n % 3 == 0))
+        day += dt.timedelta(days=1)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(YEARS_CONFIG, encoding="utf-8")
+    return tmp_path
+
+
+#: (period, the comparison with the previous period or None, its dates (start, end), the
+#: previous period's and the year-earlier period's), worked out by hand: weeks end on Sunday,
+#: a day's and a week's year earlier is 364 days back, fiscal years start in April.
+GRAIN_CASES = [
+    ("2025-06-15", "DoD", ("2025-06-15",) * 2, ("2025-06-14",) * 2, ("2024-06-16",) * 2),
+    (
+        "2025-W24",
+        "WoW",
+        ("2025-06-09", "2025-06-15"),
+        ("2025-06-02", "2025-06-08"),
+        ("2024-06-10", "2024-06-16"),
+    ),
+    (
+        "2025-06",
+        "MoM",
+        ("2025-06-01", "2025-06-30"),
+        ("2025-05-01", "2025-05-31"),
+        ("2024-06-01", "2024-06-30"),
+    ),
+    (
+        "2025-Q2",
+        "QoQ",
+        ("2025-04-01", "2025-06-30"),
+        ("2025-01-01", "2025-03-31"),
+        ("2024-04-01", "2024-06-30"),
+    ),
+    (
+        "FY2026-Q1",
+        "QoQ",
+        ("2025-04-01", "2025-06-30"),
+        ("2025-01-01", "2025-03-31"),
+        ("2024-04-01", "2024-06-30"),
+    ),
+    # a year's previous period is the year earlier: one comparison
+    ("2025", None, ("2025-01-01", "2025-12-31"), None, ("2024-01-01", "2024-12-31")),
+    ("FY2025", None, ("2024-04-01", "2025-03-31"), None, ("2023-04-01", "2024-03-31")),
+]
+
+
+def duckdb_totals(csv: Path, span: tuple[str, ...]) -> dict[str, float]:
+    """revenue and orders over the dates of ``span``, by plain DuckDB over the raw file."""
+    with duckdb.connect() as db:
+        revenue, orders = db.execute(
+            "SELECT sum(amount), count(*) FROM read_csv(?, header = true) "
+            "WHERE day BETWEEN ? AND ?",
+            [str(csv), dt.date.fromisoformat(span[0]), dt.date.fromisoformat(span[-1])],
+        ).fetchone()
+    return {"revenue": float(revenue), "orders": float(orders)}
+
+
+def percent_change(now: float, before: float) -> float:
+    return (now - before) / abs(before) * 100
+
+
+def table_cells(out: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The headers and the rows (by metric) of the table `reviewkit kpis` prints."""
+    lines = out.splitlines()
+    spans = [m.span() for m in re.finditer(r"-+", lines[2])]
+    cells = [[line[a:b].strip() for a, b in spans] for line in lines[1:] if line[:1] != "["]
+    headers, rows = cells[0], cells[2:]
+    return headers, {row[0]: row for row in rows}
+
+
+@pytest.mark.parametrize(("period", "previous", "span", "before", "year_ago"), GRAIN_CASES)
+def test_kpis_columns_name_distinct_comparisons_at_every_grain(
+    years_dir: Path,
+    period: str,
+    previous: str | None,
+    span: tuple[str, ...],
+    before: tuple[str, ...] | None,
+    year_ago: tuple[str, ...],
+) -> None:
+    csv = years_dir / "data" / "orders.csv"
+    now, earlier = duckdb_totals(csv, span), duckdb_totals(csv, year_ago)
+    last = duckdb_totals(csv, before) if before else None
+    code, out, err = run("kpis", "--period", period)
+    assert (code, err) == (0, "")
+    headers, rows = table_cells(out)
+    changes = [previous, "YoY"] if previous else ["YoY"]
+    assert headers == ["metric", "value", *changes, "target", "status", "flags"]
+    assert len(set(headers)) == len(headers)
+    for metric in ("revenue", "orders"):
+        row = dict(zip(headers, rows[metric], strict=True))
+        assert row["YoY"] == f"{percent_change(now[metric], earlier[metric]):+.1f}%"
+        if previous and last:
+            assert row[previous] == f"{percent_change(now[metric], last[metric]):+.1f}%"
+        marks = re.findall(r"\[\d+\]", row["flags"])
+        assert len(marks) == len(set(marks)), row  # a flag is named once
+    code, out, _ = run("kpis", "--period", period, "--format", "csv")
+    header = out.splitlines()[0].split(",")
+    assert code == 0 and len(set(header)) == len(header)
+    code, out, _ = run("kpis", "--period", period, "--format", "json")
+    for row in json.loads(out)["rows"]:
+        metric = row["metric"]
+        assert row["year_ago_change"] == pytest.approx(percent_change(now[metric], earlier[metric]))
+        assert len(set(row["flags"])) == len(row["flags"])
+        # the machine-readable columns keep both comparisons, each naming its period
+        if previous is None:
+            assert row["previous_period"] == row["year_ago_period"]
+            assert row["previous_change"] == row["year_ago_change"]
+        else:
+            assert row["previous_period"] != row["year_ago_period"]

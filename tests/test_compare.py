@@ -206,16 +206,16 @@ def test_wbr_view_six_weeks_twelve_months_and_the_box(daily) -> None:
         dt.date(2024, 3, 10),
         100,
     )
-    assert list(view.box["name"]) == [
+    assert list(view.box["name"]) == [  # each names its comparison
         "last week",
         "WoW",
-        "YoY",
+        "last week YoY",
         "MTD",
-        "YoY",
+        "MTD YoY",
         "QTD",
-        "YoY",
+        "QTD YoY",
         "YTD",
-        "YoY",
+        "YTD YoY",
     ]
     assert list(view.box["text"])[:4] == ["70", "+0.0%", "+0.0%", "100"]
     assert view.box.iloc[5]["value"] == 700  # QTD: 2024-01-01 to 2024-03-10

@@ -3,6 +3,7 @@ before use; a wrong value is a message on the page, never a traceback."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import html
 import json
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import papermill
 import pytest
 import tornado.httpserver
 import tornado.ioloop
@@ -28,6 +30,7 @@ from reviewkit.access import RequestInfo
 from reviewkit.dashboard import UrlError, page, url_parameters
 from reviewkit.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
 
+REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = {"project_dir": "..", "period": "latest", "team": ""}
 
 
@@ -147,6 +150,51 @@ def test_the_explorer_page_lists_the_catalogue(project_dir: str, voila: pytest.M
     assert shown.problem == ""
     catalogue = shown.panels[-1].value
     assert "The metric catalogue" in catalogue and "csat" in catalogue
+
+
+def notebook_defaults(notebook: str) -> dict[str, Any]:
+    """The parameters of a page notebook as its ``parameters`` cell sets them."""
+    found = papermill.inspect_notebook(str(REPO / "notebooks" / notebook))
+    return {name: ast.literal_eval(p["default"]) for name, p in found.items()}
+
+
+def test_the_explorer_page_opens_any_project(regional_dir: Path, voila: pytest.MonkeyPatch) -> None:
+    """The notebook's defaults name nothing of the sample company: on another project the page
+    shows its first metric; a URL's breakdown is checked against the metric's dimensions."""
+    defaults = notebook_defaults("explore_kpis.ipynb")
+    del defaults["project_dir"]
+    shown = page("explore", str(regional_dir), **defaults)
+    assert shown.problem == ""
+    explorer = shown.panels[1]
+    assert (explorer.metric_picker.value, explorer.by_picker.value) == ("signups", "")
+    assert explorer.message == ""
+    voila.setenv("QUERY_STRING", "metric=views&by=region")
+    explorer = page("explore", str(regional_dir), **defaults).panels[1]
+    assert (explorer.metric_picker.value, explorer.by_picker.value) == ("views", "region")
+    assert explorer.message == ""
+    voila.setenv("QUERY_STRING", "metric=views&by=team")
+    shown = page("explore", str(regional_dir), **defaults)
+    assert shown.problem == (
+        "metric 'views' cannot be broken down by 'team'; its dimensions are: region"
+    )
+    voila.setenv("QUERY_STRING", "by=region")
+    shown = page("explore", str(regional_dir), **defaults)
+    assert shown.problem == (
+        "metric 'signups' cannot be broken down by 'region': it has no dimensions"
+    )
+
+
+def test_the_explorer_page_takes_the_sample_metric_from_the_url(
+    project_dir: str, voila: pytest.MonkeyPatch
+) -> None:
+    defaults = notebook_defaults("explore_kpis.ipynb")
+    del defaults["project_dir"]
+    voila.setenv("QUERY_STRING", "metric=csat&grain=week")
+    shown = page("explore", project_dir, **defaults)
+    assert shown.problem == ""
+    explorer = shown.panels[1]
+    assert (explorer.metric_picker.value, explorer.grain_picker.value) == ("csat", "week")
+    assert explorer.message == ""
 
 
 # -- a preheated kernel's wait for its request -----------------------------------------------

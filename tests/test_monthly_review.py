@@ -126,6 +126,25 @@ def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_
     assert re.search(r"\d+ link\(s\) whose effect was expected before 2026-08-01 moved", text)
 
 
+def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
+    """A year's previous period is the year earlier: its change is said and shown once."""
+    markup = narrative.scorecard_table(project, "2025", "growth").markup
+    headers = re.findall(r"<th>([^<]*)</th>", markup)
+    assert "vs a year ago" in headers and "vs previous" not in headers
+    assert len(set(headers)) == len(headers)
+    month = re.findall(r"<th>([^<]*)</th>", narrative.scorecard_table(project, PERIOD, "").markup)
+    assert {"vs previous", "vs a year ago"} <= set(month)
+    moved = narrative.executive_summary(project, "2025", "growth")[0]
+    assert re.fullmatch(
+        r"Growth-team revenue grows 2\.5% a month: MRR is \S+ in 2025, \S+ on a year earlier "
+        r"\(better\)\.",  # not also "on 2024"
+        moved,
+    )
+    calm = narrative.executive_summary(project, "2025", "billing")[0]
+    assert calm.startswith("No outcome's KPI moved notably in 2025 ")
+    assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"
+
+
 def test_outcome_sections_cover_the_teams_outcomes(project) -> None:
     sections = narrative.outcome_sections(project, PERIOD, "billing")
     assert [s.anchor for s in sections] == ["outcome-billing-churn"]

@@ -102,6 +102,13 @@ def test_explore_kpis_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyter
     )
 
 
+def test_explore_kpis_runs_on_any_project(regional_dir: Path, jupyter_env) -> None:
+    """With its defaults, on a project that is not the sample (its own metrics, no team)."""
+    run_under_nbval(
+        "explore_kpis.ipynb", ["-p", "project_dir", str(regional_dir)], regional_dir, jupyter_env
+    )
+
+
 @pytest.mark.parametrize("notebook", ["review.ipynb", "link_outputs.ipynb", "checkins.ipynb"])
 def test_review_pages_run_under_nbval(
     notebook: str, sample_dir: Path, tmp_path: Path, jupyter_env

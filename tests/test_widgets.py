@@ -175,6 +175,66 @@ def test_explorer_follows_the_navigator(project, charts) -> None:
     assert charts[-1][2]["period"] == "2026-08-31"
 
 
+def offered(picker: Any) -> list[object]:
+    return [value for _, value in picker.options]
+
+
+def test_the_explorer_opens_any_project_on_its_own_catalogue(regional_dir: Path, charts) -> None:
+    """A project that is not the sample: with the notebook's defaults (no metric, no breakdown)
+    the explorer shows the catalogue's first metric, and the breakdown offers only the picked
+    metric's dimensions."""
+    with open_project(regional_dir) as regional:
+        explorer = KpiExplorer(regional, ReviewNavigator(regional), metric="", by="")
+        assert explorer.message == ""
+        assert explorer.metric_picker.value == "signups"
+        assert charts[-1][1] == (regional, "signups")
+        assert offered(explorer.by_picker) == [""]  # signups has no dimension
+        assert offered(explorer.filter_picker) == [""]
+        explorer.metric_picker.value = "views"
+        assert offered(explorer.by_picker) == ["", "region"]
+        explorer.by_picker.value = "region"
+        assert explorer.message == ""
+        assert "north" in explorer.chart.outputs[0]["data"]["text/html"]
+        explorer.metric_picker.value = "signups"
+        assert offered(explorer.by_picker) == [""] and explorer.by_picker.value == ""
+        assert explorer.message == "" and charts[-1][1] == (regional, "signups")
+        with pytest.raises(
+            reviewkit.ReviewkitError,
+            match=r"^metric 'views' cannot be broken down by 'team'; its dimensions are: region$",
+        ):
+            KpiExplorer(regional, metric="views", by="team")
+        with pytest.raises(
+            reviewkit.ReviewkitError,
+            match=r"^metric 'signups' cannot be broken down by 'region': it has no dimensions$",
+        ):
+            KpiExplorer(regional, by="region")
+        with pytest.raises(
+            reviewkit.ReviewkitError,
+            match=r"^metric 'views' cannot be filtered on 'team'; its dimensions are: region$",
+        ):
+            KpiExplorer(regional, metric="views", filters={"team": "a"})
+        with pytest.raises(
+            reviewkit.ReviewkitError,
+            match=r"^unknown metric 'csat'; the catalogue has: signups, views$",
+        ):
+            KpiExplorer(regional, metric="csat")
+
+
+def test_the_explorer_of_a_project_without_metrics_says_so(regional_dir: Path) -> None:
+    config = (regional_dir / "reviewkit.yaml").read_text(encoding="utf-8")
+    (regional_dir / "reviewkit.yaml").write_text(
+        config.split("metrics:")[0] + "metrics: {}\n", encoding="utf-8"
+    )
+    with (
+        open_project(regional_dir) as empty,
+        pytest.raises(
+            reviewkit.ReviewkitError,
+            match=r"^the project has no metrics to explore: declare one under `metrics:` in reviewkit.yaml$",
+        ),
+    ):
+        KpiExplorer(empty)
+
+
 # -- LinkEditor ---------------------------------------------------------------------------------
 
 

@@ -889,8 +889,9 @@ def scorecard_chart(
     :meth:`Project.outcome_scorecard`: one row per metric (or outcome) with its name, a
     sparkline of the last ``periods`` periods (needs ``project``; an outcome uses its own
     segment, a metric ``filters``), the value, the previous-period and year-ago changes (green
-    when better, vermillion when worse, given the metric's direction), the target to date and
-    the status as a coloured shape and its word."""
+    when better, vermillion when worse, given the metric's direction; for a year, whose previous
+    period is the year earlier, one change), the target to date and the status as a coloured
+    shape and its word."""
     outcomes = "outcome" in frame.columns
     rows, lines = [], []
     for i, row in enumerate(frame.to_dict("records")):
@@ -979,9 +980,11 @@ def scorecard_chart(
                 title=alt.Title(f"last {periods}", anchor="start", fontSize=11, color="#555555"),
             )
         )
+    # a year's previous period is the year earlier: its change is shown once
+    once = bool(len(frame)) and bool((frame["previous_period"] == frame["year_ago_period"]).all())
     panels += [
         column("value", first_period, 90),
-        change("previous", "vs previous"),
+        *([] if once else [change("previous", "vs previous")]),
         change("year_ago", "vs year ago"),
         column("target", "target to date", 90),
         _layer(

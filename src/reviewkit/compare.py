@@ -36,21 +36,23 @@ __all__ = [
     "WbrView",
     "change",
     "compare",
+    "comparisons",
     "scorecard",
     "to_date",
     "trailing",
     "wbr",
 ]
 
+#: The comparison with the previous period, per grain (a year's is :data:`YEAR_AGO_NAME`).
 PREVIOUS_NAME: Final = {
     "day": "DoD",
     "week": "WoW",
     "month": "MoM",
     "quarter": "QoQ",
-    "year": "YoY",
     "fiscal_quarter": "QoQ",
-    "fiscal_year": "YoY",
 }
+#: The comparison with the same period a year earlier.
+YEAR_AGO_NAME: Final = "YoY"
 #: complete periods whose lengths differ by more than this share are flagged for additive metrics
 LENGTH_TOLERANCE: Final = 0.05
 TO_DATE_NAME: Final = {
@@ -79,6 +81,15 @@ class Change:
         if self.unit == "pp":
             return f"{self.value:+.1f} pp"
         return f"{self.value:+.0f} bps"
+
+
+def comparisons(period: Period) -> dict[str, str]:
+    """The distinct comparisons of a value of ``period``, {key: name}, keyed as the scorecard's
+    columns (``previous_change``...): the previous period (MoM, WoW...) and the same period a
+    year earlier (YoY). A year's previous period is the year earlier: one comparison, YoY."""
+    if period.shift(-1) == period.year_ago():
+        return {"year_ago": YEAR_AGO_NAME}
+    return {"previous": PREVIOUS_NAME[period.grain], "year_ago": YEAR_AGO_NAME}
 
 
 def _missing(value: float | None) -> bool:
@@ -161,11 +172,10 @@ def compare(
     earlier, each with its coverage and change, and the flags that qualify them."""
     definition = project.config.metrics[metric]
     sums = additive(project.config.metrics, metric)
-    previous, year_ago = period.shift(-1), period.year_ago()
+    bases = {"previous": period.shift(-1), "year_ago": period.year_ago()}
     windows = [
         Window("current", period.start, period.end),
-        Window("previous", previous.start, previous.end),
-        Window("year_ago", year_ago.start, year_ago.end),
+        *(Window(name, base.start, base.end) for name, base in bases.items()),
     ]
     values = _values(project, [metric], windows, filters, by)
     cover = {w.name: project.coverage([metric], w.start, w.end) for w in windows}
@@ -182,10 +192,9 @@ def compare(
             "coverage": cover["current"].text,
         }
         flags = cover["current"].flags(period.label)
-        for name, base in (("previous", previous), ("year_ago", year_ago)):
+        for name, base in bases.items():
             base_value = values.get((name, *group, metric))
             moved = change(definition, value, base_value, base.label)
-            label = PREVIOUS_NAME[period.grain] if name == "previous" else "YoY"
             row.update(
                 {
                     f"{name}_period": base.label,
@@ -195,7 +204,10 @@ def compare(
                     f"{name}_change_text": moved.text,
                 }
             )
-            flags += _comparison_flags(label, cover["current"], cover[name], base.label, sums=sums)
+        for name, label in comparisons(period).items():
+            flags += _comparison_flags(
+                label, cover["current"], cover[name], bases[name].label, sums=sums
+            )
         row["flags"] = flags
         rows.append(row)
     return pd.DataFrame(rows)
@@ -247,7 +259,7 @@ def to_date(
             py_cov = project.coverage([metric], prior.start, prior.end)
             name = TO_DATE_NAME[grain]
             flags = cur_cov.flags(f"{name} {period.label}")
-            flags += _comparison_flags(f"{name} YoY", cur_cov, py_cov, label, sums=sums)
+            flags += _comparison_flags(f"{name} {YEAR_AGO_NAME}", cur_cov, py_cov, label, sums=sums)
             rows.append(
                 {
                     "metric": metric,
@@ -323,7 +335,7 @@ def _series_rows(
             flags = cur_cov.flags(period.label)
             if end is not None and current.end == end and end < period.end:
                 flags.append(f"{period.label} is to date: through {end}")
-            flags += _comparison_flags("YoY", cur_cov, py_cov, prior_label, sums=sums)
+            flags += _comparison_flags(YEAR_AGO_NAME, cur_cov, py_cov, prior_label, sums=sums)
             rows.append(
                 {
                     "metric": metric,
@@ -364,7 +376,7 @@ def wbr(
     filters: Filters | None = None,
 ) -> WbrView:
     """The trailing 6 weeks and 12 months, each with the prior-year series, and the box: last
-    week, WoW, YoY, MTD, YoY, QTD, YoY, YTD, YoY."""
+    week, WoW, last week YoY, MTD, MTD YoY, QTD, QTD YoY, YTD, YTD YoY."""
     calendar = project.config.calendar
     week = period_containing(week_ending, "week", calendar)
     if week.end != week_ending:
@@ -404,12 +416,20 @@ def wbr(
             "text": format_value(definition, last["value"]),
         },
         {"name": "WoW", "value": wow.value, "text": wow.text},
-        {"name": "YoY", "value": last["year_ago_change"], "text": last["year_ago_change_text"]},
+        {
+            "name": f"last week {YEAR_AGO_NAME}",
+            "value": last["year_ago_change"],
+            "text": last["year_ago_change_text"],
+        },
     ]
     for row in ptd.to_dict("records"):
         box += [
             {"name": row["window"], "value": row["value"], "text": row["text"]},
-            {"name": "YoY", "value": row["year_ago_change"], "text": row["year_ago_change_text"]},
+            {
+                "name": f"{row['window']} {YEAR_AGO_NAME}",
+                "value": row["year_ago_change"],
+                "text": row["year_ago_change_text"],
+            },
         ]
     flags = [*last["flags"], *[f for row in ptd.to_dict("records") for f in row["flags"]]]
     return WbrView(
@@ -494,16 +514,18 @@ def scorecard(
             "text": format_value(definition, value),
             "coverage": cover["current"].text,
         }
-        for key, base in (("previous", previous), ("year_ago", year_ago)):
+        bases = {"previous": previous, "year_ago": year_ago}
+        for key, base in bases.items():
             moved = change(definition, value, values.get((key, name)), base.label)
+            row[f"{key}_period"] = base.label
             row[f"{key}_change"] = moved.value
             row[f"{key}_change_text"] = moved.text
-            label = PREVIOUS_NAME[period.grain] if key == "previous" else "YoY"
+        for key, label in comparisons(period).items():
             flags += _comparison_flags(
                 label,
                 cover["current"],
                 cover[key],
-                base.label,
+                bases[key].label,
                 sums=additive(project.config.metrics, name),
             )
         goal = target if target is not None else matching_target(project.config, name, wanted)

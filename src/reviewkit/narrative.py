@@ -26,6 +26,7 @@ import altair as alt
 import pandas as pd
 
 from reviewkit import charts
+from reviewkit.compare import comparisons
 from reviewkit.config import Metric, Outcome
 from reviewkit.coverage import coverage_of
 from reviewkit.evidence import _difference_text
@@ -150,7 +151,8 @@ def executive_summary(
 def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]:
     """The notable changes of one scorecard row, as text with better/worse."""
     found = []
-    for key, against in (("previous", month.shift(-1).label), ("year_ago", "a year earlier")):
+    against = {"previous": month.shift(-1).label, "year_ago": "a year earlier"}
+    for key in comparisons(month):  # a year's previous period is the year earlier: said once
         change = row[f"{key}_change"]
         if not isinstance(change, float | int) or math.isnan(change):
             continue
@@ -158,7 +160,7 @@ def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]
             continue
         better = (change > 0) == (metric.direction == "higher")
         found.append(
-            f"{row[f'{key}_change_text']} on {against} ({'better' if better else 'worse'})"
+            f"{row[f'{key}_change_text']} on {against[key]} ({'better' if better else 'worse'})"
         )
     return found
 
@@ -177,9 +179,12 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
     if not sentences and not card.empty and card["value"].notna().any():
         limits = [f"{v:g}%" if k == "percent" else f"{v:g} {k}" for k, v in NOTABLE_CHANGE.items()]
         told = ", ".join(limits[:-1]) + " or " + limits[-1]
+        previous = f"the previous {month.grain.replace('_', ' ')}"
+        against = " or ".join(
+            previous if key == "previous" else "a year earlier" for key in comparisons(month)
+        )
         sentences.append(
-            f"No outcome's KPI moved notably in {month.label} (by at least {told} on the "
-            "previous month or a year earlier)."
+            f"No outcome's KPI moved notably in {month.label} (by at least {told} on {against})."
         )
     return sentences
 
@@ -474,18 +479,20 @@ def _paragraph(text: str) -> Html:
 
 
 def scorecard_table(project: Project, period: str | Period, team: str | None = None) -> Html:
-    """The outcome scorecard as a table to read (and print) beside its chart."""
-    card = project.outcome_scorecard(review_period(project, period), team=_team(team))
+    """The outcome scorecard as a table to read (and print) beside its chart: the change on the
+    previous period and on a year earlier (once for a year, whose previous period it is)."""
+    month = review_period(project, period)
+    card = project.outcome_scorecard(month, team=_team(team))
     if card.empty:
         return table(card, empty="No outcomes are declared for this team.")
+    headers = {"previous": "vs previous", "year_ago": "vs a year ago"}
     shown = pd.DataFrame(
         {
             "outcome": card["title"],
             "owner": card["owner"],
             "KPI": card["label"],
             "value": card["text"],
-            "vs previous": card["previous_change_text"],
-            "vs a year ago": card["year_ago_change_text"],
+            **{headers[key]: card[f"{key}_change_text"] for key in comparisons(month)},
             "target to date": card["target_text"],
             "status": card["status"],
             "why": card["status_reason"],

@@ -269,14 +269,18 @@ class ReviewNavigator(_Panel):
 class KpiExplorer(_Panel):
     """One KPI over time: metric, grain, date range, a dimension filter and a breakdown, drawn as
     a trend chart (or, with a breakdown, a table per group) above the KPI's table by period.
-    With a navigator, its period ends the range and its team filters the KPI."""
+    With a navigator, its period ends the range and its team filters the KPI.
+
+    The defaults suit any project: no ``metric`` is the first of the project's catalogue, no
+    ``by`` is no breakdown. The filter and breakdown offer only the metric's own dimensions
+    (:meth:`dimensions`), anew when another metric is picked."""
 
     def __init__(
         self,
         project: Project,
         navigator: ReviewNavigator | None = None,
         *,
-        metric: str | None = None,
+        metric: str = "",
         grain: str = "month",
         start: dt.date | str | None = None,
         end: dt.date | str | None = None,
@@ -285,6 +289,11 @@ class KpiExplorer(_Panel):
     ) -> None:
         super().__init__(project)
         names = list(project.config.metrics)
+        if not names:
+            raise Refused(
+                "the project has no metrics to explore: declare one under `metrics:` in "
+                "reviewkit.yaml"
+            )
         chosen = metric or names[0]
         if chosen not in names:
             raise Refused(f"unknown metric {chosen!r}; the catalogue has: {', '.join(names)}")
@@ -308,11 +317,13 @@ class KpiExplorer(_Panel):
         self.table = widgets.Output()
         self._dimensions_for(chosen, by=by)
         if by and self.by_picker.value != by:
-            raise Refused(f"metric {chosen!r} cannot be broken down by {by!r}")
+            raise Refused(f"metric {chosen!r} cannot be broken down by {by!r}" + self._has(chosen))
         for dimension, wanted in (filters or {}).items():
             values = (wanted,) if isinstance(wanted, str) else tuple(wanted)
             if dimension not in _options(self.filter_picker):
-                raise Refused(f"metric {chosen!r} cannot be filtered on {dimension!r}")
+                raise Refused(
+                    f"metric {chosen!r} cannot be filtered on {dimension!r}" + self._has(chosen)
+                )
             self.filter_picker.value = dimension
             self._values_for(dimension)
             unknown = [v for v in values if v not in _options(self.value_picker)]
@@ -344,13 +355,24 @@ class KpiExplorer(_Panel):
         self._quiet = False
         self.refresh()
 
-    def _dimensions_for(self, metric: str, *, by: str = "") -> None:
-        """Offer the dimensions every source behind ``metric`` has (a filter or breakdown needs
-        the dimension in each of them)."""
+    def dimensions(self, metric: str) -> list[str]:
+        """The dimensions ``metric`` can be filtered on and broken down by: those every source
+        behind it has (a filter or breakdown needs the dimension in each of them)."""
         sources = [
             self.project.config.sources[s] for s in metric_sources(self.project.config, metric)
         ]
-        shared = [d for d in sources[0].dimensions if all(d in s.dimensions for s in sources)]
+        return [d for d in sources[0].dimensions if all(d in s.dimensions for s in sources)]
+
+    def _has(self, metric: str) -> str:
+        """The end of a refusal: what ``metric`` can be broken down by."""
+        shared = self.dimensions(metric)
+        if not shared:
+            return ": it has no dimensions"
+        return f"; its dimensions are: {', '.join(shared)}"
+
+    def _dimensions_for(self, metric: str, *, by: str = "") -> None:
+        """Offer ``metric``'s :meth:`dimensions` to filter on and break down by."""
+        shared = self.dimensions(metric)
         none = [("(none)", "")]
         self.filter_picker.options = none + [(d, d) for d in shared]
         self.filter_picker.value = ""

@@ -26,8 +26,10 @@ SCORECARD_COLUMNS = (
     "value",
     "text",
     "coverage",
+    "previous_period",
     "previous_change",
     "previous_change_text",
+    "year_ago_period",
     "year_ago_change",
     "year_ago_change_text",
     "target",
@@ -140,7 +142,7 @@ def _print_scorecard(
     through: Any,
     quarantined: dict[str, int],
 ) -> None:
-    from reviewkit.compare import PREVIOUS_NAME  # noqa: PLC0415
+    from reviewkit.compare import comparisons  # noqa: PLC0415
 
     if fmt == "csv":
         out = card[list(SCORECARD_COLUMNS)].copy()
@@ -167,6 +169,7 @@ def _print_scorecard(
         )
         return
     click.echo(heading)
+    shown = comparisons(chosen)  # a year's previous period is the year ago: one column
     notes: dict[str, int] = {}
     table = []
     for row in card.to_dict("records"):
@@ -175,14 +178,13 @@ def _print_scorecard(
             [
                 row["label"],
                 row["text"],
-                row["previous_change_text"].split(" (")[0],
-                row["year_ago_change_text"].split(" (")[0],
+                *(row[f"{key}_change_text"].split(" (")[0] for key in shown),
                 row["target_text"],
                 "" if row["status"] == "n/a" and not row["target_text"] else row["status"],
                 marks,
             ]
         )
-    headers = ["metric", "value", PREVIOUS_NAME[chosen.grain], "YoY", "target", "status", "flags"]
+    headers = ["metric", "value", *shown.values(), "target", "status", "flags"]
     click.echo(render_table(headers, table))
     for text, number in notes.items():
         click.echo(f"[{number}] {text}")

@@ -12,8 +12,18 @@ import click
 
 from reviewkit.cli.common import render_table, user_errors
 
-#: Box-total columns of the text table, in wbr-app's order.
-BOX_HEADERS = ("last wk", "WoW", "YoY", "MTD", "YoY", "QTD", "YoY", "YTD", "YoY")
+#: Box-total columns of the text table, in wbr-app's order, each naming what it compares.
+BOX_HEADERS = (
+    "last wk",
+    "WoW",
+    "last wk YoY",
+    "MTD",
+    "MTD YoY",
+    "QTD",
+    "QTD YoY",
+    "YTD",
+    "YTD YoY",
+)
 CHANGE_COLUMNS = (1, 2, 4, 6, 8)
 
 
