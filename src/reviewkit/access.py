@@ -119,9 +119,6 @@ class Claiming:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
 
-    def __contains__(self, kernel_id: str) -> bool:
-        return kernel_id in self._manager
-
     async def get_rendered_notebook(self, *args: Any, **kwargs: Any) -> Any:
         task, rendered, kernel_id = await self._manager.get_rendered_notebook(*args, **kwargs)
         self._owners.claim(kernel_id, self._owner, self._manager)
