@@ -206,11 +206,23 @@ def test_init_scaffolds_a_project_that_checks_clean(tmp_path: Path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     code, out, _ = run("init", "fresh")
     assert code == 0
-    assert "created fresh/reviewkit.yaml" in out
-    assert run("check", "--project", "fresh")[0] == 0
-    assert run("kpis", "--project", "fresh", "--period", "2026-01", "--metric", "csat")[
-        1
-    ].splitlines()[3].split()[:2] == ["CSAT", "4.00"]
+    assert out.splitlines()[:5] == [
+        f"created fresh/{name}"
+        for name in (
+            ".gitignore",
+            "data/issues.csv",
+            "data/kpis.csv",
+            "links.yaml",
+            "reviewkit.yaml",
+        )
+    ]
+    assert run("check", "--project", "fresh") == (0, "", "ok: project is valid\n")
+    assert run("kpis", "--project", "fresh", "--period", "2026-W47")[1].splitlines()[3].split()[
+        :5
+    ] == ["Sign-ups", "a", "day", "40.6", "+13.1%"]
+    assert run("links", "import", "--project", "fresh", "fresh/links.yaml")[1] == (
+        "1 created, 0 updated, 0 unchanged\n"
+    )
     code, _, err = run("init", "fresh")
     assert (code, err) == (
         1,
@@ -220,7 +232,9 @@ def test_init_scaffolds_a_project_that_checks_clean(tmp_path: Path, monkeypatch)
 
 def test_init_example_is_the_sample_company(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert run("init", "north", "--example")[0] == 0
+    code, out, _ = run("init", "north", "--example")
+    assert code == 0
+    assert "created north/links.yaml" not in out  # the starter's examples are not the sample's
     assert {p.name for p in (tmp_path / "north" / "data").iterdir()} >= {
         "support_tickets.csv",
         "nps_responses.csv",

@@ -15,11 +15,20 @@ from reviewkit.cli.common import user_errors
     "--example", is_flag=True, help="Fill the project with the sample company's config and exports."
 )
 def init(directory: Path, example: bool) -> None:
-    """Create a review project in DIRECTORY (a reviewkit.yaml to fill in, and data/)."""
+    """Create a review project in DIRECTORY: a commented reviewkit.yaml with one example of
+    each part (a source, a metric, an outcome with a target, the outputs), a tiny example of
+    each export in data/ and a links.yaml, so that `reviewkit check` passes at once."""
     from reviewkit.scaffold import init_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors():
         written = init_project(directory, example=example)
     for path in written:
         click.echo(f"created {path}")
-    click.echo(f"next: edit {directory / 'reviewkit.yaml'}, then `reviewkit check -p {directory}`")
+    if example:
+        click.echo(f"next: `reviewkit check -p {directory}`")
+    else:
+        click.echo(
+            f"next: `reviewkit check -p {directory}`; then put your exports in "
+            f"{directory / 'data'} and change {directory / 'reviewkit.yaml'} to match (its "
+            "comments say what each key is for; README: Your own data in 15 minutes)"
+        )
