@@ -230,6 +230,21 @@ def test_init_scaffolds_a_project_that_checks_clean(tmp_path: Path, monkeypatch)
     )
 
 
+def test_latest_is_refused_while_the_data_covers_no_whole_period(tmp_path: Path) -> None:
+    # two weeks of November: `latest` month was October, before the data, all n/a with exit 0
+    run("init", str(tmp_path / "fresh"))
+    code, out, err = run("kpis", "--project", str(tmp_path / "fresh"))
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: no month is complete yet: the data starts 2026-11-09 and runs through "
+        "2026-11-22, so there is no latest one; ask for 2026-11 (in progress) or a shorter "
+        "period, such as a week\n"
+    )
+    code, out, _ = run("kpis", "--project", str(tmp_path / "fresh"), "--grain", "week")
+    assert code == 0
+    assert "week 2026-W47 (2026-11-16 to 2026-11-22)" in out
+
+
 def test_init_example_is_the_sample_company(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, _ = run("init", "north", "--example")

@@ -147,9 +147,22 @@ class Workspace:
         """Parse a period (``2026-10``, ``FY2026``, ``last-month``, ``latest``...).
 
         ``grain=None`` takes the grain the text names; ``latest`` is the latest period that
-        every source behind ``metrics`` covers completely."""
-        through = self.data_through(metrics) if text.strip() == "latest" else None
-        return parse_period(text, grain, self.config.calendar, through, today)
+        every source behind ``metrics`` covers completely; while the data covers none (less
+        than a month of it, at month grain) it is refused, never a period before the data."""
+        if text.strip() != "latest":
+            return parse_period(text, grain, self.config.calendar, None, today)
+        names = list(metrics) if metrics is not None else list(self.config.metrics)
+        through = self.data_through(names)
+        period = parse_period(text, grain, self.config.calendar, through, today)
+        starts = [dates.first for dates in self.metric_dates(names) if dates.first is not None]
+        if starts and period.end < max(starts):
+            shorter = "" if period.grain in ("day", "week") else ", such as a week"
+            raise QueryError(
+                f"no {period.grain.replace('_', ' ')} is complete yet: the data starts "
+                f"{max(starts)} and runs through {through}, so there is no latest one; ask for "
+                f"{period.shift(1).label} (in progress) or a shorter period{shorter}"
+            )
+        return period
 
     # -- KPIs ---------------------------------------------------------------------------------
     def kpis(
