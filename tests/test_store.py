@@ -21,11 +21,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from reviewkit import clock
 from reviewkit.cli import main
 from reviewkit.store import (
+    CHECKIN,
+    LINK,
     SCHEMA_VERSION,
     CheckIn,
     Decision,
@@ -665,6 +668,63 @@ def test_export_import_round_trip(tmp_path: Path, name: str, location: Path | st
         assert import_links(target, written[0]) == ImportResult(0, 0, 2 * len(HOSTILE))
         assert len(target.events()) == events
         assert target.verify()
+
+
+def uncommented(text: str) -> str:
+    """The export with its commented examples' lines (``# - key:`` and ``#   key:``) made YAML,
+    as a user would uncomment them; the prose comments stay comments."""
+    return re.sub(r"^# (?=- |  )", "", text, flags=re.M)
+
+
+def test_an_empty_store_exports_a_commented_template_that_imports_as_is(tmp_path: Path) -> None:
+    path = tmp_path / "links.yaml"
+    with Store(tmp_path / "s.sqlite", actor="bo") as store:
+        assert export_links(store, path) == [path]
+        text = path.read_text(encoding="utf-8")
+        assert "\nlinks:\n# - output_id: WEB-12 " in text and "\ncheckins:\n# - outcome_id:" in text
+        assert import_links(store, path) == ImportResult(0, 0, 0)  # as it is: nothing
+        assert store.events() == []
+        # uncommented, the examples are one link and one check-in with every field, as written
+        path.write_text(uncommented(text), encoding="utf-8")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        every = {"author", "created_at", "updated_at"}
+        assert set(raw["links"][0]) == {*LINK.fields, *every}
+        assert set(raw["checkins"][0]) == {*CHECKIN.fields, *every}
+        assert set(raw["checkins"][0]["decisions"][0]) == {"text", "owner", "due", "done"}
+        assert import_links(store, path) == ImportResult(2, 0, 0)
+        (link,) = store.links()
+        (checkin,) = store.checkins()
+    assert link == Link(
+        "WEB-12",
+        "more-signups",
+        "Fewer fields, so fewer visitors give up half-way",
+        "increase",
+        3.0,
+        7,
+        "medium",
+        "ana",
+        dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC),
+    )
+    assert (checkin.period, checkin.status, checkin.proposed_status, checkin.decisions) == (
+        "2026-11",
+        "at risk",
+        "off track",
+        (Decision("Try a one-field form", "ana", dt.date(2026, 12, 15), False),),
+    )
+
+
+def test_only_an_empty_list_gets_the_commented_example(tmp_path: Path) -> None:
+    path = tmp_path / "links.yaml"
+    with Store(tmp_path / "s.sqlite", actor="bo") as store:
+        store.link("A-1", "act", hypothesis="h")
+        export_links(store, path)
+        text = path.read_text(encoding="utf-8")
+        assert "# - output_id:" not in text and "\ncheckins:\n# - outcome_id:" in text
+        assert import_links(store, path) == ImportResult(0, 0, 1)
+        store.checkin("act", "2026-10", status="on track")
+        export_links(store, path)
+        assert "# -" not in path.read_text(encoding="utf-8")
 
 
 def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:

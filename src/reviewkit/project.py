@@ -18,7 +18,7 @@ import pandas as pd
 
 from reviewkit import compare as comparisons
 from reviewkit import evidence, review
-from reviewkit.config import CONFIG_FILE, ProjectConfig, load_config
+from reviewkit.config import CONFIG_FILE, Outcome, ProjectConfig, load_config
 from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
 from reviewkit.files import relative
 from reviewkit.metrics import (
@@ -249,8 +249,7 @@ class Project(Workspace):
                 "by hand (project.add_output)"
             )
         if direction is None:
-            better = self.config.metrics[outcome.metric].direction
-            direction = "increase" if better == "higher" else "decrease"
+            direction = self._better_way(outcome)
         return self.store.link(
             output_id,
             outcome_id,
@@ -494,7 +493,8 @@ class Project(Workspace):
 
     def import_links(self, path: Path, *, author: str | None = None) -> ImportResult:
         """Import links and check-ins exported by ``reviewkit links export``, refusing any that
-        name an unknown output or outcome (nothing is imported then)."""
+        name an unknown output or outcome (nothing is imported then). A link without a
+        direction takes the way its outcome's metric gets better, as :meth:`link` does."""
         outputs_known = set(self.outputs()["id"])
         return import_links(
             self.store,
@@ -502,7 +502,13 @@ class Project(Workspace):
             author=author,
             known_outputs=outputs_known,
             known_outcomes=set(self.config.outcomes),
+            directions={o.id: self._better_way(o) for o in self.config.outcomes.values()},
         )
+
+    def _better_way(self, outcome: Outcome) -> str:
+        """The direction a link to ``outcome`` hopes for: the way its metric gets better."""
+        better = self.config.metrics[outcome.metric].direction
+        return "increase" if better == "higher" else "decrease"
 
 
 def data_gap(project: Project, month: Period, team: str | None = None) -> str | None:

@@ -4,11 +4,12 @@
 >>> import_links(store, Path("links.yaml"), author="ana")
 ImportResult(created=0, updated=1, unchanged=11)
 
-``.yaml``/``.yml``: one document with ``links:`` and ``checkins:`` lists. ``.csv``: links in the
-file, check-ins in ``<stem>.checkins.csv`` beside it (decisions as JSON), with cells neutralised
-against formula injection (:func:`formula_safe`). An import is all or nothing: every wrong value
-is reported with its file, line and column, then nothing is written; what is right is merged
-into the store in one transaction (:meth:`reviewkit.store.Store.merge`).
+``.yaml``/``.yml``: one document with ``links:`` and ``checkins:`` lists (an empty one written
+with a commented example of every field, so a new project's export is a template). ``.csv``:
+links in the file, check-ins in ``<stem>.checkins.csv`` beside it (decisions as JSON), with cells
+neutralised against formula injection (:func:`formula_safe`). An import is all or nothing:
+every wrong value is reported with its file, line and column, then nothing is written; what is
+right is merged into the store in one transaction (:meth:`reviewkit.store.Store.merge`).
 """
 
 from __future__ import annotations
@@ -61,11 +62,17 @@ def export_links(store: Store, path: Path) -> list[Path]:
 
 
 def _yaml_text(store: Store) -> str:
+    """The export: each list as YAML. A list the store has nothing for (all of them, in a new
+    project) is left empty above a commented example with every field, which imports nothing
+    as it is and is one valid entry once uncommented."""
     links, checkins = store.rows(LINK, CHECKIN)
-    body = yaml.safe_dump(
-        {"links": links, "checkins": checkins}, sort_keys=False, allow_unicode=True, width=1 << 20
-    )
-    return _YAML_HEADER + body
+    text = _YAML_HEADER + (_YAML_EXAMPLES_NOTE if not (links and checkins) else "")
+    for name, rows in (("links", links), ("checkins", checkins)):
+        if rows:
+            text += yaml.safe_dump({name: rows}, sort_keys=False, allow_unicode=True, width=1 << 20)
+        else:
+            text += f"{name}:\n" + "".join(f"# {line}\n" for line in _EXAMPLES[name])
+    return text
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,13 @@ def import_links(
     author: str | None = None,
     known_outputs: Collection[str] | None = None,
     known_outcomes: Collection[str] | None = None,
+    directions: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Bring an export (maybe edited) back into ``store``: links and check-ins are created or
     updated, never deleted. All or nothing: every wrong value is reported (file:line), then
     nothing is written. Unchanged entities record nothing, so re-importing is idempotent.
-    ``known_outputs``/``known_outcomes``, when given, are the only ids rows may name.
+    ``known_outputs``/``known_outcomes``, when given, are the only ids rows may name;
+    ``directions`` gives a link without a direction its outcome's (else ``increase``).
 
     A new entity keeps the author and timestamps the file gives; a changed one is attributed
     to whoever imports it (``author``, default the store's actor), now."""
@@ -132,6 +141,10 @@ def import_links(
         beside = _checkins_path(path)
         if beside.exists():
             rows += _csv_rows(beside, CHECKIN, problems)
+    for row in rows:
+        outcome = row.raw.get("outcome_id")
+        if row.entity is LINK and row.raw.get("direction") in (None, "") and directions:
+            row.raw["direction"] = directions.get(str(outcome))
     known = {"output_id": known_outputs, "outcome_id": known_outcomes}
     records = _checked(rows, problems, known)
     if problems:
@@ -162,6 +175,46 @@ _YAML_HEADER: Final = (
     "# reviewkit store export: links (output -> outcome) and check-ins.\n"
     "# Edit and import it back; author and the timestamps are informative.\n"
 )
+_YAML_EXAMPLES_NOTE: Final = (
+    "# Under a list the store has nothing for, the commented lines are an example with every\n"
+    "# field: uncomment it, put in your own ids and values, and import this file with\n"
+    "# `reviewkit links import FILE`. As they are, they import nothing. (README: The links file)\n"
+)
+#: The commented example under an empty list of the YAML export: every field, with what it is.
+_EXAMPLES: Final = {
+    "links": (
+        "- output_id: WEB-12           # required: an output's id (a row of the outputs export)",
+        "  outcome_id: more-signups    # required: an outcome's id (outcomes: in reviewkit.yaml)",
+        "  hypothesis: Fewer fields, so fewer visitors give up half-way   # why; optional text",
+        "  direction: increase         # increase | decrease: the way the KPI should move "
+        "(default: the way its metric gets better)",
+        "  size: 3                     # the expected change in the KPI's units (optional)",
+        "  lag_days: 7                 # days from delivery until the KPI should move "
+        "(default: the outcome's lag_days)",
+        "  confidence: medium          # low | medium | high (default medium)",
+        "  author: ana                 # optional, kept for a new link: who made it "
+        "(default: who imports it)",
+        "  created_at: 2026-11-20T09:30:00+00:00   # optional, as author: when (default: now)",
+        "  updated_at: 2026-11-20T09:30:00+00:00   # optional, as author: when it last changed",
+    ),
+    "checkins": (
+        "- outcome_id: more-signups    # required: the outcome reviewed",
+        "  period: 2026-11             # required: the month reviewed, YYYY-MM",
+        "  status: at risk             # required: on track | at risk | off track",
+        "  proposed_status: off track  # optional: the status the numbers proposed",
+        "  confidence: medium          # low | medium | high (default medium)",
+        "  note: Sign-ups recover since the shorter form   # optional text",
+        "  decisions:                  # optional: what the review decided, each with:",
+        "  - text: Try a one-field form   # required: the decision",
+        "    owner: ana                # optional: who does it",
+        "    due: 2026-12-15           # optional: by when, YYYY-MM-DD",
+        "    done: false               # true once done (default false)",
+        "  author: ana                 # optional, kept for a new check-in: who made it "
+        "(default: who imports it)",
+        "  created_at: 2026-11-25T09:30:00+00:00   # optional, as author: when (default: now)",
+        "  updated_at: 2026-11-25T09:30:00+00:00   # optional, as author: when it last changed",
+    ),
+}
 
 
 def _checkins_path(path: Path) -> Path:
