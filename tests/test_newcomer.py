@@ -266,3 +266,29 @@ def test_a_link_imported_without_direction_takes_the_way_its_metric_gets_better(
     with open_project(".") as project:
         (link,) = project.store.links()
     assert link.direction == "decrease"
+
+
+def test_check_names_each_output_missing_its_id_title_or_team(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the outputs export's required columns (README, "The outputs export"): a blank id is an
+    # error, a blank title or team a warning, each with its file and line
+    monkeypatch.chdir(tmp_path)
+    reviewkit("init", "fresh")
+    monkeypatch.chdir("fresh")
+    Path("data/issues.csv").write_text(
+        "key,title,team,done\n"
+        "WEB-12,,growth,2026-11-13\n"
+        "WEB-13,Sign-up with Google,growth,2026-11-14\n"
+        ",Pricing page answers common questions,,2026-11-18\n"
+    )
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "data/issues.csv:4: outputs.id: column 'key' is blank, so this output has no id to link "
+        "it by; fill it in (or remove the row)\n"
+        "data/issues.csv:2: warning: outputs.title: column 'title' is blank, so this output is "
+        "shown without a title; fill it in\n"
+        "data/issues.csv:4: warning: outputs.team: column 'team' is blank, so this output counts "
+        "for no team in alignment; fill it in\n"
+    )

@@ -29,7 +29,7 @@ from reviewkit.metrics import (
     weekday_share,
 )
 from reviewkit.periods import Period, period_containing
-from reviewkit.sources import quote_ident, source_files
+from reviewkit.sources import blank_rows, quote_ident, source_files
 from reviewkit.store import Decision, Store
 from reviewkit.store_files import export_links, import_links
 from reviewkit.workspace import Filters, Workspace, as_by, as_date
@@ -643,7 +643,8 @@ def _check_blank_runs(project: Project) -> list[Problem]:
 
 def _check_outputs(project: Project) -> list[Problem]:
     """The outputs mapping names columns the export must really have (text columns such as the
-    id and title are not declared under the source, so only the file can tell)."""
+    id and title are not declared under the source, so only the file can tell), and each
+    output's id must be there (a title or team missing is a warning: the row still counts)."""
     spec = project.config.outputs
     if spec is None or spec.source not in project._loaded:
         return []
@@ -663,7 +664,33 @@ def _check_outputs(project: Project) -> list[Problem]:
                     key=f"outputs.{key}",
                 )
             )
-    return problems
+    if problems:
+        return problems
+    loaded = project._loaded[spec.source]
+    return [
+        *blank_rows(
+            loaded,
+            spec.id,
+            f"column '{spec.id}' is blank, so this output has no id to link it by; fill it in "
+            "(or remove the row)",
+            key="outputs.id",
+        ),
+        *blank_rows(
+            loaded,
+            spec.title,
+            f"column '{spec.title}' is blank, so this output is shown without a title; fill it in",
+            key="outputs.title",
+            severity="warning",
+        ),
+        *blank_rows(
+            loaded,
+            spec.team,
+            f"column '{spec.team}' is blank, so this output counts for no team in alignment; fill "
+            "it in",
+            key="outputs.team",
+            severity="warning",
+        ),
+    ]
 
 
 def _check_metrics(project: Project) -> list[Problem]:

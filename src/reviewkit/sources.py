@@ -43,6 +43,7 @@ __all__ = [
     "LoadedSource",
     "ResultCache",
     "SourceCache",
+    "blank_rows",
     "connect",
     "load_remote",
     "load_source",
@@ -399,6 +400,39 @@ def _repeated_keys(
         for first, row, values in found[:LISTED_ROWS]
     ]
     return problems + _more(shown, len(found), "row(s) repeat a unique key")
+
+
+def blank_rows(
+    loaded: LoadedSource, column: str, message: str, *, key: str, severity: str = "error"
+) -> list[Problem]:
+    """A problem (``message``, under ``key``) for each row of ``loaded``'s export files whose
+    ``column`` is blank, with its file and line: the first few of each file, then how many more.
+    A source in a SQL engine has no lines to name and is not checked here."""
+    problems: list[Problem] = []
+    con = connect()
+    try:
+        for file in loaded.files:
+            rows = [
+                row
+                for (row,) in con.execute(
+                    "SELECT file_row_number FROM read_parquet($p, file_row_number = true) "
+                    f"WHERE {quote_ident(column)} IS NULL ORDER BY 1",
+                    {"p": str(file.table)},
+                ).fetchall()
+            ]
+            shown = shown_path(file.path)
+            where = _row_locator(loaded.source, file, rows[:LISTED_ROWS])
+            problems += [
+                replace(where[row].problem(shown, message), key=key, severity=severity)
+                for row in rows[:LISTED_ROWS]
+            ]
+            problems += [
+                replace(more, key=key, severity=severity)
+                for more in _more(shown, len(rows), f"row(s) like these, with '{column}' blank")
+            ]
+    finally:
+        con.close()
+    return problems
 
 
 def _future_rows(
