@@ -421,6 +421,11 @@ def percent_change(now: float, before: float) -> float:
     return (now - before) / abs(before) * 100
 
 
+def percent_text(change: float) -> str:
+    """A change as the table shows it: exactly no change is 0%."""
+    return "0%" if change == 0 else f"{change:+.1f}%"
+
+
 def table_cells(out: str) -> tuple[list[str], dict[str, list[str]]]:
     """The headers and the rows (by metric) of the table `reviewkit kpis` prints."""
     lines = out.splitlines()
@@ -450,9 +455,9 @@ def test_kpis_columns_name_distinct_comparisons_at_every_grain(
     assert len(set(headers)) == len(headers)
     for metric in ("revenue", "orders"):
         row = dict(zip(headers, rows[metric], strict=True))
-        assert row["YoY"] == f"{percent_change(now[metric], earlier[metric]):+.1f}%"
+        assert row["YoY"] == percent_text(percent_change(now[metric], earlier[metric]))
         if previous and last:
-            assert row[previous] == f"{percent_change(now[metric], last[metric]):+.1f}%"
+            assert row[previous] == percent_text(percent_change(now[metric], last[metric]))
         marks = re.findall(r"\[\d+\]", row["flags"])
         assert len(marks) == len(set(marks)), row  # a flag is named once
     code, out, _ = run("kpis", "--period", period, "--format", "csv")

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from reviewkit import QueryError, open_project
+from reviewkit.config import Metric
 from reviewkit.periods import Calendar, parse_period
+from reviewkit.targets import evaluate
 
 FIRST, LAST, MISSING, QUIET = (
     dt.date(2023, 1, 1),
@@ -133,7 +135,8 @@ def test_ratio_metrics_are_ratios_of_totals_with_point_changes(daily) -> None:
     assert august["value"] == pytest.approx(15 * 30 / (150 * 30))
     team = one(daily.compare("conversion", "2023-09", by="team"), team="a")
     assert team["value"] == pytest.approx(0.05)
-    assert row["previous_change_text"] == "+0.0 pp"
+    # the same ratio as in August: no change, said as exactly 0
+    assert (row["previous_change"], row["previous_change_text"]) == (0, "0 pp")
     bps = one(daily.compare("conversion_bps", "2023-09", by="team"), team="b")
     assert bps["value"] == pytest.approx(0.2)
     assert bps["text"] == "2,000 bps"
@@ -217,7 +220,7 @@ def test_wbr_view_six_weeks_twelve_months_and_the_box(daily) -> None:
         "YTD",
         "YTD YoY",
     ]
-    assert list(view.box["text"])[:4] == ["70", "+0.0%", "+0.0%", "100"]
+    assert list(view.box["text"])[:4] == ["70", "0%", "0%", "100"]
     assert view.box.iloc[5]["value"] == 700  # QTD: 2024-01-01 to 2024-03-10
     with pytest.raises(
         QueryError, match=r"2024-03-09 is a Saturday, but weeks end on sunday; use 2024-03-10"
@@ -267,6 +270,13 @@ def test_target_to_date_attainment_gap_and_status(tmp_path: Path) -> None:
     )
     conversion = one(company, metric="conversion")
     assert (conversion["target"], conversion["status"]) == (0.12, "off track")
+
+
+def test_a_small_shortfall_is_not_rounded_to_nothing() -> None:
+    metric = Metric(name="activation", label="Activation", format="percent")
+    # 0.4498 against 0.45: 0.044% behind (it read "behind the target to date by 0.0%")
+    result = evaluate(metric, 0.4498, 0.45)
+    assert (result.status, result.reason) == ("at risk", "behind the target to date by 0.04%")
 
 
 def test_lower_is_better_inverts_status(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import pandas as pd
 from reviewkit.config import Metric, Target
 from reviewkit.coverage import Coverage
 from reviewkit.errors import QueryError
-from reviewkit.metrics import format_value
+from reviewkit.metrics import format_change, format_value
 from reviewkit.periods import Period, Window, period_containing
 from reviewkit.sources import quote_ident
 from reviewkit.targets import TargetResult, evaluate, matching_target, target_value
@@ -64,23 +64,21 @@ TO_DATE_NAME: Final = {
 }
 
 
+#: two values this close (relative to the larger) are the same value: floating-point rounding
+#: in a sum or mean of many rows, not a change (a change of 1 in 10^12 is never one a review means)
+SAME: Final = 1e-12
+#: how a change in each unit is written: its suffix and decimals
+UNIT_TEXT: Final = {"percent": ("%", 1), "pp": (" pp", 1), "bps": (" bps", 0)}
+
+
 @dataclass(frozen=True)
 class Change:
-    """The change from a base value, in the metric's change unit, or why there is none."""
+    """The change from a base value in the metric's change unit, or None and why there is none
+    in ``text``."""
 
     value: float | None
     unit: str
-    reason: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self.value is None:
-            return f"n/a ({self.reason})" if self.reason else "n/a"
-        if self.unit == "percent":
-            return f"{self.value:+.1f}%"
-        if self.unit == "pp":
-            return f"{self.value:+.1f} pp"
-        return f"{self.value:+.0f} bps"
+    text: str
 
 
 def comparisons(period: Period) -> dict[str, str]:
@@ -97,20 +95,26 @@ def _missing(value: float | None) -> bool:
 
 
 def change(metric: Metric, current: float | None, base: float | None, base_label: str) -> Change:
-    """``current`` against ``base``: percent, or points (pp, bps) for rate metrics."""
+    """``current`` against ``base``: percent, or points (pp, bps) for rate metrics. Values equal
+    up to floating-point rounding are no change: exactly 0."""
     unit = metric.change_unit
     if _missing(current):
-        return Change(None, unit, "no value this period")
+        return Change(None, unit, "n/a (no value this period)")
     if _missing(base):
-        return Change(None, unit, f"no value for {base_label}")
+        return Change(None, unit, f"n/a (no value for {base_label})")
     assert current is not None and base is not None
-    if unit == "pp":
-        return Change((current - base) * 100, unit)
-    if unit == "bps":
-        return Change((current - base) * 10_000, unit)
-    if base == 0:
-        return Change(None, unit, f"{base_label} is 0")
-    return Change((current - base) / abs(base) * 100, unit)
+    if unit == "percent" and base == 0:
+        return Change(None, unit, f"n/a ({base_label} is 0)")
+    if math.isclose(current, base, rel_tol=SAME):
+        value = 0.0
+    elif unit == "pp":
+        value = (current - base) * 100
+    elif unit == "bps":
+        value = (current - base) * 10_000
+    else:
+        value = (current - base) / abs(base) * 100
+    suffix, decimals = UNIT_TEXT[unit]
+    return Change(value, unit, format_change(value, suffix, decimals))
 
 
 def additive(metrics: Mapping[str, Metric], name: str) -> bool:

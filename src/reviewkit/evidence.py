@@ -14,7 +14,7 @@ import pandas as pd
 from reviewkit.config import Metric, Outcome
 from reviewkit.errors import QueryError
 from reviewkit.impact import EVIDENCE_WINDOWS, ImpactResult, estimate_impact, rollup
-from reviewkit.metrics import format_value, metric_sources
+from reviewkit.metrics import format_change, format_value, metric_sources
 from reviewkit.periods import Period
 from reviewkit.review import outputs
 
@@ -228,9 +228,9 @@ def _controls(
 
 def _difference_text(metric: Metric, value: float) -> str:
     if metric.format == "percent":
-        return f"{value * 100:.1f} pp"
+        return format_change(value * 100, " pp", 1, signed=False)
     if metric.format == "bps":
-        return f"{value * 10_000:.0f} bps"
+        return format_change(value * 10_000, " bps", 0, signed=False)
     return format_value(metric, value)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "KpiRequest",
     "compute_kpis",
     "dependencies",
+    "format_change",
     "format_value",
     "metric_columns",
     "metric_sources",
@@ -471,3 +472,27 @@ def format_value(metric: Metric, value: float | None) -> str:
 
 
 CURRENCY_SYMBOLS: Final[Mapping[str, str]] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+#: a change that would round to zero is shown with up to this many more decimals, and below
+#: that as "<" the smallest number they can show ("+<0.0001 pp")
+EXTRA_DECIMALS: Final = 3
+
+
+def format_change(
+    value: float, suffix: str, decimals: int, *, prefix: str = "", signed: bool = True
+) -> str:
+    """The text of every change and difference reviewkit shows: ``+5.0 pp``, ``-3.2%``,
+    ``+$1,200``. A change of exactly zero is ``0`` (``0 pp``); any other never
+    reads as zero: a change that would round to zero at ``decimals`` gets more of them until a
+    digit shows (``+0.04 pp``), and one too small even then reads ``+<0.0001 pp``. ``signed``: a
+    ``+`` before a rise (changes); a fall always has its ``-``."""
+    if value == 0:
+        return f"{prefix}0{suffix}"
+    if not math.isfinite(value):
+        return "n/a"
+    sign = "-" if value < 0 else "+" if signed else ""
+    for places in range(decimals, decimals + EXTRA_DECIMALS + 1):
+        text = f"{abs(value):,.{places}f}"
+        if text.strip("0.,"):
+            return f"{sign}{prefix}{text}{suffix}"
+    places = decimals + EXTRA_DECIMALS
+    return f"{sign}<{prefix}{10.0**-places:.{places}f}{suffix}"
