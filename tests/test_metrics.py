@@ -15,7 +15,7 @@ import pytest
 import reviewkit.sources
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
-from reviewkit.metrics import format_change, format_value
+from reviewkit.metrics import difference_text, format_change, format_value
 
 from .conftest import SHOP_CONFIG, SHOP_ORDERS
 from .postgres import copy_to_postgres, warehouse_config
@@ -298,6 +298,36 @@ def test_latest_is_the_last_complete_period(shop) -> None:
 def test_format_value(fmt: str, value: float, text: str) -> None:
     metric = Metric(name="m", label="M", format=fmt, unit="h" if fmt == "number" else "")
     assert format_value(metric, value) == text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "decimals", "difference", "text"),
+    [
+        ("percent", None, 0.45 - 0.40, "+5.0 pp"),
+        ("percent", None, 0.4654 - 0.4650, "+0.04 pp"),  # was "+0.0 pp"
+        ("percent", None, -0.0004, "-0.04 pp"),
+        ("percent", 2, 0.00004, "+0.004 pp"),
+        ("percent", None, 1e-12, "+<0.0001 pp"),
+        ("percent", None, 0.0, "0 pp"),
+        ("bps", None, 0.00004, "+0.4 bps"),
+        ("score", None, 18.3 - 2.1, "+16.2 points"),
+        ("score", 0, 1.0, "+1 point"),
+        ("score", 0, -0.3, "-0.3 points"),
+        ("number", 1, -1.54, "-1.5 h"),
+        ("count", None, 12.5, "+12.5"),  # a number without a unit: no "points"
+        ("currency", None, 1234.4, "+$1,234"),
+        ("currency", None, 0.4, "+$0.4"),
+        ("currency", None, -0.0, "$0"),
+    ],
+)
+def test_a_difference_is_in_the_values_own_unit_and_never_rounds_to_zero(
+    fmt: str, decimals: int | None, difference: float, text: str
+) -> None:
+    unit = "h" if fmt == "number" else ""
+    fmt = "number" if fmt == "count" else fmt
+    metric = Metric(name="m", label="M", format=fmt, unit=unit, decimals=decimals)
+    assert difference_text(metric, difference, signed=True) == text
+    assert difference_text(metric, difference) == text.lstrip("+")
 
 
 @pytest.mark.parametrize(

@@ -201,6 +201,20 @@ def test_an_effect_is_never_rounded_to_nothing() -> None:
     assert narrative._effect(metric, row) == "+0.04 pp (0.003 pp to 0.1 pp)"
 
 
+@pytest.mark.parametrize(
+    ("estimate", "low", "high", "text"),
+    [
+        (0.4, -0.2, 1.0, "+0.4 points (-0.2 points to 1 point)"),
+        (-6.0, -9.8, -2.1, "-6 points (-10 points to -2 points)"),
+    ],
+)
+def test_an_effect_on_a_score_is_in_points(
+    estimate: float, low: float, high: float, text: str
+) -> None:
+    nps = Metric(name="nps", label="NPS", format="score", decimals=0)
+    assert narrative._effect(nps, {"estimate": estimate, "low": low, "high": high}) == text
+
+
 def test_tables_and_lists_escape_user_text() -> None:
     markup = narrative.table(pd.DataFrame({"title": [HOSTILE_TITLE]})).markup
     assert "<script>" not in markup and "&lt;script&gt;" in markup
