@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -155,6 +156,7 @@ def test_kpis_csv_and_json(shop_dir: Path) -> None:
         "year_ago_period": "2025-W05",
         "year_ago_change": None,
         "year_ago_change_text": "n/a (no value for 2025-W05)",
+        "change_unit": "pp",
         "target": None,
         "target_text": "",
         "attainment": None,
@@ -286,6 +288,34 @@ def test_console_script_runs_the_demo_commands(sample_dir: Path) -> None:
     assert lines[0].startswith("Northwind Cloud · month 2026-10 (2026-10-01 to 2026-10-31)")
     assert lines[1].split() == ["metric", "billing", "growth", "mobile", "onboarding", "support"]
     assert "n/a" not in result.stdout
+
+
+def test_the_samples_nps_changes_in_points(sample_dir: Path) -> None:
+    # NPS from the raw answers: % of 9-10 minus % of 0-6, per month
+    answers = pd.read_csv(sample_dir / "data" / "nps_responses.csv", sep=";", encoding="utf-8-sig")
+    month = pd.to_datetime(answers["responded_on"], format="%a, %d-%b-%Y").dt.to_period("M")
+    net = (answers["score"] >= 9).astype(int) - (answers["score"] <= 6).astype(int)
+    nps = net.groupby(month).mean() * 100
+    now, before, year_ago = (nps[pd.Period(m, "M")] for m in ("2026-10", "2026-09", "2025-10"))
+    assert round(now) == 25 and abs(now - before) >= 0.5 and abs(now - year_ago) >= 0.5
+
+    def points(change: float) -> list[str]:  # decimals: 0, as NPS itself is shown
+        return [f"{change:+.0f}", "point" if round(abs(change)) == 1 else "points"]
+
+    code, out, _ = run(
+        "kpis", "--project", str(sample_dir), "--period", "2026-10", "--metric", "nps"
+    )
+    assert code == 0
+    assert out.splitlines()[-1].split()[:6] == [
+        "NPS", "25", *points(now - before), *points(now - year_ago)
+    ]  # fmt: skip
+    code, out, _ = run(
+        "kpis", "--project", str(sample_dir), "--period", "2026-10", "--format", "json"
+    )
+    (row,) = (r for r in json.loads(out)["rows"] if r["metric"] == "nps")
+    assert row["change_unit"] == "points"
+    assert row["previous_change"] == pytest.approx(now - before)
+    assert row["year_ago_change"] == pytest.approx(now - year_ago)
 
 
 def test_the_samples_active_users_average_the_days_instead_of_taking_the_last(
@@ -450,6 +480,11 @@ def percent_change(now: float, before: float) -> float:
     return (now - before) / abs(before) * 100
 
 
+def percent_text(change: float) -> str:
+    """A change as the table shows it: exactly no change is 0%."""
+    return "0%" if change == 0 else f"{change:+.1f}%"
+
+
 def table_cells(out: str) -> tuple[list[str], dict[str, list[str]]]:
     """The headers and the rows (by metric) of the table `reviewkit kpis` prints."""
     lines = out.splitlines()
@@ -479,9 +514,9 @@ def test_kpis_columns_name_distinct_comparisons_at_every_grain(
     assert len(set(headers)) == len(headers)
     for metric in ("revenue", "orders"):
         row = dict(zip(headers, rows[metric], strict=True))
-        assert row["YoY"] == f"{percent_change(now[metric], earlier[metric]):+.1f}%"
+        assert row["YoY"] == percent_text(percent_change(now[metric], earlier[metric]))
         if previous and last:
-            assert row[previous] == f"{percent_change(now[metric], last[metric]):+.1f}%"
+            assert row[previous] == percent_text(percent_change(now[metric], last[metric]))
         marks = re.findall(r"\[\d+\]", row["flags"])
         assert len(marks) == len(set(marks)), row  # a flag is named once
     code, out, _ = run("kpis", "--period", period, "--format", "csv")

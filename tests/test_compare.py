@@ -9,13 +9,19 @@ either team. 2023-06-10 is missing from the export.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from reviewkit import QueryError, open_project
+from reviewkit import QueryError, charts, narrative, open_project
+from reviewkit.cli import main
+from reviewkit.config import Metric
 from reviewkit.periods import Calendar, parse_period
+from reviewkit.targets import evaluate
 
 FIRST, LAST, MISSING, QUIET = (
     dt.date(2023, 1, 1),
@@ -133,7 +139,8 @@ def test_ratio_metrics_are_ratios_of_totals_with_point_changes(daily) -> None:
     assert august["value"] == pytest.approx(15 * 30 / (150 * 30))
     team = one(daily.compare("conversion", "2023-09", by="team"), team="a")
     assert team["value"] == pytest.approx(0.05)
-    assert row["previous_change_text"] == "+0.0 pp"
+    # the same ratio as in August: no change, said as exactly 0
+    assert (row["previous_change"], row["previous_change_text"]) == (0, "0 pp")
     bps = one(daily.compare("conversion_bps", "2023-09", by="team"), team="b")
     assert bps["value"] == pytest.approx(0.2)
     assert bps["text"] == "2,000 bps"
@@ -217,7 +224,7 @@ def test_wbr_view_six_weeks_twelve_months_and_the_box(daily) -> None:
         "YTD",
         "YTD YoY",
     ]
-    assert list(view.box["text"])[:4] == ["70", "+0.0%", "+0.0%", "100"]
+    assert list(view.box["text"])[:4] == ["70", "0%", "0%", "100"]
     assert view.box.iloc[5]["value"] == 700  # QTD: 2024-01-01 to 2024-03-10
     with pytest.raises(
         QueryError, match=r"2024-03-09 is a Saturday, but weeks end on sunday; use 2024-03-10"
@@ -267,6 +274,13 @@ def test_target_to_date_attainment_gap_and_status(tmp_path: Path) -> None:
     )
     conversion = one(company, metric="conversion")
     assert (conversion["target"], conversion["status"]) == (0.12, "off track")
+
+
+def test_a_small_shortfall_is_not_rounded_to_nothing() -> None:
+    metric = Metric(name="activation", label="Activation", format="percent")
+    # 0.4498 against 0.45: 0.044% behind (it read "behind the target to date by 0.0%")
+    result = evaluate(metric, 0.4498, 0.45)
+    assert (result.status, result.reason) == ("at risk", "behind the target to date by 0.04%")
 
 
 def test_lower_is_better_inverts_status(tmp_path: Path) -> None:
@@ -324,3 +338,101 @@ def test_latest_uses_the_sources_coverage(daily) -> None:
     assert daily.data_through() == LAST
     assert daily.period("latest").label == "2024-02"
     assert daily.period("latest", "week").label == "2024-W10"
+
+
+# --- change units: points are not percent -----------------------------------------------------
+
+UNITS_CONFIG = """\
+name: Units
+calendar: {week_ends_on: sunday, fiscal_year_start_month: 1}
+sources:
+  survey:
+    path: data/survey.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    values: {score: number, rate: number, signups: integer}
+metrics:
+  nps: {label: NPS, source: survey, agg: mean, column: score, format: score, decimals: 1}
+  activation: {label: Activation, source: survey, agg: mean, column: rate, format: percent}
+  signups: {label: Signups, source: survey, agg: sum, column: signups}
+outcomes:
+  - {id: love, title: Customers recommend us, kpi: nps}
+  - {id: activate, title: New customers activate, kpi: activation}
+  - {id: grow, title: More customers sign up, kpi: signups}
+"""
+#: every day of 2024 and of 2025 (to 30 November): (NPS, activation rate, signups)
+UNITS_DAYS = {2024: (2.1, 0.40, 10), 2025: (18.3, 0.45, 11)}
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    lines = ["day,score,rate,signups"]
+    day = dt.date(2024, 1, 1)
+    while day <= dt.date(2025, 11, 30):
+        score, rate, signups = UNITS_DAYS[day.year]
+        lines.append(f"{day},{score},{rate},{signups}")
+        day += dt.timedelta(days=1)
+    (tmp_path / "data" / "survey.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(UNITS_CONFIG, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_score_changes_in_points_a_rate_in_pp_and_a_count_in_percent_everywhere(units) -> None:
+    # November 2025 against November 2024, from the days written above
+    (old_score, old_rate, old_signups), (score, rate, signups) = UNITS_DAYS[2024], UNITS_DAYS[2025]
+    expected = {
+        "nps": (score - old_score, "+16.2 points", "0 points"),
+        "activation": ((rate - old_rate) * 100, "+5.0 pp", "0 pp"),
+        "signups": ((30 * signups / (30 * old_signups) - 1) * 100, "+10.0%", None),
+    }
+    assert [round(v, 6) for v, _, _ in expected.values()] == [16.2, 5.0, 10.0]
+    with open_project(units) as project:
+        card = project.scorecard("2025-11")
+        for name, (value, yoy, mom) in expected.items():
+            row = one(card, metric=name)
+            assert row["year_ago_change"] == pytest.approx(value)
+            assert row["year_ago_change_text"] == yoy
+            if mom is not None:  # the same value as in October: exactly no change
+                assert (row["previous_change"], row["previous_change_text"]) == (0, mom)
+        assert list(card["change_unit"]) == ["points", "pp", "percent"]
+
+        # the WBR box: every comparison with a year earlier is 2.1 -> 18.3
+        box = project.wbr("nps", "2025-11-30").box
+        assert list(box["text"]) == [
+            "18.3", "0 points", "+16.2 points", "18.3", "+16.2 points",
+            "18.3", "+16.2 points", "18.3", "+16.2 points",
+        ]  # fmt: skip
+        rates = project.wbr("activation", "2025-11-30").box
+        assert list(rates["text"])[1:3] == ["0 pp", "+5.0 pp"]
+
+        # the executive summary (and so the emails and chat posts) and the review's scorecard
+        summary = narrative.executive_summary(project, "2025-11")
+        assert (
+            "Customers recommend us: NPS is 18.3 in 2025-11, +16.2 points on a year earlier "
+            "(better)." in summary
+        )
+        assert (
+            "New customers activate: Activation is 45.0% in 2025-11, +5.0 pp on a year earlier "
+            "(better)." in summary
+        )
+        assert any(s.startswith("More customers sign up: Signups is 330 in 2025-11") and
+                   "+10.0% on a year earlier (better)" in s for s in summary)  # fmt: skip
+        table = narrative.scorecard_table(project, "2025-11").markup
+        assert "+16.2 points" in table and "+5.0 pp" in table and "+10.0%" in table
+
+        # the charts' tooltips
+        trend = json.dumps(charts.kpi_trend(project, "nps").to_dict())
+        assert '"yoy": "+16.2 points"' in trend
+        wbr_chart = charts.wbr_chart(
+            project.wbr("nps", "2025-11-30"), metric=project.config.metrics["nps"]
+        )
+        assert '"yoy": "+16.2 points"' in json.dumps(wbr_chart.to_dict())
+
+    result = CliRunner().invoke(main, ["kpis", "--project", str(units), "--period", "2025-11"])
+    assert result.exit_code == 0, result.output
+    table_rows = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()[3:]]
+    assert table_rows == [
+        ["NPS", "18.3", "0 points", "+16.2 points"],
+        ["Activation", "45.0%", "0 pp", "+5.0 pp"],
+        ["Signups", "330", "-3.2%", "+10.0%"],
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviewkit import open_project
+from reviewkit.compare import change
+from reviewkit.config import CHANGES, VALUE_FORMATS, Metric
+from reviewkit.metrics import format_change
 
 CONFIG = """\
 calendar: {week_ends_on: WEEKDAY, fiscal_year_start_month: FISCAL}
@@ -118,3 +123,66 @@ def test_weekly_yoy_against_the_series_364_days_later_is_zero(first_year, weekda
         last = project.period("2022-12-25", "week")
         frame = project.trailing("n", last, 40)
         assert [round(c, 9) for c in frame["year_ago_change"]] == [0.0] * 40
+
+
+# --- a change never reads as zero unless it is zero -------------------------------------------
+
+#: a change as text: its sign, "<" when below the smallest number shown, the number
+CHANGE_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<under><?)(?:\$|€|£|¥)?(?P<number>[\d,]+(?:\.\d+)?)")
+
+
+def _read(text: str) -> tuple[str, bool, float]:
+    found = CHANGE_TEXT.match(text)
+    assert found is not None, text
+    return found["sign"], bool(found["under"]), float(found["number"].replace(",", ""))
+
+
+finite = st.floats(min_value=-1e12, max_value=1e12)
+#: KPI values: zero, or between a millionth and a trillion either way (a percent change from a
+#: base of 1e-300 overflows to infinity, which no KPI is near)
+kpi_values = st.just(0.0) | st.builds(
+    math.copysign, st.floats(min_value=1e-6, max_value=1e12), st.sampled_from([1.0, -1.0])
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=finite | st.floats(min_value=-1e-3, max_value=1e-3),
+    suffix=st.sampled_from(["%", " pp", " bps", " points", " h"]),
+    decimals=st.integers(0, 6),
+    prefix=st.sampled_from(["", "$"]),
+    signed=st.booleans(),
+)
+def test_a_change_prints_as_zero_only_when_it_is_zero(value, suffix, decimals, prefix, signed):
+    text = format_change(value, suffix, decimals, prefix=prefix, signed=signed)
+    sign, under, number = _read(text)
+    if value == 0:
+        assert (sign, under, number) == ("", False, 0), text
+        return
+    assert under or number != 0, text
+    assert sign == ("-" if value < 0 else "+" if signed else ""), text
+
+
+metrics = st.builds(
+    Metric,
+    name=st.just("m"),
+    label=st.just("M"),
+    format=st.sampled_from(VALUE_FORMATS),
+    decimals=st.none() | st.integers(0, 6),
+    change=st.none() | st.sampled_from(CHANGES),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(metric=metrics, current=kpi_values, base=kpi_values)
+def test_a_changes_text_has_its_sign_and_is_zero_only_without_change(metric, current, base):
+    moved = change(metric, current, base, "before")
+    if moved.value is None:
+        assert moved.text == "n/a (before is 0)" and base == 0
+        return
+    sign, under, number = _read(moved.text)
+    if moved.value == 0:
+        assert (sign, number) == ("", 0) and math.isclose(current, base, rel_tol=1e-12)
+        return
+    assert current != base and (under or number != 0), moved.text
+    assert sign == ("+" if current > base else "-"), moved.text

@@ -328,10 +328,48 @@ def test_expression_metrics_put_filters_inside_the_expression(write_config) -> N
     ]
 
 
+def test_a_change_unit_defaults_by_format_and_pp_is_for_fractions(write_config) -> None:
+    metrics = """\
+    metrics:
+      tickets: {source: tickets, agg: count}
+      revenue: {source: tickets, agg: sum, column: hours, format: currency}
+      rate: {ratio: [tickets, tickets], format: percent}
+      spread: {ratio: [tickets, tickets], format: bps}
+      nps: {source: tickets, agg: mean, column: csat, format: score}
+      hours: {source: tickets, agg: mean, column: hours, unit: h, change: points}
+      rate_bps: {ratio: [tickets, tickets], format: percent, change: bps}
+      score_pct: {source: tickets, agg: mean, column: csat, format: score, change: percent}
+    """
+    config = load_config(write_config(VALID_SOURCE + textwrap.dedent(metrics)))
+    assert {name: m.change_unit for name, m in config.metrics.items()} == {
+        "tickets": "percent",
+        "revenue": "percent",
+        "rate": "pp",
+        "spread": "bps",
+        "nps": "points",
+        "hours": "points",
+        "rate_bps": "bps",
+        "score_pct": "percent",
+    }
+    wrong = """\
+    metrics:
+      nps: {source: tickets, agg: mean, column: csat, scale: 100, change: pp}
+      csat: {source: tickets, agg: mean, column: csat, format: score, change: bps}
+    """
+    assert problems(write_config, VALID_SOURCE + textwrap.dedent(wrong)) == [
+        "reviewkit.yaml:8:63: metrics.nps.change: 'pp' is a difference of fractions (0.45 - "
+        "0.40 = 5.0 pp), for a metric shown as a percent or in bps; nps is format: number, so "
+        "its changes are `change: percent` or `change: points` (a difference in its own unit)",
+        "reviewkit.yaml:9:67: metrics.csat.change: 'bps' is a difference of fractions (0.45 - "
+        "0.40 = 500 bps), for a metric shown as a percent or in bps; csat is format: score, so "
+        "its changes are `change: percent` or `change: points` (a difference in its own unit)",
+    ]
+
+
 def test_target_errors(write_config) -> None:
     text = VALID_SOURCE + textwrap.dedent("""\
     metrics:
-      csat: {source: tickets, agg: mean, column: csat, change: points}
+      csat: {source: tickets, agg: mean, column: csat, change: pct}
     status: {on_track: 0.1, at_risk: 0.05}
     targets:
       - metric: csatt
@@ -357,7 +395,8 @@ def test_target_errors(write_config) -> None:
         by: 2026-12-31
     """)
     assert problems(write_config, text) == [
-        "reviewkit.yaml:8:52: metrics.csat.change: 'points' is not one of: percent, pp, bps",
+        "reviewkit.yaml:8:52: metrics.csat.change: 'pct' is not one of: percent, points, pp, "
+        "bps (did you mean 'percent'?)",
         "reviewkit.yaml:9:25: status.at_risk: at_risk (0.05) must be at least on_track (0.1): "
         "it is the wider tolerance",
         "reviewkit.yaml:11:5: targets.0.metric: unknown metric 'csatt' (did you mean 'csat'?)",

@@ -10,6 +10,7 @@ acceptance test: detection of a 2-sigma effect, false "moved" verdicts and inter
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 
 from reviewkit import QueryError
+from reviewkit.config import Metric
 from reviewkit.impact import (
     DID,
     ITS,
@@ -29,6 +31,7 @@ from reviewkit.impact import (
     estimate_impact,
     rollup,
 )
+from reviewkit.metrics import difference_text
 
 START = dt.date(2024, 1, 1)  # a Monday
 PRE, TRANSITION, POST = 40, 3, 12
@@ -245,6 +248,16 @@ def test_pre_window_limits_the_history_used() -> None:
     assert "up to 6 weeks; counterfactual: 20 weeks with data out of the 20 weeks" in (
         result.sentence
     )
+
+
+def test_a_small_effect_reads_in_the_kpis_unit_not_as_zero() -> None:
+    rng = np.random.default_rng(11)
+    rates = 0.38 + rng.normal(0, 0.00001, 55)
+    rates[PRE + TRANSITION :] += 0.0004  # +0.04 pp
+    metric = Metric(name="activation", label="Activation rate", format="percent")
+    result = impact(rates, name=metric.label, unit_text=lambda d: difference_text(metric, d))
+    assert result.sentence.startswith("Activation rate was 0.04 pp higher than"), result.sentence
+    assert re.search(r"\(90% interval 0\.0[1-9]\d* pp to 0\.0[1-9]\d* pp\)", result.sentence)
 
 
 def test_unit_text_and_name_in_the_sentence() -> None:

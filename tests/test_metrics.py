@@ -15,7 +15,7 @@ import pytest
 import reviewkit.sources
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
-from reviewkit.metrics import format_value
+from reviewkit.metrics import difference_text, format_change, format_value
 
 from .conftest import SHOP_CONFIG, SHOP_ORDERS
 from .postgres import copy_to_postgres, warehouse_config
@@ -298,6 +298,57 @@ def test_latest_is_the_last_complete_period(shop) -> None:
 def test_format_value(fmt: str, value: float, text: str) -> None:
     metric = Metric(name="m", label="M", format=fmt, unit="h" if fmt == "number" else "")
     assert format_value(metric, value) == text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "decimals", "difference", "text"),
+    [
+        ("percent", None, 0.45 - 0.40, "+5.0 pp"),
+        ("percent", None, 0.4654 - 0.4650, "+0.04 pp"),  # was "+0.0 pp"
+        ("percent", None, -0.0004, "-0.04 pp"),
+        ("percent", 2, 0.00004, "+0.004 pp"),
+        ("percent", None, 1e-12, "+<0.0001 pp"),
+        ("percent", None, 0.0, "0 pp"),
+        ("bps", None, 0.00004, "+0.4 bps"),
+        ("score", None, 18.3 - 2.1, "+16.2 points"),
+        ("score", 0, 1.0, "+1 point"),
+        ("score", 0, -0.3, "-0.3 points"),
+        ("number", 1, -1.54, "-1.5 h"),
+        ("count", None, 12.5, "+12.5"),  # a number without a unit: no "points"
+        ("currency", None, 1234.4, "+$1,234"),
+        ("currency", None, 0.4, "+$0.4"),
+        ("currency", None, -0.0, "$0"),
+    ],
+)
+def test_a_difference_is_in_the_values_own_unit_and_never_rounds_to_zero(
+    fmt: str, decimals: int | None, difference: float, text: str
+) -> None:
+    unit = "h" if fmt == "number" else ""
+    fmt = "number" if fmt == "count" else fmt
+    metric = Metric(name="m", label="M", format=fmt, unit=unit, decimals=decimals)
+    assert difference_text(metric, difference, signed=True) == text
+    assert difference_text(metric, difference) == text.lstrip("+")
+
+
+@pytest.mark.parametrize(
+    ("value", "suffix", "decimals", "text"),
+    [
+        (9.6, "%", 1, "+9.6%"),
+        (0.0417, " pp", 1, "+0.04 pp"),  # was "+0.0 pp"
+        (-0.04, "%", 1, "-0.04%"),
+        (0.96, "%", 1, "+1.0%"),
+        (0.0, "%", 1, "0%"),
+        (-0.0, " pp", 1, "0 pp"),
+        (1e-9, " pp", 1, "+<0.0001 pp"),
+        (-1e-9, " bps", 0, "-<0.001 bps"),
+        (0.4, " bps", 0, "+0.4 bps"),
+        (float("nan"), "%", 1, "n/a"),
+    ],
+)
+def test_a_change_reads_as_zero_only_when_it_is_zero(
+    value: float, suffix: str, decimals: int, text: str
+) -> None:
+    assert format_change(value, suffix, decimals) == text
 
 
 def test_check_names_a_bad_expression_with_its_line(tmp_path: Path, monkeypatch) -> None:

@@ -16,6 +16,7 @@ import papermill
 import pytest
 
 from reviewkit import ReviewkitError, narrative, open_project, publish, report
+from reviewkit.config import Metric
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = "2026-10"
@@ -191,6 +192,27 @@ def test_the_appendix_lists_the_months_outputs_with_their_outcomes(project) -> N
     row = frame[frame["output"] == "ONB-X1"].iloc[0]
     assert row["linked outcomes"] == "New customers reach value in their first week"
     assert frame["delivered"].map(lambda d: d.strftime("%Y-%m") == PERIOD).all()
+
+
+def test_an_effect_is_never_rounded_to_nothing() -> None:
+    metric = Metric(name="m", label="M", format="percent")
+    # a +0.04 pp effect (+9.6% of 0.43%) read "+0.0 pp (0.0 pp to 0.1 pp)"
+    row = {"estimate": 0.000417, "low": 0.00003, "high": 0.00081}
+    assert narrative._effect(metric, row) == "+0.04 pp (0.003 pp to 0.1 pp)"
+
+
+@pytest.mark.parametrize(
+    ("estimate", "low", "high", "text"),
+    [
+        (0.4, -0.2, 1.0, "+0.4 points (-0.2 points to 1 point)"),
+        (-6.0, -9.8, -2.1, "-6 points (-10 points to -2 points)"),
+    ],
+)
+def test_an_effect_on_a_score_is_in_points(
+    estimate: float, low: float, high: float, text: str
+) -> None:
+    nps = Metric(name="nps", label="NPS", format="score", decimals=0)
+    assert narrative._effect(nps, {"estimate": estimate, "low": low, "high": high}) == text
 
 
 def test_tables_and_lists_escape_user_text() -> None:

@@ -838,9 +838,9 @@ def test_cli_json_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert text[:6] == [
         "metric      last wk     WoW  last wk YoY    MTD  MTD YoY    QTD  QTD YoY    YTD  YTD YoY",
         "----------  -------  ------  -----------  -----  -------  -----  -------  -----  -------",
-        "Orders           35  +16.7%        +0.0%      0    +0.0%      0    +0.0%      0    +0.0%",
-        "Visits          700  +16.7%        +0.0%  2,400    +0.0%  5,500    +0.0%  5,500    +0.0%",
-        "Conversion     0.05  +0 bps          n/a      0      n/a      0      n/a      0      n/a",
+        "Orders           35  +16.7%           0%      0       0%      0       0%      0       0%",
+        "Visits          700  +16.7%           0%  2,400       0%  5,500       0%  5,500       0%",
+        "Conversion     0.05   0 bps          n/a      0      n/a      0      n/a      0      n/a",
         "Orders: month in progress: 2021-09 runs only to 2021-09-25 (MTD covers 25 of 30 days); "
         "the trailing twelve months stop at 2021-08",
     ]

@@ -6,8 +6,9 @@ same dates a year earlier, trailing windows with the prior-year series beside th
 (6 weeks and 12 months with the summary box), and a scorecard with targets and status.
 
 Every value carries its coverage, and every comparison of unequal coverage, partial period or
-missing day is flagged in plain words. Changes are percentages, or percentage points / basis
-points for rates; a zero or missing base gives n/a with the reason, never infinity or 0.
+missing day is flagged in plain words. Changes are in each metric's change unit: percent of the
+earlier value, or points (percentage points or basis points of a rate, points of a score); a
+zero base of a percent change or a missing base gives n/a with the reason, never infinity or 0.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 from reviewkit.config import Metric, Target
 from reviewkit.coverage import Coverage
 from reviewkit.errors import QueryError
-from reviewkit.metrics import format_value
+from reviewkit.metrics import POINT_SCALE, change_text, format_value
 from reviewkit.periods import Period, Window, period_containing
 from reviewkit.sources import quote_ident
 from reviewkit.targets import TargetResult, evaluate, matching_target, target_value
@@ -64,23 +65,19 @@ TO_DATE_NAME: Final = {
 }
 
 
+#: two values this close (relative to the larger) are the same value: floating-point rounding
+#: in a sum or mean of many rows, not a change (a change of 1 in 10^12 is never one a review means)
+SAME: Final = 1e-12
+
+
 @dataclass(frozen=True)
 class Change:
-    """The change from a base value, in the metric's change unit, or why there is none."""
+    """The change from a base value in the metric's change unit (percent, pp, bps, points), or
+    None and why there is none in ``text``."""
 
     value: float | None
     unit: str
-    reason: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self.value is None:
-            return f"n/a ({self.reason})" if self.reason else "n/a"
-        if self.unit == "percent":
-            return f"{self.value:+.1f}%"
-        if self.unit == "pp":
-            return f"{self.value:+.1f} pp"
-        return f"{self.value:+.0f} bps"
+    text: str
 
 
 def comparisons(period: Period) -> dict[str, str]:
@@ -97,20 +94,24 @@ def _missing(value: float | None) -> bool:
 
 
 def change(metric: Metric, current: float | None, base: float | None, base_label: str) -> Change:
-    """``current`` against ``base``: percent, or points (pp, bps) for rate metrics."""
+    """``current`` against ``base`` in the metric's change unit: percent of ``base``, or the
+    difference in points of the value's own unit (pp, bps for fractions). Values equal up to
+    floating-point rounding are no change: exactly 0."""
     unit = metric.change_unit
     if _missing(current):
-        return Change(None, unit, "no value this period")
+        return Change(None, unit, "n/a (no value this period)")
     if _missing(base):
-        return Change(None, unit, f"no value for {base_label}")
+        return Change(None, unit, f"n/a (no value for {base_label})")
     assert current is not None and base is not None
-    if unit == "pp":
-        return Change((current - base) * 100, unit)
-    if unit == "bps":
-        return Change((current - base) * 10_000, unit)
-    if base == 0:
-        return Change(None, unit, f"{base_label} is 0")
-    return Change((current - base) / abs(base) * 100, unit)
+    if unit == "percent" and base == 0:
+        return Change(None, unit, f"n/a ({base_label} is 0)")
+    if math.isclose(current, base, rel_tol=SAME):
+        value = 0.0
+    elif unit == "percent":
+        value = (current - base) / abs(base) * 100
+    else:
+        value = (current - base) * POINT_SCALE[unit]
+    return Change(value, unit, change_text(metric, value, unit))
 
 
 def additive(metrics: Mapping[str, Metric], name: str) -> bool:
@@ -486,9 +487,9 @@ def scorecard(
     filters: Filters | None = None,
     target: Target | None = None,
 ) -> pd.DataFrame:
-    """One row per metric: value, previous period and year-ago changes, target to date,
-    attainment, gap, projection, status and flags. ``target`` replaces the declared targets
-    (an outcome's own target)."""
+    """One row per metric: value, previous period and year-ago changes (in ``change_unit``),
+    target to date, attainment, gap, projection, status and flags. ``target`` replaces the
+    declared targets (an outcome's own target)."""
     names = list(metrics) if metrics is not None else list(project.config.metrics)
     previous, year_ago = period.shift(-1), period.year_ago()
     history = [period.shift(-i) for i in range(5, -1, -1)]
@@ -513,6 +514,7 @@ def scorecard(
             "value": value,
             "text": format_value(definition, value),
             "coverage": cover["current"].text,
+            "change_unit": definition.change_unit,
         }
         bases = {"previous": previous, "year_ago": year_ago}
         for key, base in bases.items():

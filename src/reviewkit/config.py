@@ -75,7 +75,10 @@ AGGREGATIONS: Final = (
     "daily_mean",
 )
 DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
-VALUE_FORMATS: Final = ("number", "percent", "currency", "bps")
+VALUE_FORMATS: Final = ("number", "percent", "currency", "bps", "score")
+#: formats whose values are fractions (0.45 is 45% or 4,500 bps): a difference of them is
+#: written in percentage points or basis points
+FRACTION_FORMATS: Final = ("percent", "bps")
 DIRECTIONS: Final = ("higher", "lower")
 ON_ERROR: Final = ("fail", "quarantine")
 #: URL schemes of the SQL engines a source may live in (``engine:``), and their SQLGlot dialects.
@@ -172,7 +175,10 @@ SOURCE_KEYS: Final = (
 DATE_KEYS: Final = ("column", "format", "grain", "gaps")
 DATE_GRAINS: Final = ("day", "month")
 GAPS: Final = ("flag", "ignore")
-CHANGES: Final = ("percent", "pp", "bps")
+#: how a metric's changes are written: ``percent`` of the earlier value, or ``points``, the
+#: difference in the value's own unit (pp for a percent, bps for bps, points for a score, the
+#: currency or unit otherwise); ``pp`` and ``bps`` name the points of a fraction explicitly
+CHANGES: Final = ("percent", "points", "pp", "bps")
 TARGET_KEYS: Final = (
     "metric",
     "filters",
@@ -337,11 +343,22 @@ class Metric:
         return self.op is not None
 
     @property
+    def points_unit(self) -> str:
+        """The unit of a difference of two values: ``pp`` for a percent, ``bps`` for bps,
+        ``points`` (the value's own unit: a score's points, the currency, the ``unit``)
+        otherwise."""
+        return {"percent": "pp", "bps": "bps"}.get(self.format, "points")
+
+    @property
     def change_unit(self) -> str:
-        """How a change is expressed: percent, or percentage points / basis points for rates."""
-        if self.change:
-            return self.change
-        return {"percent": "pp", "bps": "bps"}.get(self.format, "percent")
+        """How a change is written: ``percent`` of the earlier value, or a difference in
+        ``pp``, ``bps`` or ``points`` (see :attr:`points_unit`). By default rates (percent,
+        bps) and scores change in points, counts, amounts and other numbers in percent."""
+        if self.change in (None, "points"):
+            if self.change is None and self.format not in (*FRACTION_FORMATS, "score"):
+                return "percent"
+            return self.points_unit
+        return self.change
 
 
 @dataclass(frozen=True)
@@ -1039,6 +1056,15 @@ class _MetricChecks(_SourceChecks):
                 value = check(spec[key], (*kp, key))
                 if value is not None:
                     out[key] = value
+        fmt = out.get("format", "number")
+        if out.get("change") in ("pp", "bps") and fmt not in FRACTION_FORMATS:
+            example = "5.0 pp" if out["change"] == "pp" else "500 bps"
+            self.error(
+                (*kp, "change"),
+                f"'{out.pop('change')}' is a difference of fractions (0.45 - 0.40 = {example}), "
+                f"for a metric shown as a percent or in bps; {name} is format: {fmt}, so its "
+                "changes are `change: percent` or `change: points` (a difference in its own unit)",
+            )
         return out
 
     def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from reviewkit.config import Metric, Outcome
 from reviewkit.errors import QueryError
 from reviewkit.impact import EVIDENCE_WINDOWS, ImpactResult, estimate_impact, rollup
-from reviewkit.metrics import format_value, metric_sources
+from reviewkit.metrics import difference_text, metric_sources
 from reviewkit.periods import Period
 from reviewkit.review import outputs
 
@@ -202,7 +202,7 @@ def _measure(link: Link, delivered: pd.DataFrame, basis: _Basis) -> ImpactResult
         as_of=basis.through,
         pre_window=basis.pre,
         post_window=basis.post,
-        unit_text=lambda x: _difference_text(metric, x),
+        unit_text=lambda x: difference_text(metric, x),
         name=metric.label,
     )
 
@@ -224,14 +224,6 @@ def _controls(
     if frame.empty:
         return None
     return frame.rename(columns={dimension: "group"})[["period_start", "group", "value"]]
-
-
-def _difference_text(metric: Metric, value: float) -> str:
-    if metric.format == "percent":
-        return f"{value * 100:.1f} pp"
-    if metric.format == "bps":
-        return f"{value * 10_000:.0f} bps"
-    return format_value(metric, value)
 
 
 def outcome_impact(

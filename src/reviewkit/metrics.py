@@ -24,9 +24,13 @@ from reviewkit.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.sources import LoadedSource, ResultCache, quote_ident
 
 __all__ = [
+    "POINT_SCALE",
     "KpiRequest",
+    "change_text",
     "compute_kpis",
     "dependencies",
+    "difference_text",
+    "format_change",
     "format_value",
     "metric_columns",
     "metric_sources",
@@ -471,3 +475,58 @@ def format_value(metric: Metric, value: float | None) -> str:
 
 
 CURRENCY_SYMBOLS: Final[Mapping[str, str]] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+#: what a difference of two values is multiplied by in each points unit (values of percent and
+#: bps metrics are fractions)
+POINT_SCALE: Final[Mapping[str, float]] = {"pp": 100.0, "bps": 10_000.0, "points": 1.0}
+#: a change that would round to zero is shown with up to this many more decimals, and below
+#: that as "<" the smallest number they can show ("+<0.0001 pp")
+EXTRA_DECIMALS: Final = 3
+
+
+def format_change(
+    value: float, suffix: str, decimals: int, *, prefix: str = "", signed: bool = True
+) -> str:
+    """The text of every change and difference reviewkit shows: ``+5.0 pp``, ``-3.2%``,
+    ``+$1,200``, ``+16.2 points``. A change of exactly zero is ``0`` (``0 pp``); any other never
+    reads as zero: a change that would round to zero at ``decimals`` gets more of them until a
+    digit shows (``+0.04 pp``), and one too small even then reads ``+<0.0001 pp``. ``signed``: a
+    ``+`` before a rise (changes); a fall always has its ``-``."""
+    if value == 0:
+        return f"{prefix}0{suffix}"
+    if not math.isfinite(value):
+        return "n/a"
+    sign = "-" if value < 0 else "+" if signed else ""
+    for places in range(decimals, decimals + EXTRA_DECIMALS + 1):
+        text = f"{abs(value):,.{places}f}"
+        if text.strip("0.,"):
+            if suffix == " points" and text == "1":
+                suffix = " point"
+            return f"{sign}{prefix}{text}{suffix}"
+    places = decimals + EXTRA_DECIMALS
+    return f"{sign}<{prefix}{10.0**-places:.{places}f}{suffix}"
+
+
+def change_text(metric: Metric, value: float, unit: str, *, signed: bool = True) -> str:
+    """A change of ``metric`` in ``unit`` (percent, pp, bps, points), already in that unit:
+    percent of the earlier value, or points (pp: x 100 of the fractions' difference, bps:
+    x 10,000). Points have the decimals the metric's values have (pp: 1, bps: 0, else 1 unless
+    declared), percent 1."""
+    if unit == "percent":
+        return format_change(value, "%", 1, signed=signed)
+    own = metric.decimals if unit == metric.points_unit else None
+    if unit in ("pp", "bps"):
+        default = 1 if unit == "pp" else 0
+        return format_change(value, f" {unit}", default if own is None else own, signed=signed)
+    if metric.format == "currency":
+        symbol = CURRENCY_SYMBOLS.get(metric.currency, metric.currency + " ")
+        return format_change(value, "", 0 if own is None else own, prefix=symbol, signed=signed)
+    suffix = " points" if metric.format == "score" else f" {metric.unit}" if metric.unit else ""
+    return format_change(value, suffix, 1 if own is None else own, signed=signed)
+
+
+def difference_text(metric: Metric, difference: float, *, signed: bool = False) -> str:
+    """A difference of two values of ``metric`` (an effect, an interval's end) in its points:
+    ``0.04 pp`` for 0.0004 of a percent metric, ``6 points`` for a score, ``4.0 h``, ``$1,200``,
+    ``12.5`` for a number without a unit."""
+    unit = metric.points_unit
+    return change_text(metric, difference * POINT_SCALE[unit], unit, signed=signed)

@@ -29,8 +29,8 @@ from reviewkit import charts
 from reviewkit.compare import comparisons
 from reviewkit.config import Metric, Outcome
 from reviewkit.coverage import coverage_of
-from reviewkit.evidence import _difference_text
 from reviewkit.impact import MOVED, TOO_EARLY, VERDICTS
+from reviewkit.metrics import difference_text
 from reviewkit.periods import Period
 from reviewkit.project import data_gap
 
@@ -61,8 +61,13 @@ __all__ = [
 ]
 
 #: the smallest change (on the previous period or a year earlier) the summary calls a move, per
-#: way of expressing changes: 5% for counts and amounts, 1 percentage point for rates
-NOTABLE_CHANGE: Final[Mapping[str, float]] = {"percent": 5.0, "pp": 1.0, "bps": 25.0}
+#: change unit: 5% for counts and amounts, 1 percentage point for rates, 1 point for scores
+NOTABLE_CHANGE: Final[Mapping[str, float]] = {
+    "percent": 5.0,
+    "pp": 1.0,
+    "bps": 25.0,
+    "points": 1.0,
+}
 #: at most this many too-early links and wins are named in the summary; the rest are counted
 LISTED: Final = 5
 #: a win is recognised in the reviews of the months in which its effect should start to show
@@ -156,7 +161,7 @@ def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]
         change = row[f"{key}_change"]
         if not isinstance(change, float | int) or math.isnan(change):
             continue
-        if abs(change) < NOTABLE_CHANGE.get(metric.change_unit, NOTABLE_CHANGE["percent"]):
+        if abs(change) < NOTABLE_CHANGE[metric.change_unit]:
             continue
         better = (change > 0) == (metric.direction == "higher")
         found.append(
@@ -296,7 +301,7 @@ def _wins(
     for row in wins.head(LISTED).to_dict("records"):
         outcome = project.outcome(row["outcome"])
         metric = project.config.metrics[outcome.metric]
-        size = _difference_text(metric, abs(row["estimate"]))
+        size = difference_text(metric, abs(row["estimate"]))
         sentences.append(
             f"Win to recognise ({teams.get(row['output'], 'no team')}): {row['output']} "
             f"“{row['title']}”, delivered {row['delivered']}, moved the {metric.label} of "
@@ -630,10 +635,9 @@ def _effect(metric: Metric, row: Mapping[str, Any]) -> str:
     estimate, low, high = row["estimate"], row["low"], row["high"]
     if any(v is None or math.isnan(v) for v in (estimate, low, high)):
         return ""
-    sign = "-" if estimate < 0 else "+"
     return (
-        f"{sign}{_difference_text(metric, abs(estimate))} "
-        f"({_difference_text(metric, low)} to {_difference_text(metric, high)})"
+        f"{difference_text(metric, estimate, signed=True)} "
+        f"({difference_text(metric, low)} to {difference_text(metric, high)})"
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reviewkit.config import Metric, ProjectConfig, StatusRules, Target
+from reviewkit.metrics import format_change
 
 __all__ = ["STATUSES", "TargetResult", "evaluate", "matching_target", "project_to", "target_value"]
 
@@ -126,20 +127,18 @@ def evaluate(
     elif metric.direction == "lower" and value != 0:
         attainment = target / value
     shortfall = sign * (target - value) / (abs(target) or 1.0)
+    behind = f"behind the target to date by {format_change(shortfall * 100, '%', 1, signed=False)}"
     if shortfall <= rules.on_track:
         status, reason = "on track", "at or ahead of the target to date"
         if shortfall > 0:
-            reason = f"behind the target to date by {shortfall:.1%}, within {rules.on_track:.1%}"
+            reason = f"{behind}, within {rules.on_track:.1%}"
     elif shortfall <= rules.at_risk:
-        status, reason = "at risk", f"behind the target to date by {shortfall:.1%}"
+        status, reason = "at risk", behind
     elif projection is not None and final is not None and sign * (projection - final) >= 0:
         status = "at risk"
-        reason = (
-            f"behind the target to date by {shortfall:.1%}, but the recent trend reaches "
-            f"the target by {due}"
-        )
+        reason = f"{behind}, but the recent trend reaches the target by {due}"
     else:
-        status, reason = "off track", f"behind the target to date by {shortfall:.1%}"
+        status, reason = "off track", behind
         if projection is not None and due is not None:
             reason += f"; the recent trend does not reach the target by {due}"
     return TargetResult(target, final, due, attainment, gap, projection, status, reason)

@@ -32,6 +32,7 @@ SCORECARD_COLUMNS = (
     "year_ago_period",
     "year_ago_change",
     "year_ago_change_text",
+    "change_unit",
     "target",
     "target_text",
     "attainment",

@@ -75,6 +75,8 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
 
 def _table(results: Sequence[dict[str, Any]], bps: set[str]) -> str:
     """The box totals, one row per metric; changes as percent, or bps where configured."""
+    from reviewkit.metrics import format_change  # noqa: PLC0415 (keep --help fast)
+
     rows = []
     for result in results:
         cells = [result["metric"]]
@@ -84,9 +86,9 @@ def _table(results: Sequence[dict[str, Any]], bps: set[str]) -> str:
             elif i not in CHANGE_COLUMNS:
                 cells.append(_amount(value))
             elif result["metric"] in bps:
-                cells.append(f"{value:+,.0f} bps")
+                cells.append(format_change(value, " bps", 0))
             else:
-                cells.append(f"{value:+.1f}%")
+                cells.append(format_change(value, "%", 1))
         rows.append(cells)
     return render_table(["metric", *BOX_HEADERS], rows)
 
