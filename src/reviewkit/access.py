@@ -286,19 +286,13 @@ def identity_class(
 
         _people: Store | None = None
 
-        def people(self) -> Store:
-            """The store of people, opened on first use; a store that cannot be reached gets
-            the viewer a "not reachable" page, not an error."""
+        def lookup(self, how: str, *args: Any) -> Any:
+            """The people store's answer to ``how(*args)`` (the store opened on first use); a
+            store that cannot be reached gets the viewer a "not reachable" page, not an error."""
             try:
                 if self._people is None:
                     self._people = Store(store, create=False)
-                return self._people
-            except StoreError as exc:
-                raise StoreUnreachable(exc) from None
-
-        def lookup(self, how: str, *args: Any) -> Any:
-            try:
-                return getattr(self.people(), how)(*args)
+                return getattr(self._people, how)(*args)
             except StoreError as exc:
                 raise StoreUnreachable(exc) from None
 
