@@ -345,6 +345,30 @@ def test_renderer_sends_html_only_and_the_library_once(built) -> None:
     assert len(second_html) < 100_000
 
 
+def test_a_charts_id_comes_from_its_spec_so_a_review_run_again_is_the_same_page(built) -> None:
+    """A re-run over unchanged data must be the same page byte for byte (its delivery is keyed
+    on what it shows): the same chart gets the same id in every document, a second copy of it
+    in one document its own."""
+    ids = re.compile(r'<div id="(reviewkit-[0-9a-f-]+)"')
+
+    def document() -> list[str]:
+        render.new_document()
+        shown = [
+            built[name]._repr_mimebundle_() for name in ("kpi_trend", "wbr_chart", "kpi_trend")
+        ]
+        return [ids.findall((b[0] if isinstance(b, tuple) else b)["text/html"])[0] for b in shown]
+
+    try:
+        render.enable()
+        first, again = document(), document()
+    finally:
+        alt.renderers.enable("default")
+    assert first == again
+    assert len(set(first)) == 3 and first[2] == first[0] + "-1"
+    page = render.page([built["kpi_trend"], built["kpi_trend"]], "twice")
+    assert ids.findall(page) == [first[0], first[0] + "-1"]
+
+
 def test_enabled_renderer_draws_charts_over_altairs_5000_rows() -> None:
     # a company-wide scorecard has 12 sparkline points per outcome: 502 outcomes of the
     # simulated 500-team company (benchmark 7) made 5,743 rows and failed the review

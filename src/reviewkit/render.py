@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
+from collections import Counter
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -46,10 +46,22 @@ EMBED_OPTIONS: Final[dict[str, Any]] = {
 }
 
 
-class _Sent:
-    """Whether this process has already sent the bundle into the notebook's page."""
+class _Document:
+    """What this process has sent into the notebook's page: the bundle, and the charts by
+    their ids."""
 
-    bundle = False
+    bundle: bool
+    ids: Counter[str]
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.bundle = False
+        self.ids = Counter()
+
+
+_sent = _Document()
 
 
 #: what the bundle defines on ``window``
@@ -97,13 +109,23 @@ def _script_json(value: Any) -> str:
     )
 
 
-def _embed(spec: dict[str, Any]) -> str:
+def _chart_id(spec_json: str, document: _Document) -> str:
+    """The id of a chart's div: from its spec, so a review run again over the same data is the
+    same page byte for byte; a count after it when the document has that spec already."""
+    digest = hashlib.sha256(spec_json.encode("utf-8")).hexdigest()[:32]
+    seen = document.ids[digest]
+    document.ids[digest] += 1
+    return f"reviewkit-{digest}" + (f"-{seen}" if seen else "")
+
+
+def _embed(spec: dict[str, Any], document: _Document) -> str:
     """A div and the script that draws the spec in it once ``window.vegaEmbed`` exists (it may
     be defined by a script further up the page, or still loading)."""
-    target = f"reviewkit-{uuid.uuid4().hex}"
+    spec_json = _script_json(spec)
+    target = _chart_id(spec_json, document)
     return (
         f'<div id="{target}" class="reviewkit-chart"></div>\n<script>\n(function () {{\n'
-        f"  var spec = {_script_json(spec)};\n"
+        f"  var spec = {spec_json};\n"
         f"  var options = {_script_json(EMBED_OPTIONS)};\n"
         "  var tries = 0;\n"
         "  function draw() {\n"
@@ -145,10 +167,10 @@ def _library() -> str:
 def html_renderer(spec: dict[str, Any], **_: Any) -> dict[str, str]:
     """The ``reviewkit`` renderer: ``text/html`` only, with the bundle the first time."""
     parts = []
-    if not _Sent.bundle:
+    if not _sent.bundle:
         parts.append(_library())
-        _Sent.bundle = True
-    parts.append(_embed(spec))
+        _sent.bundle = True
+    parts.append(_embed(spec, _sent))
     return {"text/html": "\n".join(parts)}
 
 
@@ -164,8 +186,9 @@ def enable() -> None:
 
 def new_document() -> None:
     """The next chart goes into a new document, so it inlines the library again: after the
-    outputs that held it were cleared, or in a warm kernel's next review."""
-    _Sent.bundle = False
+    outputs that held it were cleared, or in a warm kernel's next review; its charts' ids start
+    again, so a review's page is the same whatever ran in the kernel before."""
+    _sent.reset()
 
 
 def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
@@ -181,7 +204,10 @@ def to_png(chart: alt.TopLevelMixin | dict[str, Any], scale: float = 1) -> bytes
 def page(charts: Sequence[alt.TopLevelMixin | dict[str, Any]], title: str) -> str:
     """A complete, self-contained HTML document: the title, then every chart, with the chart
     library inlined once in the head. Opens from a file with no network."""
-    body = "\n".join(f'<section class="chart">\n{_embed(_spec(c))}\n</section>' for c in charts)
+    document = _Document()
+    body = "\n".join(
+        f'<section class="chart">\n{_embed(_spec(c), document)}\n</section>' for c in charts
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n"
