@@ -257,6 +257,7 @@ def whole(name: str, data: bytes) -> bool:
 
 REPORT_FILES = {
     "index.html",
+    f"{PERIOD}/attempts.json",
     *(f"{PERIOD}/{team}{suffix}" for team in ("a", "company") for suffix in (".html", ".ipynb")),
     *(f"{PERIOD}/{team}.snapshot.json" for team in ("a", "company")),
 }

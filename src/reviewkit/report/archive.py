@@ -123,14 +123,25 @@ def frozen_view(
     exports, config and notebook its snapshot records, even when an export is rewritten while
     the run goes on.
 
-    The view is kept under :data:`VIEWS`, named after what it holds (built in ``scratch`` and
-    renamed into place, so it is whole or absent): runs on the same inputs share it (their
-    pages come out the same, and its files are hashed once, here), and an executed notebook's
-    ``project`` parameter stays a folder with what it read."""
-    held = json.dumps({"files": layout, "notebook": notebook_sha256}, sort_keys=True)
+    The view is kept under :data:`VIEWS`, named after what it holds and whose it is (the
+    project's absolute path and store): runs on the same inputs share it (their pages come out
+    the same, and its files are hashed once, here), and an executed notebook's ``project``
+    parameter stays a folder with what it read. A view that is not whole or not this project's
+    (a project copied with its ``.reviewkit``, a view left half-built) is built again in
+    ``scratch`` and renamed into place, so it is whole or absent."""
+    shared = [(root / ".reviewkit" / "cache", Path(".reviewkit") / "cache")]
+    if isinstance(store, Path):  # a PostgreSQL store is reached where it is
+        relative_store = Path(os.path.relpath(store, root))
+        if ".." not in relative_store.parts:  # the store: the project's own, not a copy
+            shared.append((store, relative_store))
+    links = {link.as_posix(): str(target.resolve()) for target, link in shared}
+    held = json.dumps(
+        {"files": layout, "notebook": notebook_sha256, "root": str(root.resolve()), "links": links},
+        sort_keys=True,
+    )
     final = root / VIEWS / hashlib.sha256(held.encode("utf-8")).hexdigest()[:20]
     view, frozen_notebook = final / root.name, final / notebook.name
-    if not (view.is_dir() and frozen_notebook.is_file()):
+    if not _whole(view, frozen_notebook, links):
         building = scratch / "view"
         copy = building / root.name
         copy.mkdir(parents=True)
@@ -138,11 +149,17 @@ def frozen_view(
             place(root / FROZEN / digest, copy / reached)
         # papermill wants the notebook's name to end in .ipynb
         place(root / FROZEN / notebook_sha256, building / notebook.name)
+        for link, target in links.items():
+            (copy / link).parent.mkdir(parents=True, exist_ok=True)
+            (copy / link).symlink_to(target)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # not whole, or not this project's: out of the way, into scratch
+            with contextlib.suppress(FileNotFoundError):  # a concurrent run moved it
+                final.rename(scratch / "stale-view")
         try:
             building.rename(final)
         except OSError:
-            if not view.is_dir():  # else a run on the same inputs was faster
+            if not _whole(view, frozen_notebook, links):  # else a concurrent run was faster
                 raise
     for reached, digest in layout.items():
         if cache.digest(view / reached) != digest:
@@ -151,17 +168,15 @@ def frozen_view(
                 f"the content it was archived with; delete it and {VIEWS.as_posix()}, and run "
                 "the report again"
             )
-    shared = [(root / ".reviewkit" / "cache", view / ".reviewkit" / "cache")]
-    if isinstance(store, Path):  # a PostgreSQL store is reached where it is
-        relative_store = Path(os.path.relpath(store, root))
-        if ".." not in relative_store.parts:  # the store: the project's own, not a copy
-            shared.append((store, view / relative_store))
-    for target, link in shared:
-        if not link.is_symlink():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # a concurrent run made it
-                link.symlink_to(target.resolve())
     return view, frozen_notebook
+
+
+def _whole(view: Path, notebook: Path, links: Mapping[str, str]) -> bool:
+    """Whether a kept view has its notebook and links to this project's cache and store."""
+    return notebook.is_file() and all(
+        (view / link).is_symlink() and str((view / link).readlink()) == target
+        for link, target in links.items()
+    )
 
 
 def find_recorded(

@@ -7,10 +7,21 @@ import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from reviewkit.files import atomic_write
-from reviewkit.report.layout import COMPANY, FAILED, PERIOD_FOLDER, SNAPSHOT, now, read_json
+from reviewkit.report.layout import (
+    ATTEMPTS,
+    COMPANY,
+    FAILED,
+    PERIOD_FOLDER,
+    SNAPSHOT,
+    WHOLE_RUN,
+    labels,
+    now,
+    read_json,
+)
 
 
 @dataclass(frozen=True)
@@ -57,22 +68,50 @@ def _entries(reports: Path, live: str | None) -> Iterator[_Entry]:
     for folder in sorted(p for p in reports.iterdir() if PERIOD_FOLDER.match(p.name)):
         if not folder.is_dir():
             continue
-        for page in sorted(folder.glob("*.html")):
-            snapshot = read_json(page.with_name(page.stem + SNAPSHOT))
-            when = str(snapshot.get("finished_at", "")) or _mtime(page)
-            links = [("HTML", quote(f"{folder.name}/{page.name}"))]
-            for suffix, text in ((".ipynb", "notebook"), (".pdf", "PDF")):
-                if page.with_suffix(suffix).exists():
-                    links.append((text, quote(f"{folder.name}/{page.stem}{suffix}")))
-            if live:
-                links.append(("live page", live_page(live, folder.name, page.stem)))
-            yield _Entry(folder.name, page.stem, "ok", when, tuple(links))
-        for failed in sorted(folder.glob("*" + FAILED)):
-            info = read_json(failed).get("metadata", {}).get("reviewkit", {})
-            team = failed.name.removesuffix(FAILED)
-            link = ("failed notebook", quote(f"{folder.name}/{failed.name}"))
-            when = str(info.get("failed_at", "")) or _mtime(failed)
-            yield _Entry(folder.name, team, "failed", when, (link,), str(info.get("error", "")))
+        attempts = read_json(folder / ATTEMPTS)
+        found = labels(folder)
+        for label in found:
+            yield _entry(folder, label, attempts.get(label), live)
+        whole = attempts.get(WHOLE_RUN)
+        if not found and isinstance(whole, dict):
+            when, error = str(whole.get("at", "")), str(whole.get("error", ""))
+            yield _Entry(folder.name, "(every review)", "failed", when, (), error)
+
+
+def _entry(folder: Path, label: str, attempt: Any, live: str | None) -> _Entry:
+    """One review's row: its latest attempt (ok, or failed with why and when, the last good
+    version still linked)."""
+    page = folder / f"{label}.html"
+    failed = folder / f"{label}{FAILED}"
+    links = []
+    if page.is_file():
+        links.append(("HTML", quote(f"{folder.name}/{page.name}")))
+        for suffix, text in ((".ipynb", "notebook"), (".pdf", "PDF")):
+            if page.with_suffix(suffix).exists():
+                links.append((text, quote(f"{folder.name}/{label}{suffix}")))
+    if failed.is_file():
+        links.append(("failed notebook", quote(f"{folder.name}/{failed.name}")))
+    if live and page.is_file():
+        links.append(("live page", live_page(live, folder.name, label)))
+    if not isinstance(attempt, dict):  # published before attempts were recorded: the files
+        info = read_json(failed).get("metadata", {}).get("reviewkit", {})
+        attempt = {
+            "ok": not failed.is_file(),
+            "at": info.get("failed_at"),
+            "error": info.get("error"),
+        }
+    if attempt.get("ok"):
+        snapshot = read_json(folder / f"{label}{SNAPSHOT}")
+        when = str(snapshot.get("finished_at", "")) or _mtime(page)
+        return _Entry(folder.name, label, "ok", when, tuple(links))
+    when = str(attempt.get("at") or "") or (_mtime(failed) if failed.is_file() else "")
+    note = str(attempt.get("error") or "failed")
+    if page.is_file():
+        snapshot = read_json(folder / f"{label}{SNAPSHOT}")
+        note += (
+            f" (the last good version, of {snapshot.get('finished_at') or _mtime(page)}, is linked)"
+        )
+    return _Entry(folder.name, label, "failed", when, tuple(links), note)
 
 
 _INDEX = """<!DOCTYPE html>

@@ -36,10 +36,14 @@ from reviewkit.report.index import write_index
 from reviewkit.report.layout import (
     COMPANY,
     FAILED,
+    PERIOD_FOLDER,
     SAFE_TEAM,
     SNAPSHOT,
+    WHOLE_RUN,
+    labels,
     now,
     previous_snapshot,
+    record_attempts,
 )
 
 #: how often a kernel that failed to start is tried in all (kernel-start races in parallel runs)
@@ -143,7 +147,76 @@ def run_reports(
     The content of every export, config file and the notebook is archived under
     :data:`FROZEN` (when not archived yet) before the kernels start, and each snapshot records
     its hashes, so :func:`reproduce` can re-run the review as it was.
+
+    Each review's attempt is recorded in the period's ``attempts.json``, and a run that fails
+    before any review runs is recorded there too, so the index never shows a stale "ok".
     """
+    place = _Place(
+        (out if out is not None else project_dir.resolve() / "reports"),
+        period if PERIOD_FOLDER.match(period) else None,
+        None if teams is None else [team or COMPANY for team in teams],
+    )
+    try:
+        return _run_reports(
+            project_dir,
+            period,
+            place,
+            teams=teams,
+            jobs=jobs,
+            executor=executor,
+            notebook=notebook,
+            timeout=timeout,
+            progress=progress,
+            tracker=tracker,
+            allow_empty=allow_empty,
+        )
+    except ReviewkitError as exc:
+        place.failed(str(exc))
+        raise
+
+
+@dataclass
+class _Place:
+    """Where a run publishes, as far as it is known yet: the reports folder, the period's label
+    (known once the project is read, unless given as YYYY-MM), the reviews asked for (None:
+    every one) and the live pages' address."""
+
+    reports: Path
+    label: str | None
+    asked: list[str] | None
+    live: str | None = None
+
+    def failed(self, error: str) -> None:
+        """Record a run that failed before any review ran as the latest attempt of each review
+        it was to run, and show it in the index (when the period is known and its folder can be
+        written: else the error alone says it)."""
+        if self.label is None:
+            return
+        folder = self.reports / self.label
+        why = f"the run failed before any review ran: {error}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            asked = labels(folder) if self.asked is None else self.asked
+            record_attempts(folder, dict.fromkeys(asked or [WHOLE_RUN], why))
+            write_index(self.reports, live=self.live)
+        except (OSError, ReviewkitError):
+            pass
+
+
+def _run_reports(
+    project_dir: Path,
+    period: str,
+    place: _Place,
+    *,
+    teams: Sequence[str] | None,
+    jobs: int | None,
+    executor: str,
+    notebook: Path | None,
+    timeout: float,
+    progress: Callable[[str], None] | None,
+    tracker: Progress | None,
+    allow_empty: bool,
+) -> ReportRun:
     with executor_for(executor, jobs) as runner:
         source = notebook if notebook is not None else default_notebook()
         if not source.is_file():
@@ -155,7 +228,8 @@ def run_reports(
             )
         with open_project(project_dir) as project:
             month = project.period(period, "month")
-            label = month.label
+            label = place.label = month.label
+            place.live = project.config.live_url
             gap = None if allow_empty else data_gap(project, month)
             if gap is not None:
                 raise ReviewkitError(
@@ -178,7 +252,7 @@ def run_reports(
             store = project.config.store_location
             cache = project.cache
             layout = view_layout(project, inputs)
-        directory = (out if out is not None else root / "reports") / label
+        directory = place.reports / label
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -220,6 +294,7 @@ def run_reports(
             results = run_jobs(queued, runner, progress, tracker, shared=[view or root, scratch])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    record_attempts(directory, {r.label: None if r.ok else r.error for r in results})
     index = write_index(directory.parent, live=live)
     return ReportRun(label, directory, index, results)
 
