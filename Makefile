@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser postgres bench soak calendar
+.PHONY: setup demo test lint sample lock clean pictures browser packages bench soak calendar
 
 setup: $(BIN)/.installed
 
@@ -28,34 +28,31 @@ $(SAMPLE): $(BIN)/.installed src/reviewkit/sample.py
 	$(BIN)/reviewkit sample --dir .
 	touch $@
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Debian's chromium, for the browser tests (Playwright drives it; it never downloads a browser).
 CHROMIUM := /usr/bin/chromium
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 browser: $(CHROMIUM)
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
 
-# Debian's postgresql, for the shared-store tests: they make a cluster of their own with initdb in
-# a temporary folder and start it on a free port (no system service is used).
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
-
-# Debian's Java 17, for the Spark SQL tests (a local pyspark session in the test process). Debian's
-# slim images lack the man folder its package links into, so it is made first.
-JAVA := /usr/bin/java
-$(JAVA):
-	$(SUDO) mkdir -p /usr/share/man/man1
-	$(SUDO) apt-get update
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
-		openjdk-17-jre-headless
-
-# Debian's faketime (libfaketime), which moves the machine's clock for `make calendar`.
+# What `make test` needs from Debian, installed together (one `apt-get update`) when missing:
+# chromium for the browser tests; postgresql for the shared-store tests (they make a cluster of
+# their own with initdb in a temporary folder, on a free port: no system service is used); Java
+# 17 for the Spark SQL tests (a local pyspark session; Debian's slim images lack the man folder
+# its package links into, so it is made first); faketime, which moves the clock for `make calendar`.
 FAKETIME := /usr/bin/faketime
-$(FAKETIME):
-	$(SUDO) apt-get update
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends faketime
+packages:
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/java ] || missing="$$missing openjdk-17-jre-headless"; \
+	[ -x $(FAKETIME) ] || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's$$missing"; \
+		$(SUDO) mkdir -p /usr/share/man/man1 && $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 demo: setup sample
 	$(BIN)/reviewkit check
@@ -68,7 +65,7 @@ demo: setup sample
 	@echo "the live review pages follow; Ctrl-C stops the server"
 	$(BIN)/reviewkit serve --port $(PORT)
 
-test: setup sample browser postgres $(JAVA) $(FAKETIME)
+test: setup sample packages
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory calendar
 
@@ -77,7 +74,7 @@ test: setup sample browser postgres $(JAVA) $(FAKETIME)
 # behind, so a read of the real date anywhere fails here (about a minute).
 CALENDAR_TESTS := tests/test_clock.py tests/test_bad_inputs.py tests/test_sources.py \
 	tests/test_schedule.py tests/test_store.py tests/test_cli.py
-calendar: setup sample $(FAKETIME)
+calendar: setup sample packages
 	@for shift in +365d -365d; do \
 		echo "== the machine's clock moved $$shift"; \
 		$(FAKETIME) -f $$shift $(BIN)/python -m pytest -q -p no:cacheprovider $(CALENDAR_TESTS) || exit 1; \

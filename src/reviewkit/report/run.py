@@ -188,10 +188,10 @@ class _Place:
 
     def failed(self, error: str) -> None:
         """Record a run that failed before any review ran as the latest attempt of each review
-        it was to run, and show it in the index (when the period is known and its folder can be
-        written: else the error alone says it)."""
-        if self.label is None:
-            return
+        it was to run, and show it in the index (when the period is known and reviews were
+        published before; else the error alone says it)."""
+        if self.label is None or not self.reports.is_dir():
+            return  # nothing published yet: no index to correct, and nothing is written
         folder = self.reports / self.label
         why = f"the run failed before any review ran: {error}"
         try:
