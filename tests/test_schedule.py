@@ -1,27 +1,21 @@
 """The scheduler: the cron subset, catch-up after downtime with a fake clock, no run twice
-across restarts, and the recipes in docs/scheduling.md."""
+across restarts (the recipes in docs/scheduling.md are run by tests/test_recipes.py)."""
 
 from __future__ import annotations
 
-import configparser
 import datetime as dt
-import re
-import shlex
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from reviewkit import schedule
-from reviewkit.cli.report import report as report_command
 from reviewkit.cli.schedule import schedule as schedule_command
 from reviewkit.cron import CronError, parse_cron
 from reviewkit.errors import ReviewkitError
 from reviewkit.report import ReportRun, TeamResult
 from reviewkit.schedule import due_runs, report_period, run_schedule
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "scheduling.md"
 MONTHLY = "0 6 1 * *"
 
 
@@ -213,61 +207,3 @@ def test_cli_schedule(tmp_path: Path, reports: list[str]) -> None:
     assert len(reports) == 1
     nothing = runner.invoke(schedule_command, ["-p", str(tmp_path), "--cron", MONTHLY, "--once"])
     assert "nothing due" in nothing.output
-
-
-# -- the recipes in docs/scheduling.md ---------------------------------------------------------
-
-
-def blocks(language: str) -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
-
-
-def check_report_command(command: str) -> None:
-    """The command is `reviewkit report --period last-month ...` with real options."""
-    words = shlex.split(command)
-    start = next(i for i, w in enumerate(words) if w.endswith("reviewkit"))
-    assert words[start + 1 : start + 4] == ["report", "--period", "last-month"]
-    known = {opt for p in report_command.params for opt in p.opts}
-    used = {w for w in words[start + 2 :] if w.startswith("-")}
-    assert used <= known, used - known
-
-
-def test_cron_recipe() -> None:
-    (block,) = blocks("cron")
-    (line,) = block.strip().splitlines()
-    fields = line.split()
-    assert parse_cron(" ".join(fields[:5])).text == MONTHLY
-    check_report_command(" ".join(fields[5:]).split("&&")[1].split(">>")[0])
-
-
-def test_systemd_recipe() -> None:
-    service_text, timer_text = blocks("ini")
-    service = configparser.ConfigParser(interpolation=None)
-    service.optionxform = str  # type: ignore[assignment,method-assign]
-    service.read_string(service_text)
-    assert service["Service"]["Type"] == "oneshot"
-    check_report_command(service["Service"]["ExecStart"])
-    timer = configparser.ConfigParser(interpolation=None)
-    timer.optionxform = str  # type: ignore[assignment,method-assign]
-    timer.read_string(timer_text)
-    assert timer["Timer"]["OnCalendar"] == "*-*-01 06:00:00"
-    assert timer["Timer"]["Persistent"] == "true"
-    assert timer["Timer"]["Unit"] == "reviewkit-report.service"
-    assert timer["Install"]["WantedBy"] == "timers.target"
-    assert "reviewkit-report.service" in DOC.read_text(encoding="utf-8")
-
-
-def test_ci_recipe() -> None:
-    (block,) = blocks("yaml")
-    workflow = yaml.safe_load(block)
-    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
-    (entry,) = triggers["schedule"]
-    assert parse_cron(entry["cron"]).text == MONTHLY
-    steps = workflow["jobs"]["report"]["steps"]
-    commands = [s["run"] for s in steps if "run" in s and "reviewkit" in s["run"]]
-    (command,) = commands
-    check_report_command(command)
-    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["if"] == "always()"
-    assert upload["with"]["path"] == "reports/"

@@ -1,0 +1,153 @@
+"""The recipes in docs/scheduling.md, run as written: the cron line through ``sh -c`` on a fresh
+project, and the CI workflow checked (it runs on GitHub only)."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reviewkit.cli.report import report as report_command
+from reviewkit.cron import parse_cron
+from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "scheduling.md"
+MONTHLY = "0 6 1 * *"
+#: where the recipes put the project
+WHERE = "/srv/review"
+#: the day the recipes run: `last-month` is February 2026, the tiny shop's last month of data
+TODAY = "2026-03-05"
+#: the tiny shop with one company outcome: `--all-teams` is one review
+OUTCOME = """\
+outcomes:
+  - id: shop-revenue
+    title: The shop sells more
+    owner: Ann
+    kpi: revenue
+    baseline: {value: 100, period: 2026-01}
+    target: {value: 500, by: 2026-12-31}
+"""
+#: a line of a log, stamped with the local date and time
+STAMPED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S")
+
+
+def blocks(language: str) -> list[str]:
+    text = DOC.read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+
+
+def check_report_command(command: str) -> None:
+    """The command is `reviewkit report --period last-month ...` with real options."""
+    words = shlex.split(command)
+    start = next(i for i, w in enumerate(words) if w.endswith("reviewkit"))
+    assert words[start + 1 : start + 4] == ["report", "--period", "last-month"]
+    known = {opt for p in report_command.params for opt in p.opts}
+    used = {w for w in words[start + 2 :] if w.startswith("-")}
+    assert used <= known, used - known
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    """A fresh project (no reports/, no .reviewkit/) with the environment running the tests as
+    its `.venv`, outside pytest's folders (which other users may not enter)."""
+    folder = Path(tempfile.mkdtemp(prefix="reviewkit-recipe-"))
+    folder.chmod(0o755)
+    (folder / "data").mkdir()
+    (folder / "data" / "orders.csv").write_text(SHOP_ORDERS, encoding="utf-8")
+    (folder / "reviewkit.yaml").write_text(SHOP_CONFIG + OUTCOME, encoding="utf-8")
+    (folder / ".venv").symlink_to(sys.prefix)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def recipe_env(home: Path, **more: str) -> dict[str, str]:
+    """The bare environment a scheduler gives a job (cron's, systemd's), with reviewkit's clock
+    and, when the tests run from a source tree, its modules."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", "LANG": "C.UTF-8"}
+    env["REVIEWKIT_TODAY"] = TODAY
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return {**env, **more}
+
+
+def cron_command(line: str) -> str:
+    """What cron hands to /bin/sh for a crontab line: what follows the five time fields, each
+    `\\%` made `%` (a bare `%` would end the command there)."""
+    command = line.split(maxsplit=5)[5]
+    assert not re.search(r"(?<!\\)%", command), "cron ends a command at a bare %: write \\%"
+    return command.replace("\\%", "%")
+
+
+def published(project: Path) -> list[str]:
+    return sorted(p.relative_to(project).as_posix() for p in (project / "reports").rglob("*"))
+
+
+def test_the_cron_line_runs_as_written_on_a_fresh_project(project: Path, tmp_path: Path) -> None:
+    """The crontab line through `sh -c`, as cron runs it, on a project that never ran a report:
+    the review is published, and the log, every line stamped, is outside reports/."""
+    (block,) = blocks("cron")
+    (line,) = block.strip().splitlines()
+    assert parse_cron(" ".join(line.split()[:5])).text == MONTHLY
+    command = cron_command(line)
+    check_report_command(command.split("&&")[-1].split("|")[0])
+    done = subprocess.run(
+        ["/bin/sh", "-c", command.replace(WHERE, str(project))],
+        env=recipe_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # cron mails whatever the line prints: it all goes to the log
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert {"reports/2026-02/company.html", "reports/index.html"} <= set(published(project))
+    (log,) = project.rglob("*.log")
+    assert "reports" not in log.relative_to(project).parts
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines, "the log is empty"
+    assert all(STAMPED.match(entry) for entry in lines), lines
+    assert any("[1/1] company: ok (" in entry for entry in lines)
+    assert any("1 of 1 review(s) published for 2026-02" in entry for entry in lines)
+
+
+def test_systemd_recipe() -> None:
+    service_text, timer_text = blocks("ini")
+    service = configparser.ConfigParser(interpolation=None)
+    service.optionxform = str  # type: ignore[assignment,method-assign]
+    service.read_string(service_text)
+    assert service["Service"]["Type"] == "oneshot"
+    check_report_command(service["Service"]["ExecStart"])
+    timer = configparser.ConfigParser(interpolation=None)
+    timer.optionxform = str  # type: ignore[assignment,method-assign]
+    timer.read_string(timer_text)
+    assert timer["Timer"]["OnCalendar"] == "*-*-01 06:00:00"
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Timer"]["Unit"] == "reviewkit-report.service"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    assert "reviewkit-report.service" in DOC.read_text(encoding="utf-8")
+
+
+def test_ci_recipe() -> None:
+    (block,) = blocks("yaml")
+    workflow = yaml.safe_load(block)
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    (entry,) = triggers["schedule"]
+    assert parse_cron(entry["cron"]).text == MONTHLY
+    steps = workflow["jobs"]["report"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s and "reviewkit" in s["run"]]
+    (command,) = commands
+    check_report_command(command)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"] == "reports/"
