@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 from pathlib import Path
 
 import pytest
 
 import reviewkit.files
-from reviewkit.errors import ReviewkitError
+from reviewkit.errors import ReviewkitError, permission_denied
 from reviewkit.files import TEMPORARY, atomic_write, cannot_write, replacing
 
 
@@ -185,9 +186,35 @@ def test_a_full_disk_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_other_write_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
+    assert str(cannot_write(read_only, tmp_path / "reports")) == (
+        "cannot write reports: Read-only file system; make the folder writable and run the "
+        "report again"
+    )
+
+
+def test_a_folder_this_user_may_not_write_says_whose_it_is_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whose the folder is (or the one it would be made in), the user reviewkit runs as, and
+    what that user needs; the path of the error itself when it has one."""
+    monkeypatch.chdir(tmp_path)
+    tmp_path.chmod(0o750)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    owner = pwd.getpwuid(tmp_path.stat().st_uid).pw_name
     denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-    assert str(cannot_write(denied, tmp_path / "reports")) == (
-        "cannot write reports: Permission denied; make the folder writable and run the report again"
+    assert str(cannot_write(denied, tmp_path / "reports" / "2026-10")) == (
+        f"permission denied: reports/2026-10 ({tmp_path} belongs to {owner}, drwxr-x---) to "
+        f"user {user}: the user running reviewkit must be able to read the project and to "
+        "write its folder, reports/, .reviewkit/ and the store; give them to "
+        f"{user} as docs/scheduling.md shows (systemd timer), or run reviewkit as {owner}"
+    )
+    (tmp_path / "reviewkit.db").write_bytes(b"")
+    (tmp_path / "reviewkit.db").chmod(0o444)
+    named = PermissionError(errno.EACCES, os.strerror(errno.EACCES), "reviewkit.db")
+    assert str(permission_denied(named)).startswith(
+        f"permission denied: reviewkit.db ({tmp_path / 'reviewkit.db'} belongs to {owner}, "
+        f"-r--r--r--) to user {user}: "
     )
 
 

@@ -1,10 +1,12 @@
 """The recipes in docs/scheduling.md, run as written: the cron line through ``sh -c`` on a fresh
-project, and the CI workflow checked (it runs on GitHub only)."""
+project, the systemd unit's command as another user (and what that user is told when it may not
+write the project), and the CI workflow checked (it runs on GitHub only)."""
 
 from __future__ import annotations
 
 import configparser
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -80,6 +82,24 @@ def recipe_env(home: Path, **more: str) -> dict[str, str]:
     return {**env, **more}
 
 
+def as_user(user: str) -> list[str]:
+    """What runs a command as ``user``, with its groups (root only). Where that user cannot run
+    this environment's interpreter from a process of its own (a Python under root's home, as in
+    some containers), the command may also read and search any folder, and still write only
+    what ``user`` may write, which is what the tests here are about."""
+    if os.geteuid() != 0:
+        pytest.skip("running a command as another user takes root")
+    account = pwd.getpwnam(user)
+    prefix = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups"]
+    nested = "import subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True)"
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", nested], capture_output=True, check=False, timeout=60
+    )
+    if probe.returncode != 0:
+        prefix += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    return prefix
+
+
 def cron_command(line: str) -> str:
     """What cron hands to /bin/sh for a crontab line: what follows the five time fields, each
     `\\%` made `%` (a bare `%` would end the command there)."""
@@ -119,6 +139,37 @@ def test_the_cron_line_runs_as_written_on_a_fresh_project(project: Path, tmp_pat
     assert all(STAMPED.match(entry) for entry in lines), lines
     assert any("[1/1] company: ok (" in entry for entry in lines)
     assert any("1 of 1 review(s) published for 2026-02" in entry for entry in lines)
+
+
+def test_a_user_who_may_not_write_the_project_is_told_what_to_do(
+    project: Path, tmp_path: Path
+) -> None:
+    """`reviewkit report` and `reviewkit schedule` as a user who may read the project but not
+    write it (another user's folder): an error naming the folder, whose it is and what to do,
+    before anything runs; no traceback."""
+    runs = [
+        ["report", "--period", "last-month", "--all-teams"],
+        ["schedule", "--cron", MONTHLY, "--once"],
+    ]
+    for command in runs:
+        done = subprocess.run(
+            [*as_user("nobody"), str(project / ".venv" / "bin" / "reviewkit"), *command],
+            env=recipe_env(tmp_path),
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith(
+            f"Error: permission denied: .reviewkit ({project} belongs to root, drwxr-xr-x) to "
+            "user nobody: the user running reviewkit must be able to read the project and to "
+            "write its folder, reports/, .reviewkit/ and the store; give them to nobody as "
+            "docs/scheduling.md shows (systemd timer), or run reviewkit as root"
+        ), done.stderr
+    assert sorted(p.name for p in project.iterdir()) == [".venv", "data", "reviewkit.yaml"]
 
 
 def test_systemd_recipe() -> None:

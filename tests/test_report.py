@@ -37,6 +37,7 @@ from reviewkit.report import (
     FROZEN,
     TeamResult,
     changes_since,
+    executors,
     reproduce,
     run_reports,
 )
@@ -490,6 +491,22 @@ def test_kernel_start_races_are_retried(
     run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
     assert run.ok
     assert run.results[0].attempts == 2
+
+
+def test_a_kernel_this_user_may_not_start_fails_the_team_saying_what_to_do(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel whose connection file cannot be written (JUPYTER_RUNTIME_DIR another user's)."""
+    runtime = tmp_path / "jupyter-runtime" / "kernel-1.json"
+
+    def denied(*_: object) -> object:
+        raise PermissionError(13, "Permission denied", str(runtime))
+
+    monkeypatch.setattr(executors.KernelWorker, "kernel", denied)
+    run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
+    (result,) = run.failed
+    assert result.error.startswith(f"permission denied: {runtime} (")
+    assert "as docs/scheduling.md shows" in result.error
 
 
 def test_bad_requests_fail_before_any_kernel_starts(project: Path, tmp_path: Path) -> None:

@@ -7,6 +7,9 @@ config or an export sees every issue in one run, each as ``path:line[:col]: mess
 from __future__ import annotations
 
 import difflib
+import os
+import pwd
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ __all__ = [
     "Problem",
     "QueryError",
     "ReviewkitError",
+    "permission_denied",
     "shown_path",
     "suggest",
 ]
@@ -85,6 +89,45 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def permission_denied(exc: PermissionError, path: Path | None = None) -> ReviewkitError:
+    """A clear error for a file or folder this process may not use (``exc.filename``, else
+    ``path``): whose it is, which user reviewkit runs as, and what to do. A scheduled run as
+    another user than the project's owner meets this first (docs/scheduling.md)."""
+    named = exc.filename
+    target = Path(os.fsdecode(named)) if isinstance(named, str | bytes) else path
+    user = _user(os.geteuid())
+    owner = None if target is None else _owner(target)
+    where = "" if target is None else f": {shown_path(target)}"
+    if owner is not None:
+        where += f" ({owner[1]} belongs to {owner[0]}, {owner[2]})"
+    return ReviewkitError(
+        f"permission denied{where} to user {user}: the user running reviewkit must be able to "
+        "read the project and to write its folder, reports/, .reviewkit/ and the store; give "
+        f"them to {user} as docs/scheduling.md shows (systemd timer), or run reviewkit as "
+        f"{owner[0] if owner else 'their owner'}"
+    )
+
+
+def _owner(path: Path) -> tuple[str, str, str] | None:
+    """Who owns ``path``, or the folder it would be made in; that folder (in full: it may be
+    the working folder) and its mode."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    try:
+        info = existing.stat()
+    except OSError:  # not even that can be looked at
+        return None
+    return _user(info.st_uid), str(existing.absolute()), stat.filemode(info.st_mode)
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a name (a container's)
+        return f"uid {uid}"
 
 
 def suggest(word: str, valid: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.errors import ReviewkitError, permission_denied, shown_path
 
 __all__ = ["NO_SPACE", "TEMPORARY", "atomic_write", "cannot_write", "relative", "replacing"]
 
@@ -54,7 +54,7 @@ def atomic_write(files: Mapping[Path, bytes]) -> None:
                 tmp = stack.enter_context(_temporary(path))
                 _stage(tmp, data)
             except OSError as exc:
-                if exc.errno in NO_SPACE:
+                if exc.errno in NO_SPACE or isinstance(exc, PermissionError):
                     raise cannot_write(exc, path) from None
                 raise
             staged.append((tmp, path))
@@ -62,7 +62,10 @@ def atomic_write(files: Mapping[Path, bytes]) -> None:
 
 
 def cannot_write(exc: OSError, path: Path) -> ReviewkitError:
-    """A clear error for a write that failed: for a full disk, where and what to do."""
+    """A clear error for a write that failed: for a full disk or a folder this user may not
+    write, where and what to do."""
+    if isinstance(exc, PermissionError):
+        return permission_denied(exc, path)
     shown = shown_path(path)
     if exc.errno in NO_SPACE:
         return ReviewkitError(

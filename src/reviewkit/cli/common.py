@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reviewkit.errors import ReviewkitError
+from reviewkit.errors import ReviewkitError, permission_denied
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,11 +33,14 @@ jobs_option: Callable[[F], F] = click.option(
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Show a ReviewkitError as its message on stderr with exit status 1."""
+    """Show a ReviewkitError as its message on stderr with exit status 1, and a file or folder
+    reviewkit may not use as what to do about it (never a traceback)."""
     try:
         yield
     except ReviewkitError as exc:
         raise click.ClickException(str(exc)) from None
+    except PermissionError as exc:
+        raise click.ClickException(str(permission_denied(exc))) from None
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> str:

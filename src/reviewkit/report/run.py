@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from reviewkit.errors import ReviewkitError, shown_path
+from reviewkit.errors import ReviewkitError, permission_denied, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
 from reviewkit.project import Project, check_project, data_gap, open_project
 from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
@@ -522,6 +522,8 @@ class Job:
                     return f"timed out: a cell ran longer than {self.timeout:g} s", attempt
                 if isinstance(exc, OSError) and exc.errno in NO_SPACE:
                     return str(cannot_write(exc, Path(exc.filename or executed))), attempt
+                if isinstance(exc, PermissionError):  # e.g. the kernels' runtime folder
+                    return str(permission_denied(exc)), attempt
                 text = f"{type(exc).__name__}: {exc}".strip()
                 if attempt < KERNEL_ATTEMPTS and any(race in text for race in KERNEL_RACES):
                     executed.unlink(missing_ok=True)
