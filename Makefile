@@ -40,7 +40,9 @@ $(CHROMIUM):
 # chromium for the browser tests; postgresql for the shared-store tests (they make a cluster of
 # their own with initdb in a temporary folder, on a free port: no system service is used); Java
 # 17 for the Spark SQL tests (a local pyspark session; Debian's slim images lack the man folder
-# its package links into, so it is made first); faketime, which moves the clock for `make calendar`.
+# its package links into, so it is made first); faketime, which moves the clock for `make calendar`;
+# systemd for `systemd-analyze verify` on the scheduling recipe's units (tests/test_recipes.py:
+# nothing is started, so systemd need not be the machine's init).
 FAKETIME := /usr/bin/faketime
 packages:
 	@missing=""; \
@@ -48,6 +50,7 @@ packages:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/bin/java ] || missing="$$missing openjdk-17-jre-headless"; \
 	[ -x $(FAKETIME) ] || missing="$$missing faketime"; \
+	[ -x /usr/bin/systemd-analyze ] || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian's$$missing"; \
 		$(SUDO) mkdir -p /usr/share/man/man1 && $(SUDO) apt-get update && \

@@ -8,6 +8,7 @@ import configparser
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -82,13 +83,18 @@ def recipe_env(home: Path, **more: str) -> dict[str, str]:
     return {**env, **more}
 
 
-def as_user(user: str) -> list[str]:
-    """What runs a command as ``user``, with its groups (root only). Where that user cannot run
-    this environment's interpreter from a process of its own (a Python under root's home, as in
-    some containers), the command may also read and search any folder, and still write only
-    what ``user`` may write, which is what the tests here are about."""
+@pytest.fixture
+def root() -> None:
+    """Tests that run commands as other users (with setpriv) and make one (useradd) need root."""
     if os.geteuid() != 0:
-        pytest.skip("running a command as another user takes root")
+        pytest.skip("running commands as another user takes root")
+
+
+def as_user(user: str) -> list[str]:
+    """What runs a command as ``user``, with its groups. Where that user cannot run this
+    environment's interpreter from a process of its own (a Python under root's home, as in some
+    containers), the command may also read and search any folder, and still write only what
+    ``user`` may write, which is what the tests here are about."""
     account = pwd.getpwnam(user)
     prefix = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups"]
     nested = "import subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True)"
@@ -141,6 +147,7 @@ def test_the_cron_line_runs_as_written_on_a_fresh_project(project: Path, tmp_pat
     assert any("1 of 1 review(s) published for 2026-02" in entry for entry in lines)
 
 
+@pytest.mark.usefixtures("root")
 def test_a_user_who_may_not_write_the_project_is_told_what_to_do(
     project: Path, tmp_path: Path
 ) -> None:
@@ -172,21 +179,80 @@ def test_a_user_who_may_not_write_the_project_is_told_what_to_do(
     assert sorted(p.name for p in project.iterdir()) == [".venv", "data", "reviewkit.yaml"]
 
 
-def test_systemd_recipe() -> None:
+def unit(text: str) -> configparser.ConfigParser:
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.optionxform = str  # type: ignore[assignment,method-assign]
+    parsed.read_string(text)
+    return parsed
+
+
+@pytest.fixture
+def service_user(root: None) -> Iterator[str]:
+    """A name for the recipe's user that no account has; the account the recipe makes under it
+    is removed afterwards (its home too)."""
+    name = f"review-{secrets.token_hex(3)}"
+    yield name
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False, timeout=60)
+
+
+def test_the_systemd_unit_verifies_and_its_command_runs_as_its_user(
+    project: Path, service_user: str, tmp_path: Path
+) -> None:
+    """The recipe's steps as root (the user, the folders it writes), `systemd-analyze verify`
+    on both units, then the service's command as systemd runs it: as that user, in its working
+    folder, with its environment and the user's home. The review is published, and the journal
+    gets the progress lines and nothing else (no warning about an unwritable home)."""
+    if shutil.which("systemd-analyze") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's systemd is missing: `make test` installs it", pytrace=False)
+        pytest.skip("systemd-analyze is not installed (make test installs Debian's systemd)")
+
+    def here(text: str) -> str:
+        """The recipe for this project, its user named ``service_user``."""
+        return re.sub(r"\breview\b", service_user, text.replace(WHERE, str(project)))
+
+    (steps,) = blocks("sh")
+    subprocess.run(["/bin/sh", "-ec", here(steps)], cwd=tmp_path, check=True, timeout=60)
     service_text, timer_text = blocks("ini")
-    service = configparser.ConfigParser(interpolation=None)
-    service.optionxform = str  # type: ignore[assignment,method-assign]
-    service.read_string(service_text)
-    assert service["Service"]["Type"] == "oneshot"
-    check_report_command(service["Service"]["ExecStart"])
-    timer = configparser.ConfigParser(interpolation=None)
-    timer.optionxform = str  # type: ignore[assignment,method-assign]
-    timer.read_string(timer_text)
+    service, timer = unit(service_text)["Service"], unit(timer_text)
+    assert service["Type"] == "oneshot"
+    assert (service["User"], service["WorkingDirectory"]) == ("review", WHERE)
     assert timer["Timer"]["OnCalendar"] == "*-*-01 06:00:00"
     assert timer["Timer"]["Persistent"] == "true"
     assert timer["Timer"]["Unit"] == "reviewkit-report.service"
     assert timer["Install"]["WantedBy"] == "timers.target"
-    assert "reviewkit-report.service" in DOC.read_text(encoding="utf-8")
+    units = tmp_path / "units"
+    units.mkdir()
+    for name, text in (("service", service_text), ("timer", timer_text)):
+        (units / f"reviewkit-report.{name}").write_text(here(text), encoding="utf-8")
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", *sorted(str(p) for p in units.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, ""), verified.stderr
+
+    account = pwd.getpwnam(service_user)
+    command = shlex.split(here(service["ExecStart"]))
+    check_report_command(" ".join(command))
+    environment = dict(line.split("=", 1) for line in here(service["Environment"]).split())
+    systemd = {"USER": account.pw_name, "LOGNAME": account.pw_name, "SHELL": account.pw_shell}
+    done = subprocess.run(
+        [*as_user(service_user), *command],
+        env=recipe_env(Path(account.pw_dir), **systemd, **environment),
+        cwd=here(service["WorkingDirectory"]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (line,) = done.stderr.splitlines()  # what the journal gets: nothing but the progress
+    assert re.fullmatch(r"\[1/1\] company: ok \(\d+\.\d s\)", line), done.stderr
+    assert "1 of 1 review(s) published for 2026-02" in done.stdout
+    assert "reports/2026-02/company.html" in published(project)
 
 
 def test_ci_recipe() -> None:
