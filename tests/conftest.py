@@ -201,6 +201,13 @@ def pg_url(postgres: PostgresServer) -> str:
     return postgres.new_database()
 
 
+@pytest.fixture
+def pg_password_url(postgres: PostgresServer) -> tuple[str, str]:
+    """A new, empty PostgreSQL database whose user must give a password: its address (without
+    the password) and the password."""
+    return postgres.new_database_with_password()
+
+
 # -- a mail server and chat webhooks (delivery and alerts) ----------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,14 +18,22 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import yaml
+from psycopg import sql
 
 if TYPE_CHECKING:
     from reviewkit.project import Project
 
 #: Where Debian puts each PostgreSQL version's programs.
 BINARIES = "/usr/lib/postgresql/*/bin"
-#: The role the tests connect as (the cluster's superuser; local connections are trusted).
+#: The role the tests connect as (the cluster's superuser; its connections are trusted).
 USER = "reviewkit"
+#: Who signs in how: the superuser without a password, every other role with one (SCRAM), as
+#: a deployed store's user does (:meth:`PostgresServer.new_database_with_password`).
+HBA = f"""\
+local all all trust
+host all {USER} 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
 
 
 def binaries() -> Path | None:
@@ -75,6 +84,7 @@ class PostgresServer:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        (self.data / "pg_hba.conf").write_text(HBA, encoding="utf-8")
         self.start()
 
     def _run(self, program: str, *arguments: str) -> None:
@@ -120,6 +130,21 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def new_database_with_password(self) -> tuple[str, str]:
+        """The address (without a password, as reviewkit.yaml holds it) of a new, empty
+        database owned by a role of its own that must sign in with a password, and that
+        password (for PGPASSWORD)."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        password = secrets.token_urlsafe(12)
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            conn.execute(f"CREATE DATABASE {name} OWNER {name}")
+        return f"postgresql://{name}@127.0.0.1:{self.port}/{name}", password
 
 
 # -- the sample company's sources as warehouse tables (tests/test_warehouse.py) ----------------

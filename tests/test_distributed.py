@@ -4,6 +4,7 @@ review is still published exactly once, by this process, equal to the local run'
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -26,8 +27,10 @@ from distributed import Client, LocalCluster
 
 from reviewkit import open_project
 from reviewkit.cli.report import report as report_command
+from reviewkit.errors import ReviewkitError
 from reviewkit.report import TeamResult, run_reports
 from reviewkit.report import run as report_run
+from reviewkit.report.run import store_ready
 from tests.postgres import free_port
 from tests.review_files import normal
 
@@ -178,14 +181,82 @@ def test_an_unreachable_or_malformed_executor_says_what_to_do(project: Path) -> 
     assert not (project / "reports").exists()
 
 
-def readme_recipe(port: int) -> list[list[str]]:
-    """The commands of README's "Review batches on a Dask cluster", the scheduler on loopback."""
+def use_store(project: Path, url: str) -> None:
+    """Put the project's store at ``url`` in its reviewkit.yaml, as the README says."""
+    config = project / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "\nstore: reviewkit.db" in text
+    config.write_text(text.replace("\nstore: reviewkit.db", f"\nstore: {url}"), encoding="utf-8")
+
+
+def test_a_worker_that_cannot_open_the_store_stops_the_run_before_any_review(
+    project: Path, pg_password_url: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store in PostgreSQL behind a password that this machine has and the worker has not
+    (it started without PGPASSWORD): the run stops before any review, naming the worker and
+    what to give it. Each review used to fail on its own, after a kernel started for it."""
+    url, password = pg_password_url
+    use_store(project, url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    with LocalCluster(
+        n_workers=1,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        monkeypatch.setenv("PGPASSWORD", password)  # this process's, not the worker's
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        (worker,) = cluster.scheduler_info["workers"]
+        started = time.monotonic()
+        with pytest.raises(ReviewkitError) as raised:
+            run_reports(project, PERIOD, teams=["billing", "growth"], executor=address)
+        seconds = time.monotonic() - started
+    message = str(raised.value)
+    assert message.startswith(
+        f"--executor {address}: no review was run, as Dask worker(s) {worker} cannot run one: "
+        f"{url}: PostgreSQL refused the store's user while opening the store ("
+    ), message
+    assert "no password supplied" in message
+    assert message.endswith(
+        "; give every worker the environment `reviewkit report` has for the store (PGPASSWORD "
+        "or ~/.pgpass for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as "
+        'README\'s "Review batches on a Dask cluster" shows'
+    )
+    reviews = [p.name for p in (project / "reports" / PERIOD).glob("*.*") if p.suffix != ".json"]
+    assert reviews == []  # not even a failed notebook: no review ran
+    print(f"stopped after {seconds:.1f} s")
+
+
+def test_a_worker_that_would_read_another_store_is_told_so(shop_dir: Path) -> None:
+    """What a worker without this machine's REVIEWKIT_STORE answers: its reviews would read
+    the project's SQLite file instead of the PostgreSQL store this run read."""
+    here = "postgresql://reviews:s3cret@db.example.com/reviewkit"
+    assert store_ready(shop_dir, here) == (
+        "its reviews would read the store reviewkit.db, not "
+        "postgresql://reviews:***@db.example.com/reviewkit as this machine's do: give every "
+        "worker the environment `reviewkit report` has for the store (PGPASSWORD or ~/.pgpass "
+        "for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as README's "
+        '"Review batches on a Dask cluster" shows'
+    )
+    assert store_ready(shop_dir, str((shop_dir / "reviewkit.db").resolve())) == ""
+
+
+def readme_recipe(port: int, password: str) -> list[tuple[dict[str, str], list[str]]]:
+    """The commands of README's "Review batches on a Dask cluster", each with the variables set
+    before it: the machines' addresses are loopback, the scheduler's port ``port``, and the
+    store's password ``password``."""
     section = README.split("### Review batches on a Dask cluster", 1)[1]
     found = re.search(r"```\n(.*?)```", section, re.S)
     assert found, "the recipe's code block"
     lines = [line.split("  #")[0].strip() for line in found[1].splitlines() if line.strip()]
-    here = [line.replace("scheduler:8786", f"127.0.0.1:{port}") for line in lines]
-    return [shlex.split(line.replace("--port 8786", f"--port {port}")) for line in here]
+    commands = []
+    for line in lines:
+        here = re.sub(r"\b10\.0\.0\.\d+\b", "127.0.0.1", line).replace("8786", str(port))
+        words = shlex.split(here.replace("PGPASSWORD=...", f"PGPASSWORD={password}"))
+        assigned = list(itertools.takewhile(lambda word: re.match(r"[A-Z_]+=", word), words))
+        commands.append((dict(word.split("=", 1) for word in assigned), words[len(assigned) :]))
+    return commands
 
 
 def listening(port: int) -> None:
@@ -199,31 +270,42 @@ def listening(port: int) -> None:
         time.sleep(0.1)
 
 
-def test_the_readme_recipe_runs_as_written(project: Path) -> None:
+def test_the_readme_recipe_runs_as_written(
+    project: Path, pg_password_url: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A scheduler and a worker started with README's commands, then its `reviewkit report`
-    from the project folder: every team's review is published."""
+    from the project folder, the store in PostgreSQL behind a password that only the commands
+    the recipe gives it to have: every team's review is published."""
+    url, password = pg_password_url
+    use_store(project, url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
     port = free_port()
-    scheduler, worker, report = readme_recipe(port)
-    assert [scheduler[:2], worker[:2], report[:2]] == [
+    scheduler, worker, report = readme_recipe(port, password)
+    assert [scheduler[1][:2], worker[1][:2], report[1][:2]] == [
         ["dask", "scheduler"],
         ["dask", "worker"],
         ["reviewkit", "report"],
     ]
+    assert "--host" in scheduler[1] and "--host" in worker[1]  # not every interface
+    assert worker[0] == report[0] == {"PGPASSWORD": password}
     started = []
     try:
-        for command in (scheduler, worker):
+        for variables, command in (scheduler, worker):
             started.append(
                 subprocess.Popen(
                     [str(BIN / command[0]), *command[1:]],
+                    env={**os.environ, **variables},
                     start_new_session=True,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
             )
-            if command is scheduler:  # listening before the worker and the report connect
+            if command is scheduler[1]:  # listening before the worker and the report connect
                 listening(port)
+        variables, command = report
         done = subprocess.run(
-            [str(BIN / report[0]), *report[1:]],
+            [str(BIN / command[0]), *command[1:]],
+            env={**os.environ, **variables},
             cwd=project,
             capture_output=True,
             text=True,

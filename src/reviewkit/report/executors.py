@@ -111,15 +111,26 @@ class Finished(Generic[T]):
     attempts: int = 1
 
 
+#: asked where tasks will run, before any does: what would stop them there ("" for nothing)
+Ready = Callable[[], str]
+
+
 class Executor(Protocol):
     """Where reviews run; used in a ``with`` block (a cluster's executor connects there)."""
 
     def run(
-        self, tasks: Sequence[Task[T]], *, shared: Sequence[Path], started: Callable[[int], None]
+        self,
+        tasks: Sequence[Task[T]],
+        *,
+        shared: Sequence[Path],
+        started: Callable[[int], None],
+        ready: Ready | None = None,
     ) -> Iterator[Finished[T]]:
         """Execute ``tasks``, telling ``started`` each one's index as it starts, and yield
         each as it finishes. ``shared`` are the folders the tasks work in (the project's view,
-        the run's scratch folder): every worker must see them at those paths."""
+        the run's scratch folder): every worker must see them at those paths. ``ready`` is
+        asked once on every worker of another machine's environment before any task starts
+        (can it open the store?); what it answers stops the run there."""
         ...
 
 
@@ -154,9 +165,16 @@ class LocalExecutor:
         pass
 
     def run(
-        self, tasks: Sequence[Task[T]], *, shared: Sequence[Path], started: Callable[[int], None]
+        self,
+        tasks: Sequence[Task[T]],
+        *,
+        shared: Sequence[Path],
+        started: Callable[[int], None],
+        ready: Ready | None = None,
     ) -> Iterator[Finished[T]]:
-        del shared  # this process's own threads read it where it is
+        # this process's own threads read the folders where they are, and the kernels have this
+        # process's environment, in which the run has opened the store already
+        del shared, ready
         count = max(1, min(self.workers or os.cpu_count() or 1, len(tasks)))
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for number in range(len(tasks)):
@@ -211,7 +229,12 @@ class DaskExecutor:
             client.close()  # type: ignore[no-untyped-call]
 
     def run(
-        self, tasks: Sequence[Task[T]], *, shared: Sequence[Path], started: Callable[[int], None]
+        self,
+        tasks: Sequence[Task[T]],
+        *,
+        shared: Sequence[Path],
+        started: Callable[[int], None],
+        ready: Ready | None = None,
     ) -> Iterator[Finished[T]]:
         from distributed import as_completed  # noqa: PLC0415 (slow import, only for Dask)
         from distributed.scheduler import KilledWorker  # noqa: PLC0415
@@ -237,6 +260,8 @@ class DaskExecutor:
         futures = []
         try:
             self._check_shared(client, shared)
+            if ready is not None:
+                self._check_ready(client, ready)
             client.subscribe_topic(STARTED, on_start)  # type: ignore[no-untyped-call]
             futures += [
                 client.submit(_execute_here, task, key=key, retries=0)
@@ -287,6 +312,18 @@ class DaskExecutor:
                 "machines that see the project at the same path"
             ) from None
         return client
+
+    def _check_ready(self, client: Client, ready: Ready) -> None:
+        """Every worker is ready for the tasks (``ready`` answers nothing there), or a clear
+        error naming those that are not, with the first one's answer: better than each task
+        failing on its own, after a kernel started for it."""
+        answers = client.run(ready)
+        unready = {worker: why for worker, why in sorted(answers.items()) if why}
+        if unready:
+            raise ReviewkitError(
+                f"--executor {self.spec}: no review was run, as Dask worker(s) "
+                f"{', '.join(unready)} cannot run one: {next(iter(unready.values()))}"
+            )
 
     def _check_shared(self, client: Client, shared: Sequence[Path]) -> None:
         """Every worker sees the ``shared`` folders at their paths, or a clear error naming

@@ -15,6 +15,7 @@ whose process is gone (:func:`_sweep`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from reviewkit.errors import ReviewkitError, permission_denied, shown_path
 from reviewkit.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
 from reviewkit.project import Project, check_project, data_gap, open_project
 from reviewkit.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
-from reviewkit.report.executors import Executor, KernelWorker, executor_for
+from reviewkit.report.executors import Executor, KernelWorker, Ready, executor_for
 from reviewkit.report.index import write_index
 from reviewkit.report.layout import (
     COMPANY,
@@ -45,6 +46,7 @@ from reviewkit.report.layout import (
     previous_snapshot,
     record_attempts,
 )
+from reviewkit.store_backends import is_url, shown_url
 
 #: how often a kernel that failed to start is tried in all (kernel-start races in parallel runs)
 KERNEL_ATTEMPTS = 3
@@ -291,7 +293,10 @@ def _run_reports(
                 )
                 for team in wanted
             ]
-            results = run_jobs(queued, runner, progress, tracker, shared=[view or root, scratch])
+            ready = functools.partial(store_ready, view or root, _store_identity(store))
+            results = run_jobs(
+                queued, runner, progress, tracker, shared=[view or root, scratch], ready=ready
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     record_attempts(directory, {r.label: None if r.ok else r.error for r in results})
@@ -312,11 +317,13 @@ def run_jobs(
     tracker: Progress | None,
     *,
     shared: Sequence[Path],
+    ready: Ready | None = None,
 ) -> tuple[TeamResult, ...]:
     """Execute the jobs with ``executor`` and publish each review here as it comes back,
     telling ``progress`` and ``tracker`` as they go; the results in the jobs' order. Only this
     process publishes: a worker lost mid-review leaves nothing behind (see
-    :mod:`reviewkit.report.executors`). ``shared`` are the folders the jobs work in."""
+    :mod:`reviewkit.report.executors`). ``shared`` are the folders the jobs work in; ``ready``
+    is asked on each worker first (e.g. :func:`store_ready`)."""
     if tracker is not None:
         tracker.begin([job.label for job in jobs])
 
@@ -325,7 +332,7 @@ def run_jobs(
             tracker.started(jobs[number].label)
 
     done: dict[int, TeamResult] = {}
-    for finished in executor.run(jobs, shared=shared, started=started):
+    for finished in executor.run(jobs, shared=shared, started=started, ready=ready):
         job = jobs[finished.index]
         executed = finished.value or Executed.failed(finished.error)
         result = job.publish(replace(executed, attempts=executed.attempts + finished.attempts - 1))
@@ -335,6 +342,44 @@ def run_jobs(
         if tracker is not None:
             tracker.finished(result, len(done), len(jobs))
     return tuple(done[i] for i in range(len(jobs)))
+
+
+def store_ready(project: Path, store: str) -> str:
+    """Asked on each Dask worker before its reviews: nothing when a review there would read
+    ``store`` (the one this run read, see :func:`_store_identity`) and can open it, else why
+    not and what to do. Without it, every review failed on its own, each after a kernel
+    started for it."""
+    try:
+        with open_project(project) as opened:
+            location = opened.config.store_location
+            if _store_identity(location) != store:
+                return (
+                    f"its reviews would read the store {_shown_store(location)}, not "
+                    f"{_shown_store(store)} as this machine's do: {_SAME_STORE}"
+                )
+            if not isinstance(location, Path):  # a server: its address and credentials
+                opened.store.last_event_id()
+    except ReviewkitError as exc:
+        return f"{exc}; {_SAME_STORE}"
+    return ""
+
+
+#: what a worker needs to open the store as `reviewkit report` does
+_SAME_STORE = (
+    "give every worker the environment `reviewkit report` has for the store (PGPASSWORD or "
+    "~/.pgpass for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as README's "
+    '"Review batches on a Dask cluster" shows'
+)
+
+
+def _store_identity(location: Path | str) -> str:
+    """A store as two machines can compare it: a file's real path, or the server's address."""
+    return str(location.resolve()) if isinstance(location, Path) else location
+
+
+def _shown_store(location: Path | str) -> str:
+    text = str(location)
+    return shown_url(text) if is_url(text) else shown_path(Path(text))
 
 
 def _teams(project: Project, teams: Sequence[str] | None) -> list[str]:
