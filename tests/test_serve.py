@@ -19,9 +19,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from playwright.async_api import async_playwright
@@ -863,38 +865,86 @@ c.JupyterHub.services[0]["url"] = "http://127.0.0.1:{service_port}"
 """
 
 
-def test_jupyterhub_signs_people_in_to_the_pages(
-    browser, project: Path, tmp_path: Path, monkeypatch
-) -> None:
-    """docs/jupyterhub_config.py for real: JupyterHub (its dummy authenticator, the Python
-    configurable-http-proxy) starts `reviewkit serve --sign-in hub` as its service. Nothing is
-    served to someone not signed in to the Hub; a person who signs in lands on the page as
-    themselves, with the role `reviewkit users` gives them, and their check-in is theirs;
-    someone the Hub lets in who is not in `reviewkit users` only reads."""
-    monkeypatch.setenv("REVIEWKIT_STORE", str(tmp_path / "hub.db"))  # passed on to the service
+@dataclass(frozen=True)
+class Hub:
+    """docs/jupyterhub_config.py started as a real JupyterHub on ports of its own (the Hub's
+    public ``port``, its proxy's API, its service's), in this test's environment."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    proxy_port: int
+    service_port: int
+    log: Path
+
+
+def start_hub(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
     monkeypatch.setenv("REVIEWKIT_PROJECT", str(project))
     monkeypatch.setenv("REVIEWKIT_HUB_PASSWORD", "hub-s3cret")
-    with open_project(project) as opened:
-        opened.store.add_person("Priya Raman", email="priya@example.com")
-    port, service_port = free_port(), free_port()
+    port, proxy_port, service_port = free_port(), free_port(), free_port()
     config = tmp_path / "jupyterhub_config.py"
     config.write_text(
         HUB_CONFIG.format(
             docs=str(REPO / "docs" / "jupyterhub_config.py"),
             port=port,
             hub_port=free_port(),
-            proxy_port=free_port(),
+            proxy_port=proxy_port,
             service_port=service_port,
         )
     )
     log = tmp_path / "hub.log"
     with log.open("wb") as output:
-        hub = subprocess.Popen(
+        process = subprocess.Popen(
             [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
             cwd=tmp_path,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    return Hub(process, port, proxy_port, service_port, log)
+
+
+def test_a_hub_whose_service_cannot_start_says_why_and_leaves_no_proxy(
+    project: Path, tmp_path: Path, pg_password_url: tuple[str, str], monkeypatch
+) -> None:
+    """The store in PostgreSQL and no password for it: the service exits, JupyterHub with it,
+    the store's error in the log, and the proxy it started stops too (JupyterHub alone leaves
+    it running, holding the Hub's port)."""
+    url, _ = pg_password_url
+    monkeypatch.setenv("REVIEWKIT_STORE", url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    hub = start_hub(project, tmp_path, monkeypatch)
+    try:
+        assert hub.process.wait(timeout=180) == 1
+    finally:
+        if hub.process.poll() is None:
+            hub.process.kill()
+            hub.process.wait()
+    log = hub.log.read_text(errors="replace")
+    assert "PostgreSQL refused the store's user while opening the store" in log, log[-4000:]
+    assert "Service reviews exited with status 1" in log
+    proxies = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if f"--api-port {hub.proxy_port}" in " ".join(process.info["cmdline"] or [])
+    ]
+    assert proxies == [] or psutil.wait_procs(proxies, timeout=10)[1] == [], "a proxy is left"
+
+
+def test_jupyterhub_signs_people_in_to_the_pages(
+    browser, project: Path, tmp_path: Path, pg_password_url: tuple[str, str], monkeypatch
+) -> None:
+    """docs/jupyterhub_config.py for real: JupyterHub (its dummy authenticator, the Python
+    configurable-http-proxy) starts `reviewkit serve --sign-in hub` as its service, over a
+    PostgreSQL store whose password is in PGPASSWORD. Nothing is served to someone not signed
+    in to the Hub; a person who signs in lands on the page as themselves, with the role
+    `reviewkit users` gives them, and their check-in is theirs; someone the Hub lets in who is
+    not in `reviewkit users` only reads."""
+    url, password = pg_password_url
+    monkeypatch.setenv("REVIEWKIT_STORE", url)  # passed on to the service, as is the password
+    monkeypatch.setenv("PGPASSWORD", password)
+    with open_project(project) as opened:
+        opened.store.add_person("Priya Raman", email="priya@example.com")
+    started = start_hub(project, tmp_path, monkeypatch)
+    hub, port, service_port, log = started.process, started.port, started.service_port, started.log
     base = f"http://127.0.0.1:{port}/services/reviews/voila/render"
 
     def wait_for(pattern: str) -> None:
