@@ -8,8 +8,9 @@ and jupyterhub (and a proxy: Node's configurable-http-proxy, or the Python one t
     REVIEWKIT_HUB_PASSWORD=... jupyterhub -f docs/jupyterhub_config.py
 
 then open http://127.0.0.1:8000/ and sign in: the Hub sends you to the review. This file is
-the recipe `tests/test_serve.py` starts. For real use, replace the dummy authenticator below with
-your organisation's (OAuthenticator, LDAPAuthenticator...) and put the Hub behind HTTPS.
+the recipe `tests/test_serve.py` starts. For real use, replace the shared-password authenticator
+below with your organisation's (OAuthenticator, LDAPAuthenticator...) and put the Hub behind
+HTTPS.
 
 - A Hub user who is also in `reviewkit users` (by name or by email: add them with the name
   the Hub gives them as --email when it is an address) has their role there; everyone else the
@@ -61,9 +62,10 @@ atexit.register(stop_the_proxy)
 beside = Path(sys.executable).parent / "configurable-http-proxy"
 c.ConfigurableHTTPProxy.command = [str(beside) if beside.exists() else "configurable-http-proxy"]
 
-# Who may sign in: replace with your organisation's authenticator.
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = os.environ.get("REVIEWKIT_HUB_PASSWORD")
+# Who may sign in: replace with your organisation's authenticator. This one lets in whoever
+# gives the one password in REVIEWKIT_HUB_PASSWORD (8 characters or more), and nobody without it.
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = os.environ.get("REVIEWKIT_HUB_PASSWORD")
 c.Authenticator.allow_all = True
 
 # The review pages, as a service the Hub starts, at /services/reviews/.

@@ -26,10 +26,12 @@ from typing import Any
 import psutil
 import pytest
 from click.testing import CliRunner
+from jupyterhub.app import JupyterHub
 from playwright.async_api import async_playwright
 from playwright.sync_api import sync_playwright
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
+from traitlets.config.loader import PyFileConfigLoader
 
 from reviewkit import open_project
 from reviewkit.cli import main
@@ -900,6 +902,30 @@ def start_hub(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             stderr=subprocess.STDOUT,
         )
     return Hub(process, port, proxy_port, service_port, log)
+
+
+def test_the_hub_recipe_lets_in_only_who_gives_its_password(tmp_path: Path, monkeypatch) -> None:
+    """docs/jupyterhub_config.py's stand-in authenticator, as the Hub configures it: the one
+    password in REVIEWKIT_HUB_PASSWORD signs anyone in, another does not, and without the
+    variable nobody is let in (the dummy authenticator it replaces, whose password JupyterHub
+    5.3 deprecated, stopped the Hub with a TraitError then)."""
+    monkeypatch.setenv("REVIEWKIT_PROJECT", str(tmp_path))
+    for password, given, let_in in [
+        (None, "anything", False),
+        ("hub-s3cret", "anything", False),
+        ("hub-s3cret", "hub-s3cret", True),
+    ]:
+        if password is None:
+            monkeypatch.delenv("REVIEWKIT_HUB_PASSWORD", raising=False)
+        else:
+            monkeypatch.setenv("REVIEWKIT_HUB_PASSWORD", password)
+        config = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "docs")).load_config()
+        hub = JupyterHub(config=config)
+        authenticator = hub.authenticator_class(parent=hub)
+        signed_in = run_async(
+            authenticator.authenticate(None, {"username": "x", "password": given})
+        )
+        assert bool(signed_in) is let_in, (password, given)
 
 
 def test_a_hub_whose_service_cannot_start_says_why_and_leaves_no_proxy(
