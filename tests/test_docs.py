@@ -9,6 +9,7 @@ import pytest
 
 from reviewkit import config
 from reviewkit.cli import main
+from tests.test_config import VALID_SOURCE
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 #: the annotated reviewkit.yaml: the first yaml block of "The project format" section
@@ -70,3 +71,15 @@ def test_every_choice_is_documented(word: str) -> None:
 @pytest.mark.parametrize("command", sorted(main.commands))
 def test_every_command_is_in_the_readme(command: str) -> None:
     assert f"reviewkit {command}" in README
+
+
+def test_the_delivery_section_sets_where_its_links_point(write_config) -> None:
+    """README's "Reviews that reach people" reviewkit.yaml is valid, and sets `live_url`: the
+    links its emails and chat messages carry would otherwise point at 127.0.0.1."""
+    section = README.split("### Reviews that reach people", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    metrics = "metrics:\n  n: {source: tickets, agg: count}\n"
+    loaded = config.load_config(write_config(VALID_SOURCE + metrics + block))
+    assert loaded.live_url == "https://reviews.example.com/"
+    assert loaded.delivery is not None
+    assert "`live_url`" in section.split("**Alerts**", 1)[0]
