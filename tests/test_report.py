@@ -493,6 +493,24 @@ def test_kernel_start_races_are_retried(
     assert run.results[0].attempts == 2
 
 
+def test_a_folder_this_user_may_not_write_fails_the_run_saying_what_to_do(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the run may not write before any review (the archive of what the reviews read,
+    another user's) is a ReviewkitError saying so, which `reviewkit schedule` records as any
+    failed run, and the index as the run's last attempt."""
+    frozen = project / FROZEN
+
+    def denied(*_: object) -> None:
+        raise PermissionError(13, "Permission denied", str(frozen))
+
+    monkeypatch.setattr(report_run, "freeze", denied)
+    with pytest.raises(ReviewkitError) as raised:
+        run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
+    assert str(raised.value).startswith(f"permission denied: {frozen} (")
+    assert "as docs/scheduling.md shows" in str(raised.value)
+
+
 def test_a_kernel_this_user_may_not_start_fails_the_team_saying_what_to_do(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

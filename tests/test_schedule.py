@@ -188,20 +188,6 @@ def test_a_broken_project_is_recorded_and_the_scheduler_goes_on(
     assert run_schedule(tmp_path, MONTHLY, clock=fake.clock, sleep=fake.sleep, once=True) == []
 
 
-def test_a_folder_the_scheduler_may_not_write_is_recorded_with_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def denied(*_: object, **__: object) -> ReportRun:
-        raise PermissionError(13, "Permission denied", str(tmp_path / ".reviewkit" / "cache"))
-
-    monkeypatch.setattr(schedule, "run_reports", denied)
-    fake = FakeTime("2026-10-02T00:00")
-    (run,) = run_schedule(tmp_path, MONTHLY, clock=fake.clock, sleep=fake.sleep, once=True)
-    assert not run.ok
-    assert run.error.startswith(f"permission denied: {tmp_path / '.reviewkit' / 'cache'} (")
-    assert "as docs/scheduling.md shows" in run.error
-
-
 def test_a_second_scheduler_on_the_project_is_refused(tmp_path: Path, reports: list[str]) -> None:
     with (
         schedule._exclusive(tmp_path / ".reviewkit" / "schedule.lock"),

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from reviewkit.clock import now
 from reviewkit.cron import Cron, parse_cron
 from reviewkit.deliver import deliver
-from reviewkit.errors import ReviewkitError, permission_denied, shown_path
+from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.project import open_project
 from reviewkit.report import ReportRun, run_reports
@@ -175,9 +175,6 @@ def _run_once(
         )
     except ReviewkitError as exc:
         return ScheduledRun(due, period, started, clock(), ok=False, error=str(exc))
-    except PermissionError as exc:
-        error = str(permission_denied(exc))
-        return ScheduledRun(due, period, started, clock(), ok=False, error=error)
     failed = tuple(r.label for r in run.failed)
     undelivered = _deliver(project_dir, run)
     for line in undelivered:

@@ -151,7 +151,9 @@ def run_reports(
     its hashes, so :func:`reproduce` can re-run the review as it was.
 
     Each review's attempt is recorded in the period's ``attempts.json``, and a run that fails
-    before any review runs is recorded there too, so the index never shows a stale "ok".
+    before any review runs is recorded there too, so the index never shows a stale "ok"; a
+    folder this user may not write is such a failure (a :class:`ReviewkitError` saying whose it
+    is and what to do).
     """
     place = _Place(
         (out if out is not None else project_dir.resolve() / "reports"),
@@ -175,6 +177,10 @@ def run_reports(
     except ReviewkitError as exc:
         place.failed(str(exc))
         raise
+    except PermissionError as exc:  # a folder this user may not write (another user's)
+        denied = permission_denied(exc)
+        place.failed(str(denied))
+        raise denied from None
 
 
 @dataclass
