@@ -145,7 +145,10 @@ def test_a_worker_killed_mid_review_is_retried_and_every_review_published_once(
     assert [line.split()[0] for line in tracker.ended] == ["1/4", "2/4", "3/4", "4/4"]
     names = {r.label for r in run.results}
     assert sorted(p.name for p in run.directory.iterdir()) == sorted(
-        f"{name}{suffix}" for name in names for suffix in (".html", ".ipynb", ".snapshot.json")
+        [
+            "attempts.json",
+            *(f"{n}{s}" for n in names for s in (".html", ".ipynb", ".snapshot.json")),
+        ]
     )  # no failed notebook, no temporary file left
     assert written == Counter(
         {run.directory / f"{n}{s}": 1 for n in names for s in (".html", ".ipynb", ".snapshot.json")}
