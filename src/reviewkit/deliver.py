@@ -5,22 +5,27 @@ if asked), and a summary with a link to the live page to chat webhooks (Slack, M
 >>> deliver(project, "2026-10", Path("reports/2026-10"), ["billing", "company"])
 
 Each message is sent once: what was delivered is recorded beside the review
-(``<review>.delivery.json``: per recipient or webhook, the SHA-256 of the review sent) as soon as
-the server has it (the mail server's 250 to its data, the webhook's 2xx), so what a server
-accepted is never sent again, whatever goes wrong after (a QUIT answered 421, a connection
-broken off), and a second call sends only what is missing or what changed since, without
-running any review again. A failed send is tried again (``attempts``, waiting longer each time)
-and then reported; the others go on. Secrets come from the environment, never from
-reviewkit.yaml: ``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's
-``url_from`` variable; the login goes over TLS only, or in clear text to a relay on this machine
-that ``allow_plaintext_auth: true`` names.
+(``<review>.delivery.json``: per recipient or webhook, the digest of what the review's readers
+saw, :func:`reviewkit.publish.reader_digest`) as soon as the server has it (the mail server's 250
+to its data, the webhook's 2xx), so what a server accepted is never sent again, whatever goes
+wrong after (a QUIT answered 421, a connection broken off). A second call sends only what is
+missing, or a review whose numbers or words changed since (its subject then says "updated"):
+a review re-run over the same inputs is not sent again, whatever bytes its page came out as,
+and no review runs again. A ledger written by an earlier reviewkit, keyed on the page's bytes
+(which every re-run changed), is taken to hold what each of its recipients has, so upgrading
+sends nothing again. A failed send is tried again (``attempts``, waiting longer each time) and
+then reported; the others go on. Secrets come from the environment, never from reviewkit.yaml:
+``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's ``url_from`` variable;
+the login goes over TLS only, or in clear text to a relay on this machine that
+``allow_plaintext_auth: true`` names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-import hashlib
+import functools
 import html
 import http.client
 import json
@@ -44,6 +49,7 @@ from reviewkit.config import ChatDelivery, Delivery, EmailDelivery
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.project import Project
+from reviewkit.publish import reader_digest
 from reviewkit.report import COMPANY
 from reviewkit.report.index import live_page
 from reviewkit.report.pdf import find_chromium, print_pdf
@@ -62,6 +68,10 @@ SMTP_USER_ENV: Final = "REVIEWKIT_SMTP_USER"
 SMTP_PASSWORD_ENV: Final = "REVIEWKIT_SMTP_PASSWORD"  # noqa: S105 (the variable's name)
 #: beside ``<review>.html``: what was delivered of it, to whom
 LEDGER: Final = ".delivery.json"
+#: a ledger entry's digest of what the review's readers saw (:func:`reader_digest`)
+SEEN_KEY: Final = "seen_sha256"
+#: the digest of the page's bytes, in the ledgers of an earlier reviewkit
+BYTES_KEY: Final = "sha256"
 #: seconds before the second try of a failed send (doubling after that)
 FIRST_PAUSE: Final = 2.0
 TIMEOUT: Final = 30.0
@@ -77,7 +87,22 @@ class Sent:
     attempts: int = 0
     #: delivered before, unchanged: not sent again
     already: bool = False
+    #: an earlier version was delivered: this one was sent as updated
+    updated: bool = False
     error: str = ""
+
+    def line(self) -> str:
+        """What happened, as `reviewkit deliver` and the scheduler's log say it:
+        ``billing → luis@example.com: sent (try 1)``."""
+        if self.already:
+            how = "already delivered"
+        elif not self.ok:
+            how = f"not delivered after {self.attempts} tries: {self.error}"
+        elif self.updated:
+            how = f"updated, sent again (try {self.attempts})"
+        else:
+            how = f"sent (try {self.attempts})"
+        return f"{self.review} → {self.to}: {how}"
 
 
 @dataclass(frozen=True)
@@ -131,10 +156,15 @@ def deliver(
         content = _Review(project, period, review, page, chromium)
         ledger = _Ledger(directory / f"{review}{LEDGER}", content.digest)
         for to, send in _channels(delivery, content, ledger):
-            if ledger.has(to):
+            had = ledger.had(to)
+            if had == content.digest:
                 sent.append(Sent(review, to, ok=True, already=True))
                 continue
-            sent.append(with_retries(review, to, send, delivery.attempts, first_pause))
+            updated = had is not None
+            tried = with_retries(
+                review, to, functools.partial(send, updated), delivery.attempts, first_pause
+            )
+            sent.append(dataclasses.replace(tried, updated=updated))
     return DeliveryRun(period, tuple(sent))
 
 
@@ -147,11 +177,9 @@ class _Review:
         self.project, self.period, self.review, self.page = project, period, review, page
         self.chromium = chromium
         self.body = page.read_bytes()
-        self.digest = hashlib.sha256(self.body).hexdigest()
+        self.digest = reader_digest(self.body.decode("utf-8", errors="replace"))
         team = None if review == COMPANY else review
         self.team = team
-        name = project.config.name
-        self.subject = f"{name} review · {review} · {period}"
         self.url = live_page(project.config.live_url, period, review)
         self.summary = narrative.executive_summary(project, period, team)
         self.scorecard = narrative.scorecard_table(project, period, team).markup
@@ -169,19 +197,25 @@ class _Review:
             raise DeliveryError(f"could not print {shown_path(pdf)} to attach: {exc}") from None
         return pdf
 
-    def html(self) -> str:
+    def subject(self, updated: bool) -> str:
+        """``Northwind review · billing · 2026-10``, and ``(updated)`` for a review sent again
+        because its numbers or words changed."""
+        name = self.project.config.name
+        return f"{name} review · {self.review} · {self.period}" + (" (updated)" if updated else "")
+
+    def html(self, subject: str) -> str:
         points = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary)
         return (
             "<!doctype html><html><body style='font-family: sans-serif'>"
-            f"<h2>{html.escape(self.subject)}</h2>"
+            f"<h2>{html.escape(subject)}</h2>"
             + (f"<ul>{points}</ul>" if points else "")
             + self.scorecard
             + f"<p><a href='{html.escape(self.url)}'>Open the live review</a> · the full "
             "review is attached.</p></body></html>"
         )
 
-    def text(self) -> str:
-        lines = [self.subject, "", *(f"- {line}" for line in self.summary)]
+    def text(self, subject: str) -> str:
+        lines = [subject, "", *(f"- {line}" for line in self.summary)]
         return "\n".join(
             [*lines, "", f"The live review: {self.url}", "The full review is attached."]
         )
@@ -189,42 +223,40 @@ class _Review:
 
 def _channels(
     delivery: Delivery, review: _Review, ledger: _Ledger
-) -> list[tuple[str, Callable[[], None]]]:
-    """Each recipient and webhook of ``review`` with its send, which records it in ``ledger`` as
-    soon as the server has the message."""
-    channels: list[tuple[str, Callable[[], None]]] = []
+) -> list[tuple[str, Callable[[bool], None]]]:
+    """Each recipient and webhook of ``review`` with its send (given whether the message is an
+    update), which records it in ``ledger`` as soon as the server has the message."""
+    channels: list[tuple[str, Callable[[bool], None]]] = []
     email = delivery.email
     if email is not None:
         for address in delivery.recipients.get(review.review, ()):
-            channels.append((address, _mailer(email, review, address, ledger)))
+            channels.append((address, functools.partial(_mail, email, review, address, ledger)))
     for hook in delivery.chat:
         to = f"{hook.format}:{hook.url_from}"
-        channels.append((to, _poster(hook, review, to, ledger)))
+        channels.append((to, functools.partial(_post, hook, review, to, ledger)))
     return channels
 
 
-def _mailer(
-    email: EmailDelivery, review: _Review, address: str, ledger: _Ledger
-) -> Callable[[], None]:
-    def send() -> None:
-        message = EmailMessage()
-        message["Subject"] = review.subject
-        message["From"] = email.sender
-        message["To"] = address
-        message["Message-ID"] = make_msgid(domain="reviewkit")
-        message.set_content(review.text())
-        message.add_alternative(review.html(), subtype="html")
-        message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
-            review.body, maintype="text", subtype="html", filename=review.page.name
+def _mail(
+    email: EmailDelivery, review: _Review, address: str, ledger: _Ledger, updated: bool
+) -> None:
+    subject = review.subject(updated)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = email.sender
+    message["To"] = address
+    message["Message-ID"] = make_msgid(domain="reviewkit")
+    message.set_content(review.text(subject))
+    message.add_alternative(review.html(subject), subtype="html")
+    message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
+        review.body, maintype="text", subtype="html", filename=review.page.name
+    )
+    if email.pdf:
+        pdf = review.pdf()
+        message.add_attachment(
+            pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
         )
-        if email.pdf:
-            pdf = review.pdf()
-            message.add_attachment(
-                pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
-            )
-        send_mail(email, message, accepted=lambda: ledger.record(address))
-
-    return send
+    send_mail(email, message, accepted=lambda: ledger.record(address))
 
 
 def send_mail(
@@ -286,13 +318,9 @@ def _mail_failed(email: EmailDelivery, exc: Exception) -> DeliveryError:
     return DeliveryError(f"the mail server {email.server}:{email.port} refused or failed: {exc}")
 
 
-def _poster(hook: ChatDelivery, review: _Review, to: str, ledger: _Ledger) -> Callable[[], None]:
-    def send() -> None:
-        post_chat(
-            hook, review.subject, review.summary, review.url, accepted=lambda: ledger.record(to)
-        )
-
-    return send
+def _post(hook: ChatDelivery, review: _Review, to: str, ledger: _Ledger, updated: bool) -> None:
+    subject = review.subject(updated)
+    post_chat(hook, subject, review.summary, review.url, accepted=lambda: ledger.record(to))
 
 
 def post_chat(
@@ -405,11 +433,24 @@ class _Ledger:
                 "delete it to deliver the review again to everyone"
             ) from None
 
-    def has(self, to: str) -> bool:
-        entry = self.entries.get(to)
-        return isinstance(entry, dict) and entry.get("sha256") == self.digest
+    def had(self, to: str) -> str | None:
+        """The digest of what ``to`` was sent of the review (None: nothing yet).
 
-    def record(self, to: str) -> None:
-        self.entries[to] = {"sha256": self.digest, "sent_at": now(dt.UTC).isoformat()}
+        An entry written by an earlier reviewkit has the digest of the page's bytes, which a
+        re-run changed even when nothing a reader sees had: whether it holds what the page says
+        now cannot be told, and reading it as changed would send every review again after an
+        upgrade. It is taken to hold the review as it is now, and rewritten so (its time kept):
+        from then on a change is seen, and sent."""
+        entry = self.entries.get(to)
+        if not isinstance(entry, dict):
+            return None
+        if SEEN_KEY not in entry and BYTES_KEY in entry:
+            self.record(to, sent_at=str(entry.get("sent_at", "")))
+        seen = self.entries[to].get(SEEN_KEY)
+        return seen if isinstance(seen, str) else None
+
+    def record(self, to: str, *, sent_at: str = "") -> None:
+        sent_at = sent_at or now(dt.UTC).isoformat()
+        self.entries[to] = {SEEN_KEY: self.digest, "sent_at": sent_at}
         text = json.dumps(self.entries, indent=2, sort_keys=True) + "\n"
         atomic_write({self.path: text.encode("utf-8")})
