@@ -231,11 +231,10 @@ class Mailbox:
         return AuthResult(success=ok)
 
 
-@pytest.fixture
-def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
-    told to trust) that requires a login over TLS."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+def tls_context(folder: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server's TLS context for 127.0.0.1, with a self-signed certificate written in ``folder``
+    that clients (``$SSL_CERT_FILE``) are told to trust."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
@@ -248,6 +247,14 @@ def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mail
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return context
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
+    told to trust) that requires a login over TLS."""
+    context = tls_context(tmp_path, monkeypatch)
     monkeypatch.setenv("REVIEWKIT_SMTP_USER", "mailer")
     monkeypatch.setenv("REVIEWKIT_SMTP_PASSWORD", "s3cret")
     box = Mailbox()
@@ -260,6 +267,25 @@ def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mail
         require_starttls=True,
         authenticator=box.authenticate,
         auth_require_tls=True,
+    )
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_relay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP relay on loopback with STARTTLS that offers no login at all (it takes mail
+    from the machines it trusts), and no SMTP login in the environment."""
+    folder = tmp_path / "relay"
+    folder.mkdir()
+    context = tls_context(folder, monkeypatch)
+    monkeypatch.delenv("REVIEWKIT_SMTP_USER", raising=False)
+    monkeypatch.delenv("REVIEWKIT_SMTP_PASSWORD", raising=False)
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(
+        box, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
     )
     controller.start()
     yield box, port

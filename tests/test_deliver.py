@@ -3,7 +3,8 @@ this process, with STARTTLS and a login) and posted to chat webhooks (a local HT
 once; a failed send is tried again and reported, and a second delivery sends only what is
 missing or what its readers would see changed, without running any review again. A message the
 server has accepted is delivered, whatever goes wrong after (a QUIT answered 421, a webhook's
-body broken off), and the SMTP login never crosses the network in clear text."""
+body broken off), the SMTP login never crosses the network in clear text, and a relay that
+needs no login gets the mail without one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from reviewkit import open_project, render, schedule
+from reviewkit import clock, open_project, render, schedule
 from reviewkit.cli import main
 from reviewkit.report import run_reports
 from tests.conftest import Hooks, Mailbox, isolate_jupyter
@@ -99,6 +101,8 @@ def test_each_review_reaches_its_recipients_by_email_and_chat(
     (luis,) = [m for m in box.messages if m["To"] == "luis@northwind.example"]
     assert luis["Subject"] == "Northwind Cloud review · billing · 2026-10"
     assert luis["From"] == "Northwind reviews <reviews@northwind.example>"
+    sent_at = parsedate_to_datetime(luis["Date"])  # reviewkit's clock, not the machine's date
+    assert abs(sent_at - clock.now(dt.UTC)) < dt.timedelta(minutes=5), luis["Date"]
     body = luis.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "<table" in body and "Fewer billing-team customers churn" in body  # the scorecard
     assert "voila/render/review.ipynb?period=2026-10&amp;team=billing" in body
@@ -355,6 +359,19 @@ def test_ledgers_of_an_earlier_reviewkit_send_nothing_again(
     assert [m["Subject"] for m in box.messages] == [
         "Northwind Cloud review · billing · 2026-10 (updated)"
     ]
+
+
+def test_a_relay_that_needs_no_login_gets_the_mail_without_one(
+    published: Path, smtp_relay: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    """No REVIEWKIT_SMTP_USER: the mail goes to a relay that offers no login (over STARTTLS)."""
+    box, port = smtp_relay
+    config = published / "reviewkit.yaml"
+    text = re.sub(r"port: \d+", f"port: {port}", config.read_text(encoding="utf-8"), count=1)
+    config.write_text(text, encoding="utf-8")
+    result = deliver(published)
+    assert result.exit_code == 0, result.output
+    assert len(box.messages) == 3 and box.logins == []
 
 
 @contextmanager

@@ -15,14 +15,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any, Final
 
 from reviewkit.clock import today
 from reviewkit.config import Alert
-from reviewkit.deliver import FIRST_PAUSE, post_chat, send_mail, smtp_login, with_retries
+from reviewkit.deliver import (
+    FIRST_PAUSE,
+    new_message,
+    post_chat,
+    send_mail,
+    smtp_login,
+    with_retries,
+)
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.metrics import format_value, metric_sources
@@ -175,11 +180,7 @@ def _send(project: Project, alert: Alert, key: str, seen: _Seen, first_pause: fl
         for address in alert.to:
 
             def mail(address: str = address) -> None:
-                message = EmailMessage()
-                message["Subject"] = subject
-                message["From"] = email.sender
-                message["To"] = address
-                message["Message-ID"] = make_msgid(domain="reviewkit")
+                message = new_message(email, address, subject)
                 message.set_content(f"{seen.message}.\n\nOpen: {seen.url}\n")
                 send_mail(email, message)
 

@@ -15,9 +15,9 @@ and no review runs again. A ledger written by an earlier reviewkit, keyed on the
 (which every re-run changed), is taken to hold what each of its recipients has, so upgrading
 sends nothing again. A failed send is tried again (``attempts``, waiting longer each time) and
 then reported; the others go on. Secrets come from the environment, never from reviewkit.yaml:
-``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's ``url_from`` variable;
-the login goes over TLS only, or in clear text to a relay on this machine that
-``allow_plaintext_auth: true`` names.
+``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` (unset: no login, for a relay that needs
+none) and each webhook's ``url_from`` variable; the login goes over TLS only, or in clear text to
+a relay on this machine that ``allow_plaintext_auth: true`` names.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Final
 
@@ -59,6 +59,7 @@ __all__ = [
     "DeliveryRun",
     "Sent",
     "deliver",
+    "new_message",
     "post_chat",
     "send_mail",
     "with_retries",
@@ -241,11 +242,7 @@ def _mail(
     email: EmailDelivery, review: _Review, address: str, ledger: _Ledger, updated: bool
 ) -> None:
     subject = review.subject(updated)
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = email.sender
-    message["To"] = address
-    message["Message-ID"] = make_msgid(domain="reviewkit")
+    message = new_message(email, address, subject)
     message.set_content(review.text(subject))
     message.add_alternative(review.html(subject), subtype="html")
     message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
@@ -257,6 +254,18 @@ def _mail(
             pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
         )
     send_mail(email, message, accepted=lambda: ledger.record(address))
+
+
+def new_message(email: EmailDelivery, to: str, subject: str) -> EmailMessage:
+    """An email from the `delivery: email:` sender to ``to``, dated by reviewkit's clock, its
+    subject on one line (whatever line breaks the names in it hold)."""
+    message = EmailMessage()
+    message["Subject"] = " ".join(subject.split())
+    message["From"] = email.sender
+    message["To"] = to
+    message["Date"] = format_datetime(now(dt.UTC).astimezone())
+    message["Message-ID"] = make_msgid(domain="reviewkit")
+    return message
 
 
 def send_mail(
