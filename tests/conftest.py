@@ -292,10 +292,29 @@ def smtp_relay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     controller.stop()
 
 
+#: Slack refuses (400 invalid_blocks) a header over 150 characters, a section over 3,000 and a
+#: message of more than 50 blocks; Microsoft Teams a message over 28 KB (413)
+SLACK_LIMITS = {"header": 150, "section": 3000, "blocks": 50}
+TEAMS_BYTES = 28 * 1024
+
+
+def refused_by_chat(path: str, body: bytes) -> int | None:
+    """The status Slack (``/slack``) or Teams (``/teams``) answers a message past its limits."""
+    if path == "/teams":
+        return 413 if len(body) > TEAMS_BYTES else None
+    blocks = json.loads(body).get("blocks", [])
+    too_long = [
+        b
+        for b in blocks
+        if b["type"] in ("header", "section") and len(b["text"]["text"]) > SLACK_LIMITS[b["type"]]
+    ]
+    return 400 if too_long or len(blocks) > SLACK_LIMITS["blocks"] else None
+
+
 @dataclass
 class Hooks:
     """Chat webhooks on a local HTTP server: what was posted to each path; a path in ``fail``
-    answers 500."""
+    answers 500, and a message past Slack's or Teams' limits is refused as they refuse it."""
 
     posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     fail: set[str] = field(default_factory=set)
@@ -309,8 +328,9 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path in found.fail:
-                self.send_response(500)
+            refused = 500 if self.path in found.fail else refused_by_chat(self.path, body)
+            if refused is not None:
+                self.send_response(refused)
                 self.end_headers()
                 return
             found.posted.setdefault(self.path, []).append(json.loads(body))

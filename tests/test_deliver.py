@@ -30,8 +30,10 @@ from click.testing import CliRunner
 
 from reviewkit import clock, open_project, render, schedule
 from reviewkit.cli import main
+from reviewkit.config import ChatDelivery
+from reviewkit.deliver import post_chat
 from reviewkit.report import run_reports
-from tests.conftest import Hooks, Mailbox, isolate_jupyter
+from tests.conftest import SLACK_LIMITS, TEAMS_BYTES, Hooks, Mailbox, isolate_jupyter
 from tests.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
 from tests.test_report import FIXTURE, PERIOD
@@ -372,6 +374,40 @@ def test_a_relay_that_needs_no_login_gets_the_mail_without_one(
     result = deliver(published)
     assert result.exit_code == 0, result.output
     assert len(box.messages) == 3 and box.logins == []
+
+
+def test_a_long_summary_fits_in_slack_and_teams_messages(hooks: Hooks) -> None:
+    """A company of a dozen outcomes has a summary over 3,000 characters, more than a Slack
+    section holds: Slack refused the message (400). It goes in several sections now, each
+    within Slack's limits, and what would not fit in a message at all (or in a Teams card) is
+    left to the review, whose button the message keeps."""
+    url = "http://127.0.0.1:8866/voila/render/review.ipynb?period=2026-10"
+    outcome = "Customers stay with Northwind: retention is 97.1% in 2026-10, +0.4 pp on 2026-09 "
+    lines = [f"{outcome}(better), and {n} more words to say about it." * 3 for n in range(12)]
+    slack = ChatDelivery(format="slack", url_from="TEST_SLACK_WEBHOOK")
+    teams = ChatDelivery(format="teams", url_from="TEST_TEAMS_WEBHOOK")
+    subject = "Northwind Cloud review · company · 2026-10"
+    for hook in (slack, teams):
+        post_chat(hook, subject, lines, url)  # refused past the limits (tests/conftest.py)
+    (message,) = hooks.posted["/slack"]
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert len(sections) >= 2 and all(len(s) <= SLACK_LIMITS["section"] for s in sections)
+    assert "\n".join(sections).splitlines() == [f"• {line}" for line in lines]  # all of it
+    assert message["blocks"][-1]["elements"][0]["url"] == url
+
+    long_title = "A goal whose title goes on and on " * 10
+    many = [f"{long_title}: {line}" for line in lines * 8]
+    for hook in (slack, teams):
+        post_chat(hook, f"{long_title} is off track", many, url)
+    message = hooks.posted["/slack"][-1]
+    assert len(message["blocks"]) <= SLACK_LIMITS["blocks"]
+    assert message["blocks"][0]["text"]["text"].endswith("…")  # the header, cut
+    shown = "\n".join(b["text"]["text"] for b in message["blocks"] if b["type"] == "section")
+    assert shown.splitlines()[-1].startswith("… and ") and "more in the review" in shown
+    card = hooks.posted["/teams"][-1]
+    assert len(json.dumps(card).encode()) <= TEAMS_BYTES
+    assert card["text"].endswith("more in the review")
+    assert card["potentialAction"][0]["targets"][0]["uri"] == url
 
 
 @contextmanager

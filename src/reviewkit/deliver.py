@@ -76,6 +76,15 @@ BYTES_KEY: Final = "sha256"
 #: seconds before the second try of a failed send (doubling after that)
 FIRST_PAUSE: Final = 2.0
 TIMEOUT: Final = 30.0
+#: Slack refuses a section whose text is over 3,000 characters, a header over 150, and a message
+#: of more than 50 blocks, or (measured by others, not documented) with more than about 13,000
+#: characters in all its blocks
+SLACK_SECTION: Final = 3000
+SLACK_HEADER: Final = 150
+SLACK_TEXT: Final = 12_000
+#: Microsoft Teams refuses a webhook message over 28 KB (HTTP 413; some 21 KB as others
+#: measured it): the summary's share of it, in bytes of JSON
+TEAMS_TEXT: Final = 18_000
 
 
 @dataclass(frozen=True)
@@ -371,15 +380,23 @@ def post_chat(
 
 
 def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> dict[str, Any]:
-    """The message in the webhook's own format: Slack's ``text``/``blocks``, or a Microsoft
-    Teams MessageCard with a button to the live page."""
-    summary = "\n".join(f"• {line}" for line in lines) or "No notable changes."
+    """The message in the webhook's own format, within its limits: Slack's ``text``/``blocks``
+    (the summary in as many sections as it takes), or a Microsoft Teams MessageCard; each with a
+    button to the live page, where a summary too long to post goes on."""
     if form == "slack":
+        bullets = _fitted([_cut(b, SLACK_SECTION) for b in _bullets(lines)], SLACK_TEXT, len)
+        sections = [
+            {"type": "section", "text": {"type": "plain_text", "text": text}}
+            for text in _packed(bullets, SLACK_SECTION)
+        ]
         return {
             "text": f"{subject}: {url}",
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": subject}},
-                {"type": "section", "text": {"type": "plain_text", "text": summary}},
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": _cut(subject, SLACK_HEADER)},
+                },
+                *sections,
                 {
                     "type": "actions",
                     "elements": [
@@ -397,7 +414,7 @@ def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> di
         "@context": "https://schema.org/extensions",
         "summary": subject,
         "title": subject,
-        "text": summary.replace("\n", "\n\n"),
+        "text": "\n\n".join(_fitted(_bullets(lines), TEAMS_TEXT, lambda b: len(json.dumps(b)))),
         "potentialAction": [
             {
                 "@type": "OpenUri",
@@ -406,6 +423,45 @@ def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> di
             }
         ],
     }
+
+
+def _bullets(lines: Sequence[str]) -> list[str]:
+    return [f"• {line}" for line in lines] or ["No notable changes."]
+
+
+def _fitted(bullets: list[str], budget: int, size: Callable[[str], int]) -> list[str]:
+    """``bullets``, whole and in order, while their sizes (plus one each, for the line break)
+    add up to ``budget`` at most; past that, a last line says how many more the review has."""
+    if sum(size(b) + 1 for b in bullets) <= budget:
+        return bullets
+    kept: list[str] = []
+    room = budget - size(_more(len(bullets))) - 1
+    for bullet in bullets:
+        room -= size(bullet) + 1
+        if room < 0:
+            break
+        kept.append(bullet)
+    return [*kept, _more(len(bullets) - len(kept))]
+
+
+def _more(count: int) -> str:
+    return f"… and {count} more in the review"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _packed(bullets: list[str], limit: int) -> list[str]:
+    """The bullets, a line each, in as few texts of at most ``limit`` characters as they go
+    into in order (each bullet is ``limit`` characters at most)."""
+    texts: list[str] = []
+    for bullet in bullets:
+        if texts and len(texts[-1]) + 1 + len(bullet) <= limit:
+            texts[-1] += "\n" + bullet
+        else:
+            texts.append(bullet)
+    return texts
 
 
 def with_retries(
