@@ -118,9 +118,13 @@ def run_async(coroutine: Any) -> Any:
 
 
 def get(url: str) -> tuple[int, str]:
-    """Status and body of a GET (a page GET starts a kernel and waits for the notebook)."""
+    """Status and body of a GET as a browser ends up with it, following redirects with the
+    cookies they set (a page GET starts a kernel and waits for the notebook)."""
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
     try:
-        with urllib.request.urlopen(url, timeout=180) as response:
+        with browser.open(url, timeout=180) as response:
             return response.status, response.read().decode("utf-8")
     except urllib.error.HTTPError as error:
         with error:  # it holds the connection: close it
@@ -775,6 +779,7 @@ def test_people_sign_in_with_their_own_tokens_and_their_saves_are_theirs(
             tab = context.new_page()
             tab.goto(server.url("link_outputs.ipynb", f"team=billing&token={token}"))
             widgets_ready(tab)
+            assert tab.url == server.url("link_outputs.ipynb", "team=billing")  # no token
             return context, tab
 
         context, tab = signed_in(priya)

@@ -41,7 +41,6 @@ from reviewkit.access import (
     KernelOwners,
     guarded,
     identity_class,
-    without_token,
 )
 from reviewkit.config import CONFIG_FILE, is_loopback, load_config
 from reviewkit.dashboard import FIRST_PAINTS, PAGES
@@ -212,9 +211,8 @@ def _server_class(options: ServeOptions) -> Any:
             return Claiming(manager, owners, self.current_user.username)
 
         async def get(self, path: str | None = None) -> None:
-            # who is signed in, for the page's kernel: ours alone, never the browser's; and
-            # nothing of how they signed in (the kernel is handed the page's URL)
-            without_token(self.request)
+            # who is signed in, for the page's kernel: ours alone, never the browser's (nor
+            # how they signed in: a page with a token was sent on without it, guarded())
             self.request.headers.pop(VIEWER_HEADER, None)
             if options.sign_in != "token":
                 identity = self.settings["identity_provider"]
