@@ -238,11 +238,10 @@ class Mailbox:
         return AuthResult(success=ok)
 
 
-@pytest.fixture
-def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
-    told to trust) that requires a login over TLS."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+def tls_context(folder: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server's TLS context for 127.0.0.1, with a self-signed certificate written in ``folder``
+    that clients (``$SSL_CERT_FILE``) are told to trust."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
@@ -255,6 +254,14 @@ def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mail
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return context
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback with STARTTLS (a self-signed certificate the client is
+    told to trust) that requires a login over TLS."""
+    context = tls_context(tmp_path, monkeypatch)
     monkeypatch.setenv("REVIEWKIT_SMTP_USER", "mailer")
     monkeypatch.setenv("REVIEWKIT_SMTP_PASSWORD", "s3cret")
     box = Mailbox()
@@ -273,10 +280,48 @@ def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mail
     controller.stop()
 
 
+@pytest.fixture
+def smtp_relay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP relay on loopback with STARTTLS that offers no login at all (it takes mail
+    from the machines it trusts), and no SMTP login in the environment."""
+    folder = tmp_path / "relay"
+    folder.mkdir()
+    context = tls_context(folder, monkeypatch)
+    monkeypatch.delenv("REVIEWKIT_SMTP_USER", raising=False)
+    monkeypatch.delenv("REVIEWKIT_SMTP_PASSWORD", raising=False)
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(
+        box, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+#: Slack refuses (400 invalid_blocks) a header over 150 characters, a section over 3,000 and a
+#: message of more than 50 blocks; Microsoft Teams a message over 28 KB (413)
+SLACK_LIMITS = {"header": 150, "section": 3000, "blocks": 50}
+TEAMS_BYTES = 28 * 1024
+
+
+def refused_by_chat(path: str, body: bytes) -> int | None:
+    """The status Slack (``/slack``) or Teams (``/teams``) answers a message past its limits."""
+    if path == "/teams":
+        return 413 if len(body) > TEAMS_BYTES else None
+    blocks = json.loads(body).get("blocks", [])
+    too_long = [
+        b
+        for b in blocks
+        if b["type"] in ("header", "section") and len(b["text"]["text"]) > SLACK_LIMITS[b["type"]]
+    ]
+    return 400 if too_long or len(blocks) > SLACK_LIMITS["blocks"] else None
+
+
 @dataclass
 class Hooks:
     """Chat webhooks on a local HTTP server: what was posted to each path; a path in ``fail``
-    answers 500."""
+    answers 500, and a message past Slack's or Teams' limits is refused as they refuse it."""
 
     posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     fail: set[str] = field(default_factory=set)
@@ -290,8 +335,9 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path in found.fail:
-                self.send_response(500)
+            refused = 500 if self.path in found.fail else refused_by_chat(self.path, body)
+            if refused is not None:
+                self.send_response(refused)
                 self.end_headers()
                 return
             found.posted.setdefault(self.path, []).append(json.loads(body))

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.websocket import websocket_connect
 
 from reviewkit import open_project
@@ -60,6 +59,13 @@ class Browser:
 
     def cookie_header(self) -> str:
         return "; ".join(f"{c.name}={c.value}" for c in self.cookies)
+
+    def sign_in(self, path: str, token: str) -> tuple[int, str, Any]:
+        """Open ``path`` with ``token`` added to its query, as a link handed out would: the
+        server signs in and sends the browser on to ``path`` itself, which it then opens."""
+        status, body, headers = self.request(f"{path}{'&' if '?' in path else '?'}token={token}")
+        assert (status, headers["Location"]) == (302, path), (status, body[:2000])
+        return self.request(path)
 
 
 def websocket(server: Server, path: str, headers: dict[str, str]) -> tuple[int, str | None]:
@@ -129,9 +135,7 @@ def test_a_kernels_request_info_is_its_own_and_never_holds_a_token(people: Any) 
     it gets, like every kernel's environment, holds no token."""
     server, tokens = people
     priya = Browser(server)
-    status, body, _ = priya.request(
-        f"/voila/render/checkins.ipynb?team=billing&token={tokens['priya']}"
-    )
+    status, body, _ = priya.sign_in("/voila/render/checkins.ipynb?team=billing", tokens["priya"])
     assert status == 200, body[:2000]
     kernel = kernel_of(body)
     query = f"/voila/query/{kernel}"
@@ -157,10 +161,10 @@ def test_a_kernel_is_only_its_openers(people: Any) -> None:
     person whose page started it."""
     server, tokens = people
     priya, vera = Browser(server), Browser(server)
-    status, body, _ = priya.request(f"/voila/render/review.ipynb?token={tokens['priya']}")
+    status, body, _ = priya.sign_in("/voila/render/review.ipynb", tokens["priya"])
     assert status == 200, body[:2000]
     kernel = kernel_of(body)
-    assert vera.request(f"/voila/render/review.ipynb?token={tokens['vera']}")[0] == 200
+    assert vera.sign_in("/voila/render/review.ipynb", tokens["vera"])[0] == 200
     as_vera = {"Authorization": f"token {tokens['vera']}"}
     as_priya = {"Authorization": f"token {tokens['priya']}"}
     channels = f"/api/kernels/{kernel}/channels"
@@ -188,7 +192,7 @@ def test_every_handler_needs_sign_in_and_odd_paths_are_404(people: Any) -> None:
     static = "/voila/templates/reviewkit/static/reviewkit.css"
     for path in (static, "/voila/static/voila.js", "/voila/tree", "/voila/api/themes/x"):
         assert stranger.request(path)[0] in (302, 403), path
-    assert priya.request(f"/voila/tree?token={tokens['priya']}")[0] == 200
+    assert priya.sign_in("/voila/tree", tokens["priya"])[0] == 200
     assert priya.request(static)[0] == 200
     for odd in ("..%2f..%2f..%2fapp.py", "reviewkit/x/app.py", "reviewkit", "a/static/..%2f.."):
         status, body, _ = priya.request(f"/voila/templates/{odd}")
@@ -203,7 +207,7 @@ def test_a_removed_persons_sessions_end_and_a_new_token_starts_new_ones(people: 
     with open_project(server.project) as opened:
         token = opened.store.add_person("Rui Sousa", email="rui@example.com")
     rui = Browser(server)
-    assert rui.request(f"/voila/tree?token={token}")[0] == 200
+    assert rui.sign_in("/voila/tree", token)[0] == 200
     old_cookie = {"Cookie": rui.cookie_header()}
     assert Browser(server).request("/voila/tree", headers=old_cookie)[0] == 200  # it signs in
     with open_project(server.project) as opened:
@@ -213,18 +217,33 @@ def test_a_removed_persons_sessions_end_and_a_new_token_starts_new_ones(people: 
     assert Browser(server).request("/voila/tree", headers=old_cookie)[0] == 302  # stays dead
     assert Browser(server).request(f"/voila/tree?token={token}")[0] == 302  # the old token too
     again = Browser(server)
-    assert again.request(f"/voila/tree?token={new_token}")[0] == 200
-    assert again.request("/voila/tree")[0] == 200  # a new session
+    assert again.sign_in("/voila/tree", new_token)[0] == 200  # a new session
+
+
+def test_signing_in_with_a_token_leaves_it_out_of_the_address(people: Any) -> None:
+    """A page opened with ?token= kept the token in the address bar, and so in the history and
+    every link copied from it. Signed in, the browser is sent (302) to the same address without
+    it, its other parameters as they were, and the cookie set then signs in; API calls are
+    answered as they are (a script has no address bar)."""
+    server, tokens = people
+    priya = Browser(server)
+    page = "/voila/render/review.ipynb?period=2026-10&token={}&team=billing"
+    status, _, headers = priya.request(page.format(tokens["priya"]))
+    assert status == 302  # no kernel started: the page is not rendered for this address
+    assert headers["Location"] == "/voila/render/review.ipynb?period=2026-10&team=billing"
+    assert priya.request("/voila/tree")[0] == 200  # the cookie alone signs in now
+    status, _, headers = Browser(server).request(page.format("not-a-token"))
+    assert status == 302 and headers["Location"].startswith("/login?")  # to sign in first
+    contents = f"/voila/api/contents?token={tokens['vera']}"
+    status, body, _ = Browser(server).request(contents)
+    assert status == 200 and json.loads(body)["type"] == "directory"
 
 
 def test_helpers_strip_tokens_and_read_utf8_headers() -> None:
-    """The request a kernel is handed loses only its token; a proxy's header is read as UTF-8
-    whether raw (tornado hands it over as Latin-1) or RFC 8187 encoded."""
-    line = RequestStartLine("GET", "/voila/render/x.ipynb?team=a&token=s3&b=", "HTTP/1.1")
-    request = HTTPServerRequest(start_line=line, headers=HTTPHeaders({"Host": "127.0.0.1"}))
-    without_token(request)
-    assert (request.uri, request.query) == ("/voila/render/x.ipynb?team=a&b=", "team=a&b=")
-    assert "token" not in request.arguments and "token" not in request.query_arguments
+    """A URL's query loses only its token; a proxy's header is read as UTF-8 whether raw
+    (tornado hands it over as Latin-1) or RFC 8187 encoded."""
+    assert without_token("team=a&token=s3&b=&period=2026-10") == "team=a&b=&period=2026-10"
+    assert without_token("token=s3") == ""
     assert header_text("ZoÃ«") == "Zoë"
     assert header_text("UTF-8''Zo%C3%AB") == "Zoë"
     assert header_text("Zo\xeb") == "Zo\xeb"  # Latin-1 that is not UTF-8 stays as sent
@@ -288,13 +307,13 @@ def test_a_store_that_cannot_be_reached_gets_a_page_that_says_so(
     try:
         server.wait_for(r"Voil. is running at")
         elsewhere = Browser(first)
-        assert elsewhere.request(f"/voila/tree?token={tokens['priya']}")[0] == 200
+        assert elsewhere.sign_in("/voila/tree", tokens["priya"])[0] == 200
         (cookie,) = [c for c in elsewhere.cookies if c.name.startswith("username-")]
         replayed = f"username-127-0-0-1-{server.port}={cookie.value}"
         assert Browser(server).request("/voila/tree", headers={"Cookie": replayed})[0] == 302
 
         priya = Browser(server)
-        assert priya.request(f"/voila/tree?token={tokens['priya']}")[0] == 200
+        assert priya.sign_in("/voila/tree", tokens["priya"])[0] == 200
         postgres.stop()
         try:
             status, body, headers = priya.request("/voila/tree")
@@ -307,7 +326,7 @@ def test_a_store_that_cannot_be_reached_gets_a_page_that_says_so(
         finally:
             postgres.start()
         assert priya.request("/voila/tree")[0] == 200  # the first try after the restart
-        assert Browser(server).request(f"/voila/tree?token={tokens['vera']}")[0] == 200
+        assert Browser(server).sign_in("/voila/tree", tokens["vera"])[0] == 200
         assert "Traceback" not in server.text()
     finally:
         server.stop()

@@ -1,17 +1,20 @@
 """Alerts after a data refresh (`reviewkit alerts --check`): each rule fires once per change,
 by email through a real SMTP server and to chat webhooks (the fixtures of test_deliver), names
-the KPI, the numbers and the page to open, and one that cannot be sent fires again."""
+the KPI, the numbers and the page to open (the team's review for a team's KPI), says what
+happened to what in its subject, and one that cannot be sent fires again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import open_project
+from reviewkit import clock, open_project
 from reviewkit.cli import main
 from tests.conftest import Hooks, Mailbox
 from tests.test_deliver import DELIVERY
@@ -63,11 +66,23 @@ def test_alerts_fire_once_per_change_and_again_until_sent(
     assert "voila/render/review.ipynb?period=2026-10" in status[0]
     (nps,) = [line for line in lines if line.startswith("mobile NPS under 99: ")]
     assert "(team = mobile) is" in nps and "in 2026-10, below 99" in nps and "NOT SENT" in nps
+    assert "review.ipynb?period=2026-10&team=mobile " in nps  # the mobile team's review
+    (posted,) = hooks.posted["/slack"]
+    assert posted["blocks"][0]["text"]["text"].startswith(
+        "Northwind Cloud alert · NPS (team = mobile) is below 99: "
+    )
     (late,) = [line for line in lines if line.startswith("exports late: ")]
     assert "tickets has had no new data since 2026-11-15 (10 days)" in late
     assert not any(line.startswith("onboarding verdicts") for line in lines)  # first sight
     to = sorted(m["To"] for m in box.messages)
     assert to == sorted(["luis@northwind.example"] * len(alarming) + ["ops@northwind.example"])
+    # each says what happened to which outcome, not the rule's name for all of them
+    assert sorted(m["Subject"] for m in box.messages if m["To"] == "luis@northwind.example") == (
+        sorted(f"Northwind Cloud alert · {r.title} is {r.status}" for r in alarming.itertuples())
+    )
+    (ops,) = [m for m in box.messages if m["To"] == "ops@northwind.example"]
+    assert ops["Subject"] == "Northwind Cloud alert · tickets has had no new data for 10 days"
+    assert abs(parsedate_to_datetime(ops["Date"]) - clock.now(dt.UTC)) < dt.timedelta(minutes=5)
 
     hooks.fail = set()
     second = check(project)

@@ -1,9 +1,10 @@
 """Reviews that reach people: published reviews mailed through a real SMTP server (aiosmtpd, in
 this process, with STARTTLS and a login) and posted to chat webhooks (a local HTTP server), each
 once; a failed send is tried again and reported, and a second delivery sends only what is
-missing, without running any review again. A message the server has accepted is delivered,
-whatever goes wrong after (a QUIT answered 421, a webhook's body broken off), and the SMTP login
-never crosses the network in clear text."""
+missing or what its readers would see changed, without running any review again. A message the
+server has accepted is delivered, whatever goes wrong after (a QUIT answered 421, a webhook's
+body broken off), the SMTP login never crosses the network in clear text, and a relay that
+needs no login gets the mail without one."""
 
 from __future__ import annotations
 
@@ -16,18 +17,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import altair as alt
+import pandas as pd
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from reviewkit import open_project, schedule
+from reviewkit import clock, open_project, render, schedule
 from reviewkit.cli import main
+from reviewkit.config import ChatDelivery
+from reviewkit.deliver import post_chat
 from reviewkit.report import run_reports
-from tests.conftest import Hooks, Mailbox, isolate_jupyter
+from tests.conftest import SLACK_LIMITS, TEAMS_BYTES, Hooks, Mailbox, isolate_jupyter
 from tests.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
 from tests.test_report import FIXTURE, PERIOD
@@ -97,6 +103,8 @@ def test_each_review_reaches_its_recipients_by_email_and_chat(
     (luis,) = [m for m in box.messages if m["To"] == "luis@northwind.example"]
     assert luis["Subject"] == "Northwind Cloud review · billing · 2026-10"
     assert luis["From"] == "Northwind reviews <reviews@northwind.example>"
+    sent_at = parsedate_to_datetime(luis["Date"])  # reviewkit's clock, not the machine's date
+    assert abs(sent_at - clock.now(dt.UTC)) < dt.timedelta(minutes=5), luis["Date"]
     body = luis.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "<table" in body and "Fewer billing-team customers churn" in body  # the scorecard
     assert "voila/render/review.ipynb?period=2026-10&amp;team=billing" in body
@@ -208,7 +216,9 @@ def test_without_delivery_the_command_says_what_to_add(sample_dir: Path, tmp_pat
 def test_a_scheduled_run_delivers_what_it_published(
     published: Path, smtp: tuple[Mailbox, int], hooks: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The scheduler sends each review it publishes, and records what could not be sent."""
+    """The scheduler sends each review it publishes, logs each message it sent, skipped or could
+    not send, and records what could not be sent; a changed cron day runs the month again and
+    sends only what was missing."""
     box, _ = smtp
     hooks.fail = {"/slack"}
 
@@ -216,8 +226,13 @@ def test_a_scheduled_run_delivers_what_it_published(
         return run_reports(project_dir, period, teams=["billing", ""], jobs=2, notebook=FIXTURE)
 
     monkeypatch.setattr(schedule, "run_reports", small_run)
+    log: list[str] = []
     (run,) = schedule.run_schedule(
-        published, "0 6 1 * *", once=True, clock=lambda: dt.datetime(2026, 11, 1, 6, 5)
+        published,
+        "0 6 1 * *",
+        once=True,
+        clock=lambda: dt.datetime(2026, 11, 1, 6, 5),
+        progress=log.append,
     )
     assert run.period == PERIOD and run.ok
     assert sorted(m["To"] for m in box.messages) == [
@@ -231,6 +246,168 @@ def test_a_scheduled_run_delivers_what_it_published(
     )
     state = json.loads((published / ".reviewkit" / "schedule.json").read_text(encoding="utf-8"))
     assert state["runs"][-1]["undelivered"] == list(run.undelivered)
+    failed = "not delivered after 2 tries: the slack webhook answered HTTP 500"
+    assert [line for line in log if "→" in line] == [
+        "billing → luis@northwind.example: sent (try 1)",
+        f"billing → slack:TEST_SLACK_WEBHOOK: {failed}",
+        "billing → teams:TEST_TEAMS_WEBHOOK: sent (try 1)",
+        "company → dana@northwind.example: sent (try 1)",
+        "company → ceo@northwind.example: sent (try 1)",
+        f"company → slack:TEST_SLACK_WEBHOOK: {failed}",
+        "company → teams:TEST_TEAMS_WEBHOOK: sent (try 1)",
+    ]
+
+    hooks.fail = set()  # the cron day moves to the 2nd: October runs again
+    log.clear()
+    (again,) = schedule.run_schedule(
+        published,
+        "0 6 2 * *",
+        once=True,
+        clock=lambda: dt.datetime(2026, 11, 2, 6, 5),
+        progress=log.append,
+    )
+    assert again.period == PERIOD and again.ok and again.undelivered == ()
+    assert len(box.messages) == 3 and len(hooks.posted["/teams"]) == 2  # nothing twice
+    assert [line for line in log if "→" in line] == [
+        "billing → luis@northwind.example: already delivered",
+        "billing → slack:TEST_SLACK_WEBHOOK: sent (try 1)",
+        "billing → teams:TEST_TEAMS_WEBHOOK: already delivered",
+        "company → dana@northwind.example: already delivered",
+        "company → ceo@northwind.example: already delivered",
+        "company → slack:TEST_SLACK_WEBHOOK: sent (try 1)",
+        "company → teams:TEST_TEAMS_WEBHOOK: already delivered",
+    ]
+
+
+def chart_page(title: str, churn: list[float], style: str = "margin:2rem") -> str:
+    """A published review with one chart, as the review notebook draws its charts (each time
+    with new element ids) and the chart library inline; ``style``, as another version of
+    reviewkit might style the page."""
+    frame = pd.DataFrame({"month": ["2026-09", "2026-10"], "churn": churn})
+    chart = alt.Chart(frame).mark_line().encode(x="month", y="churn")
+    return render.page([chart], title=title).replace("margin:2rem", style)
+
+
+def test_a_review_is_sent_again_only_when_what_its_readers_see_changed(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    """Every re-run sent every review again: the ledger knew a review by its page's bytes, and
+    each re-run's chart ids were new. A page whose words and charts are the same is not sent
+    again, whatever its bytes; one whose numbers or words changed is sent again, as updated,
+    to each recipient and webhook that had it."""
+    box, _ = smtp
+    page = published / "reports" / PERIOD / "billing.html"
+    page.write_text(chart_page("Billing review", [2.1, 2.0]), encoding="utf-8")
+    assert deliver(published).exit_code == 0
+    assert len(box.messages) == 3 and len(hooks.posted["/slack"]) == 2
+
+    first = page.read_text(encoding="utf-8")
+    page.write_text(chart_page("Billing review", [2.1, 2.0], "margin: 2rem"), encoding="utf-8")
+    assert page.read_text(encoding="utf-8") != first  # other bytes, the same words and chart
+    rerun = deliver(published)
+    assert rerun.exit_code == 0, rerun.output
+    assert rerun.output.count(": already delivered") == 7
+    assert len(box.messages) == 3 and len(hooks.posted["/slack"]) == 2
+
+    updated = "Northwind Cloud review · billing · 2026-10 (updated)"
+    for title, churn, sent in (
+        ("Billing review", [2.1, 1.8], 4),  # a number in the chart changed
+        ("Billing review, corrected", [2.1, 1.8], 5),  # a word changed
+    ):
+        page.write_text(chart_page(title, churn), encoding="utf-8")
+        changed = deliver(published)
+        assert changed.exit_code == 0, changed.output
+        assert "billing → luis@northwind.example: updated, sent again (try 1)" in changed.output
+        assert "company → dana@northwind.example: already delivered" in changed.output
+        assert [m["Subject"] for m in box.messages[3:]] == [updated] * (sent - 3)
+        assert [m["To"] for m in box.messages[3:]] == ["luis@northwind.example"] * (sent - 3)
+        assert [p["blocks"][0]["text"]["text"] for p in hooks.posted["/slack"][2:]] == [updated] * (
+            sent - 3
+        )
+        assert [p["title"] for p in hooks.posted["/teams"][2:]] == [updated] * (sent - 3)
+    (attached,) = list(box.messages[-1].iter_attachments())
+    assert attached.get_payload(decode=True) == page.read_bytes()  # the review as it is now
+
+
+def test_ledgers_of_an_earlier_reviewkit_send_nothing_again(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    """A ledger written before (each recipient keyed on the page's bytes, which a re-run
+    changed) is taken to hold what each recipient has: upgrading sends no review again; it is
+    rewritten, so a later change is seen and sent as updated."""
+    box, _ = smtp
+    folder = published / "reports" / PERIOD
+    chats = ["slack:TEST_SLACK_WEBHOOK", "teams:TEST_TEAMS_WEBHOOK"]
+    recipients = {
+        "billing": ["luis@northwind.example", *chats],
+        "company": ["dana@northwind.example", "ceo@northwind.example", *chats],
+    }
+    sent_at = "2026-11-01T06:05:00+00:00"
+    for review, to in recipients.items():
+        old = {name: {"sha256": "0" * 64, "sent_at": sent_at} for name in to}
+        (folder / f"{review}.delivery.json").write_text(json.dumps(old), encoding="utf-8")
+    upgraded = deliver(published)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert upgraded.output.count(": already delivered") == 7
+    assert box.messages == [] and hooks.posted == {}
+    ledger = json.loads((folder / "billing.delivery.json").read_text(encoding="utf-8"))
+    assert ledger["luis@northwind.example"]["sent_at"] == sent_at
+    assert set(ledger["luis@northwind.example"]) == {"seen_sha256", "sent_at"}
+
+    page = folder / "billing.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("done", "redone"), encoding="utf-8")
+    changed = deliver(published)
+    assert changed.exit_code == 0, changed.output
+    assert [m["Subject"] for m in box.messages] == [
+        "Northwind Cloud review · billing · 2026-10 (updated)"
+    ]
+
+
+def test_a_relay_that_needs_no_login_gets_the_mail_without_one(
+    published: Path, smtp_relay: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    """No REVIEWKIT_SMTP_USER: the mail goes to a relay that offers no login (over STARTTLS)."""
+    box, port = smtp_relay
+    config = published / "reviewkit.yaml"
+    text = re.sub(r"port: \d+", f"port: {port}", config.read_text(encoding="utf-8"), count=1)
+    config.write_text(text, encoding="utf-8")
+    result = deliver(published)
+    assert result.exit_code == 0, result.output
+    assert len(box.messages) == 3 and box.logins == []
+
+
+def test_a_long_summary_fits_in_slack_and_teams_messages(hooks: Hooks) -> None:
+    """A company of a dozen outcomes has a summary over 3,000 characters, more than a Slack
+    section holds: Slack refused the message (400). It goes in several sections now, each
+    within Slack's limits, and what would not fit in a message at all (or in a Teams card) is
+    left to the review, whose button the message keeps."""
+    url = "http://127.0.0.1:8866/voila/render/review.ipynb?period=2026-10"
+    outcome = "Customers stay with Northwind: retention is 97.1% in 2026-10, +0.4 pp on 2026-09 "
+    lines = [f"{outcome}(better), and {n} more words to say about it." * 3 for n in range(12)]
+    slack = ChatDelivery(format="slack", url_from="TEST_SLACK_WEBHOOK")
+    teams = ChatDelivery(format="teams", url_from="TEST_TEAMS_WEBHOOK")
+    subject = "Northwind Cloud review · company · 2026-10"
+    for hook in (slack, teams):
+        post_chat(hook, subject, lines, url)  # refused past the limits (tests/conftest.py)
+    (message,) = hooks.posted["/slack"]
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert len(sections) >= 2 and all(len(s) <= SLACK_LIMITS["section"] for s in sections)
+    assert "\n".join(sections).splitlines() == [f"• {line}" for line in lines]  # all of it
+    assert message["blocks"][-1]["elements"][0]["url"] == url
+
+    long_title = "A goal whose title goes on and on " * 10
+    many = [f"{long_title}: {line}" for line in lines * 8]
+    for hook in (slack, teams):
+        post_chat(hook, f"{long_title} is off track", many, url)
+    message = hooks.posted["/slack"][-1]
+    assert len(message["blocks"]) <= SLACK_LIMITS["blocks"]
+    assert message["blocks"][0]["text"]["text"].endswith("…")  # the header, cut
+    shown = "\n".join(b["text"]["text"] for b in message["blocks"] if b["type"] == "section")
+    assert shown.splitlines()[-1].startswith("… and ") and "more in the review" in shown
+    card = hooks.posted["/teams"][-1]
+    assert len(json.dumps(card).encode()) <= TEAMS_BYTES
+    assert card["text"].endswith("more in the review")
+    assert card["potentialAction"][0]["targets"][0]["uri"] == url
 
 
 @contextmanager

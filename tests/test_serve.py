@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import csv
+import http.client
 import http.cookiejar
 import itertools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -122,9 +126,13 @@ def run_async(coroutine: Any) -> Any:
 
 
 def get(url: str) -> tuple[int, str]:
-    """Status and body of a GET (a page GET starts a kernel and waits for the notebook)."""
+    """Status and body of a GET as a browser ends up with it, following redirects with the
+    cookies they set (a page GET starts a kernel and waits for the notebook)."""
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
     try:
-        with urllib.request.urlopen(url, timeout=180) as response:
+        with browser.open(url, timeout=180) as response:
             return response.status, response.read().decode("utf-8")
     except urllib.error.HTTPError as error:
         with error:  # it holds the connection: close it
@@ -706,6 +714,49 @@ def test_hub_sign_in_is_for_a_server_the_hub_starts(project: Path, monkeypatch) 
     assert result.exit_code == 2 and "drop --port" in result.output
 
 
+def kernels_of(server: Server) -> set[int]:
+    """The pids of the kernels ``server`` started (its child processes)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            parent = re.search(r"^PPid:\s+(\d+)", status.read_text(), re.M)
+        except OSError:
+            continue  # ended meanwhile
+        if parent and int(parent[1]) == server.process.pid:
+            found.add(int(status.parent.name))
+    return found
+
+
+def test_ctrl_c_stops_the_server_quietly(project: Path, tmp_path: Path) -> None:
+    """Ctrl-C while kernels were starting (just after the start, or after a page was opened)
+    printed tracebacks: each kernel was sent SIGINT before it was asked to shut down (one still
+    starting died of it, often inside zmq), a kernel still starting failed the shutdown with a
+    404, Python's KeyboardInterrupt broke off what the server was doing, and a kernel rendering a
+    page failed to answer on sockets already closed. The server now stops at once, quietly,
+    and leaves no kernel behind."""
+    server = Server(project, tmp_path)
+    try:
+        server.wait_for(r"Voil. is running at[\s\S]*Kernel started")  # the pools are filling
+
+        def open_page() -> None:  # a page, which takes a kernel and renders in it
+            with contextlib.suppress(OSError, http.client.HTTPException):  # cut off by the stop
+                get(server.url("review.ipynb", "team=billing"))
+
+        opening = threading.Thread(target=open_page)
+        opening.start()
+        server.wait_for(r"(Kernel started[\s\S]*){3}")
+        kernels = kernels_of(server)
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=60) == 0
+        opening.join()
+    finally:
+        server.stop()
+    log = server.text()
+    stopped = log[log.index("Stopping") :]
+    assert "Traceback" not in log and "Error" not in stopped, stopped[-3000:]
+    assert kernels and not {pid for pid in kernels if Path(f"/proc/{pid}").exists()}
+
+
 def test_a_port_in_use_is_refused(server: Server, project: Path) -> None:
     result = CliRunner().invoke(
         main, ["serve", "--project", str(project), "--port", str(server.port)]
@@ -779,6 +830,7 @@ def test_people_sign_in_with_their_own_tokens_and_their_saves_are_theirs(
             tab = context.new_page()
             tab.goto(server.url("link_outputs.ipynb", f"team=billing&token={token}"))
             widgets_ready(tab)
+            assert tab.url == server.url("link_outputs.ipynb", "team=billing")  # no token
             return context, tab
 
         context, tab = signed_in(priya)

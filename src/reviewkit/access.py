@@ -1,12 +1,14 @@
 """Who may reach what ``reviewkit serve`` mounts.
 
 - Every handler (Voila's and ours: pages, kernels, static files, templates) answers only someone
-  signed in, as the pages do (:func:`guarded`); the sign-in page alone is open.
+  signed in, as the pages do (:func:`guarded`); the sign-in page alone is open. A page opened
+  with its sign-in token in the URL (``?token=``) is sent on to the same URL without it, the
+  sign-in cookie set: the token stays out of the address bar, the history and every link copied.
 - A kernel belongs to the signed-in person whose page started it (:class:`KernelOwners`): its
   channels, model and shutdown refuse anyone else with 403.
 - A preheated kernel is handed its page's request only when it proves it is that kernel
   (:class:`RequestInfo`, :func:`reviewkit.kernels.kernel_proof`), and the request never carries
-  the sign-in token (:func:`without_token`).
+  the sign-in token (a page with one never gets that far).
 - Who is signed in (:func:`identity_class`): a person of `reviewkit users` by their token or
   cookie (a cookie ends with the token it was issued for), the trusted proxy's user header, or
   JupyterHub's user; when the store cannot be reached, a page that says so (HTTP 503).
@@ -130,18 +132,14 @@ class Claiming:
         return kernel_id
 
 
-def without_token(request: Any) -> None:
-    """Take the sign-in token out of ``request``'s URL: Voila hands the page's URL and query
-    string to its kernel (and to the next preheated one), which must never hold a token."""
+def without_token(query: str) -> str:
+    """A URL's ``query`` string without the sign-in token, its other parameters as they were."""
     kept = [
         (name, value)
-        for name, value in urllib.parse.parse_qsl(request.query, keep_blank_values=True)
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True)
         if name != TOKEN_PARAMETER
     ]
-    request.query = urllib.parse.urlencode(kept)
-    request.uri = request.path + (f"?{request.query}" if request.query else "")
-    request.query_arguments.pop(TOKEN_PARAMETER, None)
-    request.arguments.pop(TOKEN_PARAMETER, None)
+    return urllib.parse.urlencode(kept)
 
 
 class RequestInfo(RequestInfoSocketHandler):  # type: ignore[misc]
@@ -238,6 +236,16 @@ def _signed_in(handler: type, owners: KernelOwners | None, *, open_to_all: bool)
                 raise web.HTTPError(403, "nobody signed in")
             if owners is not None:
                 owners.check(self, _kernel_id(self))
+            if (
+                self.request.method == "GET"
+                and isinstance(self, BaseVoilaHandler)  # a page, not an API call or a websocket
+                and TOKEN_PARAMETER in self.request.query_arguments
+            ):
+                # Signed in, and the cookie this answer sets signs in from now on: the same
+                # page without the token, which would stay in the address bar, the history and
+                # every link copied from it (and Voila hands a page's URL to its kernel).
+                query = without_token(self.request.query)
+                self.redirect(self.request.path + (f"?{query}" if query else ""))
 
         def write_error(self, status_code: int, **kwargs: Any) -> None:
             error = kwargs.get("exc_info", (None, None, None))[1]

@@ -5,8 +5,10 @@ data for some days, a link whose verdict changes.
 
 Each alert fires once per change, not on every check: what each rule last saw is kept in
 ``.reviewkit/alerts.json``, per outcome, KPI, source or link. A message names the KPI, the
-numbers and the page to open; it goes by email (the rule's ``to:``, through `delivery: email:`)
-and to `delivery: chat:` webhooks. One that cannot be sent is reported and fires again at the
+numbers and the page to open (the review of the team whose outcome it is about, else the
+company's); its subject says what happened to what ("Fewer billing-team customers churn is off
+track"). It goes by email (the rule's ``to:``, through `delivery: email:`) and to
+`delivery: chat:` webhooks. One that cannot be sent is reported and fires again at the
 next check (what it saw is not recorded until it is sent).
 """
 
@@ -15,14 +17,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any, Final
 
 from reviewkit.clock import today
 from reviewkit.config import Alert
-from reviewkit.deliver import FIRST_PAUSE, post_chat, send_mail, smtp_login, with_retries
+from reviewkit.deliver import (
+    FIRST_PAUSE,
+    new_message,
+    post_chat,
+    send_mail,
+    smtp_login,
+    with_retries,
+)
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.metrics import format_value, metric_sources
@@ -52,12 +59,14 @@ class Fired:
 
 @dataclass(frozen=True)
 class _Seen:
-    """What a rule sees of one thing: its state, whether that is alarming, and the message."""
+    """What a rule sees of one thing: its state, whether that is alarming, the message, the page
+    to open, and what happened in a few words (the subject)."""
 
     state: str
     alarm: bool
     message: str
     url: str
+    subject: str
 
 
 def check_alerts(project: Project, *, first_pause: float = FIRST_PAUSE) -> list[Fired]:
@@ -116,7 +125,8 @@ def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
             )
             url = live_page(live, month.label, row["team"] or COMPANY)
             alarm = status in LEVELS[alert.status]
-            yield str(row["outcome"]), _Seen(status, alarm, message, url)
+            subject = f"{row['title']} is {status}"
+            yield str(row["outcome"]), _Seen(status, alarm, message, url, subject)
     elif alert.kind in ("below", "above"):
         assert alert.metric is not None and alert.value is not None
         metric = project.config.metrics[alert.metric]
@@ -129,14 +139,16 @@ def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
         value = float(series["value"].iloc[-1])
         crossed = value < alert.value if alert.kind == "below" else value > alert.value
         where = ", ".join(f"{c} = {'/'.join(v)}" for c, v in alert.filters)
+        kpi = f"{metric.label}{f' ({where})' if where else ''}"
+        shown = format_value(metric, value)
         message = (
-            f"{metric.label}{f' ({where})' if where else ''} is "
-            f"{format_value(metric, value)} in {month.label}, {alert.kind} "
-            f"{format_value(metric, alert.value)}"
+            f"{kpi} is {shown} in {month.label}, {alert.kind} {format_value(metric, alert.value)}"
         )
         state = alert.kind if crossed else "within"
         key = alert.metric + "".join(f"|{c}={'/'.join(v)}" for c, v in alert.filters)
-        yield key, _Seen(state, crossed, message, live_page(live, month.label, COMPANY))
+        url = live_page(live, month.label, _kpi_team(project, alert))
+        subject = f"{kpi} is {alert.kind} {format_value(metric, alert.value)}: {shown}"
+        yield key, _Seen(state, crossed, message, url, subject)
     elif alert.kind == "stale_days":
         assert alert.days is not None
         names = (
@@ -151,7 +163,8 @@ def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
             stale = late is None or late >= alert.days
             since = f"since {through} ({late} days)" if through else "at all"
             message = f"{name} has had no new data {since}: check the export's refresh"
-            yield name, _Seen("stale" if stale else "fresh", stale, message, live)
+            subject = f"{name} has had no new data {f'for {late} days' if through else 'at all'}"
+            yield name, _Seen("stale" if stale else "fresh", stale, message, live, subject)
     else:
         for outcome in project.config.outcomes.values():
             if alert.outcome and outcome.id != alert.outcome:
@@ -163,24 +176,40 @@ def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
                 message = (
                     f"the evidence that {row['output']} moved {outcome.title} now says: {verdict}"
                 )
-                yield f"{row['output']}→{outcome.id}", _Seen(verdict, True, message, url)
+                subject = f"{row['output']} → {outcome.title}: the evidence now says {verdict}"
+                yield f"{row['output']}→{outcome.id}", _Seen(verdict, True, message, url, subject)
+
+
+def _kpi_team(project: Project, alert: Alert) -> str:
+    """The review a KPI alert links: that of the team whose outcomes track this KPI (the
+    metric, filtered as the alert filters it), else the company's."""
+    assert alert.metric is not None
+    wanted = _kpi(alert.metric, alert.filters)
+    teams = {
+        o.team for o in project.config.outcomes.values() if _kpi(o.metric, o.filters) == wanted
+    }
+    return teams.pop() if len(teams) == 1 and "" not in teams else COMPANY
+
+
+def _kpi(metric: str, filters: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, list[Any]]:
+    """A KPI as a comparable value: its metric and filters, whatever order they were given in."""
+    return metric, sorted((column, sorted(values)) for column, values in filters)
 
 
 def _send(project: Project, alert: Alert, key: str, seen: _Seen, first_pause: float) -> Fired:
     delivery = project.config.delivery
-    subject = f"{project.config.name} alert · {alert.name}"
+    subject = f"{project.config.name} alert · {seen.subject}"
     errors: list[str] = []
     if delivery is not None and delivery.email is not None:
         email = delivery.email
         for address in alert.to:
 
             def mail(address: str = address) -> None:
-                message = EmailMessage()
-                message["Subject"] = subject
-                message["From"] = email.sender
-                message["To"] = address
-                message["Message-ID"] = make_msgid(domain="reviewkit")
-                message.set_content(f"{seen.message}.\n\nOpen: {seen.url}\n")
+                message = new_message(email, address, subject)
+                message.set_content(
+                    f"{seen.message}.\n\nOpen: {seen.url}\n\n(The alert {alert.name!r} of "
+                    "reviewkit.yaml)\n"
+                )
                 send_mail(email, message)
 
             outcome = with_retries(alert.name, address, mail, delivery.attempts, first_pause)

@@ -5,22 +5,27 @@ if asked), and a summary with a link to the live page to chat webhooks (Slack, M
 >>> deliver(project, "2026-10", Path("reports/2026-10"), ["billing", "company"])
 
 Each message is sent once: what was delivered is recorded beside the review
-(``<review>.delivery.json``: per recipient or webhook, the SHA-256 of the review sent) as soon as
-the server has it (the mail server's 250 to its data, the webhook's 2xx), so what a server
-accepted is never sent again, whatever goes wrong after (a QUIT answered 421, a connection
-broken off), and a second call sends only what is missing or what changed since, without
-running any review again. A failed send is tried again (``attempts``, waiting longer each time)
-and then reported; the others go on. Secrets come from the environment, never from
-reviewkit.yaml: ``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` and each webhook's
-``url_from`` variable; the login goes over TLS only, or in clear text to a relay on this machine
-that ``allow_plaintext_auth: true`` names.
+(``<review>.delivery.json``: per recipient or webhook, the digest of what the review's readers
+saw, :func:`reviewkit.publish.reader_digest`) as soon as the server has it (the mail server's 250
+to its data, the webhook's 2xx), so what a server accepted is never sent again, whatever goes
+wrong after (a QUIT answered 421, a connection broken off). A second call sends only what is
+missing, or a review whose numbers or words changed since (its subject then says "updated"):
+a review re-run over the same inputs is not sent again, whatever bytes its page came out as,
+and no review runs again. A ledger written by an earlier reviewkit, keyed on the page's bytes
+(which every re-run changed), is taken to hold what each of its recipients has, so upgrading
+sends nothing again. A failed send is tried again (``attempts``, waiting longer each time) and
+then reported; the others go on. Secrets come from the environment, never from reviewkit.yaml:
+``$REVIEWKIT_SMTP_USER``/``$REVIEWKIT_SMTP_PASSWORD`` (unset: no login, for a relay that needs
+none) and each webhook's ``url_from`` variable; the login goes over TLS only, or in clear text to
+a relay on this machine that ``allow_plaintext_auth: true`` names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-import hashlib
+import functools
 import html
 import http.client
 import json
@@ -34,7 +39,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,6 +49,7 @@ from reviewkit.config import ChatDelivery, Delivery, EmailDelivery
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.project import Project
+from reviewkit.publish import reader_digest
 from reviewkit.report import COMPANY
 from reviewkit.report.index import live_page
 from reviewkit.report.pdf import find_chromium, print_pdf
@@ -53,6 +59,7 @@ __all__ = [
     "DeliveryRun",
     "Sent",
     "deliver",
+    "new_message",
     "post_chat",
     "send_mail",
     "with_retries",
@@ -62,9 +69,22 @@ SMTP_USER_ENV: Final = "REVIEWKIT_SMTP_USER"
 SMTP_PASSWORD_ENV: Final = "REVIEWKIT_SMTP_PASSWORD"  # noqa: S105 (the variable's name)
 #: beside ``<review>.html``: what was delivered of it, to whom
 LEDGER: Final = ".delivery.json"
+#: a ledger entry's digest of what the review's readers saw (:func:`reader_digest`)
+SEEN_KEY: Final = "seen_sha256"
+#: the digest of the page's bytes, in the ledgers of an earlier reviewkit
+BYTES_KEY: Final = "sha256"
 #: seconds before the second try of a failed send (doubling after that)
 FIRST_PAUSE: Final = 2.0
 TIMEOUT: Final = 30.0
+#: Slack refuses a section whose text is over 3,000 characters, a header over 150, and a message
+#: of more than 50 blocks, or (measured by others, not documented) with more than about 13,000
+#: characters in all its blocks
+SLACK_SECTION: Final = 3000
+SLACK_HEADER: Final = 150
+SLACK_TEXT: Final = 12_000
+#: Microsoft Teams refuses a webhook message over 28 KB (HTTP 413; some 21 KB as others
+#: measured it): the summary's share of it, in bytes of JSON
+TEAMS_TEXT: Final = 18_000
 
 
 @dataclass(frozen=True)
@@ -77,7 +97,22 @@ class Sent:
     attempts: int = 0
     #: delivered before, unchanged: not sent again
     already: bool = False
+    #: an earlier version was delivered: this one was sent as updated
+    updated: bool = False
     error: str = ""
+
+    def line(self) -> str:
+        """What happened, as `reviewkit deliver` and the scheduler's log say it:
+        ``billing → luis@example.com: sent (try 1)``."""
+        if self.already:
+            how = "already delivered"
+        elif not self.ok:
+            how = f"not delivered after {self.attempts} tries: {self.error}"
+        elif self.updated:
+            how = f"updated, sent again (try {self.attempts})"
+        else:
+            how = f"sent (try {self.attempts})"
+        return f"{self.review} → {self.to}: {how}"
 
 
 @dataclass(frozen=True)
@@ -131,10 +166,15 @@ def deliver(
         content = _Review(project, period, review, page, chromium)
         ledger = _Ledger(directory / f"{review}{LEDGER}", content.digest)
         for to, send in _channels(delivery, content, ledger):
-            if ledger.has(to):
+            had = ledger.had(to)
+            if had == content.digest:
                 sent.append(Sent(review, to, ok=True, already=True))
                 continue
-            sent.append(with_retries(review, to, send, delivery.attempts, first_pause))
+            updated = had is not None
+            tried = with_retries(
+                review, to, functools.partial(send, updated), delivery.attempts, first_pause
+            )
+            sent.append(dataclasses.replace(tried, updated=updated))
     return DeliveryRun(period, tuple(sent))
 
 
@@ -147,11 +187,9 @@ class _Review:
         self.project, self.period, self.review, self.page = project, period, review, page
         self.chromium = chromium
         self.body = page.read_bytes()
-        self.digest = hashlib.sha256(self.body).hexdigest()
+        self.digest = reader_digest(self.body.decode("utf-8", errors="replace"))
         team = None if review == COMPANY else review
         self.team = team
-        name = project.config.name
-        self.subject = f"{name} review · {review} · {period}"
         self.url = live_page(project.config.live_url, period, review)
         self.summary = narrative.executive_summary(project, period, team)
         self.scorecard = narrative.scorecard_table(project, period, team).markup
@@ -169,19 +207,25 @@ class _Review:
             raise DeliveryError(f"could not print {shown_path(pdf)} to attach: {exc}") from None
         return pdf
 
-    def html(self) -> str:
+    def subject(self, updated: bool) -> str:
+        """``Northwind review · billing · 2026-10``, and ``(updated)`` for a review sent again
+        because its numbers or words changed."""
+        name = self.project.config.name
+        return f"{name} review · {self.review} · {self.period}" + (" (updated)" if updated else "")
+
+    def html(self, subject: str) -> str:
         points = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary)
         return (
             "<!doctype html><html><body style='font-family: sans-serif'>"
-            f"<h2>{html.escape(self.subject)}</h2>"
+            f"<h2>{html.escape(subject)}</h2>"
             + (f"<ul>{points}</ul>" if points else "")
             + self.scorecard
             + f"<p><a href='{html.escape(self.url)}'>Open the live review</a> · the full "
             "review is attached.</p></body></html>"
         )
 
-    def text(self) -> str:
-        lines = [self.subject, "", *(f"- {line}" for line in self.summary)]
+    def text(self, subject: str) -> str:
+        lines = [subject, "", *(f"- {line}" for line in self.summary)]
         return "\n".join(
             [*lines, "", f"The live review: {self.url}", "The full review is attached."]
         )
@@ -189,42 +233,48 @@ class _Review:
 
 def _channels(
     delivery: Delivery, review: _Review, ledger: _Ledger
-) -> list[tuple[str, Callable[[], None]]]:
-    """Each recipient and webhook of ``review`` with its send, which records it in ``ledger`` as
-    soon as the server has the message."""
-    channels: list[tuple[str, Callable[[], None]]] = []
+) -> list[tuple[str, Callable[[bool], None]]]:
+    """Each recipient and webhook of ``review`` with its send (given whether the message is an
+    update), which records it in ``ledger`` as soon as the server has the message."""
+    channels: list[tuple[str, Callable[[bool], None]]] = []
     email = delivery.email
     if email is not None:
         for address in delivery.recipients.get(review.review, ()):
-            channels.append((address, _mailer(email, review, address, ledger)))
+            channels.append((address, functools.partial(_mail, email, review, address, ledger)))
     for hook in delivery.chat:
         to = f"{hook.format}:{hook.url_from}"
-        channels.append((to, _poster(hook, review, to, ledger)))
+        channels.append((to, functools.partial(_post, hook, review, to, ledger)))
     return channels
 
 
-def _mailer(
-    email: EmailDelivery, review: _Review, address: str, ledger: _Ledger
-) -> Callable[[], None]:
-    def send() -> None:
-        message = EmailMessage()
-        message["Subject"] = review.subject
-        message["From"] = email.sender
-        message["To"] = address
-        message["Message-ID"] = make_msgid(domain="reviewkit")
-        message.set_content(review.text())
-        message.add_alternative(review.html(), subtype="html")
-        message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
-            review.body, maintype="text", subtype="html", filename=review.page.name
+def _mail(
+    email: EmailDelivery, review: _Review, address: str, ledger: _Ledger, updated: bool
+) -> None:
+    subject = review.subject(updated)
+    message = new_message(email, address, subject)
+    message.set_content(review.text(subject))
+    message.add_alternative(review.html(subject), subtype="html")
+    message.add_attachment(  # bytes: sent base64, so it arrives byte for byte
+        review.body, maintype="text", subtype="html", filename=review.page.name
+    )
+    if email.pdf:
+        pdf = review.pdf()
+        message.add_attachment(
+            pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
         )
-        if email.pdf:
-            pdf = review.pdf()
-            message.add_attachment(
-                pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
-            )
-        send_mail(email, message, accepted=lambda: ledger.record(address))
+    send_mail(email, message, accepted=lambda: ledger.record(address))
 
-    return send
+
+def new_message(email: EmailDelivery, to: str, subject: str) -> EmailMessage:
+    """An email from the `delivery: email:` sender to ``to``, dated by reviewkit's clock, its
+    subject on one line (whatever line breaks the names in it hold)."""
+    message = EmailMessage()
+    message["Subject"] = " ".join(subject.split())
+    message["From"] = email.sender
+    message["To"] = to
+    message["Date"] = format_datetime(now(dt.UTC).astimezone())
+    message["Message-ID"] = make_msgid(domain="reviewkit")
+    return message
 
 
 def send_mail(
@@ -286,13 +336,9 @@ def _mail_failed(email: EmailDelivery, exc: Exception) -> DeliveryError:
     return DeliveryError(f"the mail server {email.server}:{email.port} refused or failed: {exc}")
 
 
-def _poster(hook: ChatDelivery, review: _Review, to: str, ledger: _Ledger) -> Callable[[], None]:
-    def send() -> None:
-        post_chat(
-            hook, review.subject, review.summary, review.url, accepted=lambda: ledger.record(to)
-        )
-
-    return send
+def _post(hook: ChatDelivery, review: _Review, to: str, ledger: _Ledger, updated: bool) -> None:
+    subject = review.subject(updated)
+    post_chat(hook, subject, review.summary, review.url, accepted=lambda: ledger.record(to))
 
 
 def post_chat(
@@ -334,15 +380,23 @@ def post_chat(
 
 
 def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> dict[str, Any]:
-    """The message in the webhook's own format: Slack's ``text``/``blocks``, or a Microsoft
-    Teams MessageCard with a button to the live page."""
-    summary = "\n".join(f"• {line}" for line in lines) or "No notable changes."
+    """The message in the webhook's own format, within its limits: Slack's ``text``/``blocks``
+    (the summary in as many sections as it takes), or a Microsoft Teams MessageCard; each with a
+    button to the live page, where a summary too long to post goes on."""
     if form == "slack":
+        bullets = _fitted([_cut(b, SLACK_SECTION) for b in _bullets(lines)], SLACK_TEXT, len)
+        sections = [
+            {"type": "section", "text": {"type": "plain_text", "text": text}}
+            for text in _packed(bullets, SLACK_SECTION)
+        ]
         return {
             "text": f"{subject}: {url}",
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": subject}},
-                {"type": "section", "text": {"type": "plain_text", "text": summary}},
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": _cut(subject, SLACK_HEADER)},
+                },
+                *sections,
                 {
                     "type": "actions",
                     "elements": [
@@ -360,7 +414,7 @@ def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> di
         "@context": "https://schema.org/extensions",
         "summary": subject,
         "title": subject,
-        "text": summary.replace("\n", "\n\n"),
+        "text": "\n\n".join(_fitted(_bullets(lines), TEAMS_TEXT, lambda b: len(json.dumps(b)))),
         "potentialAction": [
             {
                 "@type": "OpenUri",
@@ -369,6 +423,45 @@ def _chat_message(form: str, subject: str, lines: Sequence[str], url: str) -> di
             }
         ],
     }
+
+
+def _bullets(lines: Sequence[str]) -> list[str]:
+    return [f"• {line}" for line in lines] or ["No notable changes."]
+
+
+def _fitted(bullets: list[str], budget: int, size: Callable[[str], int]) -> list[str]:
+    """``bullets``, whole and in order, while their sizes (plus one each, for the line break)
+    add up to ``budget`` at most; past that, a last line says how many more the review has."""
+    if sum(size(b) + 1 for b in bullets) <= budget:
+        return bullets
+    kept: list[str] = []
+    room = budget - size(_more(len(bullets))) - 1
+    for bullet in bullets:
+        room -= size(bullet) + 1
+        if room < 0:
+            break
+        kept.append(bullet)
+    return [*kept, _more(len(bullets) - len(kept))]
+
+
+def _more(count: int) -> str:
+    return f"… and {count} more in the review"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _packed(bullets: list[str], limit: int) -> list[str]:
+    """The bullets, a line each, in as few texts of at most ``limit`` characters as they go
+    into in order (each bullet is ``limit`` characters at most)."""
+    texts: list[str] = []
+    for bullet in bullets:
+        if texts and len(texts[-1]) + 1 + len(bullet) <= limit:
+            texts[-1] += "\n" + bullet
+        else:
+            texts.append(bullet)
+    return texts
 
 
 def with_retries(
@@ -405,11 +498,24 @@ class _Ledger:
                 "delete it to deliver the review again to everyone"
             ) from None
 
-    def has(self, to: str) -> bool:
-        entry = self.entries.get(to)
-        return isinstance(entry, dict) and entry.get("sha256") == self.digest
+    def had(self, to: str) -> str | None:
+        """The digest of what ``to`` was sent of the review (None: nothing yet).
 
-    def record(self, to: str) -> None:
-        self.entries[to] = {"sha256": self.digest, "sent_at": now(dt.UTC).isoformat()}
+        An entry written by an earlier reviewkit has the digest of the page's bytes, which a
+        re-run changed even when nothing a reader sees had: whether it holds what the page says
+        now cannot be told, and reading it as changed would send every review again after an
+        upgrade. It is taken to hold the review as it is now, and rewritten so (its time kept):
+        from then on a change is seen, and sent."""
+        entry = self.entries.get(to)
+        if not isinstance(entry, dict):
+            return None
+        if SEEN_KEY not in entry and BYTES_KEY in entry:
+            self.record(to, sent_at=str(entry.get("sent_at", "")))
+        seen = self.entries[to].get(SEEN_KEY)
+        return seen if isinstance(seen, str) else None
+
+    def record(self, to: str, *, sent_at: str = "") -> None:
+        sent_at = sent_at or now(dt.UTC).isoformat()
+        self.entries[to] = {SEEN_KEY: self.digest, "sent_at": sent_at}
         text = json.dumps(self.entries, indent=2, sort_keys=True) + "\n"
         atomic_write({self.path: text.encode("utf-8")})

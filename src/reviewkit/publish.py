@@ -6,22 +6,27 @@ CDNs, and show the code. :func:`to_html` uses reviewkit's own template
 and subtitle, a table of contents built from the headings, system fonts, print styles, and no
 request to any network. The charts' Vega library comes inline with the notebook's first chart
 output (:func:`reviewkit.render.enable` in the kernel), so it appears exactly once.
+
+:func:`reader_digest` tells two published pages apart by what their readers see, not by their
+bytes: delivery sends a review again only when that changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Final
-
-import nbformat
-from nbconvert import HTMLExporter
+from typing import TYPE_CHECKING, Any, Final
 
 from reviewkit.errors import ReviewkitError
 from reviewkit.scaffold import templates_dir
 
-__all__ = ["TEMPLATE", "to_html"]
+if TYPE_CHECKING:
+    import nbformat
+
+__all__ = ["TEMPLATE", "reader_digest", "to_html"]
 
 TEMPLATE: Final = "reviewkit"
 #: where the template leaves room for the table of contents
@@ -29,6 +34,8 @@ TOC_MARKER: Final = "<!-- reviewkit:toc -->"
 #: what render.enable's first chart output wraps the Vega library in, and each chart's div
 LIBRARY_MARK: Final = "if (!window.vegaEmbed)"
 CHART_MARK: Final = 'class="reviewkit-chart"'
+#: what each chart's script holds its Vega-Lite spec after, as JSON
+SPEC_MARK: Final = "var spec = "
 #: headings listed in the table of contents: sections (##) and outcomes (###)
 TOC_LEVELS: Final = ("h2", "h3")
 
@@ -39,7 +46,10 @@ def to_html(notebook: Path | nbformat.NotebookNode, *, title: str, subtitle: str
     of its ``##`` and ``###`` headings; its outputs and markdown, no code. Raises
     :class:`ReviewkitError` when the notebook has charts but not the library that draws them
     (it was not executed from the top in a fresh kernel after ``render.enable()``)."""
-    # nbformat and nbconvert are untyped
+    # slow to import, and only needed here; both are untyped
+    import nbformat  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+
     node = (
         nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
         if isinstance(notebook, Path)
@@ -61,6 +71,61 @@ def to_html(notebook: Path | nbformat.NotebookNode, *, title: str, subtitle: str
             "top in a fresh kernel, with reviewkit.render.enable() before the first chart"
         )
     return body.replace(TOC_MARKER, _toc(body), 1)
+
+
+def reader_digest(page: str) -> str:
+    """The SHA-256 of what a reader of the published ``page`` sees: its text, whitespace
+    collapsed, and what each chart draws (its Vega-Lite spec: data, marks, encodings, titles).
+    What no reader sees is left out (element ids, the chart library's code, styles, markup, the
+    spec's ``$schema``), so a review re-run over the same inputs has the same digest whatever
+    bytes its page came out as, and one whose numbers or words changed has another."""
+    parser = _Seen()
+    parser.feed(page)
+    parser.close()
+    seen = {"text": " ".join("".join(parser.text).split()), "charts": parser.charts}
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+class _Seen(HTMLParser):
+    """The text of a page outside its scripts and styles, and the specs its charts' scripts
+    hold (after :data:`SPEC_MARK`)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.charts: list[dict[str, Any]] = []
+        self._inside: str | None = None  # script or style
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.CDATA_CONTENT_ELEMENTS:
+            self._inside = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._inside:
+            self._inside = None
+
+    def handle_data(self, data: str) -> None:
+        if self._inside is None:
+            self.text.append(data)
+        elif self._inside == "script":
+            self.charts += _specs(data)
+
+
+def _specs(script: str) -> list[dict[str, Any]]:
+    """The chart specs in a script (each a JSON object after :data:`SPEC_MARK`)."""
+    found = []
+    decoder = json.JSONDecoder()
+    at = script.find(SPEC_MARK)
+    while at >= 0:
+        try:
+            spec, end = decoder.raw_decode(script, at + len(SPEC_MARK))
+        except ValueError:  # not a spec of ours: JavaScript of the same look
+            end = at + len(SPEC_MARK)
+        else:
+            if isinstance(spec, dict):
+                found.append({k: v for k, v in spec.items() if k != "$schema"})
+        at = script.find(SPEC_MARK, end)
+    return found
 
 
 class _Headings(HTMLParser):

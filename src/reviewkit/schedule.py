@@ -176,16 +176,15 @@ def _run_once(
     except ReviewkitError as exc:
         return ScheduledRun(due, period, started, clock(), ok=False, error=str(exc))
     failed = tuple(r.label for r in run.failed)
-    undelivered = _deliver(project_dir, run)
-    for line in undelivered:
-        (progress or (lambda _: None))(f"not delivered: {line}")
+    undelivered = _deliver(project_dir, run, progress or (lambda _: None))
     return ScheduledRun(
         due, period, started, clock(), ok=run.ok, failed=failed, undelivered=undelivered
     )
 
 
-def _deliver(project_dir: Path, run: ReportRun) -> tuple[str, ...]:
-    """Send the run's published reviews when reviewkit.yaml has `delivery:`; what failed."""
+def _deliver(project_dir: Path, run: ReportRun, say: Callable[[str], None]) -> tuple[str, ...]:
+    """Send the run's published reviews when reviewkit.yaml has `delivery:`, saying a line for
+    each message sent, already delivered, sent as updated or failed; what failed."""
     published = [r.label for r in run.results if r.ok]
     if not published:
         return ()
@@ -193,10 +192,13 @@ def _deliver(project_dir: Path, run: ReportRun) -> tuple[str, ...]:
         with open_project(project_dir) as project:
             if project.config.delivery is None:
                 return ()
-            sent = deliver(project, run.period, run.directory, published)
+            done = deliver(project, run.period, run.directory, published)
     except ReviewkitError as exc:
+        say(f"not delivered: {exc}")
         return (str(exc),)
-    return tuple(f"{s.review} → {s.to}: {s.error}" for s in sent.failed)
+    for sent in done.sent:
+        say(sent.line())
+    return tuple(f"{s.review} → {s.to}: {s.error}" for s in done.failed)
 
 
 def _read_state(path: Path) -> dict[str, Any]:

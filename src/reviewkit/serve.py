@@ -12,16 +12,21 @@ What it sets up around Voila:
   memory stays bounded, and at most ``max_kernels`` viewer kernels: past that a viewer is told
   politely to come back, with HTTP 503;
 - loopback by default; any other address needs a token. Tracebacks are never shown to viewers,
-  and Voila lets the browser send only widget messages to a kernel (no ``execute_request``).
+  and Voila lets the browser send only widget messages to a kernel (no ``execute_request``);
+- Ctrl-C (SIGINT) and SIGTERM stop the server quietly: its loop ends, then its kernels are
+  shut down, those still starting too (:class:`PageKernels`), none interrupted first
+  (:class:`PageKernelManager`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import os
 import secrets
 import shutil
+import signal
 import socket
 import urllib.parse
 from collections.abc import Mapping
@@ -30,9 +35,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import nbformat
+from jupyter_server.services.kernels.kernelmanager import (
+    AsyncMappingKernelManager,
+    ServerKernelManager,
+)
 from nbformat.sign import NotebookNotary
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+from tornado.ioloop import IOLoop
 from traitlets.config import Config
 
 from reviewkit.access import (
@@ -41,7 +51,6 @@ from reviewkit.access import (
     KernelOwners,
     guarded,
     identity_class,
-    without_token,
 )
 from reviewkit.config import CONFIG_FILE, is_loopback, load_config
 from reviewkit.dashboard import FIRST_PAINTS, PAGES
@@ -51,7 +60,14 @@ from reviewkit.kernels import KERNEL_KEY_ENV, kernel_config
 from reviewkit.scaffold import notebooks_dir, templates_dir
 from reviewkit.store import MUST_EXIST_ENV, Store
 
-__all__ = ["ServeOptions", "check_address", "prepare_pages", "serve"]
+__all__ = [
+    "PageKernelManager",
+    "PageKernels",
+    "ServeOptions",
+    "check_address",
+    "prepare_pages",
+    "serve",
+]
 
 TEMPLATE: Final = "reviewkit"
 #: Seconds Voila waits, once a kernel has replied that a cell is done, for the outputs of that
@@ -171,6 +187,40 @@ def notary(pages: Path) -> Config:
     return Config({"NotebookNotary": {"data_dir": str(pages)}})
 
 
+class PageKernelManager(ServerKernelManager):
+    """A page's kernel, shut down without being interrupted first. jupyter_client sends every
+    kernel SIGINT before it shuts it down; a kernel still starting (a pool's, refilled after a
+    page was opened, or all of them just after the server started) died of it with a
+    KeyboardInterrupt traceback, often inside zmq, in the server's log at every stop. A kernel
+    culled is asked to shut down (SIGTERM if it does not in time: it ends quietly); at the stop,
+    each is ended at once (:class:`PageKernels`)."""
+
+    async def _async_interrupt_kernel(self) -> None:
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
+
+class PageKernels(AsyncMappingKernelManager):
+    """The server's kernels, every one ended when it stops, at once and quietly.
+
+    jupyter_client's shutdown_all also names the kernels still starting (a pool's, refilled
+    after a page was opened, or all of them just after the server started), which
+    jupyter_server's shutdown_kernel refuses with a 404, ending the stop with a traceback: they
+    are waited for. And a kernel asked to shut down while it was rendering a page closed its
+    sockets under the cell, which then failed to answer (a ZMQError traceback in the server's
+    log): by default each is ended at once instead (``now``), which costs nothing, as a page's
+    kernel holds nothing unsaved (the store commits each save, or rolls it back)."""
+
+    async def shutdown_all(self, now: bool = True) -> None:  # type: ignore[override]  # async
+        while starting := [task for task in self._pending_kernels.values() if not task.done()]:
+            await asyncio.wait(starting)
+        ending = [
+            self.shutdown_kernel(kernel, now=now)  # type: ignore[no-untyped-call]
+            for kernel in self.list_kernel_ids()
+        ]
+        await asyncio.gather(*ending)
+
+
 def _in_use(kernel_manager: Any) -> int:
     """Kernels that viewers hold: all kernels but the preheated ones waiting in the pools (Voila
     keeps those in a private ``_pools`` mapping of notebook -> pending starts)."""
@@ -212,9 +262,8 @@ def _server_class(options: ServeOptions) -> Any:
             return Claiming(manager, owners, self.current_user.username)
 
         async def get(self, path: str | None = None) -> None:
-            # who is signed in, for the page's kernel: ours alone, never the browser's; and
-            # nothing of how they signed in (the kernel is handed the page's URL)
-            without_token(self.request)
+            # who is signed in, for the page's kernel: ours alone, never the browser's (nor
+            # how they signed in: a page with a token was sent on without it, guarded())
             self.request.headers.pop(VIEWER_HEADER, None)
             if options.sign_in != "token":
                 identity = self.settings["identity_provider"]
@@ -227,6 +276,21 @@ def _server_class(options: ServeOptions) -> Any:
             await super().get(path)
 
     class ReviewServer(Voila):  # type: ignore[misc]
+        def initialize(self, argv: Any = None) -> None:
+            super().initialize(argv)
+            # Ctrl-C stops the server as SIGTERM does; Python's KeyboardInterrupt broke off
+            # whatever the server was doing (rendering a page, relaying a kernel's messages)
+            # with a traceback.
+            signal.signal(signal.SIGINT, self._handle_signal_stop)
+
+        def _handle_signal_stop(self, signum: int, frame: Any) -> None:
+            # Voila's, without its deprecated add_callback_from_signal, and working before the
+            # loop runs too (Voila's reads self.ioloop, set only then): the loop ends at once,
+            # then Voila shuts the kernels down.
+            self.log.info("Stopping (%s)...", signal.Signals(signum).name)
+            loop = IOLoop.current()
+            loop.asyncio_loop.call_soon_threadsafe(loop.stop)  # type: ignore[attr-defined]
+
         def init_settings(self) -> dict[str, Any]:
             settings: dict[str, Any] = super().init_settings()
             # Voila answers requests for any Host name. Without a token, a site a viewer visits
@@ -273,6 +337,8 @@ def voila_arguments(options: ServeOptions, pages: Path) -> list[str]:
         f"--MappingKernelManager.cull_idle_timeout={options.cull_after}",
         f"--MappingKernelManager.cull_interval={max(1, min(60, options.cull_after // 2))}",
         "--MappingKernelManager.cull_connected=False",
+        f"--MappingKernelManager.kernel_manager_class={__name__}.PageKernelManager",
+        f"--VoilaConfiguration.multi_kernel_manager_class={__name__}.PageKernels",
     ]
 
 

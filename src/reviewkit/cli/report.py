@@ -275,7 +275,8 @@ def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
 
 
 def deliver_reviews(project: Path, period: str, directory: Path, reviews: list[str]) -> list[str]:
-    """Send ``reviews`` as `delivery:` says, a line each; the lines of what failed."""
+    """Send ``reviews`` as `delivery:` says, a line each (:meth:`reviewkit.deliver.Sent.line`);
+    the lines of what failed."""
     from reviewkit.deliver import deliver  # noqa: PLC0415 (keep --help fast)
     from reviewkit.project import open_project  # noqa: PLC0415
 
@@ -283,12 +284,8 @@ def deliver_reviews(project: Path, period: str, directory: Path, reviews: list[s
         done = deliver(opened, period, directory, reviews)
     for sent in done.sent:
         if sent.ok:
-            how = "already delivered" if sent.already else f"sent (try {sent.attempts})"
-            click.echo(f"{sent.review} → {sent.to}: {how}")
-    return [
-        f"  {s.review} → {s.to}: not delivered after {s.attempts} tries: {s.error}"
-        for s in done.failed
-    ]
+            click.echo(sent.line())
+    return [f"  {sent.line()}" for sent in done.failed]
 
 
 def _failure(result: TeamResult) -> str:
