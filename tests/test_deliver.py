@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -213,17 +214,42 @@ def test_without_delivery_the_command_says_what_to_add(sample_dir: Path, tmp_pat
     assert "reviewkit.yaml has no `delivery:` section" in result.output
 
 
+def charted(tmp_path: Path) -> Path:
+    """The fixture notebook with a chart drawn as the review notebook draws its charts."""
+    notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
+    source = [
+        "import altair as alt\n",
+        "import pandas as pd\n",
+        "from reviewkit import render\n",
+        "render.enable()\n",
+        'alt.Chart(pd.DataFrame({"month": [period], "churn": [0.03]})).mark_point().encode(\n',
+        '    x="month", y="churn"\n',
+        ")",
+    ]
+    notebook["cells"].append({**cell, "id": "chart", "source": source})
+    path = tmp_path / "charted.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
 def test_a_scheduled_run_delivers_what_it_published(
-    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+    published: Path,
+    smtp: tuple[Mailbox, int],
+    hooks: Hooks,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """The scheduler sends each review it publishes, logs each message it sent, skipped or could
     not send, and records what could not be sent; a changed cron day runs the month again and
-    sends only what was missing."""
+    sends only what was missing; over two months with a re-run, each review reaches each
+    recipient once."""
     box, _ = smtp
     hooks.fail = {"/slack"}
+    notebook = charted(tmp_path)
 
-    def small_run(project_dir: Path, period: str, **_: Any) -> Any:  # the fixture notebook
-        return run_reports(project_dir, period, teams=["billing", ""], jobs=2, notebook=FIXTURE)
+    def small_run(project_dir: Path, period: str, **_: Any) -> Any:  # the fixture, with a chart
+        return run_reports(project_dir, period, teams=["billing", ""], jobs=2, notebook=notebook)
 
     monkeypatch.setattr(schedule, "run_reports", small_run)
     log: list[str] = []
@@ -277,6 +303,25 @@ def test_a_scheduled_run_delivers_what_it_published(
         "company → slack:TEST_SLACK_WEBHOOK: sent (try 1)",
         "company → teams:TEST_TEAMS_WEBHOOK: already delivered",
     ]
+
+    # the next month, then November again (its record deleted, as the docs allow): each review
+    # of each month reached each recipient once, counted at the mail server
+    for day in (dt.datetime(2026, 12, 2, 6, 5), dt.datetime(2026, 12, 2, 7, 0)):
+        (run,) = schedule.run_schedule(published, "0 6 2 * *", once=True, clock=lambda day=day: day)
+        assert run.period == "2026-11" and run.ok and run.undelivered == ()
+        (published / ".reviewkit" / "schedule.json").unlink()
+    received = Counter((m["Subject"], m["To"]) for m in box.messages)
+    assert set(received.values()) == {1}
+    assert sorted(received) == sorted(
+        (f"Northwind Cloud review · {review} · {month}", to)
+        for month in (PERIOD, "2026-11")
+        for review, to in (
+            ("billing", "luis@northwind.example"),
+            ("company", "dana@northwind.example"),
+            ("company", "ceo@northwind.example"),
+        )
+    )
+    assert len(hooks.posted["/teams"]) == 4
 
 
 def chart_page(title: str, churn: list[float], style: str = "margin:2rem") -> str:
