@@ -37,7 +37,7 @@ from reviewkit.report import run_reports
 from tests.conftest import SLACK_LIMITS, TEAMS_BYTES, Hooks, Mailbox, isolate_jupyter
 from tests.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
-from tests.test_report import FIXTURE, PERIOD
+from tests.test_report import FIXTURE, PERIOD, with_cell
 
 pytestmark = pytest.mark.usefixtures("jupyter_dirs")
 
@@ -216,9 +216,7 @@ def test_without_delivery_the_command_says_what_to_add(sample_dir: Path, tmp_pat
 
 def charted(tmp_path: Path) -> Path:
     """The fixture notebook with a chart drawn as the review notebook draws its charts."""
-    notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
-    source = [
+    chart = [
         "import altair as alt\n",
         "import pandas as pd\n",
         "from reviewkit import render\n",
@@ -227,10 +225,7 @@ def charted(tmp_path: Path) -> Path:
         '    x="month", y="churn"\n',
         ")",
     ]
-    notebook["cells"].append({**cell, "id": "chart", "source": source})
-    path = tmp_path / "charted.ipynb"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
-    return path
+    return with_cell(FIXTURE, tmp_path, "charted", chart)
 
 
 def test_a_scheduled_run_delivers_what_it_published(

@@ -52,17 +52,22 @@ def project(sample_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    """Three worker processes of one thread each; they inherit this test's environment (its
-    Jupyter folders and reviewkit's clock)."""
-    with LocalCluster(
-        n_workers=3,
+def local_cluster(workers: int) -> LocalCluster:
+    """Worker processes of one thread each; they inherit this test's environment (its Jupyter
+    folders and reviewkit's clock)."""
+    return LocalCluster(
+        n_workers=workers,
         processes=True,
         threads_per_worker=1,
         dashboard_address=None,
         silence_logs=logging.ERROR,
-    ) as started:
+    )
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """Three worker processes."""
+    with local_cluster(3) as started:
         yield started
 
 
@@ -201,13 +206,7 @@ def test_a_worker_that_cannot_open_the_store_stops_the_run_before_any_review(
     url, password = pg_password_url
     use_store(project, url)
     monkeypatch.delenv("PGPASSWORD", raising=False)
-    with LocalCluster(
-        n_workers=1,
-        processes=True,
-        threads_per_worker=1,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster:
+    with local_cluster(1) as cluster:
         monkeypatch.setenv("PGPASSWORD", password)  # this process's, not the worker's
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         (worker,) = cluster.scheduler_info["workers"]

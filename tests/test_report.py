@@ -96,6 +96,17 @@ def good_notebook(tmp_path: Path) -> Path:
     return path
 
 
+def with_cell(notebook: Path, tmp_path: Path, name: str, source: list[str]) -> Path:
+    """``notebook`` (the fixture's shape) with one more code cell at its end, as
+    ``tmp_path/<name>.ipynb``."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))
+    cell = next(c for c in cells["cells"] if 'print(f"review of' in "".join(c["source"]))
+    cells["cells"].append({**cell, "id": name, "source": source})
+    path = tmp_path / f"{name}.ipynb"
+    path.write_text(json.dumps(cells), encoding="utf-8")
+    return path
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
@@ -159,13 +170,7 @@ def test_kernels_start_in_the_view_and_the_process_stays_where_it_is(
     """papermill's cwd= moves the whole process into a folder while a review runs: with --jobs,
     the other threads then resolved paths against it (a full disk's error named an absolute
     path instead of reports/...). The kernel is started in the view instead."""
-    notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
-    notebook["cells"].append(
-        {**cell, "id": "cwd", "source": ["import os\n", 'print("cwd", os.getcwd())']}
-    )
-    path = tmp_path / "cwd.ipynb"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
+    path = with_cell(FIXTURE, tmp_path, "cwd", ["import os\n", 'print("cwd", os.getcwd())'])
     here = Path.cwd()
     moves: list[str] = []
     chdir = os.chdir
@@ -185,17 +190,13 @@ def test_a_worker_keeps_its_kernel_and_each_review_starts_clean(
     """One worker runs three reviews in one kernel (one process: the imports are paid once),
     and each review starts with an empty namespace: what one review defined, the next does not
     see; a review that fails leaves a new kernel for the next."""
-    notebook = json.loads(good_notebook(tmp_path).read_text(encoding="utf-8"))
-    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
     probe = [
         "import os\n",
         'print("kernel", os.getpid(), "left over:", "leftover" in globals())\n',
         "leftover = team\n",
         'assert team != "growth", "growth fails"',
     ]
-    notebook["cells"].append({**cell, "id": "probe", "source": probe})
-    path = tmp_path / "probe.ipynb"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
+    path = with_cell(good_notebook(tmp_path), tmp_path, "probe", probe)
     run = run_reports(
         project, PERIOD, teams=["billing", "", "growth", "support"], jobs=1, notebook=path
     )
@@ -413,21 +414,6 @@ def test_rerunning_a_period_is_idempotent(project: Path) -> None:
     assert second.index.read_text(encoding="utf-8").count("<tr class=") == 2
 
 
-def links_notebook(tmp_path: Path) -> Path:
-    """The fixture notebook printing how many links the project's store holds."""
-    notebook = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    cell = next(c for c in notebook["cells"] if 'print(f"review of' in "".join(c["source"]))
-    source = [
-        "from reviewkit import open_project\n",
-        "with open_project(project) as opened:\n",
-        '    print("links:", len(opened.links()))',
-    ]
-    notebook["cells"].append({**cell, "id": "links", "source": source})
-    path = tmp_path / "links.ipynb"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
-    return path
-
-
 @pytest.mark.usefixtures("stub_render")
 @pytest.mark.parametrize("symlinks", [True, False], ids=["cp-a", "copytree-following-links"])
 def test_a_copied_project_reads_its_own_store_and_exports(
@@ -435,7 +421,10 @@ def test_a_copied_project_reads_its_own_store_and_exports(
 ) -> None:
     """A project copied to another path with its .reviewkit/ publishes from the copy's store and
     exports, never the original's through a view kept under .reviewkit/views."""
-    notebook = links_notebook(tmp_path)
+    count = "from reviewkit import open_project\nwith open_project(project) as opened:\n"
+    notebook = with_cell(
+        FIXTURE, tmp_path, "links", [count, '    print("links:", len(opened.links()))']
+    )
     with open_project(project) as opened:
         opened.import_links(project / "data" / "links.yaml")
         linked = len(opened.links())
