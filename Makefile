@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test lint sample lock clean pictures browser packages bench soak calendar
+.PHONY: setup demo test test-fast lint sample lock clean pictures browser packages bench soak calendar
 
 setup: $(BIN)/.installed
 
@@ -71,6 +71,11 @@ demo: setup sample
 test: setup sample packages
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory calendar
+
+# The inner loop: every test that starts no kernel, browser, database, Spark or Dask and is not
+# marked slow (the markers are in pyproject.toml; tests/conftest.py sets them from the fixtures).
+test-fast: setup sample
+	$(BIN)/python -m pytest -m "not (slow or kernel or browser or postgres or spark or dask)"
 
 # The suite must pass whatever day it runs: the tests set reviewkit's clock (REVIEWKIT_TODAY),
 # and the tests that deal in dates run again with the machine's clock a year ahead and a year

@@ -37,6 +37,28 @@ TODAY = dt.date(2026, 11, 25)
 os.environ[TODAY_VARIABLE] = TODAY.isoformat()
 
 
+#: The marker a test gets from a fixture it uses, directly or through another: what it starts.
+#: `make test-fast` runs the tests with none of these (and no `slow` mark of their own).
+FIXTURE_MARKERS = {
+    "postgres": "postgres",
+    "spark_sample": "spark",
+    "cluster": "dask",
+    "browser": "browser",
+    "jupyter_dirs": "kernel",  # papermill and nbval runs, each in Jupyter folders of its own
+    "server": "kernel",  # a `reviewkit serve` (tests/test_serve.py, tests/test_security.py)
+    "load_server": "kernel",
+    "people": "kernel",
+    "published": "kernel",  # reviews run for the test (tests/test_security.py, test_deliver.py)
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in FIXTURE_MARKERS:
+                item.add_marker(FIXTURE_MARKERS[fixture])
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the sample project (config and generated exports), shared read-only."""

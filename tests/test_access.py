@@ -249,6 +249,7 @@ def test_helpers_strip_tokens_and_read_utf8_headers() -> None:
     assert header_text("Zo\xeb") == "Zo\xeb"  # Latin-1 that is not UTF-8 stays as sent
 
 
+@pytest.mark.kernel  # a server of its own
 def test_the_proxys_user_header_names_the_person_in_utf8(sample_dir: Path, tmp_path: Path) -> None:
     """Behind a proxy, the user header names who is signed in: an email header naming someone
     else gave mallory Priya's name and role. A name the proxy sends in UTF-8 (raw, as most do)
@@ -281,6 +282,7 @@ def test_the_proxys_user_header_names_the_person_in_utf8(sample_dir: Path, tmp_p
         server.stop()
 
 
+@pytest.mark.kernel  # a server of its own
 def test_a_store_that_cannot_be_reached_gets_a_page_that_says_so(
     people: Any, postgres: PostgresServer, tmp_path: Path
 ) -> None:

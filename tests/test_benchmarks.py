@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# each benchmark at its toy size still starts servers, kernels and browsers
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 #: the benchmarks' shared modules, not benchmarks (company.py is tested in test_company.py)
 HELPERS = ("harness.py", "company.py")

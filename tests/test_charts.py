@@ -437,6 +437,7 @@ console.log(JSON.stringify(calls));
     assert len(calls) == 2 and all(n > 0 for _, n in calls)
 
 
+@pytest.mark.browser  # in headless Chromium
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make test installs it)")
 def test_a_chart_that_leaves_the_page_lets_go_of_its_listeners(built, tmp_path) -> None:
     """A live page redraws a chart by clearing its output: the old chart's view is finalized,

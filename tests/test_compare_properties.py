@@ -53,6 +53,7 @@ daily = st.lists(
 )
 
 
+@pytest.mark.slow  # the heaviest property: hundreds of generated series
 @settings(max_examples=15, deadline=None)
 @given(values=daily, fiscal=st.integers(1, 12))
 def test_months_add_up_to_quarters_and_years_for_additive_metrics(values, fiscal) -> None:

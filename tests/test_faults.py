@@ -39,6 +39,9 @@ from reviewkit.store import Store, StoreError
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
 from tests.test_serve import Server
 
+# reports and servers faulted mid-run: real kernels
+pytestmark = pytest.mark.kernel
+
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = "2026-01"
 #: how many times the kill test kills a report (the soak run sets 20)

@@ -559,6 +559,7 @@ def report(title: str, with_effect: dict[str, float], without: dict[str, float])
     [(0.0, 0.0, 0.80), (1.0, 0.0, 0.80), (1.0, 0.4, 0.70)],
     ids=["no seasonality", "yearly sine", "skewed year"],
 )
+@pytest.mark.slow  # hundreds of simulated series
 def test_simulated_its_detection_false_positives_and_coverage(
     season: float, skew: float, detection: float
 ) -> None:
@@ -583,6 +584,7 @@ def test_simulated_its_detection_false_positives_and_coverage(
         assert 0.80 <= outcome["covered"] <= 0.97
 
 
+@pytest.mark.slow  # hundreds of simulated series
 def test_simulated_did_with_common_shocks_and_seasonality() -> None:
     """Treated segment and three controls share a yearly cycle and weekly shocks; under a year of
     history, so the trend alone cannot model the season. Each segment's own noise is AR(1) with

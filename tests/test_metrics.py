@@ -21,7 +21,7 @@ from .conftest import SHOP_CONFIG, SHOP_ORDERS
 from .postgres import copy_to_postgres, warehouse_config
 
 
-@pytest.fixture(params=["files", "postgres"])
+@pytest.fixture(params=["files", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shop(request: pytest.FixtureRequest, shop_dir: Path):
     """The shop read from its CSV (DuckDB), and from a PostgreSQL table of the same rows (the
     catalogue compiled to PostgreSQL's SQL): every hand-checked number holds in both."""

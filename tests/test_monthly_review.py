@@ -31,6 +31,9 @@ SECTIONS = (
     "Appendix: outputs delivered",
 )
 
+# the review notebook runs in a real kernel
+pytestmark = pytest.mark.kernel
+
 
 @pytest.fixture(scope="module")
 def folder(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

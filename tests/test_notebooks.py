@@ -13,6 +13,9 @@ import pytest
 
 from reviewkit import open_project
 
+# every notebook runs in a real kernel (papermill, nbval, JupyterLab)
+pytestmark = pytest.mark.kernel
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 

@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 import reviewkit
@@ -92,6 +93,7 @@ def _python(code: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # fresh interpreters, timed imports
 def test_jsonschemas_iri_parsers_are_built_only_when_an_iri_is_checked() -> None:
     """reviewkit stands in for rfc3987_syntax (reviewkit.deferred): importing reviewkit and
     Altair builds none of its Lark parsers, and jsonschema's iri checks answer as without it."""

@@ -24,6 +24,9 @@ from reviewkit.cli.report import report as report_command
 from reviewkit.cron import parse_cron
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
 
+# the recipes run real reviews
+pytestmark = pytest.mark.kernel
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scheduling.md"
 MONTHLY = "0 6 1 * *"
 #: where the recipes put the project

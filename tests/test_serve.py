@@ -45,6 +45,9 @@ from reviewkit.serve import HUB_ENV
 from tests.conftest import close_websocket, free_port
 from tests.postgres import PostgresServer
 
+# servers of `reviewkit serve`, with their kernels
+pytestmark = pytest.mark.kernel
+
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "build" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")

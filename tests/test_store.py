@@ -64,7 +64,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A new store, in a SQLite file and in a PostgreSQL database."""
     if request.param == "sqlite":
@@ -946,7 +946,7 @@ def test_import_and_export_file_problems(tmp_path: Path) -> None:
 # --- several processes ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     """Where a new store goes: a SQLite file's path, or a new PostgreSQL database's address."""
     if request.param == "sqlite":
