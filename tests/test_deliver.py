@@ -125,6 +125,25 @@ def test_each_review_reaches_its_recipients_by_email_and_chat(
         "period=2026-10&team=billing"
     )
     assert "billing → luis@northwind.example: sent (try 1)" in result.output
+    # the default live_url opens on the serving machine only: the links in the messages too
+    assert "note: the messages link the live pages at http://127.0.0.1:8866/" in result.stderr
+    again = deliver(published)  # nothing sent: nothing to note
+    assert "already delivered" in again.output and "note:" not in again.stderr
+
+
+def test_links_to_a_live_url_people_can_open_need_no_note(
+    published: Path, smtp: tuple[Mailbox, int], hooks: Hooks
+) -> None:
+    config = published / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(f"live_url: https://reviews.example.com/\n{text}", encoding="utf-8")
+    result = deliver(published)
+    assert result.exit_code == 0, result.output
+    assert (
+        "https://reviews.example.com/voila/render/review.ipynb?period=2026-10"
+        in (hooks.posted["/slack"][0]["text"])
+    )
+    assert "note:" not in result.stderr
 
 
 def test_the_pdf_is_printed_and_attached_when_asked(

@@ -35,6 +35,7 @@ import ssl
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from typing import Any, Final
 
 from reviewkit import narrative
 from reviewkit.clock import now
-from reviewkit.config import ChatDelivery, Delivery, EmailDelivery
+from reviewkit.config import ChatDelivery, Delivery, EmailDelivery, is_loopback
 from reviewkit.errors import ReviewkitError, shown_path
 from reviewkit.files import atomic_write
 from reviewkit.project import Project
@@ -119,6 +120,8 @@ class Sent:
 class DeliveryRun:
     period: str
     sent: tuple[Sent, ...]
+    #: what the people who run the delivery should know (links that point at this machine)
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -175,7 +178,19 @@ def deliver(
                 review, to, functools.partial(send, updated), delivery.attempts, first_pause
             )
             sent.append(dataclasses.replace(tried, updated=updated))
-    return DeliveryRun(period, tuple(sent))
+    return DeliveryRun(period, tuple(sent), _notes(project, sent))
+
+
+def _notes(project: Project, sent: Sequence[Sent]) -> tuple[str, ...]:
+    """A note when messages went out with links to `live_url` on this machine only."""
+    host = urllib.parse.urlsplit(project.config.live_url).hostname or ""
+    if not is_loopback(host) or not any(s.ok and not s.already for s in sent):
+        return ()
+    return (
+        f"the messages link the live pages at {project.config.live_url}, which opens only on "
+        "the machine that serves them: set `live_url:` in reviewkit.yaml to the address people "
+        "open `reviewkit serve` at (README, Reviews that reach people)",
+    )
 
 
 class _Review:

@@ -196,8 +196,8 @@ def _deliver(project_dir: Path, run: ReportRun, say: Callable[[str], None]) -> t
     except ReviewkitError as exc:
         say(f"not delivered: {exc}")
         return (str(exc),)
-    for sent in done.sent:
-        say(sent.line())
+    for line in [sent.line() for sent in done.sent] + [f"note: {n}" for n in done.notes]:
+        say(line)
     return tuple(f"{s.review} → {s.to}: {s.error}" for s in done.failed)
 
 

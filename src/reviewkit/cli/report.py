@@ -285,6 +285,8 @@ def deliver_reviews(project: Path, period: str, directory: Path, reviews: list[s
     for sent in done.sent:
         if sent.ok:
             click.echo(sent.line())
+    for note in done.notes:
+        click.echo(f"note: {note}", err=True)
     return [f"  {sent.line()}" for sent in done.failed]
 
 
