@@ -153,7 +153,9 @@ def frozen_view(
             (copy / link).parent.mkdir(parents=True, exist_ok=True)
             (copy / link).symlink_to(target)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # not whole, or not this project's: out of the way, into scratch
+        if final.exists() and not _whole(view, frozen_notebook, links):
+            # not whole, or not this project's: out of the way, into scratch (a whole one is a
+            # concurrent run's, whose kernels may be reading it)
             with contextlib.suppress(FileNotFoundError):  # a concurrent run moved it
                 final.rename(scratch / "stale-view")
         try:
