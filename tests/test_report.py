@@ -308,6 +308,11 @@ def test_the_index_shows_a_run_that_failed_before_any_review_ran(project: Path) 
     index = (project / "reports" / "index.html").read_text(encoding="utf-8")
     rows = re.findall(r'<tr class="(\w+)"><td>2026-10</td><td>(\w+)</td>', index)
     assert rows == [("ok", "billing"), ("failed", "company")]  # company's latest attempt failed
+    # a review published, then deleted by hand, is no row (and breaks no index)
+    for name in ("billing.html", "billing.ipynb", "billing.snapshot.json"):
+        (project / "reports" / PERIOD / name).unlink()
+    index = report.write_index(project / "reports").read_text(encoding="utf-8")
+    assert "<td>billing</td>" not in index
 
 
 @pytest.mark.usefixtures("stub_render")

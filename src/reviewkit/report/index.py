@@ -71,16 +71,18 @@ def _entries(reports: Path, live: str | None) -> Iterator[_Entry]:
         attempts = read_json(folder / ATTEMPTS)
         found = labels(folder)
         for label in found:
-            yield _entry(folder, label, attempts.get(label), live)
+            entry = _entry(folder, label, attempts.get(label), live)
+            if entry is not None:
+                yield entry
         whole = attempts.get(WHOLE_RUN)
         if not found and isinstance(whole, dict):
             when, error = str(whole.get("at", "")), str(whole.get("error", ""))
             yield _Entry(folder.name, "(every review)", "failed", when, (), error)
 
 
-def _entry(folder: Path, label: str, attempt: Any, live: str | None) -> _Entry:
+def _entry(folder: Path, label: str, attempt: Any, live: str | None) -> _Entry | None:
     """One review's row: its latest attempt (ok, or failed with why and when, the last good
-    version still linked)."""
+    version still linked); None for a review published and since deleted."""
     page = folder / f"{label}.html"
     failed = folder / f"{label}{FAILED}"
     links = []
@@ -101,6 +103,8 @@ def _entry(folder: Path, label: str, attempt: Any, live: str | None) -> _Entry:
             "error": info.get("error"),
         }
     if attempt.get("ok"):
+        if not page.is_file():
+            return None
         snapshot = read_json(folder / f"{label}{SNAPSHOT}")
         when = str(snapshot.get("finished_at", "")) or _mtime(page)
         return _Entry(folder.name, label, "ok", when, tuple(links))
