@@ -56,7 +56,7 @@ import yaml
 from openpyxl import Workbook
 from python_calamine import CalamineWorkbook
 
-from reviewkit.sample import TEAMS
+from reviewkit.scaffold.sample import TEAMS
 
 SEED = 18
 #: the sample's sources, by how they are split (see the module's docstring)

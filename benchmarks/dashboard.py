@@ -30,8 +30,8 @@ import harness
 from playwright.sync_api import sync_playwright
 
 from reviewkit import open_project
-from reviewkit.report.pdf import CHROMIUM_OFFLINE
-from reviewkit.serve import prepare_pages
+from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
+from reviewkit.serve.server import prepare_pages
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = list(CHROMIUM_OFFLINE)

@@ -5,8 +5,8 @@ nbconvert's default HTML export of the same executed notebook (``jupyter nbconve
 The reviews are published by ``reviewkit report --period latest`` into a copy of the sample
 project under ``--work`` (every team and the company-wide review; ``--tiny``: billing only). The
 page is parsed: the ``<script>`` that defines ``window.vegaEmbed`` is the library
-(``reviewkit.render._library``), each ``var spec = {...}`` in a chart's script is one chart's
-Vega-Lite spec with its data (Altair's ``datasets``). nbconvert's default export carries the
+(``reviewkit.present.render._library``), each ``var spec = {...}`` in a chart's script is one
+chart's Vega-Lite spec with its data (Altair's ``datasets``). nbconvert's default export carries the
 same outputs (so the same library and specs) plus its JupyterLab CSS, the code, and scripts it
 loads from CDNs (require.js, MathJax, mermaid): that page is not offline.
 
@@ -30,11 +30,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 import harness
 
-from reviewkit.publish import LIBRARY_MARK  # what the library's script holds
+from reviewkit.publish.html import LIBRARY_MARK  # what the library's script holds
 
 BIN = Path(sys.executable).parent
 TARGET_MB = 2.0
-#: what starts a chart's spec in its script (reviewkit.render._embed)
+#: what starts a chart's spec in its script (reviewkit.present.render._embed)
 SPEC = re.compile(r"var spec = (\{.*?\});\n\s*var options", re.DOTALL)
 #: a script the page fetches from the network when opened (src=, import, require.js paths...)
 REMOTE_SCRIPT = re.compile(r"""https?://[^"'\s)<>]+\.m?js(?:\?[^"'\s)<>]*)?(?=["'])""")
@@ -86,7 +86,7 @@ def utf8(text: str) -> int:
 
 def page_json(value: object) -> str:
     """``value`` as the page holds it: compact JSON with ``<``, ``>`` and ``&`` escaped (as
-    ``reviewkit.render`` writes a chart's spec)."""
+    ``reviewkit.present.render`` writes a chart's spec)."""
     text = json.dumps(value, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -244,7 +244,7 @@ def main() -> None:
             ["side", "median s", "min s"],
             [
                 [
-                    "reviewkit.publish.to_html",
+                    "reviewkit.publish.html.to_html",
                     found["reviewkit"].median,
                     min(found["reviewkit"].seconds),
                 ],
@@ -274,7 +274,7 @@ def main() -> None:
 
 
 def to_html(executed: Path) -> None:
-    from reviewkit.publish import to_html as convert  # noqa: PLC0415
+    from reviewkit.publish.html import to_html as convert  # noqa: PLC0415
 
     convert(executed, title="Review", subtitle="benchmark")
 

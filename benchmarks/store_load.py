@@ -1,7 +1,7 @@
 """Benchmark 4, the store under load: 8 processes saving links and check-ins as fast as they can
 for 20 s (``--tiny``: 2 processes for 2 s), as Voila kernels of 8 viewers would.
 
-reviewkit: each process opens ``reviewkit.store.Store`` once and alternates ``store.link(...)``
+reviewkit: each process opens ``reviewkit.store.core.Store`` once and alternates ``store.link(...)``
 and ``store.checkin(...)``, each a new entity (one event each). A save is acknowledged when the
 call returns; each process logs every acknowledged id and its latency (line-buffered, so a
 killed process keeps its log). Afterwards every acknowledged id is looked up in the store (lost:
@@ -41,7 +41,7 @@ PERIOD = "2026-10"
 
 def reviewkit_saver(path: Path, number: int) -> tuple[Callable[[int], str], Callable[[], None]]:
     """Save ``i`` through the store (a link for even ``i``, a check-in for odd); its key."""
-    from reviewkit.store import Decision, Store  # noqa: PLC0415 (in the worker process)
+    from reviewkit.store.core import Decision, Store  # noqa: PLC0415 (in the worker process)
 
     store = Store(path, actor=f"worker-{number}")
 
@@ -179,7 +179,7 @@ def read_logs(logs: list[Path]) -> Run:
 def prepare(kind: str, path: Path) -> None:
     """A fresh, empty store of the side's kind at ``path``."""
     if kind == "reviewkit":
-        from reviewkit.store import Store  # noqa: PLC0415
+        from reviewkit.store.core import Store  # noqa: PLC0415
 
         Store(path, actor="benchmark").close()
         return
@@ -193,7 +193,7 @@ def prepare(kind: str, path: Path) -> None:
 def stored(kind: str, path: Path) -> tuple[set[str], int, list[str]]:
     """The keys found in the store, its event count (reviewkit) and the checks that failed."""
     if kind == "reviewkit":
-        from reviewkit.store import Store  # noqa: PLC0415
+        from reviewkit.store.core import Store  # noqa: PLC0415
 
         failed = []
         with Store(path, actor="benchmark") as store:

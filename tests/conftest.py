@@ -23,15 +23,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from reviewkit.clock import TODAY_VARIABLE
+from reviewkit.base.clock import TODAY_VARIABLE
+from reviewkit.base.resources import templates_dir
 from reviewkit.project import open_project
-from reviewkit.sample import generate
-from reviewkit.scaffold import templates_dir
+from reviewkit.scaffold.sample import generate
 from tests.postgres import PostgresServer, binaries, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: "Today" for every test and every process a test starts (reviewkit.clock reads it), so the suite
+#: "Today" for every test and every process a test starts (reviewkit.base.clock reads it), so the suite
 #: passes whatever day it runs: ten days after the sample company's data ends (2026-11-15).
 TODAY = dt.date(2026, 11, 25)
 os.environ[TODAY_VARIABLE] = TODAY.isoformat()

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from reviewkit.store import Decision, Store, StoreError
+from reviewkit.store.core import Decision, Store, StoreError
 
 
 def save(store: Store, worker: str, count: int) -> None:

@@ -21,9 +21,9 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from reviewkit import open_project
-from reviewkit.access import header_text, without_token
-from reviewkit.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
-from reviewkit.store import store_as_of
+from reviewkit.base.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
+from reviewkit.serve.access import header_text, without_token
+from reviewkit.store.core import store_as_of
 from tests.conftest import close_websocket, warm_copy
 from tests.postgres import PostgresServer
 from tests.test_serve import Server

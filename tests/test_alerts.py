@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import clock, open_project
+from reviewkit import open_project
+from reviewkit.base import clock
 from reviewkit.cli import main
 from tests.conftest import Hooks, Mailbox
 from tests.test_deliver import DELIVERY

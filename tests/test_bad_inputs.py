@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from reviewkit.cli import main
-from reviewkit.store import Store
+from reviewkit.store.core import Store
 from tests.bad_inputs import CASES, CONFIG, Case
 
 

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
-from reviewkit import charts, open_project, render
-from reviewkit.impact import ImpactResult
+from reviewkit import open_project
+from reviewkit.evidence.estimator import ImpactResult
+from reviewkit.present import charts, render
 from reviewkit.project import Project
-from reviewkit.report.pdf import CHROMIUM_OFFLINE
+from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
 
 #: what "a few thousand rows" means for one chart's embedded data
 MAX_ROWS = 3000
@@ -198,7 +199,7 @@ def test_kpi_trend_as_of_ends_with_the_last_whole_period(north) -> None:
 
 
 def test_review_sections_of_a_past_month_chart_nothing_after_it(north) -> None:
-    from reviewkit import narrative  # noqa: PLC0415
+    from reviewkit.present import narrative  # noqa: PLC0415
 
     month = north.period("2026-04")
     drawn = [

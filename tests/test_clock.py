@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reviewkit import clock
-from reviewkit.errors import ConfigError
-from reviewkit.periods import Calendar, parse_period
+from reviewkit.base import clock
+from reviewkit.base.errors import ConfigError
+from reviewkit.base.periods import Calendar, parse_period
 from tests.conftest import REPO, TODAY
 
 #: Calls that read the machine's date or time of day.
@@ -23,7 +23,7 @@ MACHINE_CLOCK = {
 }
 #: Where reading the machine's clock is the point: the clock itself, the tests of it, and the
 #: test that delays Jupyter messages by comparing their (real) time stamps with the real time.
-ALLOWED = {"src/reviewkit/clock.py", "tests/test_clock.py", "tests/test_serve.py"}
+ALLOWED = {"src/reviewkit/base/clock.py", "tests/test_clock.py", "tests/test_serve.py"}
 
 
 def test_the_tests_run_on_a_fixed_day() -> None:
@@ -93,4 +93,4 @@ def test_nothing_else_reads_the_machines_date() -> None:
         if path.relative_to(REPO).as_posix() not in ALLOWED
         for read in machine_clock_reads(path)
     ]
-    assert reads == [], "use reviewkit.clock.today() / clock.now() instead"
+    assert reads == [], "use reviewkit.base.clock.today() / clock.now() instead"

@@ -15,7 +15,7 @@ import yaml
 from python_calamine import CalamineWorkbook
 
 from reviewkit import open_project
-from reviewkit.sample import TEAMS
+from reviewkit.scaffold.sample import TEAMS
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

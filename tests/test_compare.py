@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import QueryError, charts, narrative, open_project
+from reviewkit import QueryError, open_project
+from reviewkit.base.periods import Calendar, parse_period
 from reviewkit.cli import main
 from reviewkit.config import Metric
-from reviewkit.periods import Calendar, parse_period
-from reviewkit.targets import evaluate
+from reviewkit.metrics.targets import evaluate
+from reviewkit.present import charts, narrative
 
 FIRST, LAST, MISSING, QUIET = (
     dt.date(2023, 1, 1),

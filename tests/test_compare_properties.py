@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviewkit import open_project
-from reviewkit.compare import change
 from reviewkit.config import CHANGES, VALUE_FORMATS, Metric
-from reviewkit.metrics import format_change
+from reviewkit.metrics.catalogue import format_change
+from reviewkit.metrics.compare import change
 
 CONFIG = """\
 calendar: {week_ends_on: WEEKDAY, fiscal_year_start_month: FISCAL}

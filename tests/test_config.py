@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reviewkit.base.errors import ConfigError
 from reviewkit.config import load_config
-from reviewkit.errors import ConfigError
 
 VALID_SOURCE = """\
 sources:
@@ -494,10 +494,16 @@ def test_schedule_is_a_valid_cron_expression(write_config) -> None:
 
 
 def test_validating_a_scheduled_config_stays_light(write_config) -> None:
-    """The cron parser lives in reviewkit.cron, not with the scheduler that runs reports, so
+    """The cron parser lives in reviewkit.base.cron, not with the scheduler that runs reports, so
     checking a reviewkit.yaml with `schedule:` never imports DuckDB, pandas or the report code."""
     root = write_config(VALID_SOURCE + 'metrics: {}\nschedule: "0 6 2 * *"\n')
-    heavy = ("duckdb", "pandas", "reviewkit.report", "reviewkit.project", "reviewkit.schedule")
+    heavy = (
+        "duckdb",
+        "pandas",
+        "reviewkit.publish.report",
+        "reviewkit.project",
+        "reviewkit.publish.schedule",
+    )
     code = (
         "import pathlib, sys, reviewkit.config; "
         "config = reviewkit.config.load_config(pathlib.Path(sys.argv[1])); "

@@ -25,10 +25,11 @@ import websockets.exceptions
 import websockets.sync.client
 from voila.request_info_handler import RequestInfoSocketHandler
 
-from reviewkit import ReviewkitError, dashboard
-from reviewkit.access import RequestInfo
-from reviewkit.dashboard import UrlError, page, url_parameters
-from reviewkit.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
+from reviewkit import ReviewkitError
+from reviewkit.base.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
+from reviewkit.serve import dashboard
+from reviewkit.serve.access import RequestInfo
+from reviewkit.serve.dashboard import UrlError, page, url_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = {"project_dir": "..", "period": "latest", "team": ""}

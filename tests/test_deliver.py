@@ -29,11 +29,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from reviewkit import clock, open_project, render, schedule
+from reviewkit import open_project
+from reviewkit.base import clock
 from reviewkit.cli import main
 from reviewkit.config import ChatDelivery
-from reviewkit.deliver import post_chat
-from reviewkit.report import run_reports
+from reviewkit.present import render
+from reviewkit.publish import schedule
+from reviewkit.publish.deliver import post_chat
+from reviewkit.publish.report import run_reports
 from tests.conftest import SLACK_LIMITS, TEAMS_BYTES, Hooks, Mailbox, isolate_jupyter
 from tests.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
@@ -238,7 +241,7 @@ def charted(tmp_path: Path) -> Path:
     chart = [
         "import altair as alt\n",
         "import pandas as pd\n",
-        "from reviewkit import render\n",
+        "from reviewkit.present import render\n",
         "render.enable()\n",
         'alt.Chart(pd.DataFrame({"month": [period], "churn": [0.03]})).mark_point().encode(\n',
         '    x="month", y="churn"\n',

@@ -26,11 +26,11 @@ from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
 from reviewkit import open_project
+from reviewkit.base.errors import ReviewkitError
 from reviewkit.cli.report import report as report_command
-from reviewkit.errors import ReviewkitError
-from reviewkit.report import TeamResult, run_reports
-from reviewkit.report import run as report_run
-from reviewkit.report.run import store_ready
+from reviewkit.publish.report import TeamResult, run_reports
+from reviewkit.publish.report import run as report_run
+from reviewkit.publish.report.run import store_ready
 from tests.postgres import free_port
 from tests.review_files import normal
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reviewkit import QueryError, open_project
-from reviewkit.sample import DECOYS, PLANTED_EFFECTS, TEAM_OUTCOMES
+from reviewkit.scaffold.sample import DECOYS, PLANTED_EFFECTS, TEAM_OUTCOMES
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from reviewkit import open_project
-from reviewkit.store import Store, StoreError
+from reviewkit.store.core import Store, StoreError
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
 from tests.test_serve import Server
 
@@ -70,7 +70,7 @@ NOTEBOOK = {
 import hashlib, json, os, time
 from pathlib import Path
 import reviewkit
-from reviewkit.sources import source_files
+from reviewkit.sources.exports import source_files
 
 workspace = reviewkit.open_project(project)
 hook = os.environ.get("FAULT_HOOK", "")
@@ -122,7 +122,7 @@ print("FAULT " + json.dumps(
 
 #: `reviewkit report` itself (the CLI's entry point), with the notebook above as its review
 REPORTER = (
-    "import sys; from pathlib import Path; import reviewkit.report.run as r; "
+    "import sys; from pathlib import Path; import reviewkit.publish.report.run as r; "
     "notebook = Path(sys.argv.pop(1)); r.default_notebook = lambda: notebook; "
     "from reviewkit.cli import main; main()"
 )
@@ -475,7 +475,7 @@ def save(page, note: str, expect: str) -> str:
 def test_the_store_deleted_or_read_only_while_served(sample_dir: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
-    from reviewkit.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
+    from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
 
     project = tmp_path / "project"
     shutil.copytree(sample_dir, project, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))

@@ -1,4 +1,4 @@
-"""reviewkit.files: every atomic write in the package goes through here, so pin what it promises:
+"""reviewkit.base.files: every atomic write in the package goes through here, so pin what it promises:
 the target is whole or untouched, no temporary file is left, modes honour the umask, the file
 and its folder reach the disk, and a full disk says so clearly."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import reviewkit.files
-from reviewkit.errors import ReviewkitError, permission_denied
-from reviewkit.files import TEMPORARY, atomic_write, cannot_write, replacing
+import reviewkit.base.files
+from reviewkit.base.errors import ReviewkitError, permission_denied
+from reviewkit.base.files import TEMPORARY, atomic_write, cannot_write, replacing
 
 
 def test_replacing_moves_what_was_written_over_the_target(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_atomic_write_publishes_all_files_or_none(
     first, second = tmp_path / "review.html", tmp_path / "review.snapshot.json"
     first.write_bytes(b"old page")
     second.write_bytes(b"old snapshot")
-    real = reviewkit.files._stage
+    real = reviewkit.base.files._stage
 
     def crash(tmp: Path, data: bytes) -> None:
         if ".review.snapshot.json." in tmp.name:
@@ -154,7 +154,7 @@ def test_atomic_write_publishes_all_files_or_none(
             raise OSError(errno.EIO, "Input/output error")
         real(tmp, data)
 
-    monkeypatch.setattr(reviewkit.files, "_stage", crash)
+    monkeypatch.setattr(reviewkit.base.files, "_stage", crash)
     with pytest.raises(OSError, match="Input/output error"):
         atomic_write({first: b"new page", second: b"new snapshot"})
     assert first.read_bytes() == b"old page"  # staged in full, yet not renamed

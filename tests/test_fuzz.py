@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reviewkit.errors import ReviewkitError
+from reviewkit.base.errors import ReviewkitError
 from reviewkit.project import check_project, open_project
 from tests.bad_inputs import CONFIG, with_option
 

@@ -21,7 +21,7 @@ import pytest
 
 from reviewkit import QueryError
 from reviewkit.config import Metric
-from reviewkit.impact import (
+from reviewkit.evidence.estimator import (
     DID,
     ITS,
     NOT_ENOUGH,
@@ -31,7 +31,7 @@ from reviewkit.impact import (
     estimate_impact,
     rollup,
 )
-from reviewkit.metrics import difference_text
+from reviewkit.metrics.catalogue import difference_text
 
 START = dt.date(2024, 1, 1)  # a Monday
 PRE, TRANSITION, POST = 40, 3, 12

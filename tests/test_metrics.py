@@ -12,10 +12,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-import reviewkit.sources
+import reviewkit.sources.exports
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
-from reviewkit.metrics import difference_text, format_change, format_value
+from reviewkit.metrics.catalogue import difference_text, format_change, format_value
 
 from .conftest import SHOP_CONFIG, SHOP_ORDERS
 from .postgres import copy_to_postgres, warehouse_config
@@ -248,7 +248,7 @@ def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
 ) -> None:
     """DuckDB's own write failing (as on a full disk: an IOException, not an OSError) costs the
     keeping, never the answer: here its temporary file is in a folder that does not exist."""
-    replacing = reviewkit.sources.replacing
+    replacing = reviewkit.sources.exports.replacing
 
     @contextlib.contextmanager
     def nowhere(target: Path):
@@ -258,7 +258,7 @@ def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
         else:
             yield target.parent / "missing" / target.name
 
-    monkeypatch.setattr(reviewkit.sources, "replacing", nowhere)
+    monkeypatch.setattr(reviewkit.sources.exports, "replacing", nowhere)
     with open_project(shop_dir) as project:
         frame = project.kpis(["revenue"], grain="month")
         assert list(project.results.directory.iterdir()) == []

@@ -15,8 +15,11 @@ import pandas as pd
 import papermill
 import pytest
 
-from reviewkit import ReviewkitError, narrative, open_project, publish, report
+from reviewkit import ReviewkitError, open_project
 from reviewkit.config import Metric
+from reviewkit.present import narrative
+from reviewkit.publish import html as publish
+from reviewkit.publish import report
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = "2026-10"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 import reviewkit
-from reviewkit.errors import ReviewkitError
-from reviewkit.store import StoreError
+from reviewkit.base.errors import ReviewkitError
+from reviewkit.store.core import StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 #: conda-forge names that differ from PyPI's
@@ -54,7 +54,7 @@ def test_ci_runs_make_test_and_the_readme_opens_with_the_two_commands() -> None:
 
 
 def test_the_public_api_resolves_and_exports_the_store_error() -> None:
-    # A caller of the library's store catches StoreError; it must not need reviewkit.store for it.
+    # A caller of the library's store catches StoreError; it must not need reviewkit.store.core for it.
     assert reviewkit.StoreError is StoreError and issubclass(StoreError, ReviewkitError)
     assert "StoreError" in reviewkit.__all__
     for name in reviewkit.__all__:
@@ -62,9 +62,9 @@ def test_the_public_api_resolves_and_exports_the_store_error() -> None:
 
 
 def test_the_modules_are_layered_as_the_pipeline() -> None:
-    """import-linter's contract in pyproject.toml: each layer of the package imports only the
-    layers below it (sources -> metrics -> review -> evidence -> project -> charts -> report),
-    and the report package's jobs likewise (snapshots -> run -> index, archive -> layout)."""
+    """import-linter's contracts in pyproject.toml: the packages are layered as the pipeline
+    (base -> config -> sources -> metrics, store -> evidence -> project -> present -> publish,
+    serve -> cli), and inside every package its modules likewise; all contracts are kept."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
         cwd=REPO,
@@ -73,7 +73,27 @@ def test_the_modules_are_layered_as_the_pipeline() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "Contracts: 2 kept, 0 broken." in result.stdout
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert f"Contracts: {len(contracts['contracts'])} kept, 0 broken." in result.stdout
+
+
+def test_every_package_of_several_modules_has_its_own_contract() -> None:
+    """A new package cannot grow a cycle inside it unnoticed: each one with more than one module
+    is the container of an import-linter contract that lists all of them (exhaustive)."""
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contained = {
+        container: contract.get("exhaustive", False)
+        for contract in contracts["contracts"]
+        for container in contract.get("containers", [])
+    }
+    source = REPO / "src"
+    for init in sorted((source / "reviewkit").rglob("__init__.py")):
+        package = init.parent
+        modules = [p for p in package.iterdir() if p.suffix == ".py" and p.name != "__init__.py"]
+        subpackages = [p for p in package.iterdir() if (p / "__init__.py").is_file()]
+        if len(modules) + len(subpackages) > 1:
+            name = ".".join(package.relative_to(source).parts)
+            assert contained.get(name), f"add an exhaustive import-linter contract for {name}"
 
 
 IRI_CHECKS = """
@@ -95,9 +115,9 @@ def _python(code: str) -> str:
 
 @pytest.mark.slow  # fresh interpreters, timed imports
 def test_jsonschemas_iri_parsers_are_built_only_when_an_iri_is_checked() -> None:
-    """reviewkit stands in for rfc3987_syntax (reviewkit.deferred): importing reviewkit and
+    """reviewkit stands in for rfc3987_syntax (reviewkit.base.deferred): importing reviewkit and
     Altair builds none of its Lark parsers, and jsonschema's iri checks answer as without it."""
-    charts = "import reviewkit.charts, sys; print('lark' in sys.modules)"
+    charts = "import reviewkit.present.charts, sys; print('lark' in sys.modules)"
     assert _python(charts).strip() == "False"
     assert _python("import reviewkit" + IRI_CHECKS) == _python(IRI_CHECKS)
     assert _python(IRI_CHECKS).strip() == "[True, False, True, False]"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reviewkit.base.cron import parse_cron
 from reviewkit.cli.report import report as report_command
-from reviewkit.cron import parse_cron
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
 
 # the recipes run real reviews

@@ -2,7 +2,7 @@
 snapshots, the archive of what a review read and reproducing an old review, progress, the
 kernel's stderr, and PDF and the published page in a real browser (headless Chromium). Most
 tests run a tiny fixture notebook with the review's three parameters and a stub renderer; a few
-run the real review notebook and ``reviewkit.publish.to_html``."""
+run the real review notebook and ``reviewkit.publish.html.to_html``."""
 
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ import pytest
 from click.testing import CliRunner
 from traitlets.config import Config
 
-import reviewkit.files
-from reviewkit import kernels, open_project, report
+import reviewkit.base.files
+from reviewkit import open_project
+from reviewkit.base import kernels
+from reviewkit.base.errors import ReviewkitError
+from reviewkit.base.files import atomic_write
 from reviewkit.cli.report import ProgressDisplay
 from reviewkit.cli.report import report as report_command
-from reviewkit.errors import ReviewkitError
-from reviewkit.files import atomic_write
-from reviewkit.report import (
+from reviewkit.publish import report
+from reviewkit.publish.report import (
     FROZEN,
     TeamResult,
     changes_since,
@@ -41,8 +43,8 @@ from reviewkit.report import (
     reproduce,
     run_reports,
 )
-from reviewkit.report import run as report_run
-from reviewkit.report.pdf import CHROMIUM_FLAGS
+from reviewkit.publish.report import run as report_run
+from reviewkit.publish.report.pdf import CHROMIUM_FLAGS
 from tests.review_files import normal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -361,8 +363,8 @@ def test_a_crash_while_publishing_leaves_the_previous_report(
             raise OSError("disk full")
         real(tmp, data)
 
-    real = reviewkit.files._stage
-    monkeypatch.setattr(reviewkit.files, "_stage", crash)
+    real = reviewkit.base.files._stage
+    monkeypatch.setattr(reviewkit.base.files, "_stage", crash)
     run = run_reports(project, PERIOD, teams=["billing"], notebook=FIXTURE)
     assert not run.ok
     assert run.results[0].error == "publishing failed: OSError: disk full"
@@ -376,7 +378,7 @@ def test_a_crash_while_publishing_leaves_the_previous_report(
 KILLED_WRITER = """
 import sys
 from pathlib import Path
-from reviewkit.files import atomic_write
+from reviewkit.base.files import atomic_write
 target = Path(sys.argv[1])
 print("ready", flush=True)
 n = 0
@@ -589,7 +591,7 @@ def test_cli_pdf_needs_chromium(
 
 @pytest.mark.skipif(
     not (REVIEW.exists() and PUBLISH.exists()),
-    reason="notebooks/monthly_review.ipynb and reviewkit/publish.py are not written yet",
+    reason="notebooks/monthly_review.ipynb and reviewkit/publish/html.py are not written yet",
 )
 def test_the_real_review_notebook_publishes_offline_html(project: Path) -> None:
     run = run_reports(project, PERIOD, teams=["billing", ""], jobs=2)

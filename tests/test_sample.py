@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from reviewkit import sample
-from reviewkit.sample import (
+from reviewkit.scaffold import sample
+from reviewkit.scaffold.sample import (
     DECOYS,
     EXPORTED_ON,
     FIRST_DAY,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import schedule
+from reviewkit.base.cron import CronError, parse_cron
+from reviewkit.base.errors import ReviewkitError
 from reviewkit.cli.schedule import schedule as schedule_command
-from reviewkit.cron import CronError, parse_cron
-from reviewkit.errors import ReviewkitError
-from reviewkit.report import ReportRun, TeamResult
-from reviewkit.schedule import due_runs, report_period, run_schedule
+from reviewkit.publish import schedule
+from reviewkit.publish.report import ReportRun, TeamResult
+from reviewkit.publish.schedule import due_runs, report_period, run_schedule
 
 MONTHLY = "0 6 1 * *"
 

@@ -29,13 +29,13 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from reviewkit import ReviewkitError, open_project
-from reviewkit import serve as serve_module
 from reviewkit.cli import main
 from reviewkit.config import ConfigError, load_config
-from reviewkit.dashboard import PAGES, page
-from reviewkit.render import EMBED_OPTIONS
-from reviewkit.report import live_page, reproduce, run_reports
-from reviewkit.serve import ServeOptions
+from reviewkit.present.render import EMBED_OPTIONS
+from reviewkit.publish.report import live_page, reproduce, run_reports
+from reviewkit.serve import server as serve_module
+from reviewkit.serve.dashboard import PAGES, page
+from reviewkit.serve.server import ServeOptions
 from tests.conftest import close_websocket, free_port, isolate_jupyter, warm_copy
 from tests.test_serve import Server
 
@@ -414,7 +414,7 @@ def test_a_browser_shows_chart_titles_and_tooltips_as_text(published: Path) -> N
     user's text run, the outcome's title drawn as SVG text and shown in its tooltip as text."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only with chromium)
 
-    from reviewkit.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
+    from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE  # noqa: PLC0415
 
     dialogs: list[str] = []
     title = poison("outcome-title")

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reviewkit import clock, sources
-from reviewkit.errors import DataError, ReviewkitError
+from reviewkit.base import clock
+from reviewkit.base.errors import DataError, ReviewkitError
 from reviewkit.project import check_project, open_project
-from reviewkit.sources import LoadedSource
+from reviewkit.sources import exports as sources
+from reviewkit.sources.exports import LoadedSource
 
 MakeProject = Callable[[str, dict[str, bytes]], Path]
 QUARANTINE_HEADLINE = (

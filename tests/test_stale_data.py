@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import narrative, open_project
+from reviewkit import open_project
 from reviewkit.cli import main
+from reviewkit.present import narrative
 
 CONFIG = """\
 name: Stale Co

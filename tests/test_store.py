@@ -24,9 +24,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reviewkit import clock
+from reviewkit.base import clock
 from reviewkit.cli import main
-from reviewkit.store import (
+from reviewkit.store.core import (
     CHECKIN,
     LINK,
     SCHEMA_VERSION,
@@ -38,7 +38,7 @@ from reviewkit.store import (
     StoreError,
     store_as_of,
 )
-from reviewkit.store_files import export_links, import_links
+from reviewkit.store.files import export_links, import_links
 from tests.postgres import PostgresServer
 
 WORKER = Path(__file__).with_name("store_worker.py")

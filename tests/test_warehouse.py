@@ -18,14 +18,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from reviewkit.base.errors import ReviewkitError
+from reviewkit.base.periods import GRAINS, Window
 from reviewkit.cli import main
 from reviewkit.config import load_config
-from reviewkit.errors import ReviewkitError
-from reviewkit.metrics import KpiRequest, source_sql
-from reviewkit.narrative import data_quality
-from reviewkit.periods import GRAINS, Window
+from reviewkit.metrics.catalogue import KpiRequest, source_sql
+from reviewkit.present.narrative import data_quality
 from reviewkit.project import Project, check_project, open_project
-from reviewkit.warehouse import compile_sql
+from reviewkit.sources.warehouse import compile_sql
 from tests.postgres import QUERIED, PostgresServer, copy_to_postgres, free_port, warehouse_config
 
 

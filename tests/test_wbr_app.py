@@ -1,7 +1,7 @@
 """wbr-app compatibility mode: wbr-app's documented rules on small daily datasets, hand-computed.
 
 Every expected number below is worked out by hand from wbr-app's rules (see the docstring of
-reviewkit.wbr_app): weeks end on the week ending's weekday, prior-year weeks are 364 days back, the
+reviewkit.metrics.wbr_app): weeks end on the week ending's weekday, prior-year weeks are 364 days back, the
 twelve months are the last full months, box changes are (current / base - 1) x 100 or bps x 10,000,
 and column metrics show a missing or zero-based box value as 0 while function metrics show null.
 """
@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from reviewkit.base.errors import ConfigError, DataError
 from reviewkit.cli.wbr import wbr
-from reviewkit.errors import ConfigError, DataError
-from reviewkit.wbr_app import (
+from reviewkit.metrics.wbr_app import (
     Clause,
     WbrConfig,
     compute_wbr,

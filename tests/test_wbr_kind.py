@@ -14,8 +14,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from reviewkit import narrative, open_project
+from reviewkit import open_project
 from reviewkit.cli import main
+from reviewkit.present import narrative
 
 CONFIG = """\
 name: Daily reader

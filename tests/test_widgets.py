@@ -15,8 +15,7 @@ import traitlets
 
 import reviewkit
 from reviewkit import open_project
-from reviewkit.store import Decision
-from reviewkit.widgets import (
+from reviewkit.present.widgets import (
     CheckinForm,
     KpiExplorer,
     LinkEditor,
@@ -24,6 +23,7 @@ from reviewkit.widgets import (
     ReviewNavigator,
     Viewer,
 )
+from reviewkit.store.core import Decision
 from tests.conftest import warm_copy
 
 TEAMS = ["billing", "growth", "mobile", "onboarding", "support"]
@@ -46,10 +46,10 @@ def project(warm: Path, tmp_path: Path):
 
 @pytest.fixture
 def charts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
-    """A stand-in for ``reviewkit.charts`` that records what the widgets ask it to draw: these
+    """A stand-in for ``reviewkit.present.charts`` that records what the widgets ask it to draw: these
     tests check the widgets' requests and outputs, not the charts themselves."""
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-    fake = types.ModuleType("reviewkit.charts")
+    fake = types.ModuleType("reviewkit.present.charts")
 
     def recorder(name: str):
         def draw(*args: Any, **kwargs: Any) -> str:
@@ -60,7 +60,7 @@ def charts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], 
 
     for name in ("kpi_trend", "outputs_on_outcome", "impact_chart"):
         setattr(fake, name, recorder(name))
-    monkeypatch.setitem(sys.modules, "reviewkit.charts", fake)
+    monkeypatch.setitem(sys.modules, "reviewkit.present.charts", fake)
     monkeypatch.setattr(reviewkit, "charts", fake, raising=False)
     return calls
 

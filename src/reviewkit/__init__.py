@@ -1,19 +1,20 @@
 """reviewkit: turn the KPI exports a company already has into monthly reviews about outcomes.
 
-The package follows the data, and each layer imports only those before it: config and periods
-(reviewkit.yaml) -> sources (exports into DuckDB) -> metrics (KPIs, targets, the Workspace that
-queries them, comparisons) -> the review model (store of links and check-ins; outcomes and
-outputs) -> evidence (impact, alignment) -> project (the facade) -> charts, narrative and widgets
--> dashboard, report and serve -> cli. Start with :func:`open_project`.
+The package follows the data, and each layer imports only those below it (import-linter's
+contracts in pyproject.toml; docs/architecture.md): ``base`` (errors, files, clock, periods, SQL)
+-> ``config`` (reviewkit.yaml) -> ``sources`` (exports into DuckDB) -> ``metrics`` (KPIs,
+comparisons, targets) and ``store`` (links, check-ins) -> ``evidence`` (the review model,
+alignment, impact) -> ``project`` (the facade) -> ``present`` (charts, narrative, widgets) ->
+``publish`` (reports, delivery, schedule) and ``serve`` (live pages) -> ``cli``. Start with :func:`open_project`.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from reviewkit.base.deferred import defer_slow_imports
+from reviewkit.base.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
+from reviewkit.base.periods import Calendar, Period, parse_period
 from reviewkit.config import Metric, ProjectConfig, Source, load_config
-from reviewkit.deferred import defer_slow_imports
-from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.periods import Calendar, Period, parse_period
-from reviewkit.store import StoreError
+from reviewkit.store.core import StoreError
 
 defer_slow_imports()  # before Altair or Jupyter imports jsonschema
 

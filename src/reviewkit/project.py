@@ -16,27 +16,30 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from reviewkit import compare as comparisons
-from reviewkit import evidence, review
+from reviewkit.base.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
+from reviewkit.base.files import relative
+from reviewkit.base.periods import Period, period_containing
+from reviewkit.base.sql import quote_ident
 from reviewkit.config import CONFIG_FILE, Outcome, ProjectConfig, load_config
-from reviewkit.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.files import relative
-from reviewkit.metrics import (
+from reviewkit.evidence import alignment as aligned
+from reviewkit.evidence import impact as impacts
+from reviewkit.evidence import review
+from reviewkit.metrics import compare as comparisons
+from reviewkit.metrics.catalogue import (
     KpiRequest,
     compute_kpis,
     monthly_rate,
     value_column,
     weekday_share,
 )
-from reviewkit.periods import Period, period_containing
-from reviewkit.sources import blank_rows, quote_ident, source_files
-from reviewkit.store import Decision, Store
-from reviewkit.store_files import export_links, import_links
-from reviewkit.workspace import Filters, Workspace, as_by, as_date
+from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
+from reviewkit.sources.exports import blank_rows, source_files
+from reviewkit.store.core import Decision, Store
+from reviewkit.store.files import export_links, import_links
 
 if TYPE_CHECKING:
-    from reviewkit.impact import ImpactResult
-    from reviewkit.store import CheckIn, Event, ImportResult, Link, ManualOutput, Review
+    from reviewkit.evidence.estimator import ImpactResult
+    from reviewkit.store.core import CheckIn, Event, ImportResult, Link, ManualOutput, Review
 
 __all__ = ["Project", "check_project", "data_gap", "open_project"]
 
@@ -431,10 +434,10 @@ class Project(Workspace):
 
     def alignment(
         self, period: str | Period = "latest", *, team: str | None = None, neglect_periods: int = 3
-    ) -> evidence.Alignment:
+    ) -> aligned.Alignment:
         """Share of outputs and effort linked to an outcome per team, and neglected outcomes."""
         chosen = self.resolve(period, None, [])
-        return evidence.alignment(
+        return aligned.alignment(
             self, self.store, chosen, team=team, neglect_periods=neglect_periods
         )
 
@@ -451,7 +454,7 @@ class Project(Workspace):
         Association, not proof."""
         day = as_date(as_of, "as_of")
         if isinstance(link, str) and outcome_id is None:
-            return evidence.outcome_impact(self, self.store, link, as_of=day)
+            return impacts.outcome_impact(self, self.store, link, as_of=day)
         if isinstance(link, str):
             assert outcome_id is not None
             found = self.store.links(outcome_id=outcome_id, output_id=link)
@@ -461,7 +464,7 @@ class Project(Workspace):
                     "(project.link)"
                 )
             link = found[0]
-        return evidence.link_impact(self, self.store, link, as_of=day)
+        return impacts.link_impact(self, self.store, link, as_of=day)
 
     def changes_since_review(self, *, team: str | None = None) -> list[Event]:
         """What changed in the store (links, check-ins, outputs) since the last completed
@@ -475,7 +478,7 @@ class Project(Workspace):
         self, outcome_id: str, *, as_of: dt.date | str | None = None
     ) -> pd.DataFrame:
         """Every link of an outcome with its verdict; ``attrs["rollup"]`` counts verdicts."""
-        return evidence.outcome_impact(self, self.store, outcome_id, as_of=as_date(as_of, "as_of"))
+        return impacts.outcome_impact(self, self.store, outcome_id, as_of=as_date(as_of, "as_of"))
 
     def team_impact(
         self, team: str, period: str | Period = "latest", *, months: int = 12
@@ -484,11 +487,11 @@ class Project(Workspace):
         outputs whose linked KPI moved as hypothesised."""
         chosen = self.resolve(period, None, [])
         start = period_containing(chosen.end, "month", self.config.calendar).shift(1 - months)
-        return evidence.team_impact(self, self.store, team, start.start, chosen.end)
+        return impacts.team_impact(self, self.store, team, start.start, chosen.end)
 
     def export_links(self, path: Path) -> list[Path]:
         """Write every live link and check-in to ``path`` (.yaml, .yml or .csv, see
-        :mod:`reviewkit.store_files`); the files written."""
+        :mod:`reviewkit.store.files`); the files written."""
         return export_links(self.store, path)
 
     def import_links(self, path: Path, *, author: str | None = None) -> ImportResult:

@@ -1,7 +1,7 @@
 """The `reviewkit` command line: a thin layer over the library, one module per command.
 
-Library errors (:class:`reviewkit.errors.ReviewkitError`) become CLI errors only here: a message on
-stderr and exit status 1, never a traceback.
+Library errors (:class:`reviewkit.base.errors.ReviewkitError`) become CLI errors only here: a
+message on stderr and exit status 1, never a traceback.
 """
 
 from __future__ import annotations

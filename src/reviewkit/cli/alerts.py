@@ -17,8 +17,8 @@ def alerts(project: Path, check: bool) -> None:
     from the ETL job or cron) and send each alert that fires: once per change, by email and
     chat as `delivery:` says. The exit status is 1 if an alert could not be sent; it is tried
     again at the next check."""
-    from reviewkit.alerts import check_alerts  # noqa: PLC0415 (keep --help fast)
     from reviewkit.project import open_project  # noqa: PLC0415
+    from reviewkit.publish.alerts import check_alerts  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as opened:
         if not opened.config.alerts:

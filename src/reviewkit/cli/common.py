@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reviewkit.errors import ReviewkitError, permission_denied
+from reviewkit.base.errors import ReviewkitError, permission_denied
 
 F = TypeVar("F", bound=Callable[..., Any])
 

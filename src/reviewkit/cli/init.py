@@ -18,7 +18,7 @@ def init(directory: Path, example: bool) -> None:
     """Create a review project in DIRECTORY: a commented reviewkit.yaml with one example of
     each part (a source, a metric, an outcome with a target, the outputs), a tiny example of
     each export in data/ and a links.yaml, so that `reviewkit check` passes at once."""
-    from reviewkit.scaffold import init_project  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.scaffold.starter import init_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors():
         written = init_project(directory, example=example)

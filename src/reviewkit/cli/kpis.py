@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reviewkit.base.periods import GRAINS
 from reviewkit.cli.common import project_option, render_table, user_errors
-from reviewkit.periods import GRAINS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from reviewkit.periods import Period
+    from reviewkit.base.periods import Period
     from reviewkit.project import Project
 
 #: scorecard columns written by --format csv/json, in order
@@ -130,7 +130,7 @@ def kpis(
 
 
 def _uses(proj: Project, metric: str, source: str) -> bool:
-    from reviewkit.metrics import metric_sources  # noqa: PLC0415
+    from reviewkit.metrics.catalogue import metric_sources  # noqa: PLC0415
 
     return source in metric_sources(proj.config, metric)
 
@@ -143,7 +143,7 @@ def _print_scorecard(
     through: Any,
     quarantined: dict[str, int],
 ) -> None:
-    from reviewkit.compare import comparisons  # noqa: PLC0415
+    from reviewkit.metrics.compare import comparisons  # noqa: PLC0415
 
     if fmt == "csv":
         out = card[list(SCORECARD_COLUMNS)].copy()
@@ -206,7 +206,7 @@ def _breakdown(
     fmt: str,
     heading: str,
 ) -> dict[str, int]:
-    from reviewkit.metrics import format_value  # noqa: PLC0415
+    from reviewkit.metrics.catalogue import format_value  # noqa: PLC0415
 
     frame = proj.kpis(
         names, grain=chosen.grain, start=chosen.start, end=chosen.end, filters=wanted, by=by
@@ -214,7 +214,7 @@ def _breakdown(
     catalogue = proj.config.metrics
     quarantined: dict[str, int] = frame.attrs["quarantined"]
     if fmt == "csv":
-        from reviewkit.store_files import formula_safe  # noqa: PLC0415
+        from reviewkit.store.files import formula_safe  # noqa: PLC0415
 
         frame.insert(
             frame.columns.get_loc("metric") + 1,

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from reviewkit.cli.common import jobs_option, project_option, user_errors
-from reviewkit.report.pdf import find_chromium, print_pdf
+from reviewkit.publish.report.pdf import find_chromium, print_pdf
 
 if TYPE_CHECKING:
-    from reviewkit.report import ReportRun, TeamResult
+    from reviewkit.publish.report import ReportRun, TeamResult
 
 #: seconds between redraws of the progress bar (its clock)
 TICK = 1.0
@@ -28,7 +28,7 @@ class ProgressDisplay:
     """How ``reviewkit report`` shows progress on ``stream`` (default: stderr). On a terminal,
     a bar redrawn in place (reviews done of all, time so far, the reviews running), with a line
     above it for each review as it ends; otherwise (CI, a log file) one plain line per review as
-    it ends, ``[2/6] billing: ok (3.1 s)``. A :class:`reviewkit.report.Progress`."""
+    it ends, ``[2/6] billing: ok (3.1 s)``. A :class:`reviewkit.publish.report.Progress`."""
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class ProgressDisplay:
             self._draw()
 
     def finished(self, result: TeamResult, done: int, total: int) -> None:
-        from reviewkit.report import progress_line  # noqa: PLC0415
+        from reviewkit.publish.report import progress_line  # noqa: PLC0415
 
         with self._lock:
             if result.label in self._running:
@@ -189,7 +189,7 @@ def report(
     others; the exit status is 1 if any failed, and its last good report stays published.
     With --reproduce, re-run one published review as it was."""
     from reviewkit.config import load_config  # noqa: PLC0415 (keep --help fast)
-    from reviewkit.report import (  # noqa: PLC0415
+    from reviewkit.publish.report import (  # noqa: PLC0415
         reproduce,
         run_reports,
         write_index,
@@ -275,10 +275,10 @@ def _print_pdfs(chromium: str, results: Sequence[TeamResult]) -> list[str]:
 
 
 def deliver_reviews(project: Path, period: str, directory: Path, reviews: list[str]) -> list[str]:
-    """Send ``reviews`` as `delivery:` says, a line each (:meth:`reviewkit.deliver.Sent.line`);
-    the lines of what failed."""
-    from reviewkit.deliver import deliver  # noqa: PLC0415 (keep --help fast)
+    """Send ``reviews`` as `delivery:` says, a line each
+    (:meth:`reviewkit.publish.deliver.Sent.line`); the lines of what failed."""
     from reviewkit.project import open_project  # noqa: PLC0415
+    from reviewkit.publish.deliver import deliver  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as opened:
         done = deliver(opened, period, directory, reviews)

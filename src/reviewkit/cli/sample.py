@@ -34,7 +34,7 @@ import click
 )
 def sample(directory: Path, seed: int, scale: int | None) -> None:
     """Generate the sample company (Northwind Cloud): deterministic exports in several formats."""
-    from reviewkit.sample import generate  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.scaffold.sample import generate  # noqa: PLC0415 (keep --help fast)
 
     for path in generate(directory, seed=seed, scale=scale):
         click.echo(f"wrote {path}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from reviewkit.base.cron import parse_cron
 from reviewkit.cli.common import jobs_option, project_option, user_errors
-from reviewkit.cron import parse_cron
 
 
 @click.command()
@@ -39,7 +39,7 @@ def schedule(
     """Run `reviewkit report --period last-month --all-teams` on a cron schedule. Runs missed
     while the scheduler was down are caught up (the latest one per month); every run is
     recorded in .reviewkit/schedule.json so none runs twice, even across restarts."""
-    from reviewkit.schedule import run_schedule  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.publish.schedule import run_schedule  # noqa: PLC0415 (keep --help fast)
 
     with user_errors():
         if expression is None:

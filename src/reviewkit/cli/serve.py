@@ -90,8 +90,8 @@ def serve(
     """Serve the project's review pages with Voila: the review (scorecard, then each outcome with
     its outputs and impact), the link editor, the check-ins and the KPI explorer. Open
     review.ipynb?period=2026-10&team=growth for one month and team."""
-    from reviewkit.serve import ServeOptions  # noqa: PLC0415 (keep --help fast)
-    from reviewkit.serve import serve as run  # noqa: PLC0415
+    from reviewkit.serve.server import ServeOptions  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.serve.server import serve as run  # noqa: PLC0415
 
     context = click.get_current_context()
     if token is not None and no_token:

@@ -37,9 +37,9 @@ def migrate(project: Path, source: str | None, target: str) -> None:
     source's and its links and check-ins export the same. The source is only read; stop
     `reviewkit serve` and scheduled runs while it is copied. Then point the project at the copy
     (store: in reviewkit.yaml, or REVIEWKIT_STORE)."""
+    from reviewkit.base.urls import is_url  # noqa: PLC0415
     from reviewkit.config import load_config  # noqa: PLC0415 (keep --help fast)
-    from reviewkit.store_backends import is_url  # noqa: PLC0415
-    from reviewkit.store_files import migrate_store  # noqa: PLC0415
+    from reviewkit.store.files import migrate_store  # noqa: PLC0415
 
     def location(text: str) -> Path | str:
         return text if is_url(text) else Path(text)

@@ -50,7 +50,7 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
 
     Example: reviewkit wbr wbr.yaml --data daily.csv --week-ending 25-SEP-2021 --json
     """
-    from reviewkit.wbr_app import (  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.metrics.wbr_app import (  # noqa: PLC0415 (keep --help fast)
         compute_wbr,
         load_wbr_config,
         parse_week_ending,
@@ -75,7 +75,7 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
 
 def _table(results: Sequence[dict[str, Any]], bps: set[str]) -> str:
     """The box totals, one row per metric; changes as percent, or bps where configured."""
-    from reviewkit.metrics import format_change  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.metrics.catalogue import format_change  # noqa: PLC0415 (keep --help fast)
 
     rows = []
     for result in results:
