@@ -37,7 +37,10 @@ from tests.review_files import normal
 PERIOD = "2026-10"
 TEAMS = ["billing", "growth", "support", ""]
 BIN = Path(sys.executable).parent
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+#: where "Review batches on a Dask cluster" is (a README section until issue 31)
+GUIDE = (Path(__file__).resolve().parents[1] / "docs/guide/beyond-one-machine.md").read_text(
+    encoding="utf-8"
+)
 
 pytestmark = pytest.mark.usefixtures("jupyter_dirs")
 
@@ -190,7 +193,7 @@ def test_an_unreachable_or_malformed_executor_says_what_to_do(project: Path) -> 
 
 
 def use_store(project: Path, url: str) -> None:
-    """Put the project's store at ``url`` in its reviewkit.yaml, as the README says."""
+    """Put the project's store at ``url`` in its reviewkit.yaml, as docs/guide/team.md says."""
     config = project / "reviewkit.yaml"
     text = config.read_text(encoding="utf-8")
     assert "\nstore: reviewkit.db" in text
@@ -244,11 +247,11 @@ def test_a_worker_that_would_read_another_store_is_told_so(shop_dir: Path) -> No
     assert store_ready(shop_dir, str((shop_dir / "reviewkit.db").resolve())) == ""
 
 
-def readme_recipe(port: int, password: str) -> list[tuple[dict[str, str], list[str]]]:
-    """The commands of README's "Review batches on a Dask cluster", each with the variables set
-    before it: the machines' addresses are loopback, the scheduler's port ``port``, and the
+def dask_recipe(port: int, password: str) -> list[tuple[dict[str, str], list[str]]]:
+    """The commands of the guide's "Review batches on a Dask cluster", each with the variables
+    set before it: the machines' addresses are loopback, the scheduler's port ``port``, and the
     store's password ``password``."""
-    section = README.split("### Review batches on a Dask cluster", 1)[1]
+    section = GUIDE.split("## Review batches on a Dask cluster", 1)[1]
     found = re.search(r"```\n(.*?)```", section, re.S)
     assert found, "the recipe's code block"
     lines = [line.split("  #")[0].strip() for line in found[1].splitlines() if line.strip()]
@@ -272,17 +275,17 @@ def listening(port: int) -> None:
         time.sleep(0.1)
 
 
-def test_the_readme_recipe_runs_as_written(
+def test_the_dask_recipe_runs_as_written(
     project: Path, pg_password_url: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A scheduler and a worker started with README's commands, then its `reviewkit report`
+    """A scheduler and a worker started with the guide's commands, then its `reviewkit report`
     from the project folder, the store in PostgreSQL behind a password that only the commands
     the recipe gives it to have: every team's review is published."""
     url, password = pg_password_url
     use_store(project, url)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     port = free_port()
-    scheduler, worker, report = readme_recipe(port, password)
+    scheduler, worker, report = dask_recipe(port, password)
     assert [scheduler[1][:2], worker[1][:2], report[1][:2]] == [
         ["dask", "scheduler"],
         ["dask", "worker"],

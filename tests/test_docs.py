@@ -1,4 +1,7 @@
-"""Every setting and command is documented: adding a key or command without docs fails here."""
+"""Every setting and command is documented: adding a key or command without docs fails here.
+
+The README is the front door (under 15 KB, a map of the docs); the rest lives under docs/, and
+every relative link between them resolves (issue 31)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,17 @@ from reviewkit import config
 from reviewkit.cli import main
 from tests.test_config import VALID_SOURCE
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-#: the annotated reviewkit.yaml: the first yaml block of "The project format" section
-ANNOTATED = re.search(r"## The project format.*?```yaml\n(.*?)```", README, re.S).group(1)
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: the config reference: "The project format", moved out of the README
+CONFIG_REFERENCE = (ROOT / "docs" / "reference" / "config.md").read_text(encoding="utf-8")
+#: the annotated reviewkit.yaml: the first yaml block of "The project format"
+ANNOTATED = re.search(r"# The project format.*?```yaml\n(.*?)```", CONFIG_REFERENCE, re.S).group(1)
+CLI_REFERENCE = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+#: the guide to the monthly reviews, where "Reviews that reach people" is
+SCHEDULE = (ROOT / "docs" / "guide" / "schedule.md").read_text(encoding="utf-8")
+#: the pages of the docs: the README and every markdown page under docs/
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 KEYS = sorted(
     {
@@ -42,7 +53,9 @@ KEYS = sorted(
 
 @pytest.mark.parametrize("key", KEYS)
 def test_every_config_key_is_in_the_annotated_reviewkit_yaml(key: str) -> None:
-    assert re.search(rf"\b{key}:", ANNOTATED), f"document `{key}` in README's reviewkit.yaml"
+    assert re.search(rf"\b{key}:", ANNOTATED), (
+        f"document `{key}` in docs/reference/config.md's reviewkit.yaml"
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,17 +82,71 @@ def test_every_choice_is_documented(word: str) -> None:
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
-def test_every_command_is_in_the_readme(command: str) -> None:
-    assert f"reviewkit {command}" in README
+def test_every_command_is_in_the_cli_reference(command: str) -> None:
+    assert f"reviewkit {command}" in CLI_REFERENCE
 
 
 def test_the_delivery_section_sets_where_its_links_point(write_config) -> None:
-    """README's "Reviews that reach people" reviewkit.yaml is valid, and sets `live_url`: the
-    links its emails and chat messages carry would otherwise point at 127.0.0.1."""
-    section = README.split("### Reviews that reach people", 1)[1]
+    """The schedule guide's "Reviews that reach people" reviewkit.yaml is valid, and sets
+    `live_url`: the links its emails and chat messages carry would otherwise point at 127.0.0.1."""
+    section = SCHEDULE.split("\n## Reviews that reach people", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     metrics = "metrics:\n  n: {source: tickets, agg: count}\n"
     loaded = config.load_config(write_config(VALID_SOURCE + metrics + block))
     assert loaded.live_url == "https://reviews.example.com/"
     assert loaded.delivery is not None
-    assert "`live_url`" in section.split("**Alerts**", 1)[0]
+    assert "`live_url`" in section
+
+
+def test_the_readme_is_the_front_door_with_a_map_of_every_page() -> None:
+    """The README stays under 15 KB (the rest is in docs/), and its map links every page there."""
+    assert len(README.encode("utf-8")) < 15_000
+    linked = {(ROOT / path).resolve() for path, _ in links(README)}
+    unlinked = [page.relative_to(ROOT).as_posix() for page in PAGES[1:] if page not in linked]
+    assert unlinked == [], "add these pages to the README's map of the docs"
+
+
+def links(text: str) -> list[tuple[str, str]]:
+    """The relative markdown links and images of ``text``, each as (path, anchor): outside fenced
+    blocks and code spans, web and mail addresses left out."""
+    prose = re.sub(r"^```.*?^```[ \t]*$", "", text, flags=re.S | re.M)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    found = []
+    for target in re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", prose):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):
+            continue
+        path, _, anchor = target.partition("#")
+        found.append((path, anchor))
+    return found
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives the headings of a markdown page: the heading's text without
+    markup, lower-cased, punctuation dropped, spaces as hyphens; a repeat gets -1, -2..."""
+    prose = re.sub(r"^```.*?^```[ \t]*$", "", text, flags=re.S | re.M)
+    slugs: set[str] = set()
+    repeats: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", prose, flags=re.M):
+        words = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
+        slug = re.sub(r"[^\w\- ]", "", words.strip().lower()).replace(" ", "-")
+        slugs.add(f"{slug}-{repeats[slug]}" if slug in repeats else slug)
+        repeats[slug] = repeats.get(slug, 0) + 1
+    return slugs
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(page: Path) -> None:
+    """Every relative link of the README and of docs/ names a file or folder of the repository,
+    and an anchor in a markdown page names one of its headings."""
+    broken = []
+    for path, anchor in links(page.read_text(encoding="utf-8")):
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists() or ROOT.resolve() not in [target, *target.parents]:
+            broken.append(f"{path}: no such file")
+        elif (
+            anchor
+            and target.suffix == ".md"
+            and anchor not in anchors(target.read_text(encoding="utf-8"))
+        ):
+            broken.append(f"{path}#{anchor}: no such heading")
+    assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"

@@ -271,7 +271,7 @@ def test_a_link_imported_without_direction_takes_the_way_its_metric_gets_better(
 def test_check_names_each_output_missing_its_id_title_or_team(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the outputs export's required columns (README, "The outputs export"): a blank id is an
+    # the outputs export's required columns (docs/guide/analysts.md, "The outputs export"): a blank id is an
     # error, a blank title or team a warning, each with its file and line
     monkeypatch.chdir(tmp_path)
     reviewkit("init", "fresh")
