@@ -241,8 +241,8 @@ def test_a_worker_that_would_read_another_store_is_told_so(shop_dir: Path) -> No
         "its reviews would read the store reviewkit.db, not "
         "postgresql://reviews:***@db.example.com/reviewkit as this machine's do: give every "
         "worker the environment `reviewkit report` has for the store (PGPASSWORD or ~/.pgpass "
-        "for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as README's "
-        '"Review batches on a Dask cluster" shows'
+        "for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as "
+        '"Review batches on a Dask cluster" in docs/guide/beyond-one-machine.md shows'
     )
     assert store_ready(shop_dir, str((shop_dir / "reviewkit.db").resolve())) == ""
 

@@ -5,7 +5,8 @@ contracts in pyproject.toml; docs/architecture.md): ``base`` (errors, files, clo
 -> ``config`` (reviewkit.yaml) -> ``sources`` (exports into DuckDB) -> ``metrics`` (KPIs,
 comparisons, targets) and ``store`` (links, check-ins) -> ``evidence`` (the review model,
 alignment, impact) -> ``project`` (the facade) -> ``present`` (charts, narrative, widgets) ->
-``publish`` (reports, delivery, schedule) and ``serve`` (live pages) -> ``cli``. Start with :func:`open_project`.
+``publish`` (reports, delivery, schedule) and ``serve`` (live pages) -> ``cli``.
+Start with :func:`open_project`.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -30,5 +30,5 @@ def init(directory: Path, example: bool) -> None:
         click.echo(
             f"next: `reviewkit check -p {directory}`; then put your exports in "
             f"{directory / 'data'} and change {directory / 'reviewkit.yaml'} to match (its "
-            "comments say what each key is for; README: Your own data in 15 minutes)"
+            "comments say what each key is for; README.md: Your own data in 15 minutes)"
         )

@@ -150,8 +150,8 @@ def deliver(
     delivery = project.config.delivery
     if delivery is None:
         raise ReviewkitError(
-            "reviewkit.yaml has no `delivery:` section: say who gets each review (see the "
-            "README, For a team)"
+            "reviewkit.yaml has no `delivery:` section: say who gets each review (see "
+            "docs/guide/schedule.md)"
         )
     if delivery.email is not None:
         smtp_login(delivery.email)  # a login in clear text is refused before anything is sent
@@ -189,7 +189,7 @@ def _notes(project: Project, sent: Sequence[Sent]) -> tuple[str, ...]:
     return (
         f"the messages link the live pages at {project.config.live_url}, which opens only on "
         "the machine that serves them: set `live_url:` in reviewkit.yaml to the address people "
-        "open `reviewkit serve` at (README, Reviews that reach people)",
+        "open `reviewkit serve` at (docs/guide/schedule.md)",
     )
 
 

@@ -370,8 +370,8 @@ def store_ready(project: Path, store: str) -> str:
 #: what a worker needs to open the store as `reviewkit report` does
 _SAME_STORE = (
     "give every worker the environment `reviewkit report` has for the store (PGPASSWORD or "
-    "~/.pgpass for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as README's "
-    '"Review batches on a Dask cluster" shows'
+    "~/.pgpass for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as "
+    '"Review batches on a Dask cluster" in docs/guide/beyond-one-machine.md shows'
 )
 
 
