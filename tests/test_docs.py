@@ -150,3 +150,34 @@ def test_every_relative_link_resolves(page: Path) -> None:
         ):
             broken.append(f"{path}#{anchor}: no such heading")
     assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"
+
+
+PACKAGE = ROOT / "src" / "reviewkit"
+
+
+def _top_level() -> set[str]:
+    """The packages and modules directly under src/reviewkit, as the docs name them."""
+    return {
+        path.stem
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and path.stem not in ("__init__", "__main__"))
+        or (path / "__init__.py").is_file()
+    }
+
+
+def test_the_readmes_map_of_the_package_matches_the_tree() -> None:
+    line = README.split("Inside `src/reviewkit/`", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"`(\w+)`", line)) == _top_level()
+
+
+def test_the_architecture_page_names_every_package_and_module() -> None:
+    """docs/architecture.md has a row per package (and top-level module) that names each of its
+    modules, nested packages' included, and no row for something that is not in the tree."""
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)(?:/|\.py)` \|[^|]*\|([^\n]*)\|$", page, re.M))
+    assert set(rows) == _top_level()
+    for module in sorted(PACKAGE.rglob("*.py")):
+        parts = module.relative_to(PACKAGE).parts
+        if len(parts) == 1 or parts[0] == "cli" or module.stem == "__init__":
+            continue
+        assert f"`{module.stem}`" in rows[parts[0]], f"name {'/'.join(parts)} in its row"
