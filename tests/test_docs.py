@@ -11,18 +11,22 @@ from pathlib import Path
 import pytest
 
 from reviewkit import config
-from reviewkit.cli import main
+from reviewkit.cli import main, reference
 from reviewkit.config import keys as config_keys
 from reviewkit.config import model
 from tests.test_config import VALID_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-#: the config reference: "The project format", moved out of the README
-CONFIG_REFERENCE = (ROOT / "docs" / "reference" / "config.md").read_text(encoding="utf-8")
+#: the generated reference pages and their hand-written templates (`make docs`)
+REFERENCE = ROOT / "docs" / "reference"
+#: the config reference's template: "The project format", moved out of the README
+CONFIG_TEMPLATE = (REFERENCE / "config.md.in").read_text(encoding="utf-8")
 #: the annotated reviewkit.yaml: the first yaml block of "The project format"
-ANNOTATED = re.search(r"# The project format.*?```yaml\n(.*?)```", CONFIG_REFERENCE, re.S).group(1)
-CLI_REFERENCE = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+ANNOTATED = re.search(r"# The project format.*?```yaml\n(.*?)```", CONFIG_TEMPLATE, re.S).group(1)
+#: the command line's template: "Using it", whose first block shows every command at work
+CLI_TEMPLATE = (REFERENCE / "cli.md.in").read_text(encoding="utf-8")
+CLI_EXAMPLES = re.search(r"```\n(.*?)```", CLI_TEMPLATE, re.S).group(1)
 #: the guide to the monthly reviews, where "Reviews that reach people" is
 SCHEDULE = (ROOT / "docs" / "guide" / "schedule.md").read_text(encoding="utf-8")
 #: the pages of the docs: the README and every markdown page under docs/
@@ -63,8 +67,47 @@ def test_every_choice_is_documented(word: str) -> None:
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
-def test_every_command_is_in_the_cli_reference(command: str) -> None:
-    assert f"reviewkit {command}" in CLI_REFERENCE
+def test_every_command_is_in_the_cli_examples(command: str) -> None:
+    """The hand-written examples at the top of docs/reference/cli.md show every command at work
+    (the generated part below them gives each one's --help)."""
+    assert f"reviewkit {command}" in CLI_EXAMPLES
+
+
+def test_the_reference_pages_are_generated_and_current() -> None:
+    """docs/reference/cli.md and config.md are what `make docs` writes from their templates, the
+    click commands and the table of keys: a changed command, option or key without `make docs`
+    fails here. Each page says at its top that it is generated."""
+    for path, text in reference.pages(REFERENCE).items():
+        assert text.startswith("<!-- Generated from ") and "run make docs" in text.split("\n")[0]
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"
+
+
+def test_every_key_of_the_table_is_documented() -> None:
+    """Every key of the table (the checker's valid keys) has a type and a help text, in a section
+    that has a heading; a key is listed once per section, and every section takes keys."""
+    seen = set()
+    for key in config_keys.KEYS:
+        where = f"{key.section or '(top)'}.{key.name}"
+        assert key.section in config_keys.SECTIONS, f"{where}: unknown section"
+        assert key.type.strip() and key.help.strip(), f"{where}: give it a type and a help text"
+        assert (key.section, key.name) not in seen, f"{where}: listed twice"
+        seen.add((key.section, key.name))
+        assert bool(key.formats) == (key.section == "sources.options"), where
+        assert set(key.formats) <= set(model.FORMATS), where
+    for section in config_keys.SECTIONS.values():
+        assert section.help.strip() and config_keys.allowed(section.name), section.name
+    assert config_keys.allowed("metrics")[-len(model.DERIVED_OPS) :] == model.DERIVED_OPS
+
+
+def test_every_command_has_help_in_the_cli_reference() -> None:
+    """Every command and subcommand says what it does, and the generated reference gives it a
+    heading and its usage line."""
+    page = (REFERENCE / "cli.md").read_text(encoding="utf-8")
+    found = list(reference.commands())
+    assert len(found) > len(main.commands)  # subcommands too
+    for path, ctx in found:
+        assert (ctx.command.help or "").strip(), f"`{path}` has no help text"
+        assert f"`{path}`\n\n```\nUsage: {path} " in page, path
 
 
 def test_the_delivery_section_sets_where_its_links_point(write_config) -> None:

@@ -358,8 +358,8 @@ KEYS: Final = (
         "sources.options",
         "delimiter",
         "one character",
-        '"," (tsv: tab)',
-        "The field separator.",
+        '","',
+        "The field separator (tsv: a tab).",
         TEXT_FORMATS,
     ),
     Key(
