@@ -42,7 +42,9 @@ def key_reference() -> str:
             cells = [
                 _cell(key.name, code=True),
                 _cell(key.type),
-                "required" if key.default == "required" else _cell(key.default, code=True),
+                # a value as written in YAML in code, a description of one ("the folder's
+                # name") as text
+                _cell(key.default, code=key.default != "required" and " " not in key.default),
                 _cell(key.help),
             ]
             if options:
