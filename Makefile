@@ -11,7 +11,7 @@ SAMPLE := data/.sample-built
 # where `make demo` serves the live review pages
 PORT ?= 8866
 
-.PHONY: setup demo test test-fast lint sample lock clean pictures browser packages bench soak calendar
+.PHONY: setup demo test test-fast lint sample lock clean pictures browser packages bench soak calendar docs
 
 setup: $(BIN)/.installed
 
@@ -100,6 +100,12 @@ lock: setup
 
 clean:
 	rm -rf $(VENV) .reviewkit build reports $(SAMPLE) reviewkit.db reviewkit.db-wal reviewkit.db-shm
+
+# The generated reference pages, docs/reference/cli.md and config.md, from their templates there
+# (*.md.in), the click commands and the table of config keys (src/reviewkit/config/keys.py).
+# tests/test_docs.py fails when they are stale.
+docs: setup
+	$(BIN)/python -m reviewkit.cli.reference docs/reference
 
 # Pictures of the main charts from the sample company, for the README (docs/images/*.png).
 pictures: setup sample

@@ -11,44 +11,29 @@ from pathlib import Path
 import pytest
 
 from reviewkit import config
-from reviewkit.cli import main
+from reviewkit.cli import main, reference
+from reviewkit.config import keys as config_keys
+from reviewkit.config import model
 from tests.test_config import VALID_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-#: the config reference: "The project format", moved out of the README
-CONFIG_REFERENCE = (ROOT / "docs" / "reference" / "config.md").read_text(encoding="utf-8")
+#: the generated reference pages and their hand-written templates (`make docs`)
+REFERENCE = ROOT / "docs" / "reference"
+#: the config reference's template: "The project format", moved out of the README
+CONFIG_TEMPLATE = (REFERENCE / "config.md.in").read_text(encoding="utf-8")
 #: the annotated reviewkit.yaml: the first yaml block of "The project format"
-ANNOTATED = re.search(r"# The project format.*?```yaml\n(.*?)```", CONFIG_REFERENCE, re.S).group(1)
-CLI_REFERENCE = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+ANNOTATED = re.search(r"# The project format.*?```yaml\n(.*?)```", CONFIG_TEMPLATE, re.S).group(1)
+#: the command line's template: "Using it", whose first block shows every command at work
+CLI_TEMPLATE = (REFERENCE / "cli.md.in").read_text(encoding="utf-8")
+CLI_EXAMPLES = re.search(r"```\n(.*?)```", CLI_TEMPLATE, re.S).group(1)
 #: the guide to the monthly reviews, where "Reviews that reach people" is
 SCHEDULE = (ROOT / "docs" / "guide" / "schedule.md").read_text(encoding="utf-8")
 #: the pages of the docs: the README and every markdown page under docs/
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
-KEYS = sorted(
-    {
-        *config.TOP_KEYS,
-        *config.CALENDAR_KEYS,
-        *config.SOURCE_KEYS,
-        *config.DATE_KEYS,
-        *config.LONG_KEYS,
-        *(k for keys in config.OPTION_KEYS.values() for k in keys),
-        *config.METRIC_KEYS,
-        *config.TARGET_KEYS,
-        *config.BASELINE_KEYS,
-        *config.STATUS_KEYS,
-        *config.OUTPUT_KEYS,
-        *config.OUTCOME_KEYS,
-        *config.KPI_KEYS,
-        *config.OUTCOME_BASELINE_KEYS,
-        *config.OUTCOME_TARGET_KEYS,
-        *config.DELIVERY_KEYS,
-        *config.EMAIL_KEYS,
-        *config.CHAT_KEYS,
-        *config.ALERT_KEYS,
-    }
-)
+#: every key of reviewkit.yaml: the table the checker takes each section's valid keys from
+KEYS = sorted({key.name for key in config_keys.KEYS})
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -61,20 +46,20 @@ def test_every_config_key_is_in_the_annotated_reviewkit_yaml(key: str) -> None:
 @pytest.mark.parametrize(
     "word",
     [
-        *config.FORMATS,
-        *config.AGGREGATIONS,
-        *config.DERIVED_OPS,
-        *config.VALUE_FORMATS,
-        *config.ON_ERROR,
-        *config.DIRECTIONS,
-        *config.VALUE_TYPES,
-        *config.DATE_GRAINS,
-        *config.GAPS,
-        *config.CHANGES,
-        *config.IMPACT_GRAINS,
-        *config.EMAIL_SECURITY,
-        *config.CHAT_FORMATS,
-        *config.ALERT_STATUSES,
+        *model.FORMATS,
+        *model.AGGREGATIONS,
+        *model.DERIVED_OPS,
+        *model.VALUE_FORMATS,
+        *model.ON_ERROR,
+        *model.DIRECTIONS,
+        *model.VALUE_TYPES,
+        *model.DATE_GRAINS,
+        *model.GAPS,
+        *model.CHANGES,
+        *model.IMPACT_GRAINS,
+        *model.EMAIL_SECURITY,
+        *model.CHAT_FORMATS,
+        *model.ALERT_STATUSES,
     ],
 )
 def test_every_choice_is_documented(word: str) -> None:
@@ -82,8 +67,47 @@ def test_every_choice_is_documented(word: str) -> None:
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
-def test_every_command_is_in_the_cli_reference(command: str) -> None:
-    assert f"reviewkit {command}" in CLI_REFERENCE
+def test_every_command_is_in_the_cli_examples(command: str) -> None:
+    """The hand-written examples at the top of docs/reference/cli.md show every command at work
+    (the generated part below them gives each one's --help)."""
+    assert f"reviewkit {command}" in CLI_EXAMPLES
+
+
+def test_the_reference_pages_are_generated_and_current() -> None:
+    """docs/reference/cli.md and config.md are what `make docs` writes from their templates, the
+    click commands and the table of keys: a changed command, option or key without `make docs`
+    fails here. Each page says at its top that it is generated."""
+    for path, text in reference.pages(REFERENCE).items():
+        assert text.startswith("<!-- Generated from ") and "run make docs" in text.split("\n")[0]
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"
+
+
+def test_every_key_of_the_table_is_documented() -> None:
+    """Every key of the table (the checker's valid keys) has a type and a help text, in a section
+    that has a heading; a key is listed once per section, and every section takes keys."""
+    seen = set()
+    for key in config_keys.KEYS:
+        where = f"{key.section or '(top)'}.{key.name}"
+        assert key.section in config_keys.SECTIONS, f"{where}: unknown section"
+        assert key.type.strip() and key.help.strip(), f"{where}: give it a type and a help text"
+        assert (key.section, key.name) not in seen, f"{where}: listed twice"
+        seen.add((key.section, key.name))
+        assert bool(key.formats) == (key.section == "sources.options"), where
+        assert set(key.formats) <= set(model.FORMATS), where
+    for section in config_keys.SECTIONS.values():
+        assert section.help.strip() and config_keys.allowed(section.name), section.name
+    assert config_keys.allowed("metrics")[-len(model.DERIVED_OPS) :] == model.DERIVED_OPS
+
+
+def test_every_command_has_help_in_the_cli_reference() -> None:
+    """Every command and subcommand says what it does, and the generated reference gives it a
+    heading and its usage line."""
+    page = (REFERENCE / "cli.md").read_text(encoding="utf-8")
+    found = list(reference.commands())
+    assert len(found) > len(main.commands)  # subcommands too
+    for path, ctx in found:
+        assert (ctx.command.help or "").strip(), f"`{path}` has no help text"
+        assert f"`{path}`\n\n```\nUsage: {path} " in page, path
 
 
 def test_the_delivery_section_sets_where_its_links_point(write_config) -> None:

@@ -1,0 +1,225 @@
+"""``metrics:``: base and derived KPIs, and the sources, columns and metrics they refer to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from reviewkit.base.errors import suggest
+from reviewkit.base.yamlfile import KeyPath
+from reviewkit.config.collector import Collector
+from reviewkit.config.keys import allowed
+from reviewkit.config.model import (
+    AGGREGATIONS,
+    CHANGES,
+    DERIVED_OPS,
+    DIRECTIONS,
+    FRACTION_FORMATS,
+    ROLLUPS,
+    VALUE_FORMATS,
+    Metric,
+    Source,
+)
+
+__all__ = ["MetricChecks"]
+
+
+class MetricChecks:
+    """``metrics:``: each KPI, then what the catalogue refers to."""
+
+    def __init__(self, check: Collector) -> None:
+        self.check = check
+
+    def metric(self, key: Any, raw: Any) -> Metric | None:
+        kp: KeyPath = ("metrics", key)
+        name = self.check.name(key, kp, "metric")
+        spec = self.check.mapping(raw, kp, allowed("metrics"))
+        if name is None or spec is None:
+            return None
+        common = self.presentation(spec, kp, name)
+        ops = [op for op in DERIVED_OPS if op in spec]
+        if ops:
+            return self.derived(name, spec, kp, ops, common)
+        if "source" not in spec:
+            self.check.error(
+                kp,
+                "a metric needs `source` with `agg` (and `column`) or `expression`, or one of: "
+                + ", ".join(DERIVED_OPS),
+            )
+            return None
+        source = self.check.text(spec["source"], (*kp, "source"))
+        agg = column = expression = None
+        if "expression" in spec:
+            expression = self.check.text(spec["expression"], (*kp, "expression"))
+            for extra in ("agg", "column"):
+                if extra in spec:
+                    self.check.error(
+                        (*kp, extra), "use either `expression` or `agg`/`column`, not both"
+                    )
+            if "filters" in spec:
+                self.check.error(
+                    (*kp, "filters"),
+                    "an expression takes no `filters`; write the condition inside it, e.g. "
+                    "count(*) FILTER (WHERE channel = 'chat')",
+                )
+        elif "agg" in spec:
+            agg = self.check.text(spec["agg"], (*kp, "agg"), AGGREGATIONS)
+            if "column" in spec:
+                column = self.check.text(spec["column"], (*kp, "column"))
+            elif agg not in (None, "count"):
+                self.check.error(kp, f"missing required key 'column' (agg '{agg}' needs a column)")
+                agg = None
+        else:
+            self.check.error(kp, "missing required key 'agg' (or 'expression')")
+        filters = self.check.filters(spec.get("filters", {}), (*kp, "filters"))
+        if source is None or (agg is None and expression is None) or filters is None:
+            return None
+        return Metric(
+            name=name,
+            source=source,
+            agg=agg,
+            column=column,
+            expression=expression,
+            filters=filters,
+            **common,
+        )
+
+    def derived(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        kp: KeyPath,
+        ops: Sequence[str],
+        common: dict[str, Any],
+    ) -> Metric | None:
+        if len(ops) > 1:
+            self.check.error(kp, f"choose one of {', '.join(ops)}, not several")
+            return None
+        for extra in ("source", "agg", "column", "expression", "filters"):
+            if extra in spec:
+                self.check.error(
+                    (*kp, extra),
+                    f"a derived metric ({ops[0]}) is computed from other metrics; remove "
+                    f"`{extra}` or make it a base metric",
+                )
+        op = ops[0]
+        inputs = self.check.text_list(spec[op], (*kp, op))
+        arity = {"difference": 2, "ratio": 2}.get(op)
+        if arity and len(inputs) != arity:
+            self.check.error((*kp, op), f"{op} takes exactly 2 metrics, got {len(inputs)}")
+            return None
+        if len(inputs) < 2:
+            self.check.error((*kp, op), f"{op} needs at least 2 metrics, got {len(inputs)}")
+            return None
+        return Metric(name=name, op=op, inputs=tuple(inputs), **common)
+
+    def presentation(self, spec: dict[str, Any], kp: KeyPath, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.check.text(spec.get("label", name), (*kp, "label")) or name,
+            "description": self.check.text(
+                spec.get("description", ""), (*kp, "description"), allow_empty=True
+            )
+            or "",
+        }
+        checks: dict[str, Callable[[Any, KeyPath], Any]] = {
+            "format": lambda v, k: self.check.text(v, k, VALUE_FORMATS),
+            "unit": lambda v, k: self.check.text(v, k, allow_empty=True),
+            "currency": self.check.text,
+            "decimals": lambda v, k: self.check.integer(v, k, 0, 6),
+            "direction": lambda v, k: self.check.text(v, k, DIRECTIONS),
+            "change": lambda v, k: self.check.text(v, k, CHANGES),
+            "scale": self.check.number,
+            "rollup": lambda v, k: self.check.text(v, k, ROLLUPS),
+        }
+        for key, check in checks.items():
+            if key in spec:
+                value = check(spec[key], (*kp, key))
+                if value is not None:
+                    out[key] = value
+        fmt = out.get("format", "number")
+        if out.get("change") in ("pp", "bps") and fmt not in FRACTION_FORMATS:
+            example = "5.0 pp" if out["change"] == "pp" else "500 bps"
+            self.check.error(
+                (*kp, "change"),
+                f"'{out.pop('change')}' is a difference of fractions (0.45 - 0.40 = {example}), "
+                f"for a metric shown as a percent or in bps; {name} is format: {fmt}, so its "
+                "changes are `change: percent` or `change: points` (a difference in its own unit)",
+            )
+        return out
+
+    def references(self, sources: Mapping[str, Source], metrics: Mapping[str, Metric]) -> None:
+        for metric in metrics.values():
+            kp: KeyPath = ("metrics", metric.name)
+            if metric.rollup and metric.op != "ratio":
+                self.check.error(
+                    (*kp, "rollup"),
+                    "only a ratio (a rate of a monthly snapshot, such as retention) rolls up "
+                    "as the average of its months; remove `rollup`",
+                )
+            if metric.derived:
+                for i, dep in enumerate(metric.inputs):
+                    if dep not in metrics and self.check.declared(("metrics", dep)):
+                        continue  # declared but invalid: already reported
+                    if dep not in metrics:
+                        self.check.error(
+                            (*kp, metric.op or "", i),
+                            f"unknown metric '{dep}'{suggest(dep, list(metrics))}",
+                        )
+                continue
+            source = sources.get(metric.source or "")
+            if source is None:
+                declared = [str(k) for k in self.check.declared_names("sources")]
+                if metric.source not in declared:
+                    self.check.error(
+                        (*kp, "source"),
+                        f"unknown source '{metric.source}'"
+                        f"{suggest(metric.source or '', declared)}; declared sources: "
+                        f"{', '.join(declared) or '(none)'}",
+                    )
+                continue  # declared but invalid: already reported
+            value_names = [v for v, _ in source.values]
+            counted = metric.agg in ("count", "count_distinct")
+            if metric.column and not counted and metric.column not in value_names:
+                self.check.error(
+                    (*kp, "column"),
+                    f"'{metric.column}' is not a value column of source '{source.name}'"
+                    f"{suggest(metric.column, value_names)}; its values are: "
+                    f"{', '.join(value_names) or '(none)'} (declare it under "
+                    f"sources.{source.name}.values)",
+                )
+            for column, _ in metric.filters:
+                if column not in source.dimensions:
+                    self.check.error(
+                        (*kp, "filters", column),
+                        f"'{column}' is not a dimension of source '{source.name}'"
+                        f"{suggest(column, source.dimensions)}; its dimensions are: "
+                        f"{', '.join(source.dimensions) or '(none)'}",
+                    )
+        self.cycles(metrics)
+
+    def cycles(self, metrics: Mapping[str, Metric]) -> None:
+        state: dict[str, int] = {}  # 1 = visiting, 2 = done
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for dep in metrics[name].inputs:
+                if dep not in metrics:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = [*trail[trail.index(dep) :], dep]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self.check.error(
+                            ("metrics", dep),
+                            "derived metrics form a cycle: "
+                            + " -> ".join(cycle)
+                            + "; break it by computing one of them from a source",
+                        )
+                elif dep not in state:
+                    visit(dep, [*trail, dep])
+            state[name] = 2
+
+        for name in metrics:
+            if name not in state:
+                visit(name, [name])
