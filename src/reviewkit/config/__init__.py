@@ -3,7 +3,7 @@
 Validation collects every problem with its file, line and key path before raising once, so a user
 editing YAML by hand fixes everything in one pass. Unknown keys list the valid ones. Only the file
 itself is checked here; checks that need the exports (columns present, expressions that bind) live
-in :mod:`reviewkit.sources.exports` and :mod:`reviewkit.metrics.catalogue`.
+in :mod:`reviewkit.sources.loading` and :mod:`reviewkit.metrics.catalogue`.
 """
 
 from __future__ import annotations
