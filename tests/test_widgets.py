@@ -14,6 +14,7 @@ import pytest
 import traitlets
 
 import reviewkit
+import reviewkit.present
 from reviewkit import open_project
 from reviewkit.present.widgets import (
     CheckinForm,
@@ -61,7 +62,8 @@ def charts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], 
     for name in ("kpi_trend", "outputs_on_outcome", "impact_chart"):
         setattr(fake, name, recorder(name))
     monkeypatch.setitem(sys.modules, "reviewkit.present.charts", fake)
-    monkeypatch.setattr(reviewkit, "charts", fake, raising=False)
+    # `from reviewkit.present import charts` finds the package's attribute before sys.modules
+    monkeypatch.setattr(reviewkit.present, "charts", fake, raising=False)
     return calls
 
 
