@@ -63,7 +63,7 @@ def charts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], 
         setattr(fake, name, recorder(name))
     monkeypatch.setitem(sys.modules, "reviewkit.present.charts", fake)
     # `from reviewkit.present import charts` finds the package's attribute before sys.modules
-    monkeypatch.setattr(reviewkit.present, "charts", fake, raising=False)
+    monkeypatch.setattr(sys.modules["reviewkit.present"], "charts", fake, raising=False)
     return calls
 
 
