@@ -70,7 +70,7 @@ NOTEBOOK = {
 import hashlib, json, os, time
 from pathlib import Path
 import reviewkit
-from reviewkit.sources.exports import source_files
+from reviewkit.sources.loading import source_files
 
 workspace = reviewkit.open_project(project)
 hook = os.environ.get("FAULT_HOOK", "")

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-import reviewkit.sources.exports
+import reviewkit.sources.cache
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import difference_text, format_change, format_value
@@ -248,7 +248,7 @@ def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
 ) -> None:
     """DuckDB's own write failing (as on a full disk: an IOException, not an OSError) costs the
     keeping, never the answer: here its temporary file is in a folder that does not exist."""
-    replacing = reviewkit.sources.exports.replacing
+    replacing = reviewkit.sources.cache.replacing
 
     @contextlib.contextmanager
     def nowhere(target: Path):
@@ -258,7 +258,7 @@ def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
         else:
             yield target.parent / "missing" / target.name
 
-    monkeypatch.setattr(reviewkit.sources.exports, "replacing", nowhere)
+    monkeypatch.setattr(reviewkit.sources.cache, "replacing", nowhere)
     with open_project(shop_dir) as project:
         frame = project.kpis(["revenue"], grain="month")
         assert list(project.results.directory.iterdir()) == []

@@ -32,7 +32,7 @@ from reviewkit import open_project
 from reviewkit.base import kernels
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.base.files import atomic_write
-from reviewkit.cli.report import ProgressDisplay
+from reviewkit.cli.progress import ProgressDisplay
 from reviewkit.cli.report import report as report_command
 from reviewkit.publish import report
 from reviewkit.publish.report import (

@@ -23,8 +23,8 @@ import pytest
 from reviewkit.base import clock
 from reviewkit.base.errors import DataError, ReviewkitError
 from reviewkit.project import check_project, open_project
-from reviewkit.sources import exports as sources
-from reviewkit.sources.exports import LoadedSource
+from reviewkit.sources import readers
+from reviewkit.sources.loaded import LoadedSource
 
 MakeProject = Callable[[str, dict[str, bytes]], Path]
 QUARANTINE_HEADLINE = (
@@ -1269,13 +1269,13 @@ def test_quarantine_of_a_file_with_only_bad_rows_loads_nothing(make_project: Mak
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the files actually parsed (not served from the cache)."""
     seen: list[str] = []
-    real = sources._READERS["csv"]
+    real = readers.READERS["csv"]
 
     def counting(con: Any, source: Any, path: Path, shown: str, out: Path) -> Any:
         seen.append(path.name)
         return real(con, source, path, shown, out)
 
-    monkeypatch.setitem(sources._READERS, "csv", counting)
+    monkeypatch.setitem(readers.READERS, "csv", counting)
     return seen
 
 
@@ -1349,18 +1349,18 @@ def test_half_written_cache_entries_are_never_used(
 
     # a reader that dies half-way leaves no entry behind: the next load parses again
     (root / "data/kpis.csv").write_bytes(GOOD_CSV + b"2024-01-04,south,9,5\n")
-    real = sources._READERS["csv"]
+    real = readers.READERS["csv"]
 
     def dies(con: Any, source: Any, path: Path, shown: str, out: Path) -> Any:
         out.write_bytes(b"PAR1 half")
         raise RuntimeError("killed")
 
-    monkeypatch.setitem(sources._READERS, "csv", dies)
+    monkeypatch.setitem(readers.READERS, "csv", dies)
     before = cache_entries(root)
     with pytest.raises(RuntimeError, match="killed"):
         load()
     assert cache_entries(root) == before
-    monkeypatch.setitem(sources._READERS, "csv", real)
+    monkeypatch.setitem(readers.READERS, "csv", real)
     assert load().rows == 4
 
 

@@ -33,7 +33,8 @@ from reviewkit.metrics.catalogue import (
     weekday_share,
 )
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
-from reviewkit.sources.exports import blank_rows, source_files
+from reviewkit.sources.loading import source_files
+from reviewkit.sources.quality import blank_rows
 from reviewkit.store.core import Decision, Store
 from reviewkit.store.files import export_links, import_links
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, render_table, user_errors
+from reviewkit.cli.common import project_option, user_errors
+from reviewkit.present.text import render_table
 
 
 @click.command()

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from reviewkit.cli.common import render_table, user_errors
+from reviewkit.cli.common import user_errors
+from reviewkit.present.text import render_table
 
 #: Box-total columns of the text table, in wbr-app's order, each naming what it compares.
 BOX_HEADERS = (

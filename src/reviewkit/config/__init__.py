@@ -3,7 +3,7 @@
 Validation collects every problem with its file, line and key path before raising once, so a user
 editing YAML by hand fixes everything in one pass. Unknown keys list the valid ones. Only the file
 itself is checked here; checks that need the exports (columns present, expressions that bind) live
-in :mod:`reviewkit.sources.exports` and :mod:`reviewkit.metrics.catalogue`.
+in :mod:`reviewkit.sources.loading` and :mod:`reviewkit.metrics.catalogue`.
 
 The package, bottom up: ``model`` (the typed config and the words the file may use), ``keys``
 (the one table of every key: section, type, default, help), ``collector`` (the problems of one

@@ -22,7 +22,8 @@ from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
 from reviewkit.config import Metric, ProjectConfig, Source
-from reviewkit.sources.exports import LoadedSource, ResultCache
+from reviewkit.sources.cache import ResultCache
+from reviewkit.sources.loaded import LoadedSource
 
 __all__ = [
     "POINT_SCALE",

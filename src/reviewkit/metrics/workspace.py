@@ -29,13 +29,9 @@ from reviewkit.metrics.catalogue import (
     rollup_note,
 )
 from reviewkit.metrics.coverage import Coverage, SourceDates, coverage_of
-from reviewkit.sources.exports import (
-    LoadedSource,
-    ResultCache,
-    SourceCache,
-    load_remote,
-    load_source,
-)
+from reviewkit.sources.cache import ResultCache, SourceCache
+from reviewkit.sources.loaded import LoadedSource
+from reviewkit.sources.loading import load_remote, load_source
 from reviewkit.sources.warehouse import Warehouse, table_names
 
 __all__ = ["KPI_COLUMNS", "Filters", "Workspace"]

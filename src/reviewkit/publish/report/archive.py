@@ -25,7 +25,8 @@ from typing import Any
 from reviewkit.base.errors import ReviewkitError, shown_path
 from reviewkit.base.files import relative, replacing
 from reviewkit.project import Project
-from reviewkit.sources.exports import SourceCache, source_files
+from reviewkit.sources.cache import SourceCache
+from reviewkit.sources.loading import source_files
 
 #: where the content of every file a published review read is archived, under the project
 FROZEN = Path(".reviewkit") / "frozen"

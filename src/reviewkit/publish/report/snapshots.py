@@ -23,7 +23,7 @@ from reviewkit.publish.report.executors import LocalExecutor
 from reviewkit.publish.report.index import write_index
 from reviewkit.publish.report.layout import COMPANY, PERIOD_FOLDER, REPRODUCED, SAFE_TEAM, read_json
 from reviewkit.publish.report.run import Job, Progress, TeamResult, default_notebook, run_jobs
-from reviewkit.sources.exports import SourceCache
+from reviewkit.sources.cache import SourceCache
 from reviewkit.store.core import store_as_of
 
 

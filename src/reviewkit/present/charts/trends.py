@@ -1,0 +1,264 @@
+"""A KPI over time: its trend against target (:func:`kpi_trend`), and the weekly business
+review's view of it, weeks and months side by side (:func:`wbr_chart`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import altair as alt
+import pandas as pd
+
+from reviewkit.base.periods import Period
+from reviewkit.config import Metric
+from reviewkit.metrics.catalogue import format_value
+from reviewkit.metrics.targets import matching_target
+from reviewkit.present.charts.periods import is_complete, last_period, metric_of, wanted
+from reviewkit.present.charts.style import (
+    PALETTE,
+    UTC,
+    Axis,
+    as_number,
+    axis_for,
+    iso,
+    layered,
+    scaled,
+    status_encodings,
+    style,
+    titled,
+    wrapped,
+)
+
+if TYPE_CHECKING:
+    from reviewkit.metrics.compare import WbrView
+    from reviewkit.metrics.workspace import Filters
+    from reviewkit.project import Project
+
+__all__ = ["kpi_trend", "wbr_chart"]
+
+
+def kpi_trend(
+    project: Project,
+    metric: str,
+    *,
+    grain: str = "month",
+    periods: int = 24,
+    period: str | Period = "latest",
+    filters: Filters | None = None,
+    title: str | None = None,
+    as_of: dt.date | None = None,
+) -> alt.LayerChart:
+    """A KPI over ``periods`` periods ending with ``period``: the value, the same periods a year
+    earlier (dashed), the target to date where one applies (dotted, with each complete period's
+    point coloured and shaped by its status), and periods still in progress drawn hollow at the
+    end of a dashed segment, so a partial month never reads as a drop.
+
+    ``as_of`` bounds the chart to what was known then (a review month's end): it ends with the
+    last whole period ending on or before that day, so no data after it is drawn."""
+    definition = metric_of(project, metric)
+    axis = axis_for(definition)
+    last = last_period(project, metric, grain, period, as_of)
+    while as_of is not None and last.end > as_of:
+        last = last.shift(-1)
+    rows = project.trailing(metric, last, periods, filters=filters)
+    target = matching_target(project.config, metric, wanted(filters))
+    points = []
+    for row in rows.to_dict("records"):
+        complete = is_complete(project, metric, row["start"], row["end"])
+        goal: float | None = None
+        status, reason = "n/a", "no target"
+        if target is not None:
+            card = project.scorecard(
+                project.period(str(row["period"]), grain), metrics=[metric], filters=filters
+            ).iloc[0]
+            goal = as_number(card["target"])
+            status, reason = str(card["status"]), str(card["status_reason"])
+        if not complete:
+            status, reason = "n/a", "period in progress"
+        points.append(
+            {
+                "period": row["period"],
+                "period_start": iso(row["start"]),
+                "value": scaled(axis, row["value"]),
+                "text": format_value(definition, as_number(row["value"])),
+                "year_ago": scaled(axis, row["year_ago"]),
+                "year_ago_text": format_value(definition, as_number(row["year_ago"])),
+                "year_ago_period": row["year_ago_period"],
+                "yoy": row["year_ago_change_text"],
+                "target": None if goal is None else goal * axis.factor,
+                "target_text": format_value(definition, goal) if goal is not None else "none",
+                "status": status,
+                "status_reason": reason,
+                "complete": complete,
+                "coverage": row["coverage"],
+                "flags": "; ".join(row["flags"]) or "none",
+            }
+        )
+    frame = pd.DataFrame(points)
+    return _trend_layers(frame, axis, title or titled(definition, filters), target is not None)
+
+
+def _trend_layers(frame: pd.DataFrame, axis: Axis, title: str, has_target: bool) -> alt.LayerChart:
+    """The layers of :func:`kpi_trend` from its per-period frame."""
+    x = alt.X("period_start:T", title=None, scale=UTC, axis=alt.Axis(format="%b %Y"))
+    y = alt.Y(
+        "value:Q", title=axis.title, axis=alt.Axis(format=axis.format), scale=alt.Scale(zero=False)
+    )
+    tooltip = [
+        alt.Tooltip("period:N", title="period"),
+        alt.Tooltip("text:N", title="value"),
+        alt.Tooltip("year_ago_text:N", title="year ago"),
+        alt.Tooltip("yoy:N", title="YoY"),
+        alt.Tooltip("target_text:N", title="target to date"),
+        alt.Tooltip("status:N", title="status"),
+        alt.Tooltip("status_reason:N", title="why"),
+        alt.Tooltip("coverage:N", title="coverage"),
+        alt.Tooltip("flags:N", title="flags"),
+    ]
+    complete = frame[frame["complete"]]
+    # the dashed tail joins the last complete point to the periods still in progress
+    first_partial = frame.index[~frame["complete"]].min() if (~frame["complete"]).any() else None
+    tail = frame.loc[max(first_partial - 1, 0) :] if first_partial is not None else frame.iloc[:0]
+    domain = ["value", "year ago", "target to date"]
+    series = {
+        "stroke": alt.Stroke(
+            "series:N",
+            title=None,
+            scale=alt.Scale(
+                domain=domain, range=[PALETTE["blue"], PALETTE["grey"], PALETTE["black"]]
+            ),
+        ),
+        "strokeDash": alt.StrokeDash(
+            "series:N", title=None, scale=alt.Scale(domain=domain, range=[[1, 0], [6, 4], [2, 3]])
+        ),
+    }
+    layers: list[Any] = [
+        alt.Chart(frame.assign(series="year ago"))
+        .mark_line(strokeWidth=1.5)
+        .encode(x=x, y=alt.Y("year_ago:Q"), tooltip=tooltip, **series)
+    ]
+    if has_target:
+        layers.append(
+            alt.Chart(frame.assign(series="target to date"))
+            .mark_line(strokeWidth=1.5)
+            .encode(x=x, y=alt.Y("target:Q"), tooltip=tooltip, **series)
+        )
+    layers += [
+        alt.Chart(complete.assign(series="value"))
+        .mark_line(strokeWidth=2.5)
+        .encode(x=x, y=y, tooltip=tooltip, **series),
+        # the tail into a period in progress: dashed whatever the legend says of "value"
+        alt.Chart(tail)
+        .mark_line(strokeWidth=2.5, strokeDash=[4, 3], opacity=0.7, color=PALETTE["blue"])
+        .encode(x=x, y=y, tooltip=tooltip),
+        alt.Chart(complete[complete["target"].isna()])
+        .mark_point(filled=True, size=30, color=PALETTE["blue"], opacity=1)
+        .encode(x=x, y=y, tooltip=tooltip),
+        alt.Chart(complete[complete["target"].notna()])
+        .mark_point(filled=True, size=80, opacity=1, stroke="white", strokeWidth=0.5)
+        .encode(x=x, y=y, tooltip=tooltip, **status_encodings("fill")),
+        alt.Chart(frame[~frame["complete"]])
+        .mark_point(filled=False, size=80, strokeWidth=2, color=PALETTE["blue"])
+        .encode(x=x, y=y, tooltip=tooltip),
+    ]
+    subtitle = "Dashed: a year earlier. Hollow: period in progress."
+    if has_target:
+        subtitle += " Dotted: target to date; points show the status."
+    chart = layered(*layers).properties(
+        width=640, height=260, title=alt.Title(title, subtitle=subtitle, anchor="start")
+    )
+    return style(chart)
+
+
+def _wbr_frame(frame: pd.DataFrame, metric: Metric, axis: Axis) -> pd.DataFrame:
+    rows = []
+    for row in frame.to_dict("records"):
+        partial = any("is to date" in f or "in progress" in f for f in row["flags"])
+        for series, key, period in (
+            ("this year", "value", row["period"]),
+            ("prior year", "year_ago", row["year_ago_period"]),
+        ):
+            rows.append(
+                {
+                    "period": row["period"],
+                    "series": series,
+                    "shown_period": period,
+                    "value": scaled(axis, row[key]),
+                    "text": format_value(metric, as_number(row[key])),
+                    "yoy": row["year_ago_change_text"],
+                    "partial": partial,
+                    "flags": "; ".join(row["flags"]) or "none",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChart:
+    """The Weekly Business Review chart: the trailing 6 weeks and 12 months side by side, this
+    year solid and the prior year dashed, a month to date drawn hollow; the WBR box (last week,
+    WoW, YoY, MTD, QTD, YTD) in the subtitle. Pass the metric's definition
+    (``project.config.metrics[view.metric]``) for its label and format; without it values are
+    plain numbers."""
+    metric = metric or Metric(name=view.metric, label=view.metric)
+    axis = axis_for(metric)
+    domain = ["this year", "prior year"]
+    stroke = alt.Stroke(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=domain, range=[PALETTE["blue"], PALETTE["grey"]]),
+    )
+    dash = alt.StrokeDash(
+        "series:N", title=None, scale=alt.Scale(domain=domain, range=[[1, 0], [6, 4]])
+    )
+    y = alt.Y(
+        "value:Q", title=axis.title, axis=alt.Axis(format=axis.format), scale=alt.Scale(zero=False)
+    )
+    tooltip = [
+        alt.Tooltip("shown_period:N", title="period"),
+        alt.Tooltip("series:N"),
+        alt.Tooltip("text:N", title="value"),
+        alt.Tooltip("yoy:N", title="YoY"),
+        alt.Tooltip("flags:N"),
+    ]
+
+    def panel(frame: pd.DataFrame, title: str, width: int) -> alt.LayerChart:
+        x = alt.X(
+            "period:O",
+            title=None,
+            sort=list(dict.fromkeys(frame["period"])),
+            axis=alt.Axis(labelAngle=-40),
+        )
+        lines = (
+            alt.Chart(frame)
+            .mark_line(strokeWidth=2)
+            .encode(x=x, y=y, stroke=stroke, strokeDash=dash, tooltip=tooltip)
+        )
+        full = frame[(frame["series"] == "this year") & ~frame["partial"]]
+        partial = frame[(frame["series"] == "this year") & frame["partial"]]
+        return layered(
+            lines,
+            alt.Chart(full)
+            .mark_point(filled=True, size=40, color=PALETTE["blue"], opacity=1)
+            .encode(x=x, y=y, tooltip=tooltip),
+            alt.Chart(partial)
+            .mark_point(filled=False, size=70, strokeWidth=2, color=PALETTE["blue"])
+            .encode(x=x, y=y, tooltip=tooltip),
+        ).properties(width=width, height=220, title=title)
+
+    weeks = _wbr_frame(view.weeks, metric, axis)
+    months = _wbr_frame(view.months, metric, axis)
+    box = "  ·  ".join(f"{r['name']} {r['text']}" for r in view.box.to_dict("records"))
+    chart = alt.hconcat(
+        panel(weeks, "Trailing 6 weeks", 260), panel(months, "Trailing 12 months", 480), spacing=30
+    ).properties(
+        title=alt.Title(
+            f"{metric.label}: week ending {view.week_ending:%a %d %b %Y}",
+            subtitle=[
+                box,
+                *(wrapped("Flags: " + "; ".join(view.flags), 140) if view.flags else []),
+            ],
+            anchor="start",
+        )
+    )
+    return style(chart)

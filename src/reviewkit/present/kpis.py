@@ -1,0 +1,214 @@
+"""The KPIs of one period as text, as `reviewkit kpis` prints them: the scorecard (each KPI's
+value, changes, target, status and flags) or the KPIs broken down by dimensions, as a table,
+CSV or JSON; and the ``DIM=VALUE`` filters that choose the rows.
+
+The texts are written piece by piece (each piece ends its own lines), so a caller prints each
+as it comes."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from reviewkit.metrics.catalogue import format_value, metric_sources
+from reviewkit.metrics.compare import comparisons
+from reviewkit.present.text import render_table
+from reviewkit.store.files import formula_safe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from reviewkit.base.periods import Period
+    from reviewkit.project import Project
+
+__all__ = [
+    "SCORECARD_COLUMNS",
+    "breakdown",
+    "breakdown_text",
+    "json_value",
+    "parse_filters",
+    "scorecard_quarantined",
+    "scorecard_text",
+]
+
+#: scorecard columns written as CSV or JSON, in order
+SCORECARD_COLUMNS: Final = (
+    "metric",
+    "label",
+    "period",
+    "value",
+    "text",
+    "coverage",
+    "previous_period",
+    "previous_change",
+    "previous_change_text",
+    "year_ago_period",
+    "year_ago_change",
+    "year_ago_change_text",
+    "change_unit",
+    "target",
+    "target_text",
+    "attainment",
+    "gap",
+    "projection",
+    "status",
+    "status_reason",
+    "flags",
+)
+
+
+def parse_filters(filters: Sequence[str]) -> dict[str, list[str]]:
+    """``DIM=VALUE`` items as the values kept per dimension (a dimension repeated keeps several);
+    a ValueError names an item that is not ``DIM=VALUE``."""
+    parsed: dict[str, list[str]] = {}
+    for item in filters:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise ValueError(f"{item!r} is not DIM=VALUE")
+        parsed.setdefault(column.strip(), []).append(value)
+    return parsed
+
+
+def json_value(value: Any) -> Any:
+    """A value as JSON has it: NaN is null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def scorecard_quarantined(project: Project, names: Sequence[str]) -> dict[str, int]:
+    """Rows quarantined (set aside, not counted) per source of the metrics ``names``."""
+    return project.quarantined(
+        {s for m in names for s in project.config.sources if s in metric_sources(project.config, m)}
+    )
+
+
+def scorecard_text(
+    card: pd.DataFrame,
+    fmt: str,
+    heading: str,
+    chosen: Period,
+    through: Any,
+    quarantined: dict[str, int],
+) -> Iterator[str]:
+    """The scorecard ``card`` of the period ``chosen`` as ``fmt`` (``table``, ``csv`` or
+    ``json``); a table under ``heading``, with its flags as numbered notes."""
+    if fmt == "csv":
+        out = card[list(SCORECARD_COLUMNS)].copy()
+        out["flags"] = ["; ".join(f) for f in out["flags"]]
+        yield out.to_csv(index=False)
+        return
+    if fmt == "json":
+        rows = [
+            {k: json_value(row[k]) for k in SCORECARD_COLUMNS} for row in card.to_dict("records")
+        ]
+        document = {
+            "period": chosen.label,
+            "grain": chosen.grain,
+            "start": chosen.start.isoformat(),
+            "end": chosen.end.isoformat(),
+            "data_through": through.isoformat() if through else None,
+            "quarantined": quarantined,
+            "rows": rows,
+        }
+        yield json.dumps(document, indent=2) + "\n"
+        return
+    yield heading + "\n"
+    shown = comparisons(chosen)  # a year's previous period is the year ago: one column
+    notes: dict[str, int] = {}
+    table = []
+    for row in card.to_dict("records"):
+        marks = "".join(f"[{notes.setdefault(f, len(notes) + 1)}]" for f in row["flags"])
+        table.append(
+            [
+                row["label"],
+                row["text"],
+                *(row[f"{key}_change_text"].split(" (")[0] for key in shown),
+                row["target_text"],
+                "" if row["status"] == "n/a" and not row["target_text"] else row["status"],
+                marks,
+            ]
+        )
+    headers = ["metric", "value", *shown.values(), "target", "status", "flags"]
+    yield render_table(headers, table) + "\n"
+    for text, number in notes.items():
+        yield f"[{number}] {text}\n"
+
+
+def breakdown(
+    project: Project,
+    names: list[str],
+    chosen: Period,
+    wanted: dict[str, list[str]],
+    by: Sequence[str],
+) -> pd.DataFrame:
+    """The KPIs ``names`` of the period ``chosen`` per group of the dimensions ``by``; rows
+    quarantined per source in its ``attrs["quarantined"]``."""
+    return project.kpis(
+        names, grain=chosen.grain, start=chosen.start, end=chosen.end, filters=wanted, by=by
+    )
+
+
+def breakdown_text(
+    project: Project,
+    frame: pd.DataFrame,
+    names: list[str],
+    chosen: Period,
+    by: Sequence[str],
+    fmt: str,
+    heading: str,
+) -> Iterator[str]:
+    """The :func:`breakdown` ``frame`` as ``fmt`` (``table``, ``csv`` or ``json``); a table
+    under ``heading``, one column per group, with the period's coverage notes. CSV changes
+    ``frame`` (a label column; group values made safe from spreadsheet formulas)."""
+    catalogue = project.config.metrics
+    quarantined: dict[str, int] = frame.attrs["quarantined"]
+    if fmt == "csv":
+        frame.insert(
+            frame.columns.get_loc("metric") + 1,
+            "label",
+            [catalogue[m].label for m in frame["metric"]],
+        )
+        for column in by:  # group values come from the exports: never a formula in a spreadsheet
+            frame[column] = [formula_safe(v) if isinstance(v, str) else v for v in frame[column]]
+        yield frame.drop(columns=["period_start", "period_end"]).to_csv(index=False)
+        return
+    if fmt == "json":
+        rows = [
+            {
+                **{
+                    k: (str(v) if k.startswith("period_") else v)
+                    for k, v in row.items()
+                    if k != "value"
+                },
+                "label": catalogue[row["metric"]].label,
+                "value": json_value(row["value"]),
+                "text": format_value(catalogue[row["metric"]], row["value"]),
+            }
+            for row in frame.to_dict("records")
+        ]
+        document = {
+            "period": chosen.label,
+            "grain": chosen.grain,
+            "start": chosen.start.isoformat(),
+            "end": chosen.end.isoformat(),
+            "quarantined": quarantined,
+            "rows": rows,
+        }
+        yield json.dumps(document, indent=2) + "\n"
+        return
+    yield heading + "\n"
+    groups = sorted({tuple(r) for r in frame[list(by)].astype(str).itertuples(index=False)})
+    coverage = project.coverage(names, chosen.start, chosen.end)
+    table = []
+    for name in names:
+        part = frame[frame["metric"] == name]
+        cells = {tuple(str(r[c]) for c in by): r["value"] for r in part.to_dict("records")}
+        table.append(
+            [catalogue[name].label, *(format_value(catalogue[name], cells.get(g)) for g in groups)]
+        )
+    yield render_table(["metric", *(" / ".join(g) for g in groups)], table) + "\n"
+    for flag in coverage.flags(chosen.label):
+        yield f"note: {flag}\n"
