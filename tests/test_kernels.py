@@ -1,4 +1,4 @@
-"""The kernels' Jupyter config (reviewkit.kernels.kernel_config), without starting a kernel."""
+"""The kernels' Jupyter config (reviewkit.base.kernels.kernel_config), without starting a kernel."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewkit.kernels import kernel_config
-from reviewkit.serve import PageKernelManager, PageKernels
+from reviewkit.base.kernels import kernel_config
+from reviewkit.serve.server import PageKernelManager, PageKernels
 from tests.conftest import isolate_jupyter
 
 

@@ -34,7 +34,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from reviewkit import open_project
-from reviewkit.store import CHECKIN_STATUSES
+from reviewkit.store.core import CHECKIN_STATUSES
 from tests import test_serve
 from tests.test_serve import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, Server, run_async
 
@@ -92,7 +92,7 @@ LOG_ERROR = re.compile(r"\bERROR\b|\bCRITICAL\b|Traceback|Exception in")
 #: A preheated kernel asks Voila for its page's request over a websocket (/voila/query/<kernel>)
 #: and gives up after 5 s; on a busy server Voila may accept that connection only later and then
 #: fails to write the request to it, unawaited ("Task exception was never retrieved"). The kernel
-#: asks again (reviewkit.dashboard.url_query) and gets it; the viewer sees nothing of it. A
+#: asks again (reviewkit.serve.dashboard.url_query) and gets it; the viewer sees nothing of it. A
 #: browser's kernel connection that closed is caught in the browser instead (`watch`).
 CLOSED_WRITE = re.compile(
     r"^Task exception was never retrieved\n"

@@ -39,9 +39,9 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from reviewkit import open_project
 from reviewkit.cli import main
-from reviewkit.dashboard import PAGES
-from reviewkit.report.pdf import CHROMIUM_OFFLINE
-from reviewkit.serve import HUB_ENV
+from reviewkit.serve.dashboard import PAGES
+from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
+from reviewkit.serve.server import HUB_ENV
 from tests.conftest import close_websocket, free_port
 from tests.postgres import PostgresServer
 
