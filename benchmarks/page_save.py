@@ -45,24 +45,29 @@ def main() -> None:
         text=True,
         check=False,
     )
-    found = LINE.search(done.stdout)
-    if done.returncode != 0 or found is None:
+    if done.returncode != 0 or LINE.search(done.stdout) is None:
         raise SystemExit(f"the load test failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+    print(report(done.stdout, viewers, seconds))
+
+
+def report(output: str, viewers: int, seconds: float) -> str:
+    """The benchmark's table and verdict from what the load test printed (``output``), run with
+    ``viewers`` for ``seconds`` (tests/test_load.py checks it on its own run too)."""
+    found = LINE.search(output)
+    if found is None:
+        raise SystemExit(f"no page saves line in the load test's output:\n{output[-4000:]}")
     saves, p50, p99, slowest = (int(n) for n in found.groups())
-    print(harness.machine())
-    print(
-        harness.table(
-            f"Page saves, {viewers} viewer(s) on one reviewkit serve for {seconds} s "
-            "(ms, from the click to saved:)",
-            ["saves", "p50", "p99", "max"],
-            [(saves, p50, p99, slowest)],
-        )
-    )
-    lines = done.stdout.splitlines()
+    lines = output.splitlines()
     summary = next(line for line in lines if line.startswith("load: "))
     cpu = next(line for line in lines if line.startswith("CPU in the steady state: "))
-    print(f"\n{summary}\n{cpu}")
-    print(harness.verdict("target p99 under 1,000 ms", p99, 1000, higher_is_better=False))
+    table = harness.table(
+        f"Page saves, {viewers} viewer(s) on one reviewkit serve for {seconds:g} s "
+        "(ms, from the click to saved:)",
+        ["saves", "p50", "p99", "max"],
+        [(saves, p50, p99, slowest)],
+    )
+    verdict = harness.verdict("target p99 under 1,000 ms", p99, 1000, higher_is_better=False)
+    return f"{harness.machine()}\n{table}\n\n{summary}\n{cpu}\n{verdict}"
 
 
 if __name__ == "__main__":

@@ -44,12 +44,19 @@ def kernel_config() -> Config:
     (``auto``: when the kernelspec declares support, as ipykernel's does). The kernel then has no
     reason to print its "running over TCP without encryption" warning on every start, into a
     report run's output or a server's log, and the transport stays TCP (IPC made a killed kernel
-    hang its client)."""
+    hang its client).
+
+    Ports are not cached (``cache_ports``, on by default for TCP): the ports a kernel gets are
+    free when chosen, but another process (a second `reviewkit serve` on the host, a report run)
+    can take one before the kernel binds it. With cached ports jupyter_client's restarter then
+    started the kernel again on the same ports until it gave up, and the page never loaded; with
+    random ports it picks new ones for a kernel that died before it was ever up."""
     import zmq  # noqa: PLC0415 (only when kernels start)
 
+    ports = {"KernelManager": {"cache_ports": False}}
     if not zmq.has("curve"):
-        return Config()
-    return Config({"KernelManager": {"transport_encryption": "auto"}})
+        return Config(ports)
+    return Config({"KernelManager": {**ports["KernelManager"], "transport_encryption": "auto"}})
 
 
 def kernel_proof(key: str, kernel_id: str) -> str:
