@@ -27,7 +27,7 @@ from reviewkit.base.clock import TODAY_VARIABLE
 from reviewkit.base.resources import templates_dir
 from reviewkit.project import open_project
 from reviewkit.scaffold.sample import generate
-from tests.postgres import PostgresServer, binaries, free_port
+from tests.support.postgres import PostgresServer, binaries, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,7 +207,7 @@ async def close_websocket(connection: Any) -> None:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session (see tests/postgres.py)."""
+    """A real PostgreSQL server for the session (see tests/support/postgres.py)."""
     if binaries() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("Debian's postgresql is missing: `make test` installs it", pytrace=False)

@@ -25,7 +25,7 @@ from reviewkit.base.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_p
 from reviewkit.serve.access import header_text, without_token
 from reviewkit.store.core import store_as_of
 from tests.conftest import close_websocket, warm_copy
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 from tests.test_serve import Server
 
 

@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/bad_inputs.py), end to end through the CLI.
+"""The bad-input corpus (tests/support/bad_inputs.py), end to end through the CLI.
 
 For every case `reviewkit check` exits 1 and prints exactly the expected lines, each naming the
 file, the line or key, and what to do; `reviewkit report` refuses the project before any kernel
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reviewkit.cli import main
 from reviewkit.store.core import Store
-from tests.bad_inputs import CASES, CONFIG, Case
+from tests.support.bad_inputs import CASES, CONFIG, Case
 
 
 def digest(path: Path) -> str:

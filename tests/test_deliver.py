@@ -38,7 +38,7 @@ from reviewkit.publish import schedule
 from reviewkit.publish.deliver import post_chat
 from reviewkit.publish.report import run_reports
 from tests.conftest import SLACK_LIMITS, TEAMS_BYTES, Hooks, Mailbox, isolate_jupyter
-from tests.postgres import free_port
+from tests.support.postgres import free_port
 from tests.test_config import VALID_SOURCE, problems
 from tests.test_report import FIXTURE, PERIOD, with_cell
 

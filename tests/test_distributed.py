@@ -31,8 +31,8 @@ from reviewkit.cli.report import report as report_command
 from reviewkit.publish.report import TeamResult, run_reports
 from reviewkit.publish.report import run as report_run
 from reviewkit.publish.report.run import store_ready
-from tests.postgres import free_port
-from tests.review_files import normal
+from tests.support.postgres import free_port
+from tests.support.review_files import normal
 
 PERIOD = "2026-10"
 TEAMS = ["billing", "growth", "support", ""]

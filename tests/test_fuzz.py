@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.project import check_project, open_project
-from tests.bad_inputs import CONFIG, with_option
+from tests.support.bad_inputs import CONFIG, with_option
 
 EXAMPLES = int(os.environ.get("REVIEWKIT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

@@ -45,7 +45,7 @@ from reviewkit.publish.report import (
 )
 from reviewkit.publish.report import run as report_run
 from reviewkit.publish.report.pdf import CHROMIUM_FLAGS
-from tests.review_files import normal
+from tests.support.review_files import normal
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"

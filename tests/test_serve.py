@@ -43,7 +43,7 @@ from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
 from reviewkit.serve.dashboard import PAGES
 from reviewkit.serve.server import HUB_ENV
 from tests.conftest import close_websocket, free_port
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 # servers of `reviewkit serve`, with their kernels
 pytestmark = pytest.mark.kernel

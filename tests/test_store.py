@@ -1,7 +1,7 @@
 """The store on real SQLite files and a real PostgreSQL server (every test that takes the
 ``store`` fixture runs on both): entities, the event log and undo, export/import, copying a store
 between them, and several processes writing at once or being killed mid-write
-(tests/store_worker.py is the other side)."""
+(tests/support/store_worker.py is the other side)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ from reviewkit.store.core import (
     store_as_of,
 )
 from reviewkit.store.files import export_links, import_links
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
-WORKER = Path(__file__).with_name("store_worker.py")
+WORKER = Path(__file__).with_name("support") / "store_worker.py"
 HOSTILE = [
     '=HYPERLINK("http://x")',
     "-1+1",

@@ -26,7 +26,13 @@ from reviewkit.metrics.catalogue import KpiRequest, source_sql
 from reviewkit.present.narrative import data_quality
 from reviewkit.project import Project, check_project, open_project
 from reviewkit.sources.warehouse import compile_sql
-from tests.postgres import QUERIED, PostgresServer, copy_to_postgres, free_port, warehouse_config
+from tests.support.postgres import (
+    QUERIED,
+    PostgresServer,
+    copy_to_postgres,
+    free_port,
+    warehouse_config,
+)
 
 
 @pytest.fixture(scope="module")

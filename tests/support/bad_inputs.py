@@ -3,7 +3,7 @@ exact lines it must print (``path:line[:col]: [key: ]message``, every one naming
 
 Every case starts from one good project (:data:`CONFIG` and :data:`TICKETS`: two teams'
 daily tickets and CSAT, one outcome) and breaks one thing: an export's bytes, or the config.
-``python -m tests.bad_inputs DIR`` writes every case out as a project to try by hand.
+``python -m tests.support.bad_inputs DIR`` writes every case out as a project to try by hand.
 """
 
 from __future__ import annotations

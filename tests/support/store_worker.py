@@ -1,6 +1,6 @@
 """A separate process writing to a store, as a Voila kernel would; driven by tests/test_store.py.
 
-Usage: ``python tests/store_worker.py MODE STORE [ARGS]``, where STORE is a SQLite file's path or
+Usage: ``python tests/support/store_worker.py MODE STORE [ARGS]``, where STORE is a SQLite file's path or
 a PostgreSQL address, and MODE is
 
 ``save WORKER N``
