@@ -24,6 +24,7 @@ from typing import Any
 
 from reviewkit.base.errors import ReviewkitError, shown_path
 from reviewkit.base.files import relative, replacing
+from reviewkit.inputs import config_files
 from reviewkit.project import Project
 from reviewkit.sources.exports import SourceCache, source_files
 
@@ -89,7 +90,7 @@ def view_layout(project: Project, inputs: Mapping[str, Any]) -> dict[str, str] |
         if not Path(source.path).is_absolute()
         for path in source_files(project.config, source)
     ]
-    files += [path for path in project.config_files() if path.is_relative_to(root)]
+    files += [path for path in config_files(project.config) if path.is_relative_to(root)]
     store = project.config.store_location  # a file: root / the configured path
     if (
         isinstance(store, Path)

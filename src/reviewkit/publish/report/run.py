@@ -32,7 +32,9 @@ from reviewkit.base.errors import ReviewkitError, permission_denied, shown_path
 from reviewkit.base.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
 from reviewkit.base.resources import notebooks_dir
 from reviewkit.base.urls import is_url, shown_url
-from reviewkit.project import Project, check_project, data_gap, open_project
+from reviewkit.check import check_project
+from reviewkit.inputs import review_inputs
+from reviewkit.project import Project, data_gap, open_project
 from reviewkit.publish.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
 from reviewkit.publish.report.executors import Executor, KernelWorker, Ready, executor_for
 from reviewkit.publish.report.index import write_index
@@ -243,11 +245,11 @@ def _run_reports(
                 )
             through = project.data_through()
             wanted = _teams(project, teams)
-            inputs = project.inputs()
+            inputs = review_inputs(project)
             name = project.config.name
             live = project.config.live_url
             root = project.root
-            inputs["notebook_sha256"] = project.cache.digest(source)
+            inputs["notebook_sha256"] = project.workspace.cache.digest(source)
             read = {**inputs["exports"], **inputs["config"]}
             freeze(
                 root,
@@ -255,7 +257,7 @@ def _run_reports(
                 | {source: inputs["notebook_sha256"]},
             )
             store = project.config.store_location
-            cache = project.cache
+            cache = project.workspace.cache
             layout = view_layout(project, inputs)
         directory = place.reports / label
         try:
