@@ -179,7 +179,7 @@ _YAML_EXAMPLES_NOTE: Final = (
     "# Under a list the store has nothing for, the commented lines are an example with every\n"
     "# field: uncomment it, put in your own ids and values, and import this file with\n"
     "# `reviewkit links import FILE`. As they are, they import nothing. (Every field:\n"
-    "# \"The links file\" in docs/guide/analysts.md)\n"
+    '# "The links file" in docs/guide/analysts.md)\n'
 )
 #: The commented example under an empty list of the YAML export: every field, with what it is.
 _EXAMPLES: Final = {
