@@ -126,7 +126,7 @@ def frozen_view(
 
     The view is kept under :data:`VIEWS`, named after what it holds and whose it is (the
     project's absolute path and store): runs on the same inputs share it (their pages come out
-    the same, and its files are hashed once, here), and an executed notebook's ``project``
+    the same, and its files are hashed once, here), and an executed notebook's ``project_dir``
     parameter stays a folder with what it read. A view that is not whole or not this project's
     (a project copied with its ``.reviewkit``, a view left half-built) is built again in
     ``scratch`` and renamed into place, so it is whole or absent."""

@@ -536,7 +536,7 @@ class Job:
     @property
     def parameters(self) -> dict[str, str]:
         return {
-            "project": str(self.root),
+            "project_dir": str(self.root),
             "period": self.period,
             "team": self.team,
             "previous": self.previous,
@@ -553,11 +553,14 @@ class Job:
                 # papermill's own cwd= would chdir this whole process while the review runs,
                 # under the feet of the other workers.
                 kernel = worker.kernel(self.view or self.root)
+                notebook = self.frozen_notebook or self.notebook
                 kernel.fresh()
                 papermill.execute_notebook(
-                    str(self.frozen_notebook or self.notebook),
+                    str(notebook),
                     str(executed),
-                    parameters={**self.parameters, "project": str(self.view or self.root)},
+                    parameters=named_for(
+                        notebook, {**self.parameters, "project_dir": str(self.view or self.root)}
+                    ),
                     kernel_name="python3",
                     execution_timeout=self.timeout,
                     progress_bar=False,
@@ -651,3 +654,15 @@ def _version() -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "failed"
+
+
+def named_for(notebook: Path, parameters: Mapping[str, str]) -> dict[str, str]:
+    """``parameters`` as ``notebook`` names them: the project folder is ``project_dir``, or
+    ``project`` in a review notebook that declares that name instead (the name before issue 31:
+    an archived notebook an old review's reproduction runs, or a project's own notebook)."""
+    import papermill  # noqa: PLC0415 (slow import, only when reports run)
+
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    if "project_dir" in declared or "project" not in declared:
+        return dict(parameters)
+    return {("project" if key == "project_dir" else key): v for key, v in parameters.items()}
