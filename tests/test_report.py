@@ -428,7 +428,7 @@ def test_a_copied_project_reads_its_own_store_and_exports(
 ) -> None:
     """A project copied to another path with its .reviewkit/ publishes from the copy's store and
     exports, never the original's through a view kept under .reviewkit/views."""
-    count = "from reviewkit import open_project\nwith open_project(project) as opened:\n"
+    count = "from reviewkit import open_project\nwith open_project(project_dir) as opened:\n"
     notebook = with_cell(
         FIXTURE, tmp_path, "links", [count, '    print("links:", len(opened.links()))']
     )
