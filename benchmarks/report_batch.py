@@ -82,7 +82,8 @@ def naive_script(project: Path, out: Path, reviews: list[tuple[str, str]]) -> st
         f"set -e; mkdir -p {shlex.quote(str(out))}; for review in {items}; do "
         "period=${review%%:*}; team=${review#*:}; "
         f'nb={shlex.quote(str(out))}/"$period-$team.ipynb"; '
-        f'{papermill} {shlex.quote(str(NOTEBOOK))} "$nb" -p project {shlex.quote(str(project))} '
+        f'{papermill} {shlex.quote(str(NOTEBOOK))} "$nb" '
+        f"-p project_dir {shlex.quote(str(project))} "
         '-p period "$period" -p team "$team"; '
         f'{jupyter} nbconvert --to html "$nb"; '
         "done"
@@ -142,7 +143,7 @@ def main() -> None:
     print(
         f"reviewkit: `reviewkit report --period P --team T...` once per month, default --jobs "
         f"({os.cpu_count()}); peer: per review, `papermill monthly_review.ipynb out.ipynb -p "
-        "project DIR -p period P -p team T` then `jupyter nbconvert --to html out.ipynb`, "
+        "project_dir DIR -p period P -p team T` then `jupyter nbconvert --to html out.ipynb`, "
         "sequential, from one shell loop"
     )
     if not options.tiny:  # the sources' cache and the archive exist before anything is timed

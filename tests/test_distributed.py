@@ -226,7 +226,7 @@ def test_a_worker_that_cannot_open_the_store_stops_the_run_before_any_review(
     assert message.endswith(
         "; give every worker the environment `reviewkit report` has for the store (PGPASSWORD "
         "or ~/.pgpass for a PostgreSQL store, and REVIEWKIT_STORE if it is set here), as "
-        'README\'s "Review batches on a Dask cluster" shows'
+        '"Review batches on a Dask cluster" in docs/guide/beyond-one-machine.md shows'
     )
     reviews = [p.name for p in (project / "reports" / PERIOD).glob("*.*") if p.suffix != ".json"]
     assert reviews == []  # not even a failed notebook: no review ran

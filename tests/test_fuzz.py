@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reviewkit.base.errors import ReviewkitError
-from reviewkit.project import check_project, open_project
+from reviewkit.check import check_project
+from reviewkit.project import open_project
 from tests.support.bad_inputs import CONFIG, with_option
 
 EXAMPLES = int(os.environ.get("REVIEWKIT_FUZZ_EXAMPLES", "60"))

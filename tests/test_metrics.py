@@ -236,9 +236,9 @@ def test_an_expression_metric_is_run_every_time_and_an_unwritable_cache_still_an
     place) costs the keeping, never the answer."""
     with open_project(shop_dir) as project:
         project.kpis(["big_orders"], grain="month")
-        assert not project.results.directory.exists()
-        project.results.directory.parent.mkdir(parents=True, exist_ok=True)
-        project.results.directory.write_text("not a folder", encoding="utf-8")
+        assert not project.workspace.results.directory.exists()
+        project.workspace.results.directory.parent.mkdir(parents=True, exist_ok=True)
+        project.workspace.results.directory.write_text("not a folder", encoding="utf-8")
         frame = project.kpis(["revenue"], grain="month")
     assert values(frame, "period")[("2026-01",)] == 450
 
@@ -261,19 +261,19 @@ def test_a_result_duckdb_cannot_write_still_answers_and_leaves_nothing(
     monkeypatch.setattr(reviewkit.sources.cache, "replacing", nowhere)
     with open_project(shop_dir) as project:
         frame = project.kpis(["revenue"], grain="month")
-        assert list(project.results.directory.iterdir()) == []
+        assert list(project.workspace.results.directory.iterdir()) == []
     assert values(frame, "period")[("2026-01",)] == 450
 
 
 def test_kept_results_are_pruned_to_the_newest(shop_dir: Path) -> None:
     with open_project(shop_dir) as project:
-        project.results.keep = 3
+        project.workspace.results.keep = 3
         for metric in ("revenue", "items", "orders", "biggest", "smallest"):
             project.kpis([metric], grain="month")
-        kept = list(project.results.directory.glob("*.parquet"))
+        kept = list(project.workspace.results.directory.glob("*.parquet"))
         assert len(kept) == 3
         project.kpis(["smallest"], grain="month")  # the newest: read back, not pruned
-        assert sorted(project.results.directory.glob("*.parquet")) == sorted(kept)
+        assert sorted(project.workspace.results.directory.glob("*.parquet")) == sorted(kept)
 
 
 def test_latest_is_the_last_complete_period(shop) -> None:

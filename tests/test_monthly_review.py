@@ -75,7 +75,7 @@ def reports(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             papermill.execute_notebook(
                 str(REPO / "notebooks" / "monthly_review.ipynb"),
                 str(executed),
-                parameters={"project": str(folder), "period": PERIOD, "team": team},
+                parameters={"project_dir": str(folder), "period": PERIOD, "team": team},
                 kernel_name="python3",
                 cwd=str(REPO / "notebooks"),
                 progress_bar=False,

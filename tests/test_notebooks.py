@@ -129,7 +129,17 @@ def test_monthly_review_runs_under_nbval(sample_dir: Path, tmp_path: Path, jupyt
     shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
     with open_project(folder) as project:
         project.import_links(folder / "data" / "links.yaml")
-    parameters = ["-p", "project", str(folder), "-p", "period", "2026-10", "-p", "team", "growth"]
+    parameters = [
+        "-p",
+        "project_dir",
+        str(folder),
+        "-p",
+        "period",
+        "2026-10",
+        "-p",
+        "team",
+        "growth",
+    ]
     run_under_nbval("monthly_review.ipynb", parameters, tmp_path, jupyter_env)
 
 

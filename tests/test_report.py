@@ -148,7 +148,7 @@ def test_two_teams_publish_in_parallel(project: Path) -> None:
     assert "review of company for 2026-10" in (folder / "company.html").read_text("utf-8")
     snapshot = json.loads((folder / "billing.snapshot.json").read_text(encoding="utf-8"))
     assert snapshot["parameters"] == {
-        "project": str(project),
+        "project_dir": str(project),
         "period": PERIOD,
         "team": "billing",
         "previous": "",  # no earlier review of billing was published
@@ -428,7 +428,7 @@ def test_a_copied_project_reads_its_own_store_and_exports(
 ) -> None:
     """A project copied to another path with its .reviewkit/ publishes from the copy's store and
     exports, never the original's through a view kept under .reviewkit/views."""
-    count = "from reviewkit import open_project\nwith open_project(project) as opened:\n"
+    count = "from reviewkit import open_project\nwith open_project(project_dir) as opened:\n"
     notebook = with_cell(
         FIXTURE, tmp_path, "links", [count, '    print("links:", len(opened.links()))']
     )
@@ -976,3 +976,17 @@ def test_the_published_page_draws_its_charts_offline_in_a_browser(
         assert drawn.count("<path") > 10, div
     assert ">Chart error: " not in dom and ">The chart library did not load" not in dom
     assert dom.count('class="marks"') == 3
+
+
+def test_the_project_folder_is_passed_under_the_name_the_notebook_declares(tmp_path: Path) -> None:
+    """``project_dir``, or ``project`` to a review notebook from before the rename (issue 31)."""
+    from reviewkit.publish.report.run import named_for  # noqa: PLC0415
+
+    given = {"project_dir": "/p", "period": "2026-10", "team": ""}
+    assert named_for(REPO / "notebooks" / "monthly_review.ipynb", given) == given
+    old = json.loads((REPO / "notebooks" / "monthly_review.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in old["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = ["project: str = '..'\n", "period: str = ''\n", "team: str = ''\n"]
+    notebook = tmp_path / "old.ipynb"
+    notebook.write_text(json.dumps(old), encoding="utf-8")
+    assert named_for(notebook, given) == {"project": "/p", "period": "2026-10", "team": ""}

@@ -22,7 +22,8 @@ import pytest
 
 from reviewkit.base import clock
 from reviewkit.base.errors import DataError, ReviewkitError
-from reviewkit.project import check_project, open_project
+from reviewkit.check import check_project
+from reviewkit.project import open_project
 from reviewkit.sources import readers
 from reviewkit.sources.loaded import LoadedSource
 

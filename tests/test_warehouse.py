@@ -20,11 +20,12 @@ from click.testing import CliRunner
 
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.base.periods import GRAINS, Window
+from reviewkit.check import check_project
 from reviewkit.cli import main
 from reviewkit.config import load_config
 from reviewkit.metrics.catalogue import KpiRequest, source_sql
 from reviewkit.present.narrative import data_quality
-from reviewkit.project import Project, check_project, open_project
+from reviewkit.project import Project, open_project
 from reviewkit.sources.warehouse import compile_sql
 from tests.support.postgres import (
     QUERIED,
@@ -97,7 +98,7 @@ def test_every_breakdown_and_filter_equals_duckdb(both) -> None:
             assert_same_frame(
                 files.kpis(metrics, by=dimension), warehouse.kpis(metrics, by=dimension), what
             )
-            value = files.query(f'SELECT min("{dimension}") FROM "{name}"')[0][0]
+            value = files.workspace.query(f'SELECT min("{dimension}") FROM "{name}"')[0][0]
             assert_same_frame(
                 files.kpis(metrics, filters={dimension: value}, start="2025-07-01"),
                 warehouse.kpis(metrics, filters={dimension: value}, start="2025-07-01"),
@@ -349,7 +350,7 @@ def spark_sample(
         for name in files.config.sources:
             files.source(name)
             table = root / f"{name}.parquet"
-            files.query(f"COPY (SELECT * FROM \"{name}\") TO '{table}' (FORMAT parquet)")
+            files.workspace.query(f"COPY (SELECT * FROM \"{name}\") TO '{table}' (FORMAT parquet)")
             spark.sql(f"CREATE TABLE analytics.{name} USING parquet LOCATION '{table}'")
     project = root / "project"
     shutil.copytree(

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import traitlets
 
-import reviewkit
 import reviewkit.present
 from reviewkit import open_project
 from reviewkit.present.widgets import (
@@ -62,6 +61,7 @@ def charts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], 
     for name in ("kpi_trend", "outputs_on_outcome", "impact_chart"):
         setattr(fake, name, recorder(name))
     monkeypatch.setitem(sys.modules, "reviewkit.present.charts", fake)
+    # `from reviewkit.present import charts` takes the package's attribute once charts was imported
     monkeypatch.setattr(reviewkit.present, "charts", fake, raising=False)
     return calls
 

@@ -20,7 +20,8 @@ from reviewkit.store.core import StoreError
 defer_slow_imports()  # before Altair or Jupyter imports jsonschema
 
 if TYPE_CHECKING:
-    from reviewkit.project import Project, check_project, open_project
+    from reviewkit.check import check_project
+    from reviewkit.project import Project, open_project
 
 __all__ = [
     "Calendar",
@@ -46,7 +47,11 @@ def __getattr__(name: str) -> Any:
     """``Project``, ``open_project`` and ``check_project`` on first use: the project pulls in
     DuckDB and pandas, which `import reviewkit.config` (validating a reviewkit.yaml) and
     `reviewkit --help` should not pay for."""
-    if name in ("Project", "check_project", "open_project"):
+    if name == "check_project":
+        from reviewkit.check import check_project  # noqa: PLC0415 (DuckDB and pandas when used)
+
+        return check_project
+    if name in ("Project", "open_project"):
         from reviewkit import project  # noqa: PLC0415 (DuckDB and pandas only when used)
 
         return getattr(project, name)

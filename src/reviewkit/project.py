@@ -9,46 +9,33 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
 
-from reviewkit.base.errors import ConfigError, DataError, Problem, QueryError, ReviewkitError
-from reviewkit.base.files import relative
+from reviewkit.base.errors import QueryError, ReviewkitError
 from reviewkit.base.periods import Period, period_containing
-from reviewkit.base.sql import quote_ident
-from reviewkit.config import CONFIG_FILE, Outcome, ProjectConfig, load_config
+from reviewkit.config import Outcome, ProjectConfig, load_config
 from reviewkit.evidence import alignment as aligned
 from reviewkit.evidence import impact as impacts
 from reviewkit.evidence import review
 from reviewkit.metrics import compare as comparisons
-from reviewkit.metrics.catalogue import (
-    KpiRequest,
-    compute_kpis,
-    monthly_rate,
-    value_column,
-    weekday_share,
-)
+from reviewkit.metrics.coverage import Coverage
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
-from reviewkit.sources.loading import source_files
-from reviewkit.sources.quality import blank_rows
 from reviewkit.store.core import Decision, Store
 from reviewkit.store.files import export_links, import_links
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from reviewkit.evidence.estimator import ImpactResult
-    from reviewkit.store.core import CheckIn, Event, ImportResult, Link, ManualOutput, Review
+    from reviewkit.sources.loaded import LoadedSource
+    from reviewkit.store.core import CheckIn, ImportResult, Link, ManualOutput, Review
 
-__all__ = ["Project", "check_project", "data_gap", "open_project"]
-
-#: From this share of a daily series' day-to-day variation explained by the weekday, one day's
-#: value says more about its weekday than about the period: the weekday outweighs noise and
-#: everything else together. The sample's daily series score 0.70 (NPS responses) to 0.95
-#: (signups), active users 0.94; pure noise over 8 weeks scores above 0.40 once in 1,000 series.
-WEEKLY_SEASONAL_SHARE: Final = 0.5
+__all__ = ["Project", "data_gap", "open_project"]
 
 
 def open_project(path: str | Path = ".") -> Project:
@@ -56,12 +43,17 @@ def open_project(path: str | Path = ".") -> Project:
     return Project(load_config(Path(path)))
 
 
-class Project(Workspace):
-    """One review project: its KPI workspace, with the comparisons, the store of links and
-    check-ins, and the evidence of impact on top."""
+class Project:
+    """One review project: its KPI :attr:`workspace` (the exports in DuckDB) and its
+    :attr:`store` of links, check-ins and hand-added outputs, with the comparisons
+    (:mod:`reviewkit.metrics.compare`), the review model (:mod:`reviewkit.evidence.review`) and the
+    evidence (:mod:`reviewkit.evidence.alignment`, :mod:`reviewkit.evidence.impact`) over them."""
 
     def __init__(self, config: ProjectConfig) -> None:
-        super().__init__(config)
+        self.config = config
+        self.root = config.root
+        #: the exports in DuckDB and the KPI queries over them
+        self.workspace = Workspace(config)
         self._store: Store | None = None
         #: who the store records as the author of changes (default: $REVIEWKIT_USER or the OS user)
         self.actor: str | None = None
@@ -70,53 +62,95 @@ class Project(Workspace):
         return f"<reviewkit project {self.config.name!r} at {self.root}>"
 
     def close(self) -> None:
-        super().close()
+        self.workspace.close()
         if self._store is not None:
             self._store.close()
 
-    def config_files(self) -> list[Path]:
-        """reviewkit.yaml and the files it includes."""
-        data = self.config.located.data
-        included = data.get("include", []) if isinstance(data, dict) else []
-        names = [CONFIG_FILE, *(str(name) for name in included)]
-        return [self.root / name for name in dict.fromkeys(names)]
+    def __enter__(self) -> Self:
+        return self
 
-    def inputs(self) -> dict[str, Any]:
-        """What a review reads, as its snapshot records it: the content hash of every export
-        file and of the config files, by path relative to the project, the store's last event
-        id (None without a store file: opening it would create one), and for each source in a
-        SQL engine, its table or query with the rows and dates it had (a stamp, not a hash:
-        reviewkit cannot tell every change of a warehouse's table)."""
-        exports = {
-            relative(path, self.root): self.cache.digest(path)
-            for source in self.config.sources.values()
-            for path in source_files(self.config, source)
-        }
-        warehouse = {}
-        for name, source in self.config.sources.items():
-            if source.engine is not None:
-                loaded = self.source(name)
-                warehouse[name] = {
-                    "engine": source.engine,
-                    "table": source.table,
-                    "query": source.query,
-                    "rows": loaded.rows,
-                    "first": str(loaded.min_date),
-                    "last": str(loaded.max_date),
-                }
-        config = {
-            relative(path, self.root): self.cache.digest(path) for path in self.config_files()
-        }
-        last_event = None
-        store = self.config.store_location
-        if not isinstance(store, Path) or store.exists():
-            last_event = self.store.last_event_id()
-        return {
-            "exports": exports,
-            "config": config,
-            "store_last_event_id": last_event,
-            **({"warehouse": warehouse} if warehouse else {}),
-        }
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- KPIs, from the workspace ----------------------------------------------------------------
+    def kpis(
+        self,
+        metrics: Sequence[str] | None = None,
+        *,
+        grain: str = "month",
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Long table of ``period_start, period_end, period, <by...>, metric, value``
+        (:meth:`Workspace.kpis <reviewkit.metrics.workspace.Workspace.kpis>`)."""
+        return self.workspace.kpis(
+            metrics, grain=grain, start=start, end=end, filters=filters, by=by
+        )
+
+    def kpi(
+        self,
+        metric: str,
+        *,
+        grain: str = "month",
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        filters: Filters | None = None,
+        by: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """One KPI series: ``period_start, period_end, period, <by...>, value``."""
+        return self.workspace.kpi(metric, grain=grain, start=start, end=end, filters=filters, by=by)
+
+    def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
+        """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""
+        return self.workspace.kpi_table(metric, **options)
+
+    def kpi_arrow(self, metric: str, **options: Any) -> pa.Table:
+        """:meth:`kpi` as an Arrow table (quarantine counts in the schema metadata)."""
+        return self.workspace.kpi_arrow(metric, **options)
+
+    def catalogue(self) -> pd.DataFrame:
+        """The metric catalogue: name, label, description, how it is computed, format, direction."""
+        return self.workspace.catalogue()
+
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Run SQL over every declared source (each is a view named after it); pass values as
+        ``params`` (``?`` or ``$name`` placeholders), never inside ``query``."""
+        return self.workspace.sql(query, params)
+
+    def source(self, name: str) -> LoadedSource:
+        """The loaded source ``name`` (parsed or from the cache), registered as a DuckDB view."""
+        return self.workspace.source(name)
+
+    def period(
+        self,
+        text: str,
+        grain: str | None = None,
+        metrics: Iterable[str] | None = None,
+        today: dt.date | None = None,
+    ) -> Period:
+        """Parse a period (``2026-10``, ``FY2026``, ``last-month``, ``latest``...); ``latest`` is
+        the latest period every source behind ``metrics`` covers completely."""
+        return self.workspace.period(text, grain, metrics, today)
+
+    def data_through(self, metrics: Iterable[str] | None = None) -> dt.date | None:
+        """The last date all the data behind ``metrics`` (default: all metrics) reaches."""
+        return self.workspace.data_through(metrics)
+
+    def coverage(self, metrics: Iterable[str], start: dt.date, end: dt.date) -> Coverage:
+        """How completely the data behind ``metrics`` covers [start, end]."""
+        return self.workspace.coverage(metrics, start, end)
+
+    def quarantined(self, sources: Iterable[str]) -> dict[str, int]:
+        """Rows set aside per source (``on_error: quarantine``), for sources that have any."""
+        return self.workspace.quarantined(sources)
+
+    def outcome(self, outcome_id: str) -> Outcome:
+        """The declared outcome ``outcome_id`` (a QueryError naming the known ids if absent)."""
+        return self.workspace.outcome(outcome_id)
 
     # -- comparisons ----------------------------------------------------------------------------
     def compare(
@@ -130,8 +164,8 @@ class Project(Workspace):
     ) -> pd.DataFrame:
         """The period's value against the previous period and the same period a year earlier,
         with coverage, changes and flags (one row per group)."""
-        chosen = self.resolve(period, grain, [metric])
-        return comparisons.compare(self, metric, chosen, by=as_by(by), filters=filters)
+        chosen = self.workspace.resolve(period, grain, [metric])
+        return comparisons.compare(self.workspace, metric, chosen, by=as_by(by), filters=filters)
 
     def to_date(
         self,
@@ -143,10 +177,12 @@ class Project(Workspace):
     ) -> pd.DataFrame:
         """MTD, QTD and YTD (fiscal-aware) through ``as_of`` (default: the data's last date)
         against the same dates a year earlier."""
-        day = as_date(as_of, "as_of") if as_of is not None else self.data_through([metric])
+        day = (
+            as_date(as_of, "as_of") if as_of is not None else self.workspace.data_through([metric])
+        )
         if day is None:
             raise QueryError(f"metric '{metric}' has no data yet")
-        return comparisons.to_date(self, metric, day, by=as_by(by), filters=filters)
+        return comparisons.to_date(self.workspace, metric, day, by=as_by(by), filters=filters)
 
     def trailing(
         self,
@@ -160,8 +196,10 @@ class Project(Workspace):
     ) -> pd.DataFrame:
         """The ``count`` periods ending with ``period``, each beside the same period a year
         earlier (e.g. the last 6 weeks, the last 12 months)."""
-        chosen = self.resolve(period, grain, [metric])
-        return comparisons.trailing(self, metric, chosen, count, by=as_by(by), filters=filters)
+        chosen = self.workspace.resolve(period, grain, [metric])
+        return comparisons.trailing(
+            self.workspace, metric, chosen, count, by=as_by(by), filters=filters
+        )
 
     def wbr(
         self,
@@ -175,10 +213,10 @@ class Project(Workspace):
         day = (
             as_date(week_ending, "week_ending")
             if week_ending is not None
-            else self.period("latest", "week", [metric]).end
+            else self.workspace.period("latest", "week", [metric]).end
         )
         assert day is not None
-        return comparisons.wbr(self, metric, day, filters=filters)
+        return comparisons.wbr(self.workspace, metric, day, filters=filters)
 
     def scorecard(
         self,
@@ -192,11 +230,11 @@ class Project(Workspace):
         """One row per metric with value, comparisons, target, status and flags; ``team`` keeps
         that team's rows (the `team` dimension) and uses that team's targets."""
         names = list(metrics) if metrics is not None else list(self.config.metrics)
-        chosen = self.resolve(period, grain, names)
+        chosen = self.workspace.resolve(period, grain, names)
         wanted = dict(filters or {})
         if team is not None:
             wanted["team"] = team
-        return comparisons.scorecard(self, chosen, metrics=names, filters=wanted)
+        return comparisons.scorecard(self.workspace, chosen, metrics=names, filters=wanted)
 
     # -- the review model: outcomes, outputs, links, check-ins -----------------------------------
     @property
@@ -208,7 +246,7 @@ class Project(Workspace):
 
     def outcomes(self) -> pd.DataFrame:
         """The outcomes declared in reviewkit.yaml, parents before children."""
-        return review.outcome_frame(self)
+        return review.outcome_frame(self.workspace)
 
     def outputs(
         self,
@@ -221,7 +259,7 @@ class Project(Workspace):
     ) -> pd.DataFrame:
         """Delivered outputs (export and hand-added) with the outcomes each is linked to."""
         return review.outputs(
-            self,
+            self.workspace,
             self.store,
             start=as_date(start, "start"),
             end=as_date(end, "end"),
@@ -309,13 +347,15 @@ class Project(Workspace):
     ) -> pd.DataFrame:
         """One row per outcome (optionally of one team): its KPI's value for the period, changes,
         target to date, status proposed from the numbers, and flags."""
-        chosen = self.resolve(period, None, list({o.metric for o in self.config.outcomes.values()}))
+        chosen = self.workspace.resolve(
+            period, None, list({o.metric for o in self.config.outcomes.values()})
+        )
         rows = []
         for outcome in self.config.outcomes.values():
             if team is not None and outcome.team != team:
                 continue
             card = comparisons.scorecard(
-                self,
+                self.workspace,
                 chosen,
                 metrics=[outcome.metric],
                 filters=dict(outcome.filters),
@@ -348,7 +388,7 @@ class Project(Workspace):
         """Record an outcome's check-in for a review period. The status is proposed from the
         numbers (the outcome's KPI against its target to date); pass ``status`` to override."""
         outcome = self.outcome(outcome_id)
-        chosen = self.resolve(period, None, [outcome.metric])
+        chosen = self.workspace.resolve(period, None, [outcome.metric])
         proposed = self.proposed_status(outcome_id, chosen)
         chosen_status = status or (proposed if proposed != "n/a" else None)
         if chosen_status is None:
@@ -370,9 +410,9 @@ class Project(Workspace):
     def proposed_status(self, outcome_id: str, period: str | Period) -> str:
         """on track / at risk / off track from the numbers, or n/a without a target or value."""
         outcome = self.outcome(outcome_id)
-        chosen = self.resolve(period, None, [outcome.metric])
+        chosen = self.workspace.resolve(period, None, [outcome.metric])
         card = comparisons.scorecard(
-            self,
+            self.workspace,
             chosen,
             metrics=[outcome.metric],
             filters=dict(outcome.filters),
@@ -388,7 +428,7 @@ class Project(Workspace):
 
     def followups(self, period: str | Period, *, team: str | None = None) -> pd.DataFrame:
         """Decisions recorded at the previous review, for follow-up in this one."""
-        chosen = self.resolve(period, None, [])
+        chosen = self.workspace.resolve(period, None, [])
         previous = chosen.shift(-1).label
         rows = []
         for checkin in self.store.checkins(period=previous):
@@ -404,7 +444,7 @@ class Project(Workspace):
     def review_gaps(self, period: str | Period, *, team: str | None = None) -> list[str]:
         """What stops the review from being complete: outcomes without a check-in, and
         off-target outcomes (at risk or off track) without a note."""
-        chosen = self.resolve(period, None, [])
+        chosen = self.workspace.resolve(period, None, [])
         recorded = {c.outcome_id: c for c in self.store.checkins(period=chosen.label)}
         gaps = []
         for outcome in self.config.outcomes.values():
@@ -424,7 +464,7 @@ class Project(Workspace):
         self, period: str | Period, *, team: str | None = None, author: str | None = None
     ) -> Review:
         """Mark the review complete; refused while :meth:`review_gaps` lists anything."""
-        chosen = self.resolve(period, None, [])
+        chosen = self.workspace.resolve(period, None, [])
         gaps = self.review_gaps(chosen, team=team)
         if gaps:
             raise ReviewkitError(
@@ -437,9 +477,9 @@ class Project(Workspace):
         self, period: str | Period = "latest", *, team: str | None = None, neglect_periods: int = 3
     ) -> aligned.Alignment:
         """Share of outputs and effort linked to an outcome per team, and neglected outcomes."""
-        chosen = self.resolve(period, None, [])
+        chosen = self.workspace.resolve(period, None, [])
         return aligned.alignment(
-            self, self.store, chosen, team=team, neglect_periods=neglect_periods
+            self.workspace, self.store, chosen, team=team, neglect_periods=neglect_periods
         )
 
     def impact(
@@ -455,7 +495,7 @@ class Project(Workspace):
         Association, not proof."""
         day = as_date(as_of, "as_of")
         if isinstance(link, str) and outcome_id is None:
-            return impacts.outcome_impact(self, self.store, link, as_of=day)
+            return impacts.outcome_impact(self.workspace, self.store, link, as_of=day)
         if isinstance(link, str):
             assert outcome_id is not None
             found = self.store.links(outcome_id=outcome_id, output_id=link)
@@ -465,30 +505,24 @@ class Project(Workspace):
                     "(project.link)"
                 )
             link = found[0]
-        return impacts.link_impact(self, self.store, link, as_of=day)
-
-    def changes_since_review(self, *, team: str | None = None) -> list[Event]:
-        """What changed in the store (links, check-ins, outputs) since the last completed
-        review (of ``team``, or of the whole organisation); everything if there was none."""
-        done = [r for r in self.store.reviews() if r.team == team]
-        if not done:
-            return self.store.events()
-        return self.store.changes_since(max(r.completed_at for r in done))
+        return impacts.link_impact(self.workspace, self.store, link, as_of=day)
 
     def outcome_impact(
         self, outcome_id: str, *, as_of: dt.date | str | None = None
     ) -> pd.DataFrame:
         """Every link of an outcome with its verdict; ``attrs["rollup"]`` counts verdicts."""
-        return impacts.outcome_impact(self, self.store, outcome_id, as_of=as_date(as_of, "as_of"))
+        return impacts.outcome_impact(
+            self.workspace, self.store, outcome_id, as_of=as_date(as_of, "as_of")
+        )
 
     def team_impact(
         self, team: str, period: str | Period = "latest", *, months: int = 12
     ) -> dict[str, Any]:
         """Share of a team's effort delivered in the ``months`` up to ``period`` that went into
         outputs whose linked KPI moved as hypothesised."""
-        chosen = self.resolve(period, None, [])
+        chosen = self.workspace.resolve(period, None, [])
         start = period_containing(chosen.end, "month", self.config.calendar).shift(1 - months)
-        return impacts.team_impact(self, self.store, team, start.start, chosen.end)
+        return impacts.team_impact(self.workspace, self.store, team, start.start, chosen.end)
 
     def export_links(self, path: Path) -> list[Path]:
         """Write every live link and check-in to ``path`` (.yaml, .yml or .csv, see
@@ -532,244 +566,6 @@ def data_gap(project: Project, month: Period, team: str | None = None) -> str | 
         f"so this review shows no values or statuses; {last.label} is the latest month with "
         "data."
     )
-
-
-def check_project(path: str | Path = ".") -> list[Problem]:
-    """Every problem with a project: its config, each export, and each metric expression."""
-    try:
-        config = load_config(Path(path))
-    except ConfigError as exc:
-        return list(exc.problems) or [Problem(str(Path(path) / CONFIG_FILE), str(exc))]
-    problems: list[Problem] = []
-    with Project(config) as project:
-        for name in config.sources:
-            try:
-                loaded = project.source(name)
-            except DataError as exc:
-                problems.extend(exc.problems)
-                # the headline says what the problems mean for the source and what to do
-                problems.append(
-                    Problem(
-                        config.located.path,
-                        str(exc).splitlines()[0].rstrip(":"),
-                        config.line_of("sources", name),
-                        key=f"sources.{name}",
-                    )
-                )
-                continue
-            problems.extend(
-                Problem(p.path, p.message, p.line, p.col, p.key, severity="warning")
-                for p in loaded.rejected
-            )
-            if loaded.quarantined:
-                problems.append(
-                    Problem(
-                        config.located.path,
-                        f"{loaded.quarantined} row(s) of source '{name}' are quarantined "
-                        "(on_error: quarantine); they are left out of every KPI and counted in "
-                        "its output",
-                        config.line_of("sources", name, "on_error"),
-                        key=f"sources.{name}.on_error",
-                        severity="warning",
-                    )
-                )
-        problems.extend(_check_metrics(project))
-        problems.extend(_check_outputs(project))
-        problems.extend(_check_blank_runs(project))
-        problems.extend(_check_rollups(config))
-    return problems
-
-
-def _check_rollups(config: ProjectConfig) -> list[Problem]:
-    """A ratio of a monthly snapshot's counts (a rate such as retention) without ``rollup:``
-    has no value over a quarter or a year: say so before a review shows n/a there."""
-    problems = []
-    for name, metric in config.metrics.items():
-        source = monthly_rate(config, name)
-        if source is None or metric.rollup:
-            continue
-        line, col = config.located.where(("metrics", name))
-        problems.append(
-            Problem(
-                config.located.path,
-                f"metric '{name}' is a ratio of the monthly snapshot '{source}' (a monthly "
-                "rate): over a quarter or a year it has no value, since summed snapshots make no "
-                "rate; add `rollup: average_of_periods` to show its average monthly rate there",
-                line,
-                col,
-                key=f"metrics.{name}",
-                severity="warning",
-            )
-        )
-    return problems
-
-
-def _check_blank_runs(project: Project) -> list[Problem]:
-    """A column that metrics aggregate and that is blank from some date on, over two days or
-    more (an export that lists the days ahead, or whose last days are not filled in yet): those
-    days are missing for its metrics, never zero, which the analyst should know before a review
-    says so. (A last day alone is usually one not filled in yet: the review flags it as in
-    progress.)"""
-    config = project.config
-    aggregated = {(m.source, value_column(m)) for m in config.metrics.values()}
-    problems = []
-    for name in project._loaded:
-        source = config.sources[name]
-        day = f"CAST({quote_ident(source.date.column)} AS DATE)"
-        for column, _ in source.values:
-            if (name, column) not in aggregated:
-                continue
-            valued = (
-                f"(SELECT max({day}) FROM {quote_ident(name)} "
-                f"WHERE {quote_ident(column)} IS NOT NULL)"
-            )
-            ((first, rows, days),) = project.source_rows(
-                name,
-                f"SELECT min({day}), count(*), count(DISTINCT {day}) FROM {quote_ident(name)} "
-                f"WHERE {day} > coalesce({valued}, DATE '0001-01-01')",
-            )
-            if days < 2:
-                continue
-            line, col = config.located.where(("sources", name, "values", column))
-            problems.append(
-                Problem(
-                    config.located.path,
-                    f"source '{name}': {column} is blank from {first} on: {rows} row(s); "
-                    "reviews will treat those days as missing (not zero) until it is filled in",
-                    line,
-                    col,
-                    key=f"sources.{name}.values.{column}",
-                    severity="warning",
-                )
-            )
-    return problems
-
-
-def _check_outputs(project: Project) -> list[Problem]:
-    """The outputs mapping names columns the export must really have (text columns such as the
-    id and title are not declared under the source, so only the file can tell), and each
-    output's id must be there (a title or team missing is a warning: the row still counts)."""
-    spec = project.config.outputs
-    if spec is None or spec.source not in project._loaded:
-        return []
-    columns = set(project.columns(spec.source))
-    problems = []
-    for key in ("id", "title", "team", "type", "effort", "url", "labels"):
-        name = getattr(spec, key)
-        if name is not None and name not in columns:
-            line, col = project.config.located.where(("outputs", key))
-            problems.append(
-                Problem(
-                    project.config.located.path,
-                    f"source '{spec.source}' has no column '{name}'; its columns are: "
-                    + ", ".join(sorted(columns)),
-                    line,
-                    col,
-                    key=f"outputs.{key}",
-                )
-            )
-    if problems:
-        return problems
-    loaded = project._loaded[spec.source]
-    return [
-        *blank_rows(
-            loaded,
-            spec.id,
-            f"column '{spec.id}' is blank, so this output has no id to link it by; fill it in "
-            "(or remove the row)",
-            key="outputs.id",
-        ),
-        *blank_rows(
-            loaded,
-            spec.title,
-            f"column '{spec.title}' is blank, so this output is shown without a title; fill it in",
-            key="outputs.title",
-            severity="warning",
-        ),
-        *blank_rows(
-            loaded,
-            spec.team,
-            f"column '{spec.team}' is blank, so this output counts for no team in alignment; fill "
-            "it in",
-            key="outputs.team",
-            severity="warning",
-        ),
-    ]
-
-
-def _check_metrics(project: Project) -> list[Problem]:
-    """Bind every base metric against its loaded source, so a bad expression or column is named
-    with its line in reviewkit.yaml instead of failing later in a report."""
-    config = project.config
-    problems = []
-    for name, metric in config.metrics.items():
-        if metric.derived or metric.source not in project._loaded:
-            continue
-        request = KpiRequest(metrics=(name,), grain="month")
-        key = "expression" if metric.expression else "column"
-        line, col = config.located.where(("metrics", name, key))
-        try:
-            columns = project.columns(metric.source or "")
-            if metric.column and metric.column not in columns:
-                raise QueryError(
-                    f"source '{metric.source}' has no column '{metric.column}'; its columns are: "
-                    + ", ".join(columns)
-                )
-            compute_kpis(project._con, config, request, project._loaded, project.results)
-        except ReviewkitError as exc:
-            problems.append(
-                Problem(
-                    config.located.path,
-                    str(exc),
-                    line,
-                    col,
-                    key=f"metrics.{name}.{key}",
-                )
-            )
-            continue
-        if metric.agg in ("first", "last") and config.sources[metric.source].date.grain == "day":
-            problems.extend(_check_weekday_level(project, name))
-    return problems
-
-
-def _check_weekday_level(project: Project, name: str) -> list[Problem]:
-    """A `first`/`last` level of a weekly-seasonal daily series compares one weekday with
-    another from month to month (the sample's active users fell 66% in a month that ended on a
-    Saturday): warn, with the days compared, unless the weekday barely moves the series."""
-    config = project.config
-    metric = config.metrics[name]
-    share = weekday_share(project.source_rows, config, name)
-    if share is None or share < WEEKLY_SEASONAL_SHARE:
-        return []
-
-    def boundary(period: Period) -> dt.date:
-        return period.end if metric.agg == "last" else period.start
-
-    # Reviews compare months (weeks, and their year ago 364 days back, keep weekdays aligned).
-    # Months' last days share a weekday only across a 28-day February (first days: from one), so
-    # of the latest month's MoM and the one before, at least one compares different weekdays.
-    latest = project.period("latest", "month", [name])
-    current, base = next(
-        (p, p.shift(-1))
-        for p in (latest, latest.shift(-1))
-        if boundary(p).weekday() != boundary(p.shift(-1)).weekday()
-    )
-    day, other = boundary(current), boundary(base)
-    line, col = config.located.where(("metrics", name, "agg"))
-    return [
-        Problem(
-            config.located.path,
-            f"daily values of '{metric.column}' vary by weekday (the weekday explains "
-            f"{share:.0%} of their day-to-day variation), so `agg: {metric.agg}` compares "
-            f"{day} ({day:%A}) with {other} ({other:%A}) in {current.label}'s MoM: a weekday "
-            "effect, not a change; use `agg: daily_mean` (the average of the daily totals), or "
-            f"review it by week (`--grain week`), whose {metric.agg} days share a weekday",
-            line,
-            col,
-            key=f"metrics.{name}.agg",
-            severity="warning",
-        )
-    ]
 
 
 def _decision(value: Decision | Mapping[str, Any]) -> Decision:

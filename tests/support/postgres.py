@@ -171,10 +171,10 @@ def copy_to_postgres(project: Project, url: str) -> None:
         conn.execute("CREATE SCHEMA analytics")
         for name in project.config.sources:
             project.source(name)
-            columns = project.query(f'DESCRIBE SELECT * FROM "{name}"')
+            columns = project.workspace.query(f'DESCRIBE SELECT * FROM "{name}"')
             ddl = ", ".join(f'"{c[0]}" {PG_TYPES[str(c[1])]}' for c in columns)
             conn.execute(f'CREATE TABLE analytics."{name}" ({ddl})')
-            rows = project.query(f'SELECT * FROM "{name}"')
+            rows = project.workspace.query(f'SELECT * FROM "{name}"')
             with (
                 conn.cursor() as cursor,
                 cursor.copy(f'COPY analytics."{name}" FROM STDIN') as copy,

@@ -17,7 +17,7 @@ def check(project: Path) -> None:
     Prints one `path:line[:col]: message` line per problem and exits 1 when there is an error;
     exits 0 when clean (warnings, such as quarantined rows, are printed but do not fail).
     """
-    from reviewkit.project import check_project  # noqa: PLC0415 (keep --help fast)
+    from reviewkit.check import check_project  # noqa: PLC0415 (keep --help fast)
 
     problems = check_project(project)
     errors = [p for p in problems if p.severity == "error"]

@@ -1,8 +1,8 @@
 """The KPI workspace: a project's config, its exports loaded into DuckDB, and KPI queries over them.
 
 The comparisons, the review model and the evidence take a :class:`Workspace`;
-:class:`reviewkit.project.Project` is the facade analysts use, adding the store, the comparisons
-and the review on top.
+:class:`reviewkit.project.Project` is the facade analysts use: it holds a workspace and the store,
+and calls the comparisons, the review and the evidence with them.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Workspace:
         )
         for name in used:
             self.source(name)
-        frame = compute_kpis(self._con, self.config, request, self._loaded, self.results)
+        frame = self.compute(request)
         frame.attrs["quarantined"] = self.quarantined(used)
         return frame
 
@@ -268,7 +268,17 @@ class Workspace:
             windows=tuple(windows),
         )
         self._load_for(metrics)
+        return self.compute(request)
+
+    def compute(self, request: KpiRequest) -> pd.DataFrame:
+        """The KPIs ``request`` asks for, over the sources loaded so far (see
+        :func:`reviewkit.metrics.catalogue.compute_kpis`)."""
         return compute_kpis(self._con, self.config, request, self._loaded, self.results)
+
+    @property
+    def loaded(self) -> dict[str, LoadedSource]:
+        """The sources loaded so far, by name (for reading)."""
+        return self._loaded
 
     def resolve(self, period: str | Period, grain: str | None, metrics: Sequence[str]) -> Period:
         if isinstance(period, Period):

@@ -330,7 +330,7 @@ def data_quality(
     rows = []
     for name in project.config.sources:
         loaded = project.source(name)
-        coverage = coverage_of([project.source_dates(name)], month.start, month.end)
+        coverage = coverage_of([project.workspace.source_dates(name)], month.start, month.end)
         flags = "; ".join(coverage.flags(f"{name} {month.label}"))
         if loaded.remote is not None:  # a table in a SQL engine: no file to hash
             rows.append(
@@ -349,7 +349,7 @@ def data_quality(
             )
         for file in loaded.files:
             shown = _relative(file.path, project)
-            digest = project.cache.digest(file.path)
+            digest = project.workspace.cache.digest(file.path)
             recorded = (previous or {}).get(shown)
             rows.append(
                 {

@@ -158,7 +158,7 @@ def _observe(project: Project, alert: Alert) -> Iterator[tuple[str, _Seen]]:
         )
         day = today()
         for name in names:
-            through = project.source_dates(name).through
+            through = project.workspace.source_dates(name).through
             late = (day - through).days if through is not None else None
             stale = late is None or late >= alert.days
             since = f"since {through} ({late} days)" if through else "at all"

@@ -40,6 +40,7 @@ from reviewkit.base import clock
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.base.files import atomic_write
 from reviewkit.base.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_proof
+from reviewkit.inputs import review_inputs
 from reviewkit.present import narrative
 from reviewkit.present.widgets import (
     CheckinForm,
@@ -210,7 +211,7 @@ def first_paint(name: str, project_dir: str, **parameters: Any) -> FirstPaint | 
         _, month, _ = review_scope(project, str(given["period"]), team)
         scope = _digest({"page": name, "period": month, "team": team})[:12]
         reads = {"version": metadata.version("reviewkit"), "today": clock.today().isoformat()}
-        inputs = project.inputs()
+        inputs = review_inputs(project)
         kept = project.root / FIRST_PAINTS / f"{scope}-{_digest({**reads, **inputs})}"
         try:
             return FirstPaint(kept.with_suffix(".html").read_text(encoding="utf-8"))

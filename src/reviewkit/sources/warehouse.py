@@ -24,16 +24,25 @@ import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final
 
 import pandas as pd
 import sqlglot
 from sqlglot import exp
 
 from reviewkit.base.errors import DataError, Problem, QueryError
+from reviewkit.base.registry import Registry
 from reviewkit.config import ENGINES, ProjectConfig, Source
 
-__all__ = ["Warehouse", "WarehouseError", "WarehouseTable", "compile_sql", "table_names"]
+__all__ = [
+    "DRIVERS",
+    "Driver",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseTable",
+    "compile_sql",
+    "table_names",
+]
 
 #: Seconds to wait for an engine to accept a connection.
 CONNECT_TIMEOUT: Final = 10
@@ -96,10 +105,8 @@ def compile_sql(
             swapped[sentinel] = relations[name]
             alias = table.alias or name
             table.replace(exp.Table(this=exp.to_identifier(sentinel)).as_(alias, quoted=True))
-    if dialect == "spark":  # SQLGlot keeps EXTRACT's field as written; Spark names it so
-        for extract in tree.find_all(exp.Extract):
-            if extract.this.name.upper() == "ISODOW":
-                extract.set("this", exp.var("DAYOFWEEK_ISO"))
+    driver = _driver_of(dialect)
+    driver.adapt(tree)
     names: list[str] = []
     positional = 0
     for placeholder in list(tree.find_all(exp.Placeholder, bfs=False)):  # in the text's order
@@ -114,11 +121,9 @@ def compile_sql(
     text = tree.sql(dialect=dialect, pretty=pretty)
     for sentinel, relation in swapped.items():
         text = text.replace(sentinel, f"({relation})")
-    if dialect == "postgres":
-        text = text.replace("%", "%%")  # psycopg's placeholders are %(name)s
-    marker = "%({})s" if dialect == "postgres" else ":{}"
+    text = driver.escape(text)
     for number, name in enumerate(names):
-        text = text.replace(f"rk{nonce}p{number}x", marker.format(name))
+        text = text.replace(f"rk{nonce}p{number}x", driver.placeholder.format(name))
     return text, sorted(set(names))
 
 
@@ -133,16 +138,70 @@ def table_names(sql: str) -> set[str]:
     return {t.name for t in tree.find_all(exp.Table) if not t.db and t.name not in ctes}
 
 
-class _Driver(Protocol):
-    def execute(self, sql: str, params: Mapping[str, Any]) -> Result: ...
+class Driver:
+    """A SQL engine's driver: a connection from its URL, and what its dialect needs of SQL that
+    SQLGlot compiled (placeholders, escapes, rewrites). Each is registered in :data:`DRIVERS`
+    under its URL schemes."""
 
-    def describe(self, relation: str) -> list[tuple[str, str]]: ...
+    #: the SQLGlot dialect reviewkit's SQL is compiled to
+    dialect: ClassVar[str]
+    #: a bound parameter in the compiled SQL, ``{}`` its name
+    placeholder: ClassVar[str] = ":{}"
 
-    def close(self) -> None: ...
+    def __init__(self, url: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def adapt(cls, tree: exp.Expr) -> None:
+        """Rewrite parsed SQL where SQLGlot's output in the dialect is not what the engine
+        reads (in place)."""
+
+    @classmethod
+    def escape(cls, text: str) -> str:
+        """The compiled SQL as the driver must be given it (before placeholders go in)."""
+        return text
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> Result:
+        raise NotImplementedError
+
+    def describe(self, relation: str) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
-class _Postgres:
+def _check_engine(scheme: str, driver: type[Driver]) -> None:
+    """A driver's scheme must be one that config accepts in ``engine:`` URLs (its ENGINES, the
+    one list of them), for the dialect the driver compiles to."""
+    if ENGINES.get(scheme) != driver.dialect:
+        raise ValueError(
+            f"cannot register {driver.__name__} for {scheme}://: reviewkit.config.ENGINES must "
+            f"map {scheme!r} to its dialect {driver.dialect!r} (the schemes config accepts)"
+        )
+
+
+#: The SQL engines' drivers by URL scheme: a new engine is a :class:`Driver` in a module of its
+#: own, registered with ``@DRIVERS.register(scheme)`` (or named by an entry point of the group
+#: ``reviewkit.engines``), its scheme and dialect added to :data:`reviewkit.config.ENGINES`.
+DRIVERS: Final = Registry[type[Driver]]("reviewkit.engines", _check_engine)
+
+
+def _driver_of(dialect: str) -> type[Driver]:
+    """The driver compiling to ``dialect``."""
+    for scheme in list(ENGINES):
+        driver = DRIVERS.get(scheme)
+        if driver is not None and driver.dialect == dialect:
+            return driver
+    raise QueryError(f"no SQL engine speaks the dialect {dialect!r}")
+
+
+@DRIVERS.register("postgresql", "postgres")
+class _Postgres(Driver):
     """psycopg, one autocommit connection in read-only transactions, dates in UTC."""
+
+    dialect = "postgres"
+    placeholder = "%({})s"
 
     def __init__(self, url: str) -> None:
         import psycopg  # noqa: PLC0415 (only for projects with such sources)
@@ -157,6 +216,10 @@ class _Postgres:
         self._con.adapters.register_loader("numeric", psycopg.types.numeric.FloatLoader)
         self._con.execute("SET default_transaction_read_only = on")
         self._con.execute("SET TIME ZONE 'UTC'")
+
+    @classmethod
+    def escape(cls, text: str) -> str:
+        return text.replace("%", "%%")  # psycopg's placeholders are %(name)s
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> Result:
         try:
@@ -183,9 +246,18 @@ class _Postgres:
         self._con.close()
 
 
-class _Spark:
+@DRIVERS.register("spark")
+class _Spark(Driver):
     """A pyspark session: ``spark://local`` runs Spark in this process (2 threads),
     ``spark://host:7077`` connects to a standalone cluster."""
+
+    dialect = "spark"
+
+    @classmethod
+    def adapt(cls, tree: exp.Expr) -> None:
+        for extract in tree.find_all(exp.Extract):  # SQLGlot keeps EXTRACT's field as written
+            if extract.this.name.upper() == "ISODOW":  # and Spark names it so
+                extract.set("this", exp.var("DAYOFWEEK_ISO"))
 
     def __init__(self, url: str) -> None:
         try:
@@ -235,13 +307,18 @@ class Warehouse:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.dialect = ENGINES[urllib.parse.urlsplit(url).scheme]
-        self._driver: _Driver | None = None
+        scheme = urllib.parse.urlsplit(url).scheme
+        kind = DRIVERS.get(scheme)
+        if kind is None:  # config checked the scheme against ENGINES: a driver is missing
+            raise QueryError(f"no driver is registered for {scheme}:// engines")
+        self.kind = kind
+        self.dialect = kind.dialect
+        self._driver: Driver | None = None
 
-    def driver(self, source: str) -> _Driver:
+    def driver(self, source: str) -> Driver:
         if self._driver is None:
             try:
-                self._driver = _Spark(self.url) if self.dialect == "spark" else _Postgres(self.url)
+                self._driver = self.kind(self.url)
             except WarehouseError as exc:
                 raise DataError(f"source '{source}': {exc}") from None
             except Exception as exc:  # the driver's own connection errors

@@ -24,6 +24,7 @@ from typing import Any
 
 from reviewkit.base.errors import ReviewkitError, shown_path
 from reviewkit.base.files import relative, replacing
+from reviewkit.inputs import config_files
 from reviewkit.project import Project
 from reviewkit.sources.cache import SourceCache
 from reviewkit.sources.loading import source_files
@@ -90,7 +91,7 @@ def view_layout(project: Project, inputs: Mapping[str, Any]) -> dict[str, str] |
         if not Path(source.path).is_absolute()
         for path in source_files(project.config, source)
     ]
-    files += [path for path in project.config_files() if path.is_relative_to(root)]
+    files += [path for path in config_files(project.config) if path.is_relative_to(root)]
     store = project.config.store_location  # a file: root / the configured path
     if (
         isinstance(store, Path)
@@ -126,7 +127,7 @@ def frozen_view(
 
     The view is kept under :data:`VIEWS`, named after what it holds and whose it is (the
     project's absolute path and store): runs on the same inputs share it (their pages come out
-    the same, and its files are hashed once, here), and an executed notebook's ``project``
+    the same, and its files are hashed once, here), and an executed notebook's ``project_dir``
     parameter stays a folder with what it read. A view that is not whole or not this project's
     (a project copied with its ``.reviewkit``, a view left half-built) is built again in
     ``scratch`` and renamed into place, so it is whole or absent."""

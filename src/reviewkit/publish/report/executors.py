@@ -26,17 +26,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar
 
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.base.kernels import WarmKernel
+from reviewkit.base.registry import Registry, scheme_of
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "EXECUTORS",
     "DaskExecutor",
     "Executor",
+    "ExecutorKind",
     "Finished",
     "KernelWorker",
     "LocalExecutor",
@@ -118,6 +121,10 @@ Ready = Callable[[], str]
 class Executor(Protocol):
     """Where reviews run; used in a ``with`` block (a cluster's executor connects there)."""
 
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *_: object) -> None: ...
+
     def run(
         self,
         tasks: Sequence[Task[T]],
@@ -134,29 +141,44 @@ class Executor(Protocol):
         ...
 
 
-def executor_for(spec: str, jobs: int | None) -> LocalExecutor | DaskExecutor:
-    """The executor ``--executor`` names: ``local`` (``jobs`` threads, default one per CPU)
-    or ``dask://host:port`` (the cluster's workers; ``jobs`` is then refused)."""
-    if spec == "local":
-        return LocalExecutor(jobs)
-    found = _DASK_URL.fullmatch(spec)
-    if found is None:
+class ExecutorKind(Protocol):
+    """An executor class as :data:`EXECUTORS` holds it: made from what ``--executor`` says."""
+
+    def from_spec(self, spec: str, jobs: int | None) -> Executor:
+        """The executor ``spec`` names (``jobs``: ``--jobs``, None when not given); raises
+        :class:`ReviewkitError` when it cannot be one."""
+        ...
+
+
+#: The executors by the scheme of ``--executor`` (``local``, ``dask://...``): a new one is a class
+#: with ``from_spec`` in a module of its own, registered with ``@EXECUTORS.register(scheme)``
+#: (or named by an entry point of the group ``reviewkit.executors``).
+EXECUTORS: Final = Registry[ExecutorKind]("reviewkit.executors")
+
+
+def executor_for(spec: str, jobs: int | None) -> Executor:
+    """The executor ``--executor`` names, by its scheme in :data:`EXECUTORS`: ``local``
+    (``jobs`` threads, default one per CPU) or ``dask://host:port`` (the cluster's workers;
+    ``jobs`` is then refused)."""
+    kind = EXECUTORS.get(scheme_of(spec))
+    if kind is None:
         raise ReviewkitError(f"--executor {spec!r} is not an executor: use {FORMS}")
-    if jobs is not None:
-        raise ReviewkitError(
-            f"--jobs sets the threads of --executor local; with --executor {spec} as many "
-            "reviews run at once as the cluster's workers have threads (`dask worker "
-            "--nthreads N`): leave out --jobs"
-        )
-    return DaskExecutor(spec, f"tcp://{found['host']}:{found['port']}")
+    return kind.from_spec(spec, jobs)
 
 
+@EXECUTORS.register("local")
 class LocalExecutor:
     """``workers`` threads of this process (default one per CPU), each with a warm kernel: a
     kernel start and the imports are paid once per worker, not once per review."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers
+
+    @classmethod
+    def from_spec(cls, spec: str, jobs: int | None) -> LocalExecutor:
+        if spec != "local":
+            raise ReviewkitError(f"--executor {spec!r} is not an executor: use {FORMS}")
+        return cls(jobs)
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -206,6 +228,7 @@ class LocalExecutor:
             thread.join()
 
 
+@EXECUTORS.register("dask")
 class DaskExecutor:
     """The workers of the Dask cluster whose scheduler is at ``address`` (``tcp://host:port``).
     Each worker thread keeps a warm kernel from one review to the next (:func:`_execute_here`),
@@ -217,6 +240,19 @@ class DaskExecutor:
     def __init__(self, spec: str, address: str) -> None:
         self.spec, self.address = spec, address
         self._client: Client | None = None
+
+    @classmethod
+    def from_spec(cls, spec: str, jobs: int | None) -> DaskExecutor:
+        found = _DASK_URL.fullmatch(spec)
+        if found is None:
+            raise ReviewkitError(f"--executor {spec!r} is not an executor: use {FORMS}")
+        if jobs is not None:
+            raise ReviewkitError(
+                f"--jobs sets the threads of --executor local; with --executor {spec} as many "
+                "reviews run at once as the cluster's workers have threads (`dask worker "
+                "--nthreads N`): leave out --jobs"
+            )
+        return cls(spec, f"tcp://{found['host']}:{found['port']}")
 
     def __enter__(self) -> DaskExecutor:
         """Connect to the scheduler (a clear error if it is unreachable or has no workers)."""

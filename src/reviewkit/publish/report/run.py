@@ -32,7 +32,9 @@ from reviewkit.base.errors import ReviewkitError, permission_denied, shown_path
 from reviewkit.base.files import NO_SPACE, TEMPORARY, atomic_write, cannot_write
 from reviewkit.base.resources import notebooks_dir
 from reviewkit.base.urls import is_url, shown_url
-from reviewkit.project import Project, check_project, data_gap, open_project
+from reviewkit.check import check_project
+from reviewkit.inputs import review_inputs
+from reviewkit.project import Project, data_gap, open_project
 from reviewkit.publish.report.archive import FROZEN, VIEWS, freeze, frozen_view, view_layout
 from reviewkit.publish.report.executors import Executor, KernelWorker, Ready, executor_for
 from reviewkit.publish.report.index import write_index
@@ -243,11 +245,11 @@ def _run_reports(
                 )
             through = project.data_through()
             wanted = _teams(project, teams)
-            inputs = project.inputs()
+            inputs = review_inputs(project)
             name = project.config.name
             live = project.config.live_url
             root = project.root
-            inputs["notebook_sha256"] = project.cache.digest(source)
+            inputs["notebook_sha256"] = project.workspace.cache.digest(source)
             read = {**inputs["exports"], **inputs["config"]}
             freeze(
                 root,
@@ -255,7 +257,7 @@ def _run_reports(
                 | {source: inputs["notebook_sha256"]},
             )
             store = project.config.store_location
-            cache = project.cache
+            cache = project.workspace.cache
             layout = view_layout(project, inputs)
         directory = place.reports / label
         try:
@@ -534,7 +536,7 @@ class Job:
     @property
     def parameters(self) -> dict[str, str]:
         return {
-            "project": str(self.root),
+            "project_dir": str(self.root),
             "period": self.period,
             "team": self.team,
             "previous": self.previous,
@@ -551,11 +553,14 @@ class Job:
                 # papermill's own cwd= would chdir this whole process while the review runs,
                 # under the feet of the other workers.
                 kernel = worker.kernel(self.view or self.root)
+                notebook = self.frozen_notebook or self.notebook
                 kernel.fresh()
                 papermill.execute_notebook(
-                    str(self.frozen_notebook or self.notebook),
+                    str(notebook),
                     str(executed),
-                    parameters={**self.parameters, "project": str(self.view or self.root)},
+                    parameters=named_for(
+                        notebook, {**self.parameters, "project_dir": str(self.view or self.root)}
+                    ),
                     kernel_name="python3",
                     execution_timeout=self.timeout,
                     progress_bar=False,
@@ -649,3 +654,15 @@ def _version() -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "failed"
+
+
+def named_for(notebook: Path, parameters: Mapping[str, str]) -> dict[str, str]:
+    """``parameters`` as ``notebook`` names them: the project folder is ``project_dir``, or
+    ``project`` in a review notebook that declares that name instead (the name before issue 31:
+    an archived notebook an old review's reproduction runs, or a project's own notebook)."""
+    import papermill  # noqa: PLC0415 (slow import, only when reports run)
+
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    if "project_dir" in declared or "project" not in declared:
+        return dict(parameters)
+    return {("project" if key == "project_dir" else key): v for key, v in parameters.items()}

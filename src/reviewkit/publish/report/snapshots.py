@@ -17,6 +17,7 @@ from typing import Any
 
 from reviewkit.base.errors import ReviewkitError, shown_path
 from reviewkit.base.files import relative
+from reviewkit.inputs import config_files, review_inputs
 from reviewkit.project import Project, open_project
 from reviewkit.publish.report.archive import INPUT_KEYS, find_recorded, place
 from reviewkit.publish.report.executors import LocalExecutor
@@ -34,7 +35,7 @@ def changes_since(snapshot_path: Path, project: Project) -> list[str]:
     if not snapshot:
         raise ReviewkitError(f"{shown_path(snapshot_path)} is not a review snapshot")
     before: dict[str, str] = snapshot.get("exports", {})
-    current = project.inputs()
+    current = review_inputs(project)
     changes = []
     for path, digest in sorted(current["exports"].items()):
         if path not in before:
@@ -114,7 +115,7 @@ def reproduce(
         )
     with open_project(project_dir) as project:
         root = project.root
-        cache = project.cache
+        cache = project.workspace.cache
         store = project.config.store_location
     folder = (out if out is not None else root / "reports" / REPRODUCED) / period
     base = folder / (team or COMPANY)
@@ -196,7 +197,7 @@ def _materialise(
         files |= config
     else:
         with open_project(root) as project:
-            current = project.config_files()
+            current = config_files(project.config)
         notes.append(
             "the snapshot does not record the config (it predates archiving): the current "
             + ", ".join(relative(p, root) for p in current)
