@@ -16,9 +16,8 @@ import reviewkit.sources.cache
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import difference_text, format_change, format_value
-
-from .conftest import SHOP_CONFIG, SHOP_ORDERS
-from .postgres import copy_to_postgres, warehouse_config
+from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
+from tests.support.postgres import copy_to_postgres, warehouse_config
 
 
 @pytest.fixture(params=["files", pytest.param("postgres", marks=pytest.mark.postgres)])
