@@ -49,8 +49,6 @@ from tests.support.review_files import normal
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "report_fixtures" / "review.ipynb"
-REVIEW = REPO / "notebooks" / "monthly_review.ipynb"
-PUBLISH = REPO / "src" / "reviewkit" / "publish.py"
 PERIOD = "2026-10"
 
 
@@ -589,10 +587,6 @@ def test_cli_pdf_needs_chromium(
     assert "Debian's chromium" in result.output
 
 
-@pytest.mark.skipif(
-    not (REVIEW.exists() and PUBLISH.exists()),
-    reason="notebooks/monthly_review.ipynb and reviewkit/publish/html.py are not written yet",
-)
 def test_the_real_review_notebook_publishes_offline_html(project: Path) -> None:
     run = run_reports(project, PERIOD, teams=["billing", ""], jobs=2)
     assert run.ok, [r.error for r in run.failed]

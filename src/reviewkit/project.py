@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from reviewkit.evidence.estimator import ImpactResult
     from reviewkit.sources.loaded import LoadedSource
-    from reviewkit.store.core import CheckIn, ImportResult, Link, ManualOutput, Review
+    from reviewkit.store.core import CheckIn, Event, ImportResult, Link, ManualOutput, Review
 
 __all__ = ["Project", "data_gap", "open_project"]
 
@@ -506,6 +506,14 @@ class Project:
                 )
             link = found[0]
         return impacts.link_impact(self.workspace, self.store, link, as_of=day)
+
+    def changes_since_review(self, *, team: str | None = None) -> list[Event]:
+        """What changed in the store (links, check-ins, outputs) since the last completed
+        review (of ``team``, or of the whole organisation); everything if there was none."""
+        done = [r for r in self.store.reviews() if r.team == team]
+        if not done:
+            return self.store.events()
+        return self.store.changes_since(max(r.completed_at for r in done))
 
     def outcome_impact(
         self, outcome_id: str, *, as_of: dt.date | str | None = None
