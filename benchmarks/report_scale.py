@@ -105,7 +105,7 @@ def cluster(workers: int) -> Iterator[str]:
         n_workers=workers,
         processes=True,
         threads_per_worker=1,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: None still means 8787, taken by any other cluster
         silence_logs=logging.ERROR,
     ) as running:
         yield running.scheduler_address.replace("tcp://", "dask://")

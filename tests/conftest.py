@@ -52,11 +52,23 @@ FIXTURE_MARKERS = {
 }
 
 
+#: The markers of what a test starts: a module with more such tests is scheduled first.
+HEAVY = frozenset({"slow", *FIXTURE_MARKERS.values()})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
             if fixture in FIXTURE_MARKERS:
                 item.add_marker(FIXTURE_MARKERS[fixture])
+    # `make test` runs the modules on two processes (pytest-xdist, --dist loadfile, in the order
+    # collected): the modules that start servers, kernels and browsers go first, so no long one
+    # is left running alone at the end. Tests keep their order inside a module.
+    weight: dict[str, int] = {}
+    for item in items:
+        heavy = any(item.get_closest_marker(name) for name in HEAVY)
+        weight[item.module.__name__] = weight.get(item.module.__name__, 0) + heavy
+    items.sort(key=lambda item: -weight[item.module.__name__])
 
 
 @pytest.fixture(scope="session")

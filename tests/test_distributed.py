@@ -62,7 +62,7 @@ def local_cluster(workers: int) -> LocalCluster:
         n_workers=workers,
         processes=True,
         threads_per_worker=1,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: None still means 8787, taken by any other cluster
         silence_logs=logging.ERROR,
     )
 
