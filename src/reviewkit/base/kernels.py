@@ -6,15 +6,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import random
+import socket
+import sys
+import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Final
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.connect import port_names
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 from traitlets.config import Config
 
-__all__ = ["KERNEL_KEY_ENV", "KERNEL_PROOF_HEADER", "WarmKernel", "kernel_config", "kernel_proof"]
+__all__ = [
+    "KERNEL_KEY_ENV",
+    "KERNEL_PROOF_HEADER",
+    "OwnPorts",
+    "WarmKernel",
+    "kernel_config",
+    "kernel_port",
+    "kernel_proof",
+]
 
 #: Where `reviewkit serve` hands its page kernels the secret they prove themselves with when they
 #: ask the server for their page's request (a random key per server run, never logged).
@@ -50,13 +64,83 @@ def kernel_config() -> Config:
     free when chosen, but another process (a second `reviewkit serve` on the host, a report run)
     can take one before the kernel binds it. With cached ports jupyter_client's restarter then
     started the kernel again on the same ports until it gave up, and the page never loaded; with
-    random ports it picks new ones for a kernel that died before it was ever up."""
+    random ports it picks new ones for a kernel that died before it was ever up. Our kernel
+    managers pick them with :class:`OwnPorts`, which makes that rare."""
     import zmq  # noqa: PLC0415 (only when kernels start)
 
     ports = {"KernelManager": {"cache_ports": False}}
     if not zmq.has("curve"):
         return Config(ports)
     return Config({"KernelManager": {**ports["KernelManager"], "transport_encryption": "auto"}})
+
+
+#: Where the OS picks the ports of ``bind(port 0)`` and of outgoing connections when it cannot
+#: say (Linux's file below): IANA's dynamic range, as macOS and Windows use it.
+EPHEMERAL: Final = (49152, 65535)
+#: How many ports below the ephemeral range our kernels' ports are taken from.
+SPAN: Final = 16384
+_handed: deque[int] = deque(maxlen=4096)  # the ports this process gave out last
+_handing = threading.Lock()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the OS hands out on its own (Linux: ``ip_local_port_range``)."""
+    if sys.platform.startswith("linux"):
+        try:
+            low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+            return int(low), int(high)
+        except (OSError, ValueError):
+            pass
+    return EPHEMERAL
+
+
+def kernel_port(ip: str) -> int:
+    """A port for a kernel's socket: free on ``ip`` now, not given out by this process lately,
+    and outside the range the OS hands out on its own.
+
+    jupyter_client binds port 0, reads the port and closes the socket; the kernel binds it a
+    second or more later, once it has started. On a busy host another process's ``bind(0)`` or
+    outgoing connection (a test suite, a browser, the server's own clients) got the same port in
+    between often enough to fail one test run in two ("Address already in use": the kernel died
+    before it was up, and a page could be handed that dead kernel). The OS never picks a port
+    below its ephemeral range by itself, so only a process choosing that exact port (another
+    reviewkit, at random in the same span) can still take it first; the restarter then starts
+    the kernel again on new ports."""
+    low, _ = ephemeral_range()
+    bottom = max(1024, low - SPAN)
+    with _handing:
+        for _ in range(200):
+            port = random.randint(bottom, low - 1)  # noqa: S311 (not a secret)
+            if port in _handed:
+                continue
+            with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
+                try:
+                    probe.bind((ip, port))
+                except OSError:
+                    continue
+            _handed.append(port)
+            return port
+    raise OSError(f"no free port for a kernel on {ip} between {bottom} and {low - 1}")
+
+
+class OwnPorts:
+    """A kernel manager (mixin) whose kernels' TCP ports come from :func:`kernel_port`, fresh
+    ones on every start (a restart with new ports too, as jupyter_client's restarter does for a
+    kernel that died before it was up). Ports set in config are kept as they are."""
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        manager: Any = self
+        if manager.transport != "tcp" or (
+            manager._connection_file_written and Path(manager.connection_file).exists()
+        ):
+            super().write_connection_file(**kwargs)  # type: ignore[misc]
+            return
+        chosen = [name for name in port_names if getattr(manager, name) <= 0]
+        for name in chosen:
+            setattr(manager, name, kernel_port(manager.ip))
+        super().write_connection_file(**kwargs)  # type: ignore[misc]
+        # ours to choose again on a restart with new ports (cleanup_random_ports)
+        manager._random_port_names = chosen
 
 
 def kernel_proof(key: str, kernel_id: str) -> str:
@@ -77,7 +161,7 @@ class _KeptClient(AsyncKernelClient):
             self._started = True
 
 
-class _KeptManager(AsyncKernelManager):
+class _KeptManager(OwnPorts, AsyncKernelManager):
     """Hands nbclient the same client for every review: nbclient, which does not own this
     kernel, asks for a client per notebook and never stops it."""
 
