@@ -1,7 +1,7 @@
 """The store on real SQLite files and a real PostgreSQL server (every test that takes the
 ``store`` fixture runs on both): entities, the event log and undo, export/import, copying a store
-between them, and several processes writing at once or being killed mid-write
-(tests/support/store_worker.py is the other side)."""
+between them, several processes writing at once or being killed mid-write
+(tests/support/store_worker.py is the other side), and several threads sharing one store."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,14 +31,17 @@ from reviewkit.base import clock
 from reviewkit.cli import main
 from reviewkit.store.core import (
     CHECKIN,
+    IMPORT_STAMPS,
     LINK,
     SCHEMA_VERSION,
     CheckIn,
     Decision,
+    Entity,
     ImportResult,
     Link,
     Store,
     StoreError,
+    convert_fields,
     store_as_of,
 )
 from reviewkit.store.files import export_links, import_links
@@ -112,15 +118,16 @@ def count(path: Path, table: str) -> int:
 def test_new_store_settings_and_schema(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "store.sqlite"
     with Store(path, actor="ana") as store:
-        conn = store._db._conn  # type: ignore[attr-defined]
-        assert conn is not None
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
-        assert {"events", "links", "checkins", "manual_outputs", "reviews"} <= tables
+        with store._db.read("checking its settings") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
+            }
+            assert {"events", "links", "checkins", "manual_outputs", "reviews"} <= tables
         store.link("A", "B")
     with Store(path, actor="bo") as again:  # reopening migrates nothing and keeps the data
         assert [link.output_id for link in again.links()] == ["A"]
@@ -1080,7 +1087,11 @@ def test_killed_at_random_points_never_loses_a_commit(tmp_path: Path, seed: int)
         time.sleep(delay)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=30)
+    # read(), not communicate(timeout=...): that reads the pipe itself and would drop the lines
+    # readline() took in with the first one (a parent late to read gets several at once)
+    with proc.stdout:
+        rest = proc.stdout.read()
+    proc.wait(timeout=30)
     acknowledged = {first, *rest.split()}
     with Store(path) as store:
         stored = {k.output_id for k in store.links()}
@@ -1091,6 +1102,155 @@ def test_killed_at_random_points_never_loses_a_commit(tmp_path: Path, seed: int)
         store.link("after-kill", "o")
     assert integrity(path) == "ok"
     print(f"\nseed {seed}: killed after {delay:.2f} s, {len(acknowledged)} commits acknowledged")
+
+
+# --- several threads --------------------------------------------------------------------------
+
+#: Seconds any thread's work may take: a deadlock fails the test instead of hanging it.
+THREADED = 60
+
+
+def test_a_store_opened_on_one_thread_is_used_from_another(location: Path | str) -> None:
+    """JupyterLab 4.6 delivers widget messages on a kernel subshell thread (issue 29): the store
+    opened on the main thread is read there twice in a row (a second key typed in a search box),
+    written there, and the main thread sees the change."""
+    with Store(location, actor="ana") as store:
+        store.link("A", "o")
+        with ThreadPoolExecutor(1, thread_name_prefix="subshell") as subshell:
+            first = subshell.submit(store.manual_outputs).result(timeout=THREADED)
+            second = subshell.submit(store.manual_outputs).result(timeout=THREADED)
+            links = subshell.submit(store.links).result(timeout=THREADED)
+            saved = subshell.submit(store.link, "B", "o").result(timeout=THREADED)
+        assert first == second == []
+        assert [k.output_id for k in links] == ["A"]
+        assert saved.author == "ana"
+        assert [k.output_id for k in store.links()] == ["A", "B"]
+        assert store.verify()
+
+
+def finished(futures: Sequence[Future[Any]], check: Callable[[], bool]) -> list[Any]:
+    """The futures' results, asserting ``check()`` on this thread until all are done; fails
+    when they take more than :data:`THREADED` seconds."""
+    deadline = time.monotonic() + THREADED
+    while not all(future.done() for future in futures):
+        assert time.monotonic() < deadline, "the threads did not finish: a deadlock?"
+        assert check()
+    return [future.result(timeout=0) for future in futures]
+
+
+def test_threads_read_and_write_one_store_at_once_and_lose_nothing(location: Path | str) -> None:
+    workers, each = 8, 20
+
+    def work(worker: int) -> int:
+        reads = 0
+        for i in range(each):
+            store.link(f"T{worker}-{i}", f"outcome-{i % 3}", hypothesis=f"thread {worker}")
+            store.checkin(f"T{worker}-outcome", "2026-10", status="at risk", note=f"save {i}")
+            mine = store.links(output_id=f"T{worker}-{i}")
+            assert [(k.hypothesis, k.author) for k in mine] == [(f"thread {worker}", "ana")]
+            assert len(store.links()) >= i + 1
+            assert store.checkins(outcome_id=f"T{worker}-outcome")[0].note == f"save {i}"
+            store.manual_outputs()
+            reads += 4
+        return reads
+
+    with Store(location, actor="ana") as store:
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(work, worker) for worker in range(workers)]
+            reads = finished(futures, store.verify)  # the main thread reads meanwhile
+        assert reads == [4 * each] * workers
+        links, checkins = store.links(), store.checkins()
+        assert {k.output_id for k in links} == {
+            f"T{w}-{i}" for w in range(workers) for i in range(each)
+        }
+        assert [(c.outcome_id, c.note) for c in checkins] == [
+            (f"T{w}-outcome", f"save {each - 1}") for w in range(workers)
+        ]
+        assert len(store.events()) == 2 * workers * each
+        assert store.verify()
+    assert counts(location) == (2 * workers * each, workers * each, workers)
+    assert not isinstance(location, Path) or integrity(location) == "ok"
+
+
+def held_import(
+    store: Store, output_id: str, *, fail: bool
+) -> tuple[threading.Event, threading.Event, Callable[[], ImportResult]]:
+    """An import that stops inside its write transaction, after its first link: returns the
+    event set once it holds the transaction, the one that lets it go on, and the import to run
+    (on another thread). ``fail``: it then fails, so the transaction must be rolled back."""
+    holding, going_on = threading.Event(), threading.Event()
+    values, _ = convert_fields(LINK.fields, {"output_id": output_id, "outcome_id": "o"})
+    stamps, _ = convert_fields(IMPORT_STAMPS, {})
+
+    def records() -> Iterator[tuple[Entity, dict[str, object], dict[str, object]]]:
+        yield LINK, values, stamps
+        holding.set()
+        assert going_on.wait(THREADED)
+        if fail:
+            raise RuntimeError("the import failed half-way")
+
+    return holding, going_on, lambda: store.merge(records(), doing="importing")
+
+
+def test_a_write_on_one_thread_never_takes_in_another_threads_statements(
+    location: Path | str,
+) -> None:
+    """One thread's write transaction is open (its first link written, not committed) while
+    another thread saves a link: that save waits for it, then commits alone; the first then
+    fails and rolls back. Only the second link is stored: nothing half-written, nothing lost."""
+    with Store(location, actor="ana") as store, ThreadPoolExecutor(2) as pool:
+        holding, going_on, half_done = held_import(store, "HALF", fail=True)
+        failing = pool.submit(half_done)
+        assert holding.wait(THREADED)
+        other = pool.submit(store.link, "OTHER", "o")
+        time.sleep(0.5)  # the save reaches the write lock held by the import
+        assert not other.done()  # and waits there
+        going_on.set()
+        with pytest.raises(RuntimeError, match="failed half-way"):
+            failing.result(timeout=THREADED)
+        assert other.result(timeout=THREADED).output_id == "OTHER"
+        assert [k.output_id for k in store.links()] == ["OTHER"]
+        assert [e.key for e in store.events()] == ["OTHER→o"]
+        assert store.verify()
+
+
+def connections(location: Path | str) -> int:
+    """How many connections reviewkit has open to the store: the PostgreSQL sessions it named,
+    or, for SQLite, whether its WAL files are still there (the last connection closed removes
+    them)."""
+    if isinstance(location, Path):
+        return sum(location.with_name(location.name + s).exists() for s in ("-wal", "-shm"))
+    with psycopg.connect(location, autocommit=True) as pg:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = 'reviewkit' AND datname = current_database()"
+        )
+        deadline = time.monotonic() + 10  # a closed session's server process ends soon after
+        while (found := pg.execute(query).fetchone()[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return int(found)
+
+
+def test_closing_closes_the_connection_of_every_thread(location: Path | str) -> None:
+    """Threads used the store at once, and one is inside a write transaction as the store is
+    closed: that transaction ends as it began (committed), nothing new starts, and every
+    connection of every thread is closed."""
+    store = Store(location, actor="ana")
+    with ThreadPoolExecutor(4) as pool:
+        started = [pool.submit(store.links) for _ in range(16)]
+        assert [len(found) for found in finished(started, lambda: True)] == [0] * 16
+        holding, going_on, held = held_import(store, "HELD", fail=False)
+        importing = pool.submit(held)
+        assert holding.wait(THREADED)
+        store.close()
+        with pytest.raises(StoreError, match="the store is closed"):
+            pool.submit(store.links).result(timeout=THREADED)
+        going_on.set()
+        assert importing.result(timeout=THREADED) == ImportResult(1, 0, 0)
+    assert connections(location) == 0
+    with Store(location) as again:
+        assert [k.output_id for k in again.links()] == ["HELD"]
+        assert again.verify()
 
 
 # --- one store for many hosts: PostgreSQL -----------------------------------------------------

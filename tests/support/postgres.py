@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -53,9 +54,30 @@ def _real_clock() -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, below the range the system hands out for port 0.
+
+    Servers that tests start bind the port some seconds after it is picked; a port from the
+    system's own range could meanwhile go to a kernel (Jupyter binds its five ports to port 0)
+    or to the other test process, and the server would fail to start (it did: "no available
+    port could be found"). Below that range only other explicit picks can take it."""
+    low = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between 10000 and {low}")
+
+
+def _ephemeral_start() -> int:
+    """Where the system's range for port 0 starts (Linux: 32768 unless configured)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 class PostgresServer:

@@ -65,8 +65,10 @@ def hold(store: Store, count: int) -> None:
             print("holding", flush=True)
             time.sleep(600)
 
-    # The store's own connection: the next link's event and row are written, its COMMIT waits.
-    store._db._conn.set_trace_callback(pause_before_commit)  # type: ignore[attr-defined]
+    # The store's one connection (idle between saves): the next link's event and row are
+    # written, its COMMIT waits.
+    (conn,) = store._db._idle
+    conn.set_trace_callback(pause_before_commit)
     store.link("half", "outcome")
 
 

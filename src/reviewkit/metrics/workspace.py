@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Self
 
@@ -49,13 +50,18 @@ class Workspace:
         self.cache = SourceCache(self.root / ".reviewkit" / "cache")
         self.results = ResultCache(self.cache.directory / "results")
         self._con: duckdb.DuckDBPyConnection = connect()
+        #: one thread at a time on the connection and the caches: DuckDB refuses a call on a
+        #: connection busy with another ("connection is busy with another call"), and a
+        #: JupyterLab kernel runs widget callbacks on a thread of their own while a cell queries
+        self._lock = threading.RLock()
         self._loaded: dict[str, LoadedSource] = {}
         self._dates: dict[tuple[str, str | None], SourceDates] = {}
         #: the SQL engines of sources declared with ``engine:``, by URL
         self._warehouses: dict[str, Warehouse] = {}
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:
+            self._con.close()
         for warehouse in self._warehouses.values():
             warehouse.close()
 
@@ -68,6 +74,10 @@ class Workspace:
     # -- sources ------------------------------------------------------------------------------
     def source(self, name: str) -> LoadedSource:
         """The loaded source ``name`` (parsed or from the cache), registered as a DuckDB view."""
+        with self._lock:
+            return self._source(name)
+
+    def _source(self, name: str) -> LoadedSource:
         if name not in self.config.sources:
             raise QueryError(
                 f"unknown source '{name}'; sources are: {', '.join(self.config.sources)}"
@@ -273,7 +283,8 @@ class Workspace:
     def compute(self, request: KpiRequest) -> pd.DataFrame:
         """The KPIs ``request`` asks for, over the sources loaded so far (see
         :func:`reviewkit.metrics.catalogue.compute_kpis`)."""
-        return compute_kpis(self._con, self.config, request, self._loaded, self.results)
+        with self._lock:
+            return compute_kpis(self._con, self.config, request, self._loaded, self.results)
 
     @property
     def loaded(self) -> dict[str, LoadedSource]:
@@ -314,14 +325,16 @@ class Workspace:
         if loaded.remote is not None:
             frame = loaded.remote.df(sql, params or {})
             return list(frame.itertuples(index=False, name=None))
-        return self._con.execute(sql, params or {}).fetchall()
+        with self._lock:
+            return self._con.execute(sql, params or {}).fetchall()
 
     def columns(self, name: str) -> list[str]:
         """The columns of source ``name`` as queries see them."""
         loaded = self.source(name)
         if loaded.remote is not None:
             return list(loaded.remote.columns)
-        described = self._con.execute(f"DESCRIBE SELECT * FROM {quote_ident(name)}").fetchall()
+        with self._lock:
+            described = self._con.execute(f"DESCRIBE SELECT * FROM {quote_ident(name)}").fetchall()
         return [str(row[0]) for row in described]
 
     # -- exploration --------------------------------------------------------------------------
@@ -329,7 +342,8 @@ class Workspace:
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         """Rows of reviewkit's own SQL over the loaded sources (library use; see :meth:`sql`)."""
-        return self._con.execute(sql, params or []).fetchall()
+        with self._lock:
+            return self._con.execute(sql, params or []).fetchall()
 
     def sql(
         self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
@@ -346,7 +360,8 @@ class Workspace:
             if name not in remote:
                 self.source(name)
         try:
-            return self._con.execute(query, params or []).df()
+            with self._lock:
+                return self._con.execute(query, params or []).df()
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {str(exc).strip()}") from None
 

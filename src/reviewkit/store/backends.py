@@ -8,6 +8,20 @@ PostgreSQL's ``LOCK TABLE events``), so a transaction never fails halfway for la
 readers see one consistent snapshot and never wait for writers; every commit is durable before
 it is acknowledged; the events table refuses updates and deletes (triggers); text compares and
 sorts bytewise (PostgreSQL's columns are ``COLLATE "C"``), so both list things in one order.
+
+Any thread of the process may use a store, several at once (a JupyterLab kernel delivers widget
+messages on subshell threads, a Dask worker runs tasks on a pool of threads). Each transaction
+has a connection to itself: it takes an idle one, or opens one when none is idle, and gives it
+back when it ends, for the next transaction of any thread. So threads share a store as
+processes do, with the same guarantees: SQLite readers in WAL mode read side by side while
+writers take turns on the file's lock; in PostgreSQL each transaction has its own server
+connection, so no thread's statements can land in another thread's transaction. Not one
+connection behind a lock: a thread's read would then wait for another thread's write, even
+while that write waits up to the timeout for another process. Not a connection per thread: the
+threads of a pool come and go, and each would leave its connection open. A store keeps as many
+connections as it ran transactions at once; :meth:`Database.close` closes them all, the idle
+ones at once and one in a transaction when that transaction ends (as it would have), and no new
+transaction starts.
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,7 +50,7 @@ __all__ = [
 ]
 
 #: Version of the tables (SQLite: ``PRAGMA user_version``; PostgreSQL: ``reviewkit.meta``).
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 #: ``PRAGMA application_id`` of reviewkit's SQLite stores ("RVKT"), so another file is recognised.
 APPLICATION_ID: Final = 0x52564B54
 #: Seconds a writer waits for another writer's transaction before giving up.
@@ -144,6 +159,20 @@ _PEOPLE: Final = """CREATE TABLE people (
     added_by {text} NOT NULL,
     removed_at {text}
 ){rowid}"""
+#: Schema 3: business events (a price change, an outage, a campaign), which may move KPIs
+#: whatever the outputs: on ``start``, or from ``start`` through ``end``; ``metrics`` (the KPIs it
+#: concerns) and ``scope`` (its segment, [dimension, value] pairs) as JSON lists, empty for every
+#: KPI and the whole company. Ids come from the log, so a removed event's id is never reused.
+_BUSINESS_EVENTS: Final = """CREATE TABLE business_events (
+    "id" {integer} NOT NULL PRIMARY KEY CHECK ("id" > 0),
+    "title" {text} NOT NULL,
+    "start" {text} NOT NULL,
+    "end" {text} CHECK ("end" >= "start"),
+    "metrics" {text} NOT NULL,
+    "scope" {text} NOT NULL,
+    "author" {text} NOT NULL,
+    "created_at" {text} NOT NULL
+){rowid}"""
 _APPEND_ONLY: Final = "reviewkit events are append-only"
 _SQLITE_TYPES: Final = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -172,6 +201,7 @@ MIGRATIONS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
             BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
         ),
         (_PEOPLE.format(**_SQLITE_TYPES),),
+        (_BUSINESS_EVENTS.format(**_SQLITE_TYPES),),
     ),
     "postgresql": (
         (
@@ -186,15 +216,25 @@ MIGRATIONS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
             FOR EACH STATEMENT EXECUTE FUNCTION refuse_event_changes()""",
         ),
         (_PEOPLE.format(**_POSTGRES_TYPES),),
+        (_BUSINESS_EVENTS.format(**_POSTGRES_TYPES),),
     ),
 }
 
 
 class Database:
-    """A store's database: transactions and clear errors. ``shown`` names it in messages."""
+    """A store's database: transactions and clear errors. ``shown`` names it in messages.
+    Its connections are pooled, so that any thread may use it (the module's docstring)."""
 
     dialect: str
     shown: str
+    #: how to open the store again, for the message of a closed one
+    reopen: str
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: connections no transaction is using
+        self._idle: list[Any] = []
+        self._closed = False
 
     def write(self, doing: str) -> contextlib.AbstractContextManager[Connection]:
         """One write transaction (``doing`` says what for, in errors); any error rolls it back."""
@@ -205,7 +245,40 @@ class Database:
         raise NotImplementedError
 
     def close(self) -> None:
+        """Close the idle connections now and the others as their transaction ends; refuse
+        new transactions (idempotent)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._discard(conn)
+
+    def _idle_connection(self) -> Any:
+        """An idle connection for a transaction to take, or None (then it opens one)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(
+                    f"{self.shown}: the store is closed; open it again with {self.reopen}"
+                )
+            return self._idle.pop() if self._idle else None
+
+    def _give_back(self, conn: Any) -> None:
+        """``conn``'s transaction has ended: keep it for the next one, or close it when the
+        store was closed meanwhile or it cannot serve again (broken, or still in a
+        transaction that could not be rolled back)."""
+        with self._lock:
+            if not self._closed and self._reusable(conn):
+                self._idle.append(conn)
+                return
+        self._discard(conn)
+
+    def _reusable(self, conn: Any) -> bool:
         raise NotImplementedError
+
+    @staticmethod
+    def _discard(conn: Any) -> None:
+        with contextlib.suppress(Exception):  # a connection the server dropped is gone anyway
+            conn.close()
 
     def events_follow_ids(self, conn: Connection) -> None:
         """After events were inserted with their ids given: new events number after them."""
@@ -236,24 +309,31 @@ def _sqlite_busy(exc: sqlite3.Error) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+class _SqliteConnection(sqlite3.Connection):
+    """A connection that knows which file it opened, and whether that file was writable."""
+
+    #: (device, inode) of the file
+    identity: tuple[int, int]
+    writable: bool
+
+
 class SqliteDatabase(Database):
     """A store in one SQLite file shared by processes, in WAL mode.
 
-    Before every read and write the file is checked to still be the one opened: a store file
-    deleted or moved away is an error (SQLite itself would keep writing into the unlinked file
-    and report success), a file put back in its place (from a backup) is opened afresh, and a
-    write to a file that became read-only is refused (an open connection could still write)."""
+    Before every read and write the file is checked to still be the one the connection opened:
+    a store file deleted or moved away is an error (SQLite itself would keep writing into the
+    unlinked file and report success), a file put back in its place (from a backup) is opened
+    afresh, and a write to a file that became read-only is refused (an open connection could
+    still write)."""
 
     dialect = "sqlite"
+    reopen = "Store(path)"
 
     def __init__(self, path: Path, *, timeout: float, create: bool) -> None:
+        super().__init__()
         self.path = path
         self.timeout = timeout
         self.shown = shown_path(path)
-        self._conn: sqlite3.Connection | None = None
-        #: (device, inode) of the file the connection has open, and whether it was writable
-        self._identity: tuple[int, int] | None = None
-        self._writable = True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -261,34 +341,39 @@ class SqliteDatabase(Database):
                 f"{self.shown}: cannot create the store's folder ({exc.strerror}); create it "
                 "yourself or choose a path where you may write"
             ) from None
-        self._open(create=create)
+        self._give_back(self._open(create=create))
 
-    def _open(self, *, create: bool) -> None:
-        """Connect (creating the file only when ``create``) and set the connection up."""
-        self._identity = None  # not checked while setting up
+    def _open(self, *, create: bool) -> _SqliteConnection:
+        """A new connection (creating the file only when ``create``), set up."""
+        # mode=rw: never create the file
+        target = str(self.path) if create else f"{self.path.resolve().as_uri()}?mode=rw"
         try:
-            # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves (sqlite3's implicit
-            # transactions start deferred, which can fail instead of waiting under contention).
-            if create:
-                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            else:  # mode=rw: never create the file
-                uri = f"{self.path.resolve().as_uri()}?mode=rw"
-                conn = sqlite3.connect(uri, timeout=self.timeout, isolation_level=None, uri=True)
+            conn = sqlite3.connect(
+                target,
+                timeout=self.timeout,
+                # we issue BEGIN IMMEDIATE/COMMIT ourselves (sqlite3's implicit transactions
+                # start deferred, which can fail instead of waiting under contention)
+                isolation_level=None,
+                # any thread may use it, one transaction at a time (the module's docstring)
+                check_same_thread=False,
+                factory=_SqliteConnection,
+                uri=not create,
+            )
         except sqlite3.Error as exc:
             if not create and not self.path.exists():
                 raise self._gone("opening the store") from None
             raise self._failure(exc, "opening the store") from exc
-        self._conn = conn
         try:
             self._setup(conn)
-            self._identity = self._stat()
-            self._writable = os.access(self.path, os.W_OK)
+            conn.identity = self._stat()
+            conn.writable = os.access(self.path, os.W_OK)
         except FileNotFoundError:
-            self.close()
+            conn.close()
             raise self._gone("opening the store") from None
         except BaseException:
-            self.close()
+            conn.close()
             raise
+        return conn
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         """Per-connection settings, then the schema (created or migrated in one transaction)."""
@@ -310,13 +395,13 @@ class SqliteDatabase(Database):
         conn.execute("PRAGMA foreign_keys = ON")
         version = self._retrying("opening the store", lambda: conn.execute("PRAGMA user_version"))
         if version.fetchone()[0] != SCHEMA_VERSION:
-            self._migrate()
+            self._migrate(conn)
         app = self._retrying("opening the store", lambda: conn.execute("PRAGMA application_id"))
         if app.fetchone()[0] != APPLICATION_ID:
             raise self._not_a_store()
 
-    def _migrate(self) -> None:
-        with self.write("creating the store's tables") as conn:
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self._begun(conn, "creating the store's tables", "BEGIN IMMEDIATE"):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise self.newer(version)
@@ -328,29 +413,39 @@ class SqliteDatabase(Database):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def _connection(self, doing: str, *, write: bool) -> sqlite3.Connection:
-        """The open connection, after checking that the file is still the one it has open."""
-        if self._conn is None:
-            raise StoreError(f"{self.shown}: the store is closed; open it again with Store(path)")
-        if self._identity is None:  # being set up
-            return self._conn
+    @contextlib.contextmanager
+    def _connection(self, doing: str, *, write: bool) -> Iterator[_SqliteConnection]:
+        """A connection for one transaction, checked to have the store's file open (else a
+        new one), given back when the transaction ends."""
+        conn: _SqliteConnection | None = self._idle_connection()
         try:
-            identity = self._stat()
-        except FileNotFoundError:
-            raise self._gone(doing) from None
-        except OSError:
-            return self._conn  # e.g. a folder we may not search: SQLite's error says more
-        writable = os.access(self.path, os.W_OK)
-        if identity != self._identity or (writable and not self._writable):
-            # Put back (a restored backup is another file) or writable again: open it afresh.
-            # Closing the old connection is safe: SQLite neither checkpoints nor deletes a WAL
-            # for a database file that moved since it was opened.
-            self.close()
-            self._open(create=False)
-        if write and not writable:
-            raise self._read_only(doing)
-        assert self._conn is not None
-        return self._conn
+            try:
+                identity = self._stat()
+            except FileNotFoundError:
+                raise self._gone(doing) from None
+            except OSError:  # e.g. a folder we may not search: SQLite's error says more
+                identity = None
+            if identity is not None:
+                writable = os.access(self.path, os.W_OK)
+                if conn is not None and (
+                    conn.identity != identity or (writable and not conn.writable)
+                ):
+                    # Put back (a restored backup is another file) or writable again: open it
+                    # afresh. Closing the old connection is safe: SQLite neither checkpoints nor
+                    # deletes a WAL for a database file that moved since it was opened.
+                    conn.close()
+                    conn = None
+                if write and not writable:
+                    raise self._read_only(doing)
+            if conn is None:
+                conn = self._open(create=False)
+            yield conn
+        finally:
+            if conn is not None:
+                self._give_back(conn)
+
+    def _reusable(self, conn: _SqliteConnection) -> bool:
+        return not conn.in_transaction
 
     def _stat(self) -> tuple[int, int]:
         status = self.path.stat()
@@ -430,14 +525,26 @@ class SqliteDatabase(Database):
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
-    @contextlib.contextmanager
-    def write(self, doing: str) -> Iterator[Connection]:
+    def write(self, doing: str) -> contextlib.AbstractContextManager[Connection]:
         """The write lock is taken first (``BEGIN IMMEDIATE``), so the transaction never fails
         halfway for lack of it."""
-        conn = self._connection(doing, write=True)
-        self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
+        return self._transaction(doing, "BEGIN IMMEDIATE", write=True)
+
+    def read(self, doing: str) -> contextlib.AbstractContextManager[Connection]:
+        return self._transaction(doing, "BEGIN", write=False)
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str, begin: str, *, write: bool) -> Iterator[Connection]:
+        with self._connection(doing, write=write) as conn, self._begun(conn, doing, begin):
             yield conn
+
+    @contextlib.contextmanager
+    def _begun(self, conn: sqlite3.Connection, doing: str, begin: str) -> Iterator[None]:
+        """A transaction on ``conn``, begun with ``begin`` and committed at the end; any error
+        rolls it back."""
+        self._retrying(doing, lambda: conn.execute(begin))
+        try:
+            yield
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -446,24 +553,6 @@ class SqliteDatabase(Database):
             if isinstance(exc, sqlite3.Error):
                 raise self._failure(exc, doing) from exc
             raise
-
-    @contextlib.contextmanager
-    def read(self, doing: str) -> Iterator[Connection]:
-        conn = self._connection(doing, write=False)
-        self._retrying(doing, lambda: conn.execute("BEGIN"))
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            raise self._failure(exc, doing) from exc
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close the connection (idempotent); the last one out checkpoints the WAL."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -495,28 +584,30 @@ class PostgresDatabase(Database):
     operation connects again."""
 
     dialect = "postgresql"
+    reopen = "Store(url)"
 
     def __init__(self, url: str, *, timeout: float, create: bool) -> None:
         import psycopg  # noqa: PLC0415 (only for PostgreSQL stores)
 
+        super().__init__()
         self.psycopg = psycopg
         self.url = url
         self.timeout = timeout
         self.create = create
         self.shown = shown_url(url)
-        self._conn: Any = None
-        self._closed = False
-        self._setup()
+        conn = self._connect("opening the store")
+        try:
+            self._setup(conn)
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._give_back(conn)
 
     # -- connecting ---------------------------------------------------------------------------
     def _connect(self, doing: str) -> Any:
-        if self._closed:
-            raise StoreError(f"{self.shown}: the store is closed; open it again with Store(url)")
-        if self._conn is not None and not self._conn.closed and not self._conn.broken:
-            return self._conn
-        self._drop()
+        """A new connection."""
         try:
-            conn = self.psycopg.connect(
+            return self.psycopg.connect(
                 self.url,
                 autocommit=True,  # we BEGIN and COMMIT ourselves
                 connect_timeout=PG_CONNECT_TIMEOUT,
@@ -525,14 +616,15 @@ class PostgresDatabase(Database):
             )
         except self.psycopg.Error as exc:
             raise self._failure(exc, doing) from None
-        self._conn = conn
-        return conn
 
-    def _setup(self) -> None:
+    def _reusable(self, conn: Any) -> bool:
+        idle = conn.info.transaction_status == self.psycopg.pq.TransactionStatus.IDLE
+        return not conn.closed and not conn.broken and idle
+
+    def _setup(self, conn: Any) -> None:
         """The schema, created or migrated in one transaction (processes starting at once
         take turns through an advisory lock)."""
         doing = "opening the store"
-        conn = self._connect(doing)
         try:
             with conn.transaction():
                 found = conn.execute(
@@ -619,42 +711,42 @@ class PostgresDatabase(Database):
     def _transaction(self, doing: str, begin: Sequence[str]) -> Iterator[Connection]:
         conn = self._begin(doing, begin)
         try:
-            yield _PgConnection(conn)
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, self.psycopg.Error):
-                raise self._failure(exc, doing) from None
-            raise
-        try:
-            conn.execute("COMMIT")
-        except self.psycopg.Error as exc:
-            self._rollback(conn)
-            raise self._failure(exc, doing, committing=True) from None
+            try:
+                yield _PgConnection(conn)
+            except BaseException as exc:
+                self._rollback(conn)
+                if isinstance(exc, self.psycopg.Error):
+                    raise self._failure(exc, doing) from None
+                raise
+            try:
+                conn.execute("COMMIT")
+            except self.psycopg.Error as exc:
+                self._rollback(conn)
+                raise self._failure(exc, doing, committing=True) from None
+        finally:
+            self._give_back(conn)
 
     def _begin(self, doing: str, begin: Sequence[str]) -> Any:
-        """A connection with a transaction begun. A kept connection that the server dropped
-        (it restarted since) is only found out here, before anything was done: connect again,
-        once, rather than fail the first operation after every restart."""
-        kept = self._conn is not None
-        conn = self._connect(doing)
-        try:
-            for statement in begin:
-                conn.execute(statement)
-        except self.psycopg.Error as exc:
-            self._rollback(conn)
-            lost = isinstance(exc, self.psycopg.OperationalError | self.psycopg.InterfaceError)
-            if not (kept and lost):
-                raise self._failure(exc, doing) from None
-            self._drop()
-            return self._begin(doing, begin)
-        return conn
-
-    def _drop(self) -> None:
-        """Forget the connection (closing it if it still can be)."""
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+        """A connection for one transaction, the transaction begun. An idle connection that
+        the server dropped (it restarted since) is only found out here, before anything was
+        done: connect again, once, rather than fail the first operation after every restart."""
+        conn = self._idle_connection()
+        kept = conn is not None
+        while True:
+            if conn is None:
+                conn = self._connect(doing)
+            try:
+                for statement in begin:
+                    conn.execute(statement)
+            except self.psycopg.Error as exc:
+                self._rollback(conn)
+                self._give_back(conn)
+                lost = isinstance(exc, self.psycopg.OperationalError | self.psycopg.InterfaceError)
+                if not (kept and lost):
+                    raise self._failure(exc, doing) from None
+                conn, kept = None, False
+            else:
+                return conn
 
     def _rollback(self, conn: Any) -> None:
         with contextlib.suppress(Exception):
@@ -686,7 +778,3 @@ class PostgresDatabase(Database):
             "SELECT setval(pg_get_serial_sequence('events', 'id'), "
             "coalesce((SELECT max(id) FROM events), 0) + 1, false)"
         )
-
-    def close(self) -> None:
-        self._closed = True
-        self._drop()

@@ -1,5 +1,6 @@
 """The shared record of judgments: which outputs should move which outcomes, check-ins, outputs
-added by hand and completed reviews, kept as an append-only event log in SQLite (the embedded
+added by hand, business events (a price change, an outage: what may move KPIs whatever the
+outputs) and completed reviews, kept as an append-only event log in SQLite (the embedded
 default) or PostgreSQL (one store shared by many hosts; :mod:`reviewkit.store.backends`).
 
 Why SQLite and not DuckDB: Voila runs one kernel process per viewer, so several processes write
@@ -18,11 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import hashlib
 import json
 import math
-import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from reviewkit.base import clock
+from reviewkit.base.authors import find_author
 from reviewkit.base.errors import QueryError, shown_path
 from reviewkit.base.periods import Calendar, parse_period
 from reviewkit.base.urls import is_url
@@ -44,12 +44,14 @@ from reviewkit.store.backends import (
 )
 
 __all__ = [
+    "BUSINESS_EVENT",
     "CHECKIN_STATUSES",
     "CONFIDENCES",
     "DIRECTIONS",
     "MUST_EXIST_ENV",
     "PERSON_ROLES",
     "SCHEMA_VERSION",
+    "BusinessEvent",
     "CheckIn",
     "Decision",
     "Event",
@@ -142,6 +144,29 @@ class Review:
     team: str | None
     author: str
     completed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class BusinessEvent:
+    """Something that happened and may move KPIs whatever the outputs: a price change, an
+    outage, a campaign. Impact evidence weighs it beside the work delivered.
+
+    Not to be confused with :class:`Event`, one change in the store's log (adding a business
+    event is one)."""
+
+    #: given by the store, in order, never reused
+    id: int
+    title: str
+    start: dt.date
+    #: the last day of a range (a campaign, an outage); None: a change on one day
+    end: dt.date | None
+    #: the KPIs (metric names) it concerns; empty: every KPI
+    metrics: tuple[str, ...]
+    #: the segment it concerns as (dimension, value) pairs, e.g. (("team", "growth"),); a
+    #: dimension named twice means either value; empty: the whole company
+    scope: tuple[tuple[str, str], ...]
+    author: str
+    created_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -384,6 +409,49 @@ def _labels(name: str, value: object) -> list[str]:
     return [_required_text(f"{name}[{number}]", label) for number, label in enumerate(value, 1)]
 
 
+def _event_id(name: str, value: object) -> int:
+    """A business event's id: a whole number from 1, as the store gave it."""
+    ident: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        ident = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        ident = int(value.strip())
+    if ident is None or ident < 1:
+        raise Invalid(name, f"{value!r} is not an event's id; give the number its listing shows")
+    return ident
+
+
+def _names(name: str, value: object) -> list[str]:
+    """Metric names, each once, in the order given."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise Invalid(name, f"{value!r} is not a list of metric names; pass e.g. ['mrr', 'nps']")
+    found = [_ident(f"{name}[{number}]", item) for number, item in enumerate(value, 1)]
+    return list(dict.fromkeys(found))
+
+
+def _scope(name: str, value: object) -> list[list[str]]:
+    """(dimension, value) pairs, each once, in the order given (a mapping gives its items)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        value = list(value.items())
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise Invalid(name, f"{value!r} is not a list of pairs; pass e.g. [('team', 'growth')]")
+    pairs: list[list[str]] = []
+    for number, pair in enumerate(value, 1):
+        where = f"{name}[{number}]"
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise Invalid(
+                where, f"{pair!r} is not a (dimension, value) pair, e.g. ('team', 'growth')"
+            )
+        checked = [_ident(f"{where}.dimension", pair[0]), _ident(f"{where}.value", pair[1])]
+        if checked not in pairs:
+            pairs.append(checked)
+    return pairs
+
+
 def convert_fields(
     fields: Mapping[str, _Convert], raw: Mapping[str, object]
 ) -> tuple[Snapshot, list[tuple[str, str]]]:
@@ -489,7 +557,25 @@ REVIEW: Final = Entity(
     frozenset(),
     lambda s: f"review:{s['period']}" + (f":{s['team']}" if s["team"] else ""),
 )
-ENTITIES: Final = {entity.name: entity for entity in (LINK, CHECKIN, OUTPUT, REVIEW)}
+BUSINESS_EVENT: Final = Entity(
+    "business_event",
+    "business_events",
+    ("id",),
+    {
+        "id": _event_id,
+        "title": _required_text,
+        "start": _required_date,
+        "end": _optional_date,
+        "metrics": _names,
+        "scope": _scope,
+    },
+    ("author", "created_at"),
+    frozenset({"metrics", "scope"}),
+    lambda s: f"event:{s['id']}",
+)
+ENTITIES: Final = {
+    entity.name: entity for entity in (LINK, CHECKIN, OUTPUT, REVIEW, BUSINESS_EVENT)
+}
 #: Provenance columns an export carries; optional on import (see :mod:`reviewkit.store.files`).
 IMPORT_STAMPS: Final[dict[str, _Convert]] = {
     "author": _optional_text,
@@ -558,12 +644,27 @@ def _review(s: Snapshot) -> Review:
     return Review(s["period"], s["team"] or None, s["author"], _when(s["completed_at"]))
 
 
+def _business_event(s: Snapshot) -> BusinessEvent:
+    return BusinessEvent(
+        s["id"],
+        s["title"],
+        dt.date.fromisoformat(s["start"]),
+        dt.date.fromisoformat(s["end"]) if s["end"] else None,
+        tuple(s["metrics"]),
+        tuple((dimension, value) for dimension, value in s["scope"]),
+        s["author"],
+        _when(s["created_at"]),
+    )
+
+
+def _quoted(names: Iterable[str]) -> list[str]:
+    """Column names as SQL identifiers: ``end`` is a reserved word in SQLite and PostgreSQL."""
+    return [f'"{name}"' for name in names]
+
+
 def _default_actor() -> str:
-    """``$REVIEWKIT_USER``, else the OS user name (which a container may not have)."""
-    try:
-        return os.environ.get("REVIEWKIT_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    """Whoever the environment names (:func:`reviewkit.base.authors.find_author`)."""
+    return find_author().name
 
 
 def _now() -> str:
@@ -582,28 +683,41 @@ def _loads(text: str | None) -> Snapshot | None:
 
 
 class Store:
-    """Links, check-ins, hand-added outputs and reviews, shared by processes (and, in
-    PostgreSQL, by hosts).
+    """Links, check-ins, hand-added outputs, business events and reviews, shared by processes
+    (and, in PostgreSQL, by hosts).
 
     ``location`` is a SQLite file's path or a ``postgresql://`` address (see
     :mod:`reviewkit.store.backends` for what each guarantees). Open one per process and keep it
-    open (each open checks the schema); a Store belongs to the thread that opened it. ``actor``
-    names whoever makes the changes when a call gives no ``author``: ``$REVIEWKIT_USER``, else
-    the OS user name. ``create``: start a new store when there is none (default: yes, unless
-    ``$REVIEWKIT_STORE_MUST_EXIST`` is 1).
+    open (each open checks the schema); any thread may use it, several at once. ``actor``
+    names whoever makes the changes when a call gives no ``author``, or is a function that
+    finds it, asked once, on first use; by default whoever the environment names
+    (:func:`reviewkit.base.authors.find_author`: ``$REVIEWKIT_USER``, ``$JUPYTERHUB_USER``,
+    ``git config user.name``, else the OS user). ``create``: start a new store when there is
+    none (default: yes, unless ``$REVIEWKIT_STORE_MUST_EXIST`` is 1).
     """
 
     def __init__(
         self,
         location: Path | str,
         *,
-        actor: str | None = None,
+        actor: str | Callable[[], str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         create: bool | None = None,
     ) -> None:
         self.location = location if is_url(location) else Path(location)
-        self.actor = actor or _default_actor()
+        self._actor = actor or _default_actor  # found on first use: reading needs nobody
         self._db = open_database(self.location, timeout=timeout, create=create)
+
+    @property
+    def actor(self) -> str:
+        """Whoever makes the changes when a call gives no ``author``."""
+        if not isinstance(self._actor, str):
+            self._actor = self._actor()
+        return self._actor
+
+    @actor.setter
+    def actor(self, name: str) -> None:
+        self._actor = name
 
     @property
     def path(self) -> Path:
@@ -641,8 +755,8 @@ class Store:
         conn: Connection, entity: Entity, where: str = "", params: Sequence[object] = ()
     ) -> list[Snapshot]:
         columns = entity.columns
-        order = ", ".join(entity.keys)
-        query = f"SELECT {', '.join(columns)} FROM {entity.table} {where} ORDER BY {order}"
+        order = ", ".join(_quoted(entity.keys))
+        query = f"SELECT {', '.join(_quoted(columns))} FROM {entity.table} {where} ORDER BY {order}"
         rows = []
         for row in conn.execute(query, params):
             snapshot = dict(zip(columns, row, strict=True))
@@ -654,7 +768,7 @@ class Store:
     def _current(
         self, conn: Connection, entity: Entity, values: Mapping[str, Any]
     ) -> Snapshot | None:
-        where = "WHERE " + " AND ".join(f"{key} = ?" for key in entity.keys)
+        where = "WHERE " + " AND ".join(f"{key} = ?" for key in _quoted(entity.keys))
         found = self._rows(conn, entity, where, [values[key] for key in entity.keys])
         return found[0] if found else None
 
@@ -665,7 +779,7 @@ class Store:
         """Make the state table show ``after`` for this entity (None: remove it)."""
         if after is None:
             assert before is not None
-            where = " AND ".join(f"{key} = ?" for key in entity.keys)
+            where = " AND ".join(f"{key} = ?" for key in _quoted(entity.keys))
             conn.execute(
                 f"DELETE FROM {entity.table} WHERE {where}", [before[k] for k in entity.keys]
             )
@@ -677,11 +791,11 @@ class Store:
             else after[name]
             for name in columns
         ]
-        content = [name for name in columns if name not in entity.keys]
+        content = _quoted(name for name in columns if name not in entity.keys)
         conn.execute(
-            f"INSERT INTO {entity.table} ({', '.join(columns)}) "
+            f"INSERT INTO {entity.table} ({', '.join(_quoted(columns))}) "
             f"VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(entity.keys)}) DO UPDATE SET "
+            f"ON CONFLICT ({', '.join(_quoted(entity.keys))}) DO UPDATE SET "
             + ", ".join(f"{name} = excluded.{name}" for name in content),
             values,
         )
@@ -758,7 +872,8 @@ class Store:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connections (idempotent). A transaction under way on another thread ends
+        as it would have, and its connection is closed then; no new one starts."""
         self._db.close()
 
     def __enter__(self) -> Self:
@@ -906,6 +1021,92 @@ class Store:
         """The completed reviews, by period then team (the whole organisation first)."""
         return [_review(s) for s in self._list(REVIEW, {})]
 
+    # --- business events -----------------------------------------------------------------------
+
+    def add_event(
+        self,
+        title: str,
+        start: dt.date,
+        *,
+        end: dt.date | None = None,
+        metrics: Iterable[str] = (),
+        scope: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        author: str | None = None,
+    ) -> BusinessEvent:
+        """Record something that happened and may move KPIs whatever the outputs (a price
+        change, an outage, a campaign): on ``start``, or from ``start`` through ``end``; about
+        ``metrics`` (metric names; none: every KPI) in the segment ``scope`` ((dimension, value)
+        pairs; none: the whole company). The store gives it the next id."""
+        raw = {"title": title, "start": start, "end": end, "metrics": metrics, "scope": scope}
+        content = {name: BUSINESS_EVENT.fields[name] for name in BUSINESS_EVENT.content}
+        values, problems = convert_fields(content, raw)
+        start_day, end_day = values.get("start"), values.get("end")
+        if start_day and end_day and end_day < start_day:
+            problems.append(
+                (
+                    "end",
+                    f"end {end_day} is before start {start_day}; give the last day "
+                    "of the range, on or after the start (or no end for a change on one day)",
+                )
+            )
+        if problems:
+            listed = "\n".join(f"- {message}" for _, message in problems)
+            raise StoreError(f"{self.shown}: cannot add event {title!r}:\n{listed}")
+        actor = self._author(author)
+        with self._db.write(f"adding event {title!r}") as conn:
+            # Ids come from the log, not the table: a removed event's id is never given again,
+            # so the history of an id is the history of one event.
+            used = conn.execute(
+                "SELECT key FROM events WHERE entity = ?", (BUSINESS_EVENT.name,)
+            ).fetchall()
+            ident = 1 + max((int(key.removeprefix("event:")) for (key,) in used), default=0)
+            now = _now()
+            after = {"id": ident, **values, "author": actor, "created_at": now}
+            self._append(
+                conn,
+                at=now,
+                actor=actor,
+                kind=BUSINESS_EVENT.name,
+                entity=BUSINESS_EVENT,
+                before=None,
+                after=after,
+            )
+        return _business_event(after)
+
+    def remove_event(self, event_id: int, *, author: str | None = None) -> BusinessEvent:
+        """Remove a business event (it stays in the log; ``undo`` brings it back); returns what
+        was removed."""
+        try:
+            ident = _event_id("event id", event_id)
+        except Invalid as exc:
+            raise StoreError(f"{self.shown}: cannot remove it: {exc}") from None
+        actor = self._author(author)
+        with self._db.write(f"removing event {ident}") as conn:
+            before = self._current(conn, BUSINESS_EVENT, {"id": ident})
+            if before is None:
+                raise StoreError(
+                    f"{self.shown}: there is no event {ident} to remove; `reviewkit events` "
+                    "(or store.business_events()) lists the events with their ids"
+                )
+            self._append(
+                conn,
+                at=_now(),
+                actor=actor,
+                kind="remove_event",
+                entity=BUSINESS_EVENT,
+                before=before,
+                after=None,
+            )
+        return _business_event(before)
+
+    def business_events(self, *, metric: str | None = None) -> list[BusinessEvent]:
+        """The business events by start, then id; with ``metric``, those about it: the ones
+        naming it and the ones about every KPI."""
+        found = [_business_event(s) for s in self._list(BUSINESS_EVENT, {})]
+        if metric is not None:
+            found = [e for e in found if not e.metrics or metric in e.metrics]
+        return sorted(found, key=lambda e: (e.start, e.id))
+
     # --- people ------------------------------------------------------------------------------
 
     def add_person(
@@ -989,7 +1190,8 @@ class Store:
     # --- history -------------------------------------------------------------------------------
 
     def events(self, *, since: dt.datetime | None = None, key: str | None = None) -> list[Event]:
-        """The log, oldest first: all of it, the events after ``since`` (naive: local time),
+        """The log of changes (not the business events: :meth:`business_events`), oldest first:
+        all of it, the events after ``since`` (naive: local time),
         and/or those of one entity key (e.g. ``ONB-241→activation-onboarding``)."""
         conditions: list[str] = []
         params: list[str] = []
@@ -1087,7 +1289,7 @@ class Store:
 
     def _list(self, entity: Entity, filters: Mapping[str, str | None]) -> list[Snapshot]:
         given = {name: value for name, value in filters.items() if value is not None}
-        where = " AND ".join(f"{name} = ?" for name in given)
+        where = " AND ".join(f"{name} = ?" for name in _quoted(given))
         with self._db.read(f"reading the {entity.table}") as conn:
             return self._rows(conn, entity, f"WHERE {where}" if where else "", list(given.values()))
 
