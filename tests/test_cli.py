@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from reviewkit import open_project
 from reviewkit.cli import main
 
 
@@ -361,7 +362,9 @@ def test_outcomes_and_links_round_trip(sample_dir: Path, tmp_path: Path, monkeyp
     code, out, _ = run("outcomes", "--period", "2026-10")
     lines = out.splitlines()
     assert code == 0 and lines[0] == "Outcomes · 2026-10"
-    assert lines[3].split()[0] == "retention" and lines[4].startswith("  billing-churn")
+    # what needs a decision first (customer-love is off track), each child under its parent
+    assert lines[3].split()[0] == "customer-love" and lines[3].split()[-2:] == ["off", "track"]
+    assert lines[6].split()[0] == "retention" and lines[7].startswith("  billing-churn")
     assert run("links", "export", "review.csv")[1] == "wrote review.csv, review.checkins.csv\n"
     assert run("links", "import", "review.csv")[1] == "0 created, 0 updated, 127 unchanged\n"
     text = (project / "review.csv").read_text(encoding="utf-8-sig")
@@ -533,3 +536,44 @@ def test_kpis_columns_name_distinct_comparisons_at_every_grain(
             assert row["previous_change"] == row["year_ago_change"]
         else:
             assert row["previous_period"] != row["year_ago_period"]
+
+
+def test_commands_that_record_say_when_only_root_is_found(
+    shop_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The commands record under the name the widgets save under (issue 29); when that is only
+    the OS user root, the change is still recorded (scripts, cron and containers run as root)
+    but a warning on stderr says how to set a name."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("REVIEWKIT_USER", "JUPYTERHUB_USER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "HOME": str(home),
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CEILING_DIRECTORIES": str(shop_dir.parent),
+        "LOGNAME": "root",
+        "USER": "root",
+    }.items():
+        monkeypatch.setenv(name, value)
+    warning = (
+        "warning: recorded as 'root', the OS user, which says nothing about who made the "
+        'change: to record your name, set REVIEWKIT_USER (export REVIEWKIT_USER="Ana Lima"), '
+        "add `user: Ana Lima` to reviewkit.yaml, or run git config --global user.name "
+        '"Ana Lima"\n'
+    )
+    project = ["--project", str(shop_dir)]
+    code, out, err = run("events", "add", *project, "Sale", "--date", "2026-01-10")
+    assert (code, out, err) == (0, "added event 1: Sale (on 2026-01-10)\n", warning)
+    assert run("events", "remove", *project, "1")[2] == warning
+    assert run("users", "add", *project, "Luis")[2] == warning
+    assert run("users", "remove", *project, "Luis")[2] == warning
+    assert run("events", *project)[2] == ""  # reading records nothing
+    with open_project(shop_dir) as opened:
+        assert {event.actor for event in opened.store.events()} == {"root"}
+    subprocess.run(["git", "init", "-q", str(shop_dir)], check=True)
+    subprocess.run(["git", "-C", str(shop_dir), "config", "user.name", "Ana Lima"], check=True)
+    assert run("events", "add", *project, "Sale", "--date", "2026-01-10")[2] == ""
+    with open_project(shop_dir) as opened:
+        assert opened.store.events()[-1].actor == "Ana Lima"

@@ -97,7 +97,7 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
         "long, options, on_error, unique, future_dates, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
         "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
-        "schedule, live_url, delivery, alerts",
+        "user, schedule, live_url, delivery, alerts",
     ]
 
 

@@ -515,7 +515,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "unknown_top_level_key",
         (
-            "reviewkit.yaml:19:1: stroe: unknown key (did you mean 'store'?); valid keys are: name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, schedule, live_url, delivery, alerts",
+            "reviewkit.yaml:19:1: stroe: unknown key (did you mean 'store'?); valid keys are: name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, user, schedule, live_url, delivery, alerts",
         ),
         config=CONFIG.replace("store:", "stroe:"),
     ),

@@ -11,6 +11,7 @@ import click
 from reviewkit.cli.alerts import alerts
 from reviewkit.cli.check import check
 from reviewkit.cli.deliver import deliver
+from reviewkit.cli.events import events
 from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
 from reviewkit.cli.links import links
@@ -36,6 +37,7 @@ for command in (
     kpis,
     outcomes,
     links,
+    events,
     store,
     users,
     report,

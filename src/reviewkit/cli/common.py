@@ -31,6 +31,16 @@ jobs_option: Callable[[F], F] = click.option(
 )
 
 
+def say_who_records(opened: Any) -> None:
+    """Before a command records a change in ``opened``'s store: when the only name found is the
+    OS user root, say so on stderr, with how to set a name (the change is still recorded, as
+    root: scripts, cron and containers run commands as root; the widgets, where a person is at
+    the keyboard, refuse instead)."""
+    found = opened.author()
+    if not found.person:
+        click.echo(f"warning: {found.warning}", err=True)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Show a ReviewkitError as its message on stderr with exit status 1, and a file or folder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import project_option, say_who_records, user_errors
 
 
 @click.group()
@@ -34,5 +34,6 @@ def import_(project: Path, file: Path) -> None:
     from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as proj:
+        say_who_records(proj)
         result = proj.import_links(file)
     click.echo(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,16 +57,35 @@ def outcomes(project: Path, period: str, team: str | None, fmt: str) -> None:
         return
     table = [
         [
-            ("  " if isinstance(row["parent"], str) else "") + row["outcome"],
+            "  " * depth + row["outcome"],
             row["team"] or "company",
             row["text"],
             row["previous_change_text"].split(" (")[0],
             row["target_text"],
             row["status"],
         ]
-        for row in card.to_dict("records")
+        for depth, row in _as_tree(card)
     ]
     click.echo(f"Outcomes · {card.iloc[0]['period']}")
     click.echo(
         render_table(["outcome", "team", "value", "change", "target", "status"], table, right=2)
     )
+
+
+def _as_tree(card: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The scorecard's rows (what needs a decision first) with their depth, each outcome's
+    children right under it in the same order (a child whose parent is not shown is a root)."""
+    rows = card.to_dict("records")
+    shown = {row["outcome"] for row in rows}
+    ordered: list[tuple[int, dict[str, Any]]] = []
+
+    def add(row: dict[str, Any], depth: int) -> None:
+        ordered.append((depth, row))
+        for child in rows:
+            if child["parent"] == row["outcome"]:
+                add(child, depth + 1)
+
+    for row in rows:
+        if row["parent"] not in shown:
+            add(row, 0)
+    return ordered

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import project_option, say_who_records, user_errors
 
 
 @click.group()
@@ -31,6 +31,7 @@ def add(project: Path, name: str, email: str | None, role: str) -> None:
     from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as opened:
+        say_who_records(opened)
         token = opened.store.add_person(name, email=email, role=role)
     click.echo(f"{name} ({role}) can sign in with this token, shown only now:")
     click.echo(token)
@@ -59,5 +60,6 @@ def remove(project: Path, name: str) -> None:
     from reviewkit.project import open_project  # noqa: PLC0415 (keep --help fast)
 
     with user_errors(), open_project(project) as opened:
+        say_who_records(opened)
         opened.store.remove_person(name)
     click.echo(f"{name} can no longer sign in")

@@ -193,6 +193,16 @@ KEYS: Final = (
     ),
     Key(
         "",
+        "user",
+        TEXT,
+        "",
+        "Who saves links and check-ins from this folder (Ana Lima, or Ana Lima "
+        "<ana@example.com>) when REVIEWKIT_USER is unset; without it, JUPYTERHUB_USER, then git "
+        "config user.name, then the OS user (never root). For a folder one person works in: a "
+        "shared reviewkit.yaml would name everyone alike.",
+    ),
+    Key(
+        "",
         "schedule",
         "cron",
         "",

@@ -81,6 +81,7 @@ def _project(check: Collector, root: Path) -> ProjectConfig | None:
     store = None
     if "store" in top:
         store = top_keys.store(top["store"], root)
+    user = top_keys.user(top["user"]) if "user" in top else None
     schedule = top_keys.cron(top["schedule"]) if "schedule" in top else None
     live_url = top_keys.live_url(top["live_url"]) if "live_url" in top else None
     delivery = DeliveryChecks(check).delivery(top["delivery"]) if "delivery" in top else None
@@ -97,6 +98,7 @@ def _project(check: Collector, root: Path) -> ProjectConfig | None:
         outputs,
         outcomes,
         store,
+        user,
         schedule,
         live_url or ProjectConfig.live_url,
         delivery,

@@ -343,6 +343,9 @@ class ProjectConfig:
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
     #: `store:`: a SQLite file (relative to the project) or a PostgreSQL address
     store: Path | str | None = None
+    #: `user:`: who saves from this folder when $REVIEWKIT_USER is unset
+    #: (:func:`reviewkit.base.authors.find_author`)
+    user: str | None = None
     #: cron expression for `reviewkit schedule` (the monthly reports)
     schedule: str | None = None
     #: where `reviewkit serve` is reached: reports/index.html links each review to its live page

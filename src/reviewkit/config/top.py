@@ -1,5 +1,5 @@
-"""The project's own keys: ``calendar:``, ``store:``, ``schedule:``, ``live_url:`` and
-``include:``."""
+"""The project's own keys: ``calendar:``, ``store:``, ``user:``, ``schedule:``, ``live_url:``
+and ``include:``."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ __all__ = ["TopChecks"]
 
 
 class TopChecks:
-    """The calendar, where the store is, the schedule, the live pages' address and the included
-    files."""
+    """The calendar, where the store is, who saves, the schedule, the live pages' address and the
+    included files."""
 
     def __init__(self, check: Collector) -> None:
         self.check = check
@@ -51,6 +51,20 @@ class TopChecks:
             )
             return None
         return text
+
+    def user(self, raw: Any) -> str | None:
+        text = self.check.text(raw, ("user",))
+        if text is None:
+            return None
+        if not text.strip() or "\n" in text:
+            self.check.error(("user",), "write one person's name on one line, e.g. Ana Lima")
+            return None
+        if text.strip().casefold() == "root":
+            self.check.error(
+                ("user",), "'root' says nothing about who saves; write a person's name"
+            )
+            return None
+        return text.strip()
 
     def live_url(self, raw: Any) -> str | None:
         text = self.check.text(raw, ("live_url",))
