@@ -99,3 +99,40 @@ def test_a_team_without_rows_yet_has_not_enough_data_not_an_error(
         frame = project.outcome_impact("newteam-nps")
     assert list(frame["output"]) == ["MOB-559"]
     assert list(frame["verdict"]) == ["not enough data"]
+
+
+def test_a_recorded_event_in_the_window_confounds_a_planted_effect(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """SUP-169's planted drop in resolution hours, with a business event recorded inside its
+    effect window: the support team's event (or a company-wide one) confounds it; one scoped to
+    another team leaves that team out of the comparison, and one about another KPI changes
+    nothing."""
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    effect = next(e for e in PLANTED_EFFECTS if e.key == "SUP-169")
+    outcome = TEAM_OUTCOMES[effect.team]
+    day = effect.delivered + dt.timedelta(days=60)
+    with open_project(folder) as project:
+        project.import_links(folder / "data" / "links.yaml")
+        assert project.impact(effect.key, outcome).verdict == "moved as hypothesised"
+        assert "growth" in dict(project.impact(effect.key, outcome).comparison)
+        project.store.add_event(
+            "Growth promo", day, metrics=("resolution_hours",), scope=(("team", "growth"),)
+        )
+        project.store.add_event("Price change", day, metrics=("mrr",))
+        result = project.impact(effect.key, outcome)
+        assert result.verdict == "moved as hypothesised"
+        # the growth team's own event leaves it out of the comparison instead
+        assert result.comparison and "growth" not in dict(result.comparison)
+        assert f"growth: Growth promo ({day})" in result.sentence
+        project.store.add_event(
+            "Help centre outage",
+            day,
+            end=day + dt.timedelta(days=3),
+            metrics=("resolution_hours",),
+            scope=(("team", "support"),),
+        )
+        result = project.impact(effect.key, outcome)
+        assert result.verdict == "confounded by an event"
+        assert result.confounded_by == f"Help centre outage ({day} to {day + dt.timedelta(days=3)})"

@@ -113,10 +113,36 @@ def test_wins_are_those_whose_effect_started_in_the_last_three_months(project) -
     assert all(dt.date(2025, 7, 1) <= day <= month.end for day in wins["effective"])
     moved = narrative._links(verdicts, "moved as hypothesised")
     older = moved[~moved["output"].isin(wins["output"])]
-    assert len(older) == 4 and (older["effective"] < dt.date(2025, 7, 1)).all()
+    assert len(older) >= 4 and (older["effective"] < dt.date(2025, 7, 1)).all()
     summary = narrative.executive_summary(project, month, "onboarding", impact=verdicts)
     assert sum(s.startswith("Win to recognise") for s in summary) == 3
-    assert "4 link(s) whose effect was expected before 2025-07-01 moved" in summary[-1]
+    # ONB-241 is the sample's planted effect; the two delivered weeks after it ride on its step,
+    # and every one of the three wins says the credit is shared
+    win = next(s for s in summary if "ONB-241" in s.split("“")[0])
+    assert "the effect of ONB-250, ONB-258 falls in the same window: the credit is shared" in win
+    assert all("the credit is shared" in s for s in summary if s.startswith("Win to recognise"))
+    said = [i for i, s in enumerate(summary) if "whose effect was expected before" in s]
+    assert len(said) == 1, summary
+    assert (
+        f"{len(older)} link(s) whose effect was expected before 2025-07-01 moved"
+        in (summary[said[0]])
+    )
+    # after the wins it counts, and before what is too early to tell
+    wins_at = [i for i, s in enumerate(summary) if s.startswith("Win to recognise")]
+    early_at = [i for i, s in enumerate(summary) if s.startswith("Too early to tell")]
+    assert max(wins_at) < said[0] < min(early_at, default=len(summary))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (issue 28): each link is measured alone, so a decoy whose effect window "
+    "holds another linked output's real effect (ONB-191's, from February 2025) reads as moved; "
+    "measuring an outcome's links jointly would tell them apart",
+)
+def test_a_decoy_whose_window_holds_another_links_effect_is_not_a_win(project) -> None:
+    verdicts = narrative.impacts(project, project.period("2025-09"), "onboarding")
+    frame = verdicts["onboarding-activation"].set_index("output")
+    assert frame.loc["ONB-156", "verdict"] != "moved as hypothesised"
 
 
 def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_early(
@@ -133,6 +159,52 @@ def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_
     assert re.search(r"\d+ link\(s\) whose effect was expected before 2026-08-01 moved", text)
 
 
+def test_the_summary_leads_with_what_needs_a_decision(project) -> None:
+    """Off track, then at risk, then what moved, the wins and what is too early (issue 30);
+    the scorecard in the same order."""
+    sentences = narrative.executive_summary(project, PERIOD, "")
+    card = project.outcome_scorecard(PERIOD)
+
+    def kind(sentence: str) -> int:
+        for rank, status in enumerate(("off track", "at risk")):
+            mark = {"off track": "▼", "at risk": "◆"}[status]
+            if any(sentence.startswith(f"{mark} {t} is {status}:") for t in card["title"]):
+                return rank
+        if sentence.startswith("Too early to tell") or (
+            sentence.startswith("…and") and "too early" in sentence
+        ):
+            return 4
+        if sentence.startswith(("Win to recognise", "No outcome's KPI moved", "…and")) or (
+            "whose effect was expected before" in sentence
+        ):
+            return 3
+        return 2  # what moved
+
+    kinds = [kind(s) for s in sentences]
+    assert kinds == sorted(kinds), list(zip(kinds, sentences, strict=True))
+    assert {0, 1, 2, 4} <= set(kinds)  # the sample has each
+    statuses = list(card["status"])
+    order = ["off track", "at risk", "on track", "n/a"]
+    assert statuses == sorted(statuses, key=order.index), statuses
+
+
+def test_each_status_has_its_colour_and_shape_in_the_words_and_the_table(project) -> None:
+    """Off track vermillion ▼, at risk orange ◆, on track green ● (Okabe-Ito), in the summary's
+    list (and the email's, which shares it) and the scorecard table (issue 30)."""
+    colours = {"▼": "#D55E00", "◆": "#E69F00", "●": "#009E73"}
+    listed = narrative.bullets(narrative.executive_summary(project, PERIOD, "")).markup
+    marks = re.findall(r'<span class="reviewkit-status" style="color: (#\w+)">(.)</span>', listed)
+    assert {mark for _, mark in marks} == {"▼", "◆"}  # the sample has no all-on-track month
+    assert all(colours[mark] == colour for colour, mark in marks)
+    markup = narrative.scorecard_table(project, PERIOD, "").markup
+    cells = re.findall(
+        r'<td class="reviewkit-status" style="color: (#\w+)">(.) ([a-z/ ]+)</td>', markup
+    )
+    statuses = list(project.outcome_scorecard(PERIOD)["status"])
+    assert [status for _, _, status in cells] == statuses
+    assert all(colours[mark] == colour for colour, mark, _ in cells)
+
+
 def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     """A year's previous period is the year earlier: its change is said and shown once."""
     markup = narrative.scorecard_table(project, "2025", "growth").markup
@@ -141,13 +213,15 @@ def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     assert len(set(headers)) == len(headers)
     month = re.findall(r"<th>([^<]*)</th>", narrative.scorecard_table(project, PERIOD, "").markup)
     assert {"vs previous", "vs a year ago"} <= set(month)
-    moved = narrative.executive_summary(project, "2025", "growth")[0]
+    summary = narrative.executive_summary(project, "2025", "growth")
+    assert summary[0] == "● Every outcome with a target is on track against its target to date."
+    moved = summary[1]
     assert re.fullmatch(
         r"Growth-team revenue grows 2\.5% a month: MRR is \S+ in 2025, \S+ on a year earlier "
         r"\(better\)\.",  # not also "on 2024"
         moved,
     )
-    calm = narrative.executive_summary(project, "2025", "billing")[0]
+    calm = narrative.executive_summary(project, "2025", "billing")[1]
     assert calm.startswith("No outcome's KPI moved notably in 2025 ")
     assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"
 

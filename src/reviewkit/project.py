@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
 
+from reviewkit.base.authors import GIVEN, Author, find_author
 from reviewkit.base.errors import QueryError, ReviewkitError
 from reviewkit.base.periods import Period, period_containing
 from reviewkit.config import Outcome, ProjectConfig, load_config
@@ -23,6 +25,7 @@ from reviewkit.evidence import alignment as aligned
 from reviewkit.evidence import impact as impacts
 from reviewkit.evidence import review
 from reviewkit.metrics import compare as comparisons
+from reviewkit.metrics import targets
 from reviewkit.metrics.coverage import Coverage
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
 from reviewkit.store.core import Decision, Store
@@ -55,8 +58,33 @@ class Project:
         #: the exports in DuckDB and the KPI queries over them
         self.workspace = Workspace(config)
         self._store: Store | None = None
-        #: who the store records as the author of changes (default: $REVIEWKIT_USER or the OS user)
-        self.actor: str | None = None
+        self._opening = threading.Lock()  # a widget's thread and a cell may open it at once
+        self._actor: str | None = None
+
+    @property
+    def actor(self) -> str | None:
+        """Who changes are recorded under, when set in code: first in :meth:`author`'s order."""
+        return self._actor
+
+    @actor.setter
+    def actor(self, name: str | None) -> None:
+        self._actor = name
+        if self._store is not None:  # already open: its changes are theirs from now on
+            self._store.actor = self.author().name
+
+    def author(self, given: str | None = None) -> Author:
+        """Who saves (the one place that decides, :func:`reviewkit.base.authors.find_author`):
+        ``given`` (a widget's ``author=``), else :attr:`actor`, else ``$REVIEWKIT_USER``, else
+        ``user:`` in reviewkit.yaml, else ``$JUPYTERHUB_USER``, else ``git config user.name``
+        (and ``user.email``) in the project's folder, else the OS user. Its
+        :attr:`~reviewkit.base.authors.Author.person` is False when only the OS user root was
+        found."""
+        return find_author(
+            given or self._actor,
+            configured=self.config.user,
+            folder=self.root,
+            given_as="author=" if given else GIVEN,
+        )
 
     def __repr__(self) -> str:
         return f"<reviewkit project {self.config.name!r} at {self.root}>"
@@ -240,9 +268,10 @@ class Project:
     @property
     def store(self) -> Store:
         """The project's store of links, check-ins and hand-added outputs (opened on first use)."""
-        if self._store is None:
-            self._store = Store(self.config.store_location, actor=self.actor)
-        return self._store
+        with self._opening:
+            if self._store is None:
+                self._store = Store(self.config.store_location, actor=lambda: self.author().name)
+            return self._store
 
     def outcomes(self) -> pd.DataFrame:
         """The outcomes declared in reviewkit.yaml, parents before children."""
@@ -346,7 +375,9 @@ class Project:
         self, period: str | Period = "latest", *, team: str | None = None
     ) -> pd.DataFrame:
         """One row per outcome (optionally of one team): its KPI's value for the period, changes,
-        target to date, status proposed from the numbers, and flags."""
+        target to date, status proposed from the numbers, and flags; what needs a decision
+        first (off track, at risk, on track, then the rest: :data:`targets.ATTENTION`), each
+        status in the order of reviewkit.yaml."""
         chosen = self.workspace.resolve(
             period, None, list({o.metric for o in self.config.outcomes.values()})
         )
@@ -372,6 +403,8 @@ class Project:
                     **row,
                 }
             )
+        rank = {status: place for place, status in enumerate(targets.ATTENTION)}
+        rows.sort(key=lambda row: rank.get(row["status"], len(rank)))
         return pd.DataFrame(rows)
 
     def checkin(
@@ -520,6 +553,15 @@ class Project:
     ) -> pd.DataFrame:
         """Every link of an outcome with its verdict; ``attrs["rollup"]`` counts verdicts."""
         return impacts.outcome_impact(
+            self.workspace, self.store, outcome_id, as_of=as_date(as_of, "as_of")
+        )
+
+    def outcome_results(
+        self, outcome_id: str, *, as_of: dt.date | str | None = None
+    ) -> dict[str, ImpactResult]:
+        """Every link of an outcome measured together, by output id: the verdicts its review
+        shows, with the false discovery rate controlled across them."""
+        return impacts.outcome_results(
             self.workspace, self.store, outcome_id, as_of=as_date(as_of, "as_of")
         )
 
