@@ -23,9 +23,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from reviewkit.base.authors import USER_ENV
 from reviewkit.base.clock import TODAY_VARIABLE
 from reviewkit.base.resources import templates_dir
 from reviewkit.project import open_project
+from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
 from reviewkit.scaffold.sample import generate
 from tests.support.postgres import PostgresServer, binaries, free_port
 
@@ -35,6 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: passes whatever day it runs: ten days after the sample company's data ends (2026-11-15).
 TODAY = dt.date(2026, 11, 25)
 os.environ[TODAY_VARIABLE] = TODAY.isoformat()
+#: Who saves, for every test and every process a test starts, unless the test says otherwise: no
+#: test depends on this machine's git config, nor meets the refusal to save as root (issue 29).
+os.environ[USER_ENV] = "tester"
 
 
 #: The marker a test gets from a fixture it uses, directly or through another: what it starts.
@@ -44,6 +49,7 @@ FIXTURE_MARKERS = {
     "spark_sample": "spark",
     "cluster": "dask",
     "browser": "browser",
+    "jupyterlab": "kernel",  # a real JupyterLab and its kernels (tests/test_jupyterlab.py)
     "jupyter_dirs": "kernel",  # papermill and nbval runs, each in Jupyter folders of its own
     "server": "kernel",  # a `reviewkit serve` (tests/test_serve.py, tests/test_security.py)
     "load_server": "kernel",
@@ -215,6 +221,23 @@ async def close_websocket(connection: Any) -> None:
     while time.monotonic() < deadline:
         if await asyncio.wait_for(connection.read_message(), timeout=10) is None:
             return
+
+
+#: Debian's Chromium: the browser tests drive it with Playwright (they never download a browser).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for a module's pages, offline (no background network, no updates)."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only for browser tests)
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_OFFLINE), headless=True
+        )
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from reviewkit import open_project
-from reviewkit.evidence.estimator import ImpactResult
+from reviewkit.evidence.estimator import NOT_ENOUGH, ImpactResult
 from reviewkit.present import charts, render
 from reviewkit.project import Project
 from reviewkit.publish.report.pdf import CHROMIUM_OFFLINE
@@ -253,6 +253,25 @@ def test_scorecard_chart_has_a_row_and_a_sparkline_per_outcome(north, built) -> 
     assert {row for row, _ in spark} == set(range(len(card)))
 
 
+def test_a_change_within_rounding_is_neither_better_nor_worse(north, built) -> None:
+    """-0.04 pp of a rate whose changes are written to 0.1 pp is grey and says "(≈0)"; a change
+    that shows at those decimals is better or worse by the metric's direction (issue 30)."""
+    card = north.outcome_scorecard().set_index("title")
+    rows = {r["name"]: r for r in _rows_with(built["scorecard_chart"], "reason")}
+    for title, row in rows.items():
+        for key in ("previous", "year_ago"):
+            change, unit = card.at[title, f"{key}_change"], card.at[title, "change_unit"]
+            if unit not in ("pp", "percent") or pd.isna(change):  # both written to 0.1
+                continue
+            text = card.at[title, f"{key}_change_text"]
+            if round(abs(change), 1) == 0 and change != 0:
+                assert (row[key], row[f"{key}_is"]) == (f"{text} (≈0)", "same"), (title, key)
+            elif change != 0:
+                better = (change > 0) == (card.at[title, "direction"] == "higher")
+                assert (row[key], row[f"{key}_is"]) == (text, "better" if better else "worse")
+    assert any(r["previous_is"] == "same" for r in rows.values())  # the sample's churn, -0.04 pp
+
+
 def test_scorecard_chart_works_without_history(north) -> None:
     chart = charts.scorecard_chart(north.scorecard("2026-10", metrics=["csat", "nps"]))
     assert [r["name"] for r in _rows_with(chart, "reason")] == ["CSAT", "NPS"]
@@ -469,3 +488,267 @@ def test_a_chart_that_leaves_the_page_lets_go_of_its_listeners(built, tmp_path) 
         left = document_listeners()
         browser.close()
     assert left < drawn
+
+
+# --- every chart, clean in a browser's console --------------------------------------------------
+
+#: A project of what real data does to charts: a KPI with a month without rows (February 2026)
+#: and missing days, a KPI with one month of data, an outcome with linked outputs (one delivered
+#: after the review month), one without links or a target, a team (ops) with outputs and no
+#: outcome, and no check-ins.
+EDGE_CONFIG = """\
+name: Edge cases
+calendar: {week_ends_on: sunday, fiscal_year_start_month: 1}
+sources:
+  kpis:
+    path: data/kpis.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    values: {visits: integer, signups: integer}
+  trials:
+    path: data/trials.csv
+    date: {column: day, format: "%Y-%m-%d"}
+    values: {started: integer, converted: integer}
+  issues:
+    path: data/issues.csv
+    date: {column: done, format: "%Y-%m-%d", gaps: ignore}
+    dimensions: [team]
+    unique: [key]
+metrics:
+  signups: {source: kpis, agg: daily_mean, column: signups, decimals: 1, direction: higher}
+  visits: {source: kpis, agg: sum, column: visits}
+  started: {source: trials, agg: sum, column: started}
+  converted: {source: trials, agg: sum, column: converted}
+  conversion: {ratio: [converted, started], format: percent, direction: higher}
+outcomes:
+  - id: more-signups
+    title: More visitors sign up
+    owner: Ana
+    team: growth
+    kpi: signups
+    target: {value: 45, by: 2026-12-31}
+  - id: more-visits
+    title: More visits, nothing linked yet
+    team: growth
+    kpi: visits
+  - id: trials-convert
+    title: Trials convert
+    team: trials
+    kpi: conversion
+    target: {value: 0.3, by: 2026-12-31}
+outputs:
+  source: issues
+  id: key
+  title: title
+  team: team
+"""
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    folder = tmp_path_factory.mktemp("edge") / "project"
+    (folder / "data").mkdir(parents=True)
+    start = dt.date(2025, 9, 1)
+    days = [start + dt.timedelta(n) for n in range(287)]  # to Sunday 2026-06-14
+    missing = {dt.date(2025, 11, 5), dt.date(2025, 11, 17)}
+    kept = [d for d in days if d.month != 2 and d not in missing]
+    may = [dt.date(2026, 5, 1) + dt.timedelta(n) for n in range(31)]
+    files = {
+        "kpis": ["day,visits,signups", *(f"{d},{1000 + 7 * d.day},{30 + d.day % 9}" for d in kept)],
+        "trials": [
+            "day,started,converted",
+            *(f"{d},{20 + d.day % 5},{5 + d.day % 3}" for d in may),
+        ],
+        "issues": [
+            "key,title,team,done",
+            "WEB-1,Shorter sign-up form,growth,2025-11-20",
+            "WEB-2,Social sign-in,growth,2026-06-10",
+            "OPS-1,Faster backups,ops,2026-04-02",
+        ],
+    }
+    for name, lines in files.items():
+        (folder / "data" / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "reviewkit.yaml").write_text(EDGE_CONFIG, encoding="utf-8")
+    with open_project(folder) as project:
+        for output in ("WEB-1", "WEB-2"):
+            project.link(output, "more-signups", hypothesis="fewer steps", lag_days=14)
+        yield project
+
+
+def _every_chart(project: Project, name: str, team: str) -> dict[str, alt.TopLevelMixin]:
+    """The charts a review, the live pages and the analysts' notebooks make of a project: the
+    scorecards (outcomes: the company's, a team's, a team's with no outcome; metrics), each
+    outcome's KPI with its outputs (latest, and as of the review month), an impact chart per
+    verdict, alignment and the outcome tree."""
+    month = project.period("latest", "month")
+    made: dict[str, alt.TopLevelMixin] = {
+        f"{name} alignment_chart": charts.alignment_chart(project, month),
+        f"{name} outcome_tree": charts.outcome_tree(project, outputs_per_outcome=3),
+        f"{name} scorecard_chart metrics": charts.scorecard_chart(project.scorecard(month)),
+    }
+    for shown in (None, team, "ops"):  # ops delivers work but owns no outcome
+        card = project.outcome_scorecard(month, team=shown)
+        made[f"{name} scorecard_chart {shown or 'company'}"] = charts.scorecard_chart(
+            card, project=project
+        )
+    for outcome_id, outcome in project.config.outcomes.items():
+        made[f"{name} outputs_on_outcome {outcome_id}"] = charts.outputs_on_outcome(
+            project, outcome_id
+        )
+        made[f"{name} outputs_on_outcome {outcome_id} as of {month}"] = charts.outputs_on_outcome(
+            project, outcome_id, as_of=month.end
+        )
+        if outcome.team == team:
+            results = project.outcome_results(outcome_id)
+            for verdict, (output, result) in {
+                r.verdict: (o, r) for o, r in results.items()
+            }.items():
+                made[f"{name} impact_chart {output} ({verdict})"] = charts.impact_chart(
+                    result, title=output, metric=project.config.metrics[outcome.metric]
+                )
+    return made
+
+
+def test_a_layer_with_nothing_to_draw_is_left_out_but_its_legend_and_axis_stay(north, edge) -> None:
+    """Vega warns of an "Infinite extent" for a layer with no row to place; such a layer is left
+    out, its legend kept by a layer without rows or position and its axis by the layers kept."""
+    no_target = charts.kpi_trend(north, "csat", periods=12, period="2026-10").to_dict()
+    empty = [v for v in no_target["layer"] if not no_target["datasets"][v["data"]["name"]]]
+    assert empty and not any({"x", "y"} & set(view["encoding"]) for view in empty)
+    assert any({"fill", "shape"} <= set(view["encoding"]) for view in empty)  # status legend
+
+    results = north.outcome_results("billing-churn").values()
+    without_band = next(r for r in results if r.verdict == NOT_ENOUGH)
+    churn = north.config.metrics["churn_rate"]
+    spec = charts.impact_chart(without_band, title="BIL", metric=churn).to_dict()
+    placed = [view["encoding"]["y"] for view in spec["layer"] if "y" in view["encoding"]]
+    assert [y["field"] for y in placed] == ["actual"]  # no band, no counterfactual
+    assert placed[0]["title"] == "Logo churn" and placed[0]["axis"]["format"] == ".1%"
+
+    nothing = charts.kpi_trend(edge, "signups", periods=1, period="2026-02").to_dict()
+    axis, *legends = nothing["layer"]  # an invisible layer keeps the period's axis
+    assert axis["mark"] == {"type": "point", "opacity": 0} and set(axis["encoding"]) == {"x"}
+    assert nothing["datasets"][axis["data"]["name"]][0]["period"] == "2026-02"
+    assert all(not nothing["datasets"][view["data"]["name"]] for view in legends)
+
+
+#: Before the page loads: vega-embed, once the page's library defines it, draws the charts one
+#: after the other, saying which one it starts ("drawing ID") and when all CHARTS are drawn
+ONE_CHART_AT_A_TIME = """
+(() => {
+  let embed, queue = Promise.resolve(), drawn = 0;
+  Object.defineProperty(window, "vegaEmbed", {
+    configurable: true,
+    set(value) { embed = value; },
+    get() {
+      return embed && ((target, spec, options) => {
+        const done = queue.then(() => {
+          console.debug("drawing " + target.slice(1));
+          return embed(target, spec, options);
+        });
+        queue = done.catch(() => null).then(() => {
+          if (++drawn === CHARTS) console.debug("drawn");
+        });
+        return done;
+      });
+    },
+  });
+})();
+"""
+
+
+def _browser_problems(named: dict[str, alt.TopLevelMixin], folder: Path) -> list[str]:
+    """The charts in one offline page (as :func:`render.page` writes it) in headless Chromium:
+    every console warning and error and page error, each with the chart being drawn, and every
+    chart left undrawn. The charts are drawn one after the other (vega-embed is wrapped before
+    the page loads), so a message belongs to the chart drawn when it came."""
+    page = render.page(list(named.values()), "Every chart")
+    ids = re.findall(r'<div id="(reviewkit-[0-9a-f-]+)" class="reviewkit-chart">', page)
+    assert len(ids) == len(named)
+    chart_of = dict(zip(ids, named, strict=True))
+    (folder / "every.html").write_text(page, encoding="utf-8")
+    one_at_a_time = ONE_CHART_AT_A_TIME.replace("CHARTS", str(len(ids)))
+    problems: list[str] = []
+    current = ["(before any chart)"]
+
+    def heard(message: Any) -> None:
+        if message.type == "debug" and message.text.startswith("drawing "):
+            current[0] = chart_of.get(message.text.removeprefix("drawing "), message.text)
+        elif message.type in ("warning", "error"):
+            problems.append(f"{current[0]}: {message.type}: {message.text}")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_OFFLINE), headless=True
+        )
+        tab = browser.new_page()
+        tab.on("console", heard)
+        tab.on("pageerror", lambda error: problems.append(f"{current[0]}: page error: {error}"))
+        tab.add_init_script(one_at_a_time)
+        with tab.expect_console_message(lambda m: m.text == "drawn", timeout=120_000):
+            tab.goto((folder / "every.html").as_uri())
+        undrawn = tab.eval_on_selector_all(
+            ".reviewkit-chart",
+            "divs => divs.filter(d => !d.querySelector('svg.marks')).map(d => d.id)",
+        )
+        browser.close()
+    return problems + [f"{chart_of[i]}: not drawn" for i in undrawn]
+
+
+@pytest.mark.browser  # in headless Chromium
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make test installs it)")
+def test_every_chart_draws_with_a_clean_console(north, built, edge, tmp_path) -> None:
+    """Vega logged 23 warnings on a monthly review and 6 on the live page (issue 29): layers
+    over rows with nothing to place ("Infinite extent": an outcome without outputs, a KPI
+    without a target or with months without data) and views sharing a colour scale whose
+    domains disagree ("Conflicting scale property": the scorecard's status and its changes).
+    Every chart of the sample company and of a project of edge cases must draw with none."""
+    named = {f"north {k}": chart for k, chart in built.items()}
+    named |= _every_chart(north, "north", "billing")
+    named["north impact_grid customer-love"] = charts.impact_grid(north, "customer-love")
+    named["north kpi_trend csat"] = charts.kpi_trend(north, "csat", periods=12, period="2026-10")
+    named["north kpi_trend nps weekly"] = charts.kpi_trend(north, "nps", grain="week", periods=12)
+    named["north kpi_trend nps as of June"] = charts.kpi_trend(
+        north, "nps", periods=12, as_of=dt.date(2026, 6, 30)
+    )
+    named |= _every_chart(edge, "edge", "growth")
+    for outcome in edge.config.outcomes:  # links too early or without enough data; none
+        named[f"edge impact_grid {outcome}"] = charts.impact_grid(edge, outcome)
+        named[f"edge outputs_on_outcome {outcome} monthly"] = charts.outputs_on_outcome(
+            edge, outcome, grain="month"
+        )
+    for metric in ("signups", "visits", "conversion"):  # gaps; no target; one month of data
+        named[f"edge kpi_trend {metric}"] = charts.kpi_trend(edge, metric)
+        named[f"edge kpi_trend {metric} one period"] = charts.kpi_trend(edge, metric, periods=1)
+        named[f"edge kpi_trend {metric} weekly"] = charts.kpi_trend(
+            edge, metric, grain="week", periods=12
+        )
+        named[f"edge wbr_chart {metric}"] = charts.wbr_chart(
+            edge.wbr(metric), metric=edge.config.metrics[metric]
+        )
+    # February 2026: nothing delivered, and no row of the KPI (nothing to draw but the axis)
+    named["edge alignment_chart 2026-02"] = charts.alignment_chart(edge, "2026-02", periods=1)
+    named["edge kpi_trend signups 2026-02"] = charts.kpi_trend(
+        edge, "signups", periods=1, period="2026-02"
+    )
+    problems = _browser_problems(named, tmp_path)
+    assert not problems, f"{len(problems)} console messages:\n" + "\n".join(problems)
+
+
+def test_on_untuned_data_the_scorecard_leads_with_what_needs_a_decision(edge) -> None:
+    """The edge project (an outcome without a target, gaps, one team's month without rows):
+    the scorecard is in the attention order (off track, at risk, on track, then n/a and the
+    rest), reviewkit.yaml's order within a status; the chart's rows follow it (issue 30)."""
+    month = edge.period("latest", "month")
+    card = edge.outcome_scorecard(month)
+    declared = list(edge.config.outcomes)
+    rank = {"off track": 0, "at risk": 1, "on track": 2}
+    expected = sorted(
+        zip(card["outcome"], card["status"], strict=True),
+        key=lambda row: (rank.get(row[1], 3), declared.index(row[0])),
+    )
+    assert list(zip(card["outcome"], card["status"], strict=True)) == expected
+    assert card.set_index("outcome").at["more-visits", "status"] == "n/a"  # no target: last
+    assert card["outcome"].iloc[-1] == "more-visits"
+    assert list(card["outcome"]) != declared  # the sort did something here
+    rows = _rows_with(charts.scorecard_chart(card, project=edge), "reason")
+    assert [r["status"] for r in rows] == list(card["status"])

@@ -15,7 +15,12 @@ import pytest
 import reviewkit.sources.cache
 from reviewkit import QueryError, check_project, open_project
 from reviewkit.config import Metric
-from reviewkit.metrics.catalogue import difference_text, format_change, format_value
+from reviewkit.metrics.catalogue import (
+    difference_text,
+    format_change,
+    format_value,
+    within_rounding,
+)
 from tests.conftest import SHOP_CONFIG, SHOP_ORDERS
 from tests.support.postgres import copy_to_postgres, warehouse_config
 
@@ -327,6 +332,32 @@ def test_a_difference_is_in_the_values_own_unit_and_never_rounds_to_zero(
     metric = Metric(name="m", label="M", format=fmt, unit=unit, decimals=decimals)
     assert difference_text(metric, difference, signed=True) == text
     assert difference_text(metric, difference) == text.lstrip("+")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "decimals", "unit", "change", "nothing"),
+    [
+        ("percent", None, "pp", 0.04, True),  # "+0.04 pp": nothing at 0.1 pp
+        ("percent", None, "pp", -0.04, True),
+        ("percent", None, "pp", 0.06, False),  # "+0.1 pp"
+        ("percent", 2, "pp", 0.004, True),
+        ("percent", 2, "pp", 0.04, False),
+        ("score", 0, "points", 0.3, True),
+        ("score", 0, "points", -1.0, False),
+        ("currency", None, "points", 0.4, True),  # "+$0.4" of dollars written whole
+        ("currency", None, "points", 1234.4, False),
+        ("number", None, "percent", 0.04, True),  # a count's change in percent, to 0.1%
+        ("number", None, "percent", -0.2, False),
+        ("bps", None, "bps", 0.4, True),
+    ],
+)
+def test_a_change_within_rounding_is_nothing_at_its_metrics_decimals(
+    fmt: str, decimals: int | None, unit: str, change: float, nothing: bool
+) -> None:
+    """Neither better nor worse on the scorecard (issue 30): a change that would read 0 at the
+    decimals its metric's changes are written with."""
+    metric = Metric(name="m", label="M", format=fmt, decimals=decimals)
+    assert within_rounding(metric, change, unit) is nothing
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,25 @@ control values, click buttons, then check the store and what the widget shows.""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 import shutil
+import subprocess
 import sys
+import threading
 import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import ipywidgets  # type: ignore[import-untyped]
+import pandas as pd
 import pytest
 import traitlets
 
 import reviewkit.present
 from reviewkit import open_project
+from reviewkit.base.authors import Author, find_author
 from reviewkit.present.widgets import (
     CheckinForm,
     KpiExplorer,
@@ -23,6 +31,7 @@ from reviewkit.present.widgets import (
     ReviewNavigator,
     Viewer,
 )
+from reviewkit.serve import dashboard
 from reviewkit.store.core import Decision
 from tests.conftest import warm_copy
 
@@ -239,8 +248,10 @@ def test_the_explorer_of_a_project_without_metrics_says_so(regional_dir: Path) -
 # -- LinkEditor ---------------------------------------------------------------------------------
 
 
-def candidate_editor(project, search: str = "ONB-418", **options: Any) -> LinkEditor:
-    editor = LinkEditor(project, author="alice", **options)
+def candidate_editor(
+    project, search: str = "ONB-418", author: str | None = "alice", **options: Any
+) -> LinkEditor:
+    editor = LinkEditor(project, author=author, **options)
     editor.outcome_picker.value = "onboarding-activation"
     editor.team_picker.value = "onboarding"
     editor.search_box.value = search
@@ -338,11 +349,21 @@ def test_library_errors_are_messages(project) -> None:
 
 
 def test_link_editor_follows_the_navigator(project) -> None:
+    """The navigator's team picks the outcomes offered; a period picked there lists the work
+    delivered in it. At first every delivered output is listed, newest first (issue 29)."""
     navigator = ReviewNavigator(project, period="2026-10", team="billing")
     editor = LinkEditor(project, navigator)
-    assert editor.team_picker.value == "billing" and editor.period_picker.value == "2026-10"
+    assert offered(editor.outcome_picker) == ["billing-churn"]
+    assert editor.team_picker.value == "" and editor.period_picker.value == ""
+    delivered = [label.rsplit(", ", 1)[1].rstrip(")") for label, _ in editor.candidates.options]
+    assert delivered == sorted(delivered, reverse=True)  # newest first
+    assert min(delivered) < "2026-09-01" < "2026-10-01" <= max(delivered)  # older work too
+    navigator.period_picker.value = "2026-09"
+    assert editor.period_picker.value == "2026-09" and editor.message == ""
     shown = [label for label, _ in editor.candidates.options]
-    assert shown and all("(billing, 2026-10-" in label for label in shown)
+    assert shown and all(", 2026-09-" in label for label in shown)
+    navigator.team_picker.value = ""
+    assert offered(editor.outcome_picker) == list(project.outcomes()["id"])
 
 
 # -- CheckinForm --------------------------------------------------------------------------------
@@ -421,6 +442,97 @@ def test_the_real_charts_are_drawn_into_the_outputs(project) -> None:
     editor.link_button.click()
     assert editor.message == "linked ONB-418 to onboarding-activation"
     assert len(editor.evidence_charts.outputs) == 1
+
+
+# -- messages on another thread ----------------------------------------------------------------
+
+
+class Subshell:
+    """A kernel subshell: JupyterLab 4.6 delivers ipywidgets' messages on such a thread, not on
+    the one that opened the project and its store (issue 29). Setting a control here is what a
+    browser's change does there; a deadlock fails the test after a minute."""
+
+    def __init__(self) -> None:
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="subshell")
+
+    def set(self, control: Any, value: object) -> None:
+        self.thread.submit(setattr, control, "value", value).result(timeout=60)
+
+
+@pytest.fixture
+def subshell():
+    shell = Subshell()
+    yield shell
+    shell.thread.shutdown()
+
+
+def shown_ok(panel: Any) -> bool:
+    return panel.message == "" and "#b00020" not in panel.status.value
+
+
+def test_the_link_editor_answers_messages_on_a_subshell_thread(project, subshell) -> None:
+    editor = candidate_editor(project, search="")
+    everything = editor.candidates.options
+    subshell.set(editor.search_box, "ONB-41")  # two keys typed, one message each
+    assert shown_ok(editor), editor.message
+    narrowed = [v for _, v in editor.candidates.options]
+    assert narrowed and len(narrowed) < len(everything)
+    assert all(v.startswith("ONB-41") for v in narrowed)
+    subshell.set(editor.search_box, "ONB-418")
+    assert shown_ok(editor), editor.message
+    assert [v for _, v in editor.candidates.options] == ["ONB-418"]
+    for outcome_id in ("support-speed", "onboarding-activation"):  # the outcome changed twice
+        subshell.set(editor.outcome_picker, outcome_id)
+        assert shown_ok(editor), editor.message
+        linked = list(project.links(outcome_id=outcome_id)["output_id"])
+        assert linked and all(output_id in editor.links_view.value for output_id in linked)
+    editor.candidates.value = ("ONB-418",)
+    editor.link_button.click()  # and back on the main thread
+    assert editor.message == "linked ONB-418 to onboarding-activation"
+
+
+def test_the_checkin_form_answers_messages_on_a_subshell_thread(project, subshell) -> None:
+    form = CheckinForm(project, ReviewNavigator(project, team="billing"), author="luis")
+    form.note_box.value = "Retries look good"
+    form.save_button.click()
+    assert form.message == "saved: billing-churn is on track in 2026-10"
+    subshell.set(form.navigator.team_picker, "")  # every team's outcomes
+    for outcome_id, note in (("retention", ""), ("billing-churn", "Retries look good")):
+        subshell.set(form.outcome_picker, outcome_id)  # the outcome changed twice
+        assert form.message == "saved: billing-churn is on track in 2026-10"  # no error since
+        assert "#b00020" not in form.status.value
+        assert form.note_box.value == note  # its saved check-in, or none
+        assert "Proposed from the numbers for 2026-10" in form.proposed.value
+
+
+def test_a_widget_on_a_subshell_and_a_cell_query_the_project_at_once(project) -> None:
+    """While a cell queries on the main thread, widget messages on a subshell query the
+    same project: DuckDB refuses a second call on a busy connection ("connection is busy with
+    another call"), so the workspace takes them in turn, and each gets its own answer."""
+    count = "SELECT team, channel, avg(resolution_hours) AS hours FROM tickets GROUP BY ALL ORDER BY ALL"
+    expected_kpis = project.sql(count)
+    expected_outputs = project.outputs(team="billing")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def cell() -> None:  # a long-running cell
+        try:
+            while not stop.is_set():
+                pd.testing.assert_frame_equal(project.sql(count), expected_kpis)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    running = threading.Thread(target=cell)
+    running.start()
+    try:
+        with ThreadPoolExecutor(2, thread_name_prefix="subshell") as shell:
+            answers = [shell.submit(project.outputs, team="billing") for _ in range(20)]
+            for answer in answers:
+                pd.testing.assert_frame_equal(answer.result(timeout=60), expected_outputs)
+    finally:
+        stop.set()
+        running.join(timeout=60)
+    assert not running.is_alive() and errors == []
 
 
 # -- ReviewDashboard ----------------------------------------------------------------------------
@@ -513,3 +625,255 @@ def test_contributors_save_under_their_name_and_owners_decide(project) -> None:
     assert form.message == "saved: billing-churn is on track in 2026-10"
     (kept,) = project.checkins(period="2026-10", outcome_id="billing-churn")
     assert (kept.note, kept.author, kept.decisions) == ("Priya's note", "Priya Raman", (due,))
+
+
+# -- who saves (issue 29) ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def nobody(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An environment that names nobody but the OS user root, as JupyterLab in a container: no
+    REVIEWKIT_USER or JUPYTERHUB_USER, and a HOME and git config of its own (neither this
+    machine's git config nor its system one is read). Returns that HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("REVIEWKIT_USER", "JUPYTERHUB_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # what getpass reads first
+        monkeypatch.setenv(name, "root")
+    return home
+
+
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+
+def saved_as(panel: Any) -> str:
+    """Who a panel says it saves as: its "Saving as" line as text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", panel.saving_as.value))
+
+
+def test_saves_are_recorded_under_the_first_name_the_environment_knows(
+    project, nobody: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """project.actor, REVIEWKIT_USER, `user:` in reviewkit.yaml, JUPYTERHUB_USER, git config
+    user.name (with user.email) read in the project's folder, then the OS user: each one found
+    when those before it are not, and used by the widgets' saves."""
+    found = project.author()
+    assert (found.name, found.source, found.person) == ("root", "the OS user", False)
+    monkeypatch.setenv("LOGNAME", "ana")  # an OS user that is someone, as a last resort
+    assert (project.author().name, project.author().person) == ("ana", True)
+    monkeypatch.setenv("LOGNAME", "root")
+
+    git(project.root, "init", "-q")  # a real repository: its config, read from the folder
+    git(project.root, "config", "user.email", "ana@example.com")
+    assert project.author().source == "the OS user"  # an email alone names nobody
+    git(project.root, "config", "user.name", "root")
+    assert project.author().source == "the OS user"  # nor does root, wherever it is found
+    git(project.root, "config", "user.name", "Ana Lima")
+    assert project.author() == Author("Ana Lima <ana@example.com>", "git config user.name")
+    git(project.root, "config", "--unset", "user.email")
+    git(project.root, "config", "--global", "user.email", "ana@home.example")  # HOME's
+    assert project.author().name == "Ana Lima <ana@home.example>"
+    editor = candidate_editor(project, author=None)
+    assert saved_as(editor) == "Saving as Ana Lima <ana@home.example> (from git config user.name)"
+    editor.candidates.value = ("ONB-418",)
+    editor.link_button.click()
+    assert editor.message == "linked ONB-418 to onboarding-activation"
+    assert project.links(output_id="ONB-418").iloc[0]["author"] == "Ana Lima <ana@home.example>"
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "root")  # passed over
+    assert project.author().source == "git config user.name"
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana.lima")
+    assert project.author() == Author("ana.lima", "JUPYTERHUB_USER")
+
+    config = project.root / "reviewkit.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "user: Ana L.\n", encoding="utf-8")
+    with open_project(project.root) as configured:
+        assert configured.config.user == "Ana L."
+        assert configured.author() == Author("Ana L.", "user: in reviewkit.yaml")
+        monkeypatch.setenv("REVIEWKIT_USER", "Ana from the environment")
+        assert configured.author() == Author("Ana from the environment", "REVIEWKIT_USER")
+        form = CheckinForm(configured, ReviewNavigator(configured, team="billing"))
+        form.note_box.value = "Retries look good"
+        form.save_button.click()
+        assert form.message == "saved: billing-churn is on track in 2026-10"
+        assert configured.checkins(period="2026-10")[0].author == "Ana from the environment"
+        configured.actor = "Ana in code"
+        assert configured.author() == Author("Ana in code", "project.actor")
+        assert configured.store.actor == "Ana in code"  # the store, already open, follows
+        assert configured.author("alice") == Author("alice", "author=")  # a widget's author=
+        form.note_box.value = "Retries look good, says Ana"
+        form.save_button.click()
+        assert configured.checkins(period="2026-10")[0].author == "Ana in code"
+        assert saved_as(form) == "Saving as Ana in code (from project.actor)"
+
+
+def test_git_missing_or_failing_is_no_name(project, nobody: Path, monkeypatch) -> None:
+    """Without git on the PATH, or in a folder that is gone, the name is looked for elsewhere
+    and nothing fails."""
+    git(project.root, "init", "-q")
+    git(project.root, "config", "user.name", "Ana Lima")
+    assert find_author(folder=project.root).name == "Ana Lima"
+    assert find_author(folder=project.root / "gone").source == "the OS user"
+    monkeypatch.setenv("PATH", str(nobody))  # an empty folder: no git
+    assert find_author(folder=project.root) == Author("root", "the OS user", person=False)
+
+
+def test_root_alone_is_refused_and_nothing_is_saved(project, nobody: Path) -> None:
+    """When the only name found is the OS user root, the link editor and the check-in form say
+    so (and how to set a name) before anything is tried, and refuse every save: the store is
+    unchanged."""
+    how = (
+        'set REVIEWKIT_USER (export REVIEWKIT_USER="Ana Lima"), add `user: Ana Lima` to '
+        'reviewkit.yaml, or run git config --global user.name "Ana Lima"'
+    )
+    before = len(project.store.events())
+    editor = candidate_editor(project, author=None)
+    assert saved_as(editor).startswith("Nothing says who you are, so nothing can be saved")
+    assert how in saved_as(editor) and "#b00020" in editor.saving_as.value
+    editor.candidates.value = ("ONB-418",)
+    editor.hypothesis_box.value = "A checklist"
+    for button, doing in (
+        (editor.link_button, "link outputs"),
+        (editor.unlink_button, "unlink outputs"),
+        (editor.undo_button, "undo changes"),
+    ):
+        button.click()
+        assert editor.message == (
+            f"not saved: reviewkit will not {doing} as 'root' (the OS user), which says "
+            f"nothing about who you are; {how}, then try again"
+        )
+        assert "#b00020" in editor.status.value
+    form = CheckinForm(project, ReviewNavigator(project, team="billing"))
+    assert how in saved_as(form)
+    form.note_box.value = "Retries look good"
+    form.save_button.click()
+    assert form.message.startswith("not saved: reviewkit will not check in as 'root'")
+    form.complete_button.click()
+    assert form.message.startswith("not saved: reviewkit will not complete this review as")
+    assert len(project.store.events()) == before
+    assert project.links(output_id="ONB-418").empty and project.checkins() == []
+    # a name set in the kernel is taken at the next save, and the line says so
+    project.actor = "Ana Lima"
+    form.save_button.click()
+    assert form.message == "saved: billing-churn is on track in 2026-10"
+    assert saved_as(form) == "Saving as Ana Lima (from project.actor)"
+
+
+def test_a_signed_in_person_saves_under_their_name_even_on_a_root_server(
+    project, nobody: Path
+) -> None:
+    """In the served pages' sign-in mode the signed-in person is the author, as before: the
+    refusal of root is for the environment's name only, and the page (not the widget) says who
+    is signed in."""
+    priya = Viewer("Priya Raman", role="contributor")
+    form = CheckinForm(project, ReviewNavigator(project, team="billing"), viewer=priya)
+    assert form.saving_as.value == ""
+    form.note_box.value = "Retries look good"
+    form.save_button.click()
+    assert form.message == "saved: billing-churn is on track in 2026-10"
+    assert project.checkins(period="2026-10")[0].author == "Priya Raman"
+
+
+def test_the_saving_as_line_is_escaped(project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWKIT_USER", "<b>Ana</b> & <script>x()</script>")
+    editor = LinkEditor(project)
+    form = CheckinForm(project)
+    for panel in (editor, form):
+        assert panel.saving_as.value == (
+            "Saving as <b>&lt;b&gt;Ana&lt;/b&gt; &amp; &lt;script&gt;x()&lt;/script&gt;</b> "
+            "<small>(from REVIEWKIT_USER)</small>"
+        )
+        assert panel.saving_as in panel.widget.children
+
+
+def test_a_user_in_reviewkit_yaml_is_one_persons_name(write_config) -> None:
+    from reviewkit.base.errors import ConfigError  # noqa: PLC0415
+    from reviewkit.config import load_config  # noqa: PLC0415
+    from tests.test_config import VALID_SOURCE  # noqa: PLC0415
+
+    base = VALID_SOURCE + "metrics:\n  n: {source: tickets, agg: count}\n"
+    assert load_config(write_config(base)).user is None
+    assert load_config(write_config(base + "user: Ana Lima <ana@example.com>\n")).user == (
+        "Ana Lima <ana@example.com>"
+    )
+    for wrong, said in (
+        ("root", "'root' says nothing about who saves"),
+        ('"  "', "write one person's name on one line"),
+        ("[ana, bo]", "expected text"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            load_config(write_config(base + f"user: {wrong}\n"))
+
+
+# -- the widgets read well (issue 29) ----------------------------------------------------------
+
+
+def controls(widget: Any) -> list[Any]:
+    """Every control under ``widget`` that has a description, in page order."""
+    found = []
+    if getattr(widget, "description", "") and not isinstance(widget, ipywidgets.Button):
+        found.append(widget)
+    for child in getattr(widget, "children", ()):
+        found += controls(child)
+    return found
+
+
+def test_the_links_and_checkins_pages_read_well(project, monkeypatch) -> None:
+    """As wide as the notebook, descriptions at their own width, one meaning per label, full
+    labels on hover, roomy text boxes."""
+    monkeypatch.setattr(dashboard, "url_query", lambda: "")
+    links = dashboard.page("links", str(project.root), period="latest", team="onboarding")
+    checkins = dashboard.page("checkins", str(project.root), period="latest", team="billing")
+    navigator, editor = links.panels
+    for page, wanted in (
+        (links, ["Period", "Outcome's team", "Outcome", "Delivered by", "Delivered in"]),
+        (checkins, ["Period", "Outcome's team", "Outcome", "Status", "Confidence", "Note"]),
+    ):
+        shown = controls(page.widget)
+        labels = [control.description for control in shown]
+        assert len(labels) == len(set(labels)), labels  # one label, one control, one meaning
+        assert [label for label in labels if label in wanted] == wanted
+        for control in shown:
+            assert control.style.description_width == "initial", control.description
+    assert [label for label in labels if "team" in label.casefold()] == ["Outcome's team"]
+    form = checkins.panels[1]
+    wide = [editor.outcome_picker, editor.search_box, editor.candidates, editor.hypothesis_box]
+    for control in [*wide, form.outcome_picker, form.note_box, form.decisions_box]:
+        assert control.layout.width == "100%", control.description
+    for box in (editor.hypothesis_box, form.note_box, form.decisions_box):
+        assert box.rows >= 3
+    for row in (editor.widget.children[1], navigator.widget.children[0]):
+        assert (row.layout.width, row.layout.flex_flow) == ("100%", "row wrap")
+    # the full label of what is picked, on hover
+    assert editor.outcome_picker.tooltip == editor.outcome_picker.label
+    assert editor.outcome_picker.label == (
+        "New customers reach value in their first week (onboarding-activation)"
+    )
+    form.outcome_picker.value = "billing-churn"
+    assert form.outcome_picker.tooltip == "Fewer billing-team customers churn (billing-churn)"
+    picked = editor.candidates.options[:2]
+    editor.candidates.value = tuple(value for _, value in picked)
+    assert editor.candidates.tooltip == "\n".join(label for label, _ in picked)
+    # delivered: every month at first, newest first, older work too
+    assert editor.period_picker.value == "" and navigator.period == "2026-10"
+    delivered = [label.rsplit(", ", 1)[1].rstrip(")") for label, _ in editor.candidates.options]
+    assert delivered == sorted(delivered, reverse=True) and min(delivered) < "2026-10-01"
+    assert editor.message == "" or editor.message.startswith("showing the newest ")
+
+
+def test_the_outcome_buttons_show_whole_headings(project) -> None:
+    board = ReviewDashboard(project, ReviewNavigator(project, period="2026-10"))
+    headings = [label for label, _ in board.outcome_picker.options]
+    assert len(headings) > 1 and any(len(heading) > 30 for heading in headings)
+    assert board.outcome_picker.tooltips == tuple(headings)
+    assert board.outcome_picker.style.button_width == "auto"
+    assert board.outcome_picker.layout.width == "100%"
+    board.navigator.team_picker.value = "support"
+    assert board.outcome_picker.tooltips == tuple(h for h, _ in board.outcome_picker.options)

@@ -508,22 +508,35 @@ def format_change(
     return f"{sign}<{prefix}{10.0**-places:.{places}f}{suffix}"
 
 
+def _change_format(metric: Metric, unit: str) -> tuple[str, int, str]:
+    """How a change of ``metric`` in ``unit`` is written: suffix, decimals and prefix."""
+    if unit == "percent":
+        return "%", 1, ""
+    own = metric.decimals if unit == metric.points_unit else None
+    if unit in ("pp", "bps"):
+        default = 1 if unit == "pp" else 0
+        return f" {unit}", default if own is None else own, ""
+    if metric.format == "currency":
+        symbol = CURRENCY_SYMBOLS.get(metric.currency, metric.currency + " ")
+        return "", 0 if own is None else own, symbol
+    suffix = " points" if metric.format == "score" else f" {metric.unit}" if metric.unit else ""
+    return suffix, 1 if own is None else own, ""
+
+
 def change_text(metric: Metric, value: float, unit: str, *, signed: bool = True) -> str:
     """A change of ``metric`` in ``unit`` (percent, pp, bps, points), already in that unit:
     percent of the earlier value, or points (pp: x 100 of the fractions' difference, bps:
     x 10,000). Points have the decimals the metric's values have (pp: 1, bps: 0, else 1 unless
     declared), percent 1."""
-    if unit == "percent":
-        return format_change(value, "%", 1, signed=signed)
-    own = metric.decimals if unit == metric.points_unit else None
-    if unit in ("pp", "bps"):
-        default = 1 if unit == "pp" else 0
-        return format_change(value, f" {unit}", default if own is None else own, signed=signed)
-    if metric.format == "currency":
-        symbol = CURRENCY_SYMBOLS.get(metric.currency, metric.currency + " ")
-        return format_change(value, "", 0 if own is None else own, prefix=symbol, signed=signed)
-    suffix = " points" if metric.format == "score" else f" {metric.unit}" if metric.unit else ""
-    return format_change(value, suffix, 1 if own is None else own, signed=signed)
+    suffix, decimals, prefix = _change_format(metric, unit)
+    return format_change(value, suffix, decimals, prefix=prefix, signed=signed)
+
+
+def within_rounding(metric: Metric, value: float, unit: str) -> bool:
+    """Whether a change of ``metric`` in ``unit`` rounds to nothing at the decimals its changes
+    are written with (``+0.04 pp`` of a rate written to 0.1 pp): neither better nor worse."""
+    _, decimals, _ = _change_format(metric, unit)
+    return round(abs(value), decimals) == 0
 
 
 def difference_text(metric: Metric, difference: float, *, signed: bool = False) -> str:

@@ -16,9 +16,19 @@ from dataclasses import dataclass
 from reviewkit.config import Metric, ProjectConfig, StatusRules, Target
 from reviewkit.metrics.catalogue import format_change
 
-__all__ = ["STATUSES", "TargetResult", "evaluate", "matching_target", "project_to", "target_value"]
+__all__ = [
+    "ATTENTION",
+    "STATUSES",
+    "TargetResult",
+    "evaluate",
+    "matching_target",
+    "project_to",
+    "target_value",
+]
 
 STATUSES = ("on track", "at risk", "off track", "n/a")
+#: The statuses in the order a review takes them: what needs a decision first.
+ATTENTION = ("off track", "at risk", "on track", "n/a")
 #: periods of history the projection's trend line is fitted to
 TREND_PERIODS = 6
 

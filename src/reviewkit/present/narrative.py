@@ -27,11 +27,12 @@ import pandas as pd
 
 from reviewkit.base.periods import Period
 from reviewkit.config import Metric, Outcome
-from reviewkit.evidence.estimator import MOVED, TOO_EARLY, VERDICTS
+from reviewkit.evidence.estimator import MOVED, OTHER_WAY, TOO_EARLY, VERDICTS
 from reviewkit.metrics.catalogue import difference_text
 from reviewkit.metrics.compare import comparisons
 from reviewkit.metrics.coverage import coverage_of
 from reviewkit.present import charts
+from reviewkit.present.charts.style import STATUS_STYLE
 from reviewkit.project import data_gap
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOTABLE_CHANGE",
+    "UNTYPESET",
     "Html",
     "ReviewPage",
     "Section",
@@ -134,22 +136,23 @@ def executive_summary(
     *,
     impact: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[str]:
-    """Plain sentences for the top of the review: what moved notably, what is off target and
-    why, what is too early to tell, and the wins to recognise (outputs whose link moved its KPI
-    as hypothesised, strongest evidence first, recent ones only: see :data:`WIN_MONTHS`). User
-    text stays plain text: escape it when showing it as HTML (:func:`bullets` does). ``impact``
-    is :func:`impacts` when already made."""
+    """Plain sentences for the top of the review, what needs a decision first: what is off
+    track, then at risk (and why), then missing data; then what moved notably, the wins to
+    recognise (outputs whose link moved its KPI as hypothesised, strongest evidence first,
+    recent ones only: see :data:`WIN_MONTHS`) and what is too early to tell. User text stays
+    plain text: escape it when showing it as HTML (:func:`bullets` does). ``impact`` is
+    :func:`impacts` when already made."""
     month = review_period(project, period)
     card = project.outcome_scorecard(month, team=_team(team))
     verdicts = impact if impact is not None else impacts(project, month, team)
     titles = {o.id: o.title for o in project.config.outcomes.values()}
     gap = data_gap(project, month, _team(team))
     return [
+        *_off_target(card),
         *([gap] if gap else []),
         *_moved(project, card, month),
-        *_off_target(card),
-        *_too_early(project, verdicts, titles),
         *_wins(project, verdicts, titles, month),
+        *_too_early(project, verdicts, titles),
     ]
 
 
@@ -202,16 +205,22 @@ def _off_target(card: pd.DataFrame) -> list[str]:
     late = judged[judged["status"].isin(OFF_TARGET)]
     if late.empty:
         unjudged = card[card["target"].notna() & ~card["status"].isin(("on track", *OFF_TARGET))]
+        on_track = STATUS_STYLE["on track"].symbol
         if unjudged.empty:
-            return ["Every outcome with a target is on track against its target to date."]
+            return [
+                f"{on_track} Every outcome with a target is on track against its target to date."
+            ]
         return [
-            f"Every outcome with a target and a status is on track against its target to date; "
-            f"{len(unjudged)} with a target have no status ({', '.join(unjudged['title'])})."
+            f"{on_track} Every outcome with a target and a status is on track against its target "
+            f"to date; {len(unjudged)} with a target have no status "
+            f"({', '.join(unjudged['title'])})."
         ]
     return [
-        f"{row['title']} is {row['status']}: {row['status_reason']} ({row['label']} "
+        f"{STATUS_STYLE[status].symbol} {row['title']} is {row['status']}: "
+        f"{row['status_reason']} ({row['label']} "
         f"{row['text']} against a target to date of {row['target_text']})."
-        for row in late.to_dict("records")
+        for status in OFF_TARGET  # off track first
+        for row in late[late["status"] == status].to_dict("records")
     ]
 
 
@@ -302,11 +311,18 @@ def _wins(
         outcome = project.outcome(row["outcome"])
         metric = project.config.metrics[outcome.metric]
         size = difference_text(metric, abs(row["estimate"]))
+        shared = row.get("shared_with") or ""
         sentences.append(
             f"Win to recognise ({teams.get(row['output'], 'no team')}): {row['output']} "
             f"“{row['title']}”, delivered {row['delivered']}, moved the {metric.label} of "
             f"“{titles[row['outcome']]}” by about {size} as hypothesised (evidence of "
-            "association, not proof)."
+            "association, not proof"
+            + (
+                f"; the effect of {shared} falls in the same window: the credit is shared"
+                if shared
+                else ""
+            )
+            + ")."
         )
     return sentences + _more(len(wins) - LISTED, "wins") + earlier
 
@@ -427,20 +443,28 @@ def outputs_appendix(
 # --- HTML for the notebook and the report ----------------------------------------------------
 
 
+#: The classes that keep markup from LaTeX typesetting. JupyterLab typesets every text/html and
+#: text/markdown output with MathJax, which reads the dollars of "MRR $381,232 against a target
+#: to date of $388,278" as the start and end of a formula; MathJax 3.2 and later (JupyterLab 4,
+#: Notebook 7, Voila) skip the inside of an element of class ``mathjax_ignore`` (JupyterLab
+#: keeps MathJax's default), MathJax 2 (Notebook 6, JupyterLab 3, nbconvert's stock templates)
+#: of ``tex2jax_ignore``. Escaping each dollar would not do: JupyterLab's Markdown turns ``\$``
+#: back into a delimiter, and in HTML ``\$`` keeps its backslash wherever MathJax does not run
+#: (the published report, an HTML widget).
+UNTYPESET: Final = "mathjax_ignore tex2jax_ignore"
+
+
 class Html:
     """Markup shown as ``text/html`` by Jupyter; every piece of user text in it is escaped by
-    the function that made it."""
+    the function that made it. It is displayed in an element of the :data:`UNTYPESET`
+    classes, so amounts and user text show as written in JupyterLab and Voila; :attr:`markup`
+    is the markup alone (for an HTML widget, which is never typeset, or a page of our own)."""
 
     def __init__(self, markup: str) -> None:
         self.markup = markup
 
     def _repr_html_(self) -> str:
-        return self.markup
-
-    def untypeset(self) -> Html:
-        """The markup kept from a live page's LaTeX typesetting, which reads the dollars of
-        "MRR is $381,232 against $388,278" as the start and end of a formula."""
-        return Html(f'<div class="mathjax_ignore">{self.markup}</div>')
+        return f'<div class="{UNTYPESET}">{self.markup}</div>'
 
 
 def _cell(value: Any) -> Any:
@@ -471,9 +495,30 @@ def table(frame: pd.DataFrame, *, caption: str = "", empty: str = "Nothing to sh
     return Html(head + markup)
 
 
+#: the colour of each status's symbol, for text that starts with one
+_MARKS: Final = {style.symbol: style.colour for style in STATUS_STYLE.values()}
+
+
+def marked(sentence: str) -> str:
+    """A sentence as escaped HTML, the status symbol it starts with (the executive summary's
+    "▼ NPS is off track: ...") in that status's colour."""
+    colour = _MARKS.get(sentence[:1])
+    if colour is None:
+        return html.escape(sentence)
+    return (
+        f'<span class="reviewkit-status" style="color: {colour}">{sentence[0]}</span>'
+        + html.escape(sentence[1:])
+    )
+
+
+def _status_cell(status: str) -> str:
+    style = STATUS_STYLE.get(status)
+    return f"{style.symbol} {status}" if style else status
+
+
 def bullets(items: Iterable[str], *, empty: str = "Nothing to report.") -> Html:
-    """Sentences as an escaped HTML list."""
-    lines = [f"<li>{html.escape(i)}</li>" for i in items]
+    """Sentences as an escaped HTML list, status symbols in colour (:func:`marked`)."""
+    lines = [f"<li>{marked(i)}</li>" for i in items]
     if not lines:
         return Html(f"<p>{html.escape(empty)}</p>")
     return Html('<ul class="reviewkit-summary">\n' + "\n".join(lines) + "\n</ul>")
@@ -499,11 +544,18 @@ def scorecard_table(project: Project, period: str | Period, team: str | None = N
             "value": card["text"],
             **{headers[key]: card[f"{key}_change_text"] for key in comparisons(month)},
             "target to date": card["target_text"],
-            "status": card["status"],
+            "status": card["status"].map(_status_cell),
             "why": card["status_reason"],
         }
     )
-    return table(shown)
+    markup = table(shown).markup
+    for status, style in STATUS_STYLE.items():  # each status in its colour, with its shape
+        cell = html.escape(_status_cell(status))
+        markup = markup.replace(
+            f"<td>{cell}</td>",
+            f'<td class="reviewkit-status" style="color: {style.colour}">{cell}</td>',
+        )
+    return Html(markup)
 
 
 def _share(value: Any) -> str:
@@ -621,13 +673,41 @@ def _impact_table(project: Project, outcome: Outcome, frame: pd.DataFrame) -> Ht
             "hypothesis": ordered["hypothesis"],
             "verdict": ordered["verdict"],
             "effect": [_effect(metric, r) for r in ordered.to_dict("records")],
+            "detectable": [_detectable(metric, r) for r in ordered.to_dict("records")],
         }
     )
     return table(
         shown,
-        caption=f"Impact of the {len(frame)} linked output(s): {told} "
+        caption=f"Impact of the {len(frame)} linked output(s): {told}. {tested_text(frame)} "
         "(evidence of association, not proof)",
     )
+
+
+def tested_text(frame: pd.DataFrame) -> str:
+    """ "2 of 7 link(s) tested moved their KPI as hypothesised", after the false discovery rate
+    step (Benjamini-Hochberg across the outcome's links)."""
+    tested = int(frame["q_value"].notna().sum()) if "q_value" in frame else 0
+    if not tested:
+        return "None could be tested yet."
+    moved = int((frame["verdict"] == MOVED).sum())
+    other = int((frame["verdict"] == OTHER_WAY).sum())
+    return (
+        f"{moved} of {tested} link(s) tested moved their KPI as hypothesised"
+        + (f" ({other} the other way)" if other else "")
+        + f", with the false discovery rate across the {tested} held at 10%."
+    )
+
+
+def _detectable(metric: Metric, row: Mapping[str, Any]) -> str:
+    """The smallest effect the link's reading detects, flagged when the hypothesis expects less:
+    ``≥ 1.2 pp (expects 0.5 pp: too small to see)``."""
+    size, expected = row.get("detectable"), row.get("expected_size")
+    if size is None or (isinstance(size, float) and math.isnan(size)):
+        return ""
+    text = f"≥ {difference_text(metric, size)}"
+    if isinstance(expected, int | float) and not math.isnan(expected) and abs(expected) < size:
+        text += f" (expects {difference_text(metric, abs(expected))}: too small to see)"
+    return text
 
 
 def _effect(metric: Metric, row: Mapping[str, Any]) -> str:

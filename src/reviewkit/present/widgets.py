@@ -6,6 +6,14 @@ Voila lets a browser set any synced value, so every value is checked here before
 a refused value or a library error is shown as a message in the widget, never as a traceback.
 User text is escaped wherever it is shown as HTML.
 
+Saves are recorded under the signed-in person's name in the served pages, else under whoever
+the environment names (:meth:`Project.author <reviewkit.project.Project.author>`), shown as
+"Saving as NAME" above the buttons; never as the OS user root: then the widget refuses to save
+and says how to set a name.
+
+The controls are as wide as the notebook, their descriptions never cut, each label means one
+thing, and a long option shows in full on hover.
+
 >>> navigator = ReviewNavigator(project)
 >>> LinkEditor(project, navigator)      # the last expression of a cell displays the widget
 """
@@ -22,6 +30,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 import pandas as pd
 import traitlets
 
+from reviewkit.base.authors import HOW_TO_NAME, Author
 from reviewkit.base.errors import ReviewkitError
 from reviewkit.base.periods import GRAINS
 from reviewkit.metrics.catalogue import metric_sources
@@ -51,6 +60,10 @@ MAX_DECISIONS: Final = 20
 MAX_CANDIDATES: Final = 500
 #: Every team; the empty value of the team selectors.
 ALL_TEAMS: Final = ""
+#: Descriptions at their own width (ipywidgets cuts them at 80 pixels: "Confid...").
+LABELS: Final = {"description_width": "initial"}
+#: How many lines the note, hypothesis and decision boxes show.
+TEXT_ROWS: Final = 3
 
 
 class Refused(ReviewkitError):
@@ -94,6 +107,19 @@ def _options(selector: Any) -> list[object]:
     return [o[1] if isinstance(o, tuple) else o for o in selector.options]
 
 
+def _list(select: Any, options: Sequence[Any]) -> None:
+    """Give a multiple selection new ``options`` (values or (label, value) pairs), keeping
+    what is selected and still offered. In two steps: ipywidgets' browser side marks the
+    selected rows before it draws new options, so a selection kept at a row the old list did
+    not have failed there ("Error setting state: Cannot set properties of undefined (setting
+    'selected')" in the browser's console, and the list drawn stale; ipywidgets#3876)."""
+    kept = select.value
+    select.value = ()
+    select.options = list(options)
+    offered = set(_options(select))
+    select.value = tuple(value for value in kept if value in offered)
+
+
 def _choice(selector: Any, what: str) -> Any:
     """The selector's value, refused unless it is one of its options."""
     value = selector.value
@@ -134,6 +160,47 @@ def _date(picker: Any, what: str) -> dt.date | None:
     raise Refused(f"{what} {value!r} is not a date; pick one in the calendar")
 
 
+def _wide() -> Any:
+    """The layout of a control as wide as the notebook."""
+    return widgets.Layout(width="100%")
+
+
+def _in_row() -> Any:
+    """The layout of a control in a :func:`_row`: as wide as its content, growing to share the
+    row's width."""
+    return widgets.Layout(width="auto", flex="1 1 auto")
+
+
+def _text_box(description: str, placeholder: str) -> Any:
+    """A box for what a person types (a hypothesis, a note): :data:`TEXT_ROWS` lines, as wide
+    as the notebook."""
+    return widgets.Textarea(
+        description=description,
+        placeholder=placeholder,
+        rows=TEXT_ROWS,
+        layout=_wide(),
+        style=LABELS,
+    )
+
+
+def _row(*children: Any) -> Any:
+    """Controls side by side across the notebook's width, on more lines when it is narrow."""
+    return widgets.HBox(list(children), layout=widgets.Layout(width="100%", flex_flow="row wrap"))
+
+
+def _hover(picker: Any, hint: str = "") -> None:
+    """Show the picked option's full label (or labels) on hover: a long one is cut in the box.
+    ``hint`` shows while nothing is picked."""
+
+    def show(_change: object = None) -> None:
+        label = picker.label
+        shown = "\n".join(label) if isinstance(label, tuple) else (label or "")
+        picker.tooltip = shown or hint or None
+
+    picker.observe(show, names="label")
+    show()
+
+
 def _html_table(frame: pd.DataFrame, empty: str) -> str:
     """A frame as an HTML table with every cell escaped (it holds user text), or ``empty``."""
     if frame.empty:
@@ -150,10 +217,15 @@ class _Panel(traitlets.HasTraits):
         self.project = project
         #: who is signed in (None in a notebook, or behind a shared token)
         self.viewer: Viewer | None = None
+        #: the name saves are recorded under when nobody is signed in (None: whoever the
+        #: environment names, :meth:`Project.author <reviewkit.project.Project.author>`)
+        self.author: str | None = None
         #: the last message for the user (escaped into :attr:`status`)
         self.message = ""
-        self.status = widgets.HTML()
-        self.widget = widgets.VBox()
+        self.status = widgets.HTML(layout=_wide())
+        #: "Saving as NAME", or why nothing can be saved yet
+        self.saving_as = widgets.HTML(layout=_wide())
+        self.widget = widgets.VBox(layout=_wide())
         #: True while controls are set in code: their observers then do nothing
         self._quiet = False
 
@@ -182,6 +254,32 @@ class _Panel(traitlets.HasTraits):
     def _may_change(self, doing: str) -> None:
         if self.viewer is not None:
             self.viewer.may_change(doing)
+
+    def _saver(self, doing: str) -> str:
+        """The name to record this change under: the signed-in person's, else :attr:`author` or
+        whoever the environment names; refused (and nothing saved) when that is only the OS
+        user root."""
+        if self.viewer is not None:
+            return self.viewer.name
+        return self._show_author().required(doing)
+
+    def _show_author(self) -> Author:
+        """Say who saves (hidden when someone is signed in: the page says who), and return it."""
+        found = self.project.author(self.author)
+        if self.viewer is not None:
+            self.saving_as.value = ""
+        elif found.person:
+            self.saving_as.value = (
+                f"Saving as <b>{html.escape(found.name)}</b> "
+                f"<small>(from {html.escape(found.source)})</small>"
+            )
+        else:
+            unknown = (
+                f"Nothing says who you are, so nothing can be saved (only the OS user "
+                f"{found.name!r} was found): {HOW_TO_NAME}."
+            )
+            self.saving_as.value = f'<div style="color: #b00020">{html.escape(unknown)}</div>'
+        return found
 
     def _attempt(self, action: Callable[[], str | None]) -> bool:
         """Run ``action``; show its message, or the error's, in the status line."""
@@ -212,6 +310,14 @@ def _team_options(teams: Sequence[str]) -> list[tuple[str, str]]:
     return [("All teams", ALL_TEAMS), *((t, t) for t in teams)]
 
 
+def _outcome_options(project: Project, team: str) -> list[tuple[str, str]]:
+    """The outcomes ``team`` owns (every outcome for :data:`ALL_TEAMS`), labelled in full."""
+    outcomes = project.outcomes()
+    if team:
+        outcomes = outcomes[outcomes["team"] == team]
+    return [(f"{r.title} ({r.id})", r.id) for r in outcomes.itertuples()]
+
+
 def review_scope(
     project: Project, period: str = "latest", team: str = ALL_TEAMS, months: int = RECENT_MONTHS
 ) -> tuple[list[str], str, list[str]]:
@@ -228,9 +334,15 @@ def review_scope(
     return labels, chosen, teams
 
 
+#: The navigator's team, as the pages whose widgets show that team's outcomes call it.
+OUTCOMES_TEAM: Final = "Outcome's team"
+
+
 class ReviewNavigator(_Panel):
     """The review period and team that the other widgets follow (they observe :attr:`period`
-    and :attr:`team`); the options come from the data: recent complete months, known teams."""
+    and :attr:`team`); the options come from the data: recent complete months, known teams.
+    ``team_label`` says what the team picks on the page (:data:`OUTCOMES_TEAM` where it picks
+    the outcomes shown)."""
 
     #: the review period's label, e.g. ``2026-10``
     period = traitlets.Unicode("")
@@ -244,17 +356,33 @@ class ReviewNavigator(_Panel):
         period: str = "latest",
         team: str = ALL_TEAMS,
         months: int = RECENT_MONTHS,
+        team_label: str = "Team",
     ) -> None:
         super().__init__(project)
         labels, chosen, teams = review_scope(project, period, team, months)
-        self.period_picker = widgets.Dropdown(options=labels, value=chosen, description="Period")
-        self.team_picker = widgets.Dropdown(
-            options=_team_options(teams), value=team, description="Team"
+        self.period_picker = widgets.Dropdown(
+            options=labels,
+            value=chosen,
+            description="Period",
+            tooltip="The review month",
+            layout=_in_row(),
+            style=LABELS,
         )
+        self.team_picker = widgets.Dropdown(
+            options=_team_options(teams),
+            value=team,
+            description=team_label,
+            tooltip="The team under review",
+            layout=_in_row(),
+            style=LABELS,
+        )
+        # the served pages' bar names the period and team picked here (templates/voila)
+        self.period_picker.add_class("reviewkit-period")
+        self.team_picker.add_class("reviewkit-team")
         self.period, self.team = chosen, team
         self.period_picker.observe(self._picked, names="value")
         self.team_picker.observe(self._picked, names="value")
-        self.widget.children = [widgets.HBox([self.period_picker, self.team_picker]), self.status]
+        self.widget.children = [_row(self.period_picker, self.team_picker), self.status]
 
     def _picked(self, _change: object = None) -> None:
         def pick() -> str | None:
@@ -306,15 +434,26 @@ class KpiExplorer(_Panel):
             options=[(f"{project.config.metrics[n].label} ({n})", n) for n in names],
             value=chosen,
             description="Metric",
+            layout=_in_row(),
+            style=LABELS,
         )
-        self.grain_picker = widgets.Dropdown(options=list(GRAINS), value=grain, description="Grain")
-        self.start_picker = widgets.DatePicker(value=_as_date(start), description="From")
-        self.end_picker = widgets.DatePicker(value=_as_date(end), description="To")
-        self.filter_picker = widgets.Dropdown(description="Filter")
-        self.value_picker = widgets.SelectMultiple(description="Values", rows=4)
-        self.by_picker = widgets.Dropdown(description="Group by")
-        self.chart = widgets.Output()
-        self.table = widgets.Output()
+        _hover(self.metric_picker)
+        self.grain_picker = widgets.Dropdown(
+            options=list(GRAINS), value=grain, description="Grain", layout=_in_row(), style=LABELS
+        )
+        self.start_picker = widgets.DatePicker(
+            value=_as_date(start), description="From", layout=_in_row(), style=LABELS
+        )
+        self.end_picker = widgets.DatePicker(
+            value=_as_date(end), description="To", layout=_in_row(), style=LABELS
+        )
+        self.filter_picker = widgets.Dropdown(description="Filter", layout=_in_row(), style=LABELS)
+        self.value_picker = widgets.SelectMultiple(
+            description="Values", rows=4, layout=_in_row(), style=LABELS
+        )
+        self.by_picker = widgets.Dropdown(description="Group by", layout=_in_row(), style=LABELS)
+        self.chart = widgets.Output(layout=_wide())
+        self.table = widgets.Output(layout=_wide())
         self._dimensions_for(chosen, by=by)
         if by and self.by_picker.value != by:
             raise Refused(f"metric {chosen!r} cannot be broken down by {by!r}" + self._has(chosen))
@@ -345,9 +484,9 @@ class KpiExplorer(_Panel):
         ):
             control.observe(self.refresh, names="value")
         self.widget.children = [
-            widgets.HBox([self.metric_picker, self.grain_picker]),
-            widgets.HBox([self.start_picker, self.end_picker]),
-            widgets.HBox([self.filter_picker, self.value_picker, self.by_picker]),
+            _row(self.metric_picker, self.grain_picker),
+            _row(self.start_picker, self.end_picker),
+            _row(self.filter_picker, self.value_picker, self.by_picker),
             self.status,
             self.chart,
             self.table,
@@ -376,18 +515,18 @@ class KpiExplorer(_Panel):
         none = [("(none)", "")]
         self.filter_picker.options = none + [(d, d) for d in shared]
         self.filter_picker.value = ""
-        self.value_picker.options = []
+        _list(self.value_picker, [])
         self.by_picker.options = none + [(d, d) for d in shared]
         self.by_picker.value = by if by in shared else ""
 
     def _values_for(self, dimension: str) -> None:
         """Offer the values ``dimension`` takes for the metric (its groups in the data)."""
         if not dimension:
-            self.value_picker.options = []
+            _list(self.value_picker, [])
             return
         metric = _choice(self.metric_picker, "metric")
         groups = self.project.kpi(metric, grain="year", by=dimension)[dimension]
-        self.value_picker.options = sorted({str(v) for v in groups.dropna()})
+        _list(self.value_picker, sorted({str(v) for v in groups.dropna()}))
 
     def _metric_changed(self, _change: object = None) -> None:
         def change() -> None:
@@ -497,8 +636,12 @@ def _as_date(value: dt.date | str | None) -> dt.date | None:
 
 class LinkEditor(_Panel):
     """Say which outputs should move an outcome: pick the outcome, find candidate outputs (by
-    team, period, unlinked only, text), and link or unlink the selected ones with a hypothesis,
-    direction, lag and confidence; undo the last change; then see the evidence of the link."""
+    the team that delivered them, the month, unlinked only, text; every delivered output at
+    first, newest first), and link or unlink the selected ones with a hypothesis, direction, lag
+    and confidence; undo the last change; then see the evidence of the link.
+
+    With a navigator, its team picks the outcomes offered (that team's; every outcome for all
+    teams), and a period picked there lists the outputs delivered in it."""
 
     def __init__(
         self,
@@ -510,41 +653,77 @@ class LinkEditor(_Panel):
     ) -> None:
         super().__init__(project)
         self.viewer = viewer
-        self.author = viewer.name if viewer else author
+        self.author = author
         self._quiet = True
-        outcomes = project.outcomes()
         self.outcome_picker = widgets.Dropdown(
-            options=[(f"{r.title} ({r.id})", r.id) for r in outcomes.itertuples()],
+            options=_outcome_options(project, ALL_TEAMS),
             description="Outcome",
+            layout=_wide(),
+            style=LABELS,
         )
+        _hover(self.outcome_picker, "No outcome to pick")
         self.team_picker = widgets.Dropdown(
-            options=_team_options(_teams(project)), value=ALL_TEAMS, description="Team"
+            options=_team_options(_teams(project)),
+            value=ALL_TEAMS,
+            description="Delivered by",
+            tooltip="The team that delivered the outputs listed",
+            layout=_in_row(),
+            style=LABELS,
         )
         months = _month_labels(project, RECENT_MONTHS * 2)
         self.period_picker = widgets.Dropdown(
-            options=[("Any time", ""), *((m, m) for m in months)], value="", description="Delivered"
+            options=[("any time", ""), *((m, m) for m in months)],
+            value="",
+            description="Delivered in",
+            tooltip="The month the outputs listed were delivered in",
+            layout=_in_row(),
+            style=LABELS,
         )
-        self.unlinked_box = widgets.Checkbox(value=True, description="Unlinked only")
-        self.search_box = widgets.Text(description="Search", placeholder="id or words in title")
-        self.candidates = widgets.SelectMultiple(description="Outputs", rows=10)
-        self.hypothesis_box = widgets.Textarea(
-            description="Hypothesis", placeholder="Why should this output move the outcome?"
+        self.unlinked_box = widgets.Checkbox(
+            value=True,
+            description="Unlinked only",
+            tooltip="Only outputs not yet linked to any outcome",
+            layout=_in_row(),
+            style=LABELS,
         )
+        self.search_box = widgets.Text(
+            description="Search",
+            placeholder="id or words in title",
+            layout=_wide(),
+            style=LABELS,
+        )
+        self.candidates = widgets.SelectMultiple(
+            description="Outputs", rows=10, layout=_wide(), style=LABELS
+        )
+        _hover(self.candidates, "Outputs, newest first: select one or more")
+        self.hypothesis_box = _text_box("Hypothesis", "Why should this output move the outcome?")
         self.direction_picker = widgets.Dropdown(
             options=[("the KPI's better way", ""), *((d, d) for d in DIRECTIONS)],
             value="",
             description="Direction",
+            layout=_in_row(),
+            style=LABELS,
         )
-        self.lag_box = widgets.IntText(value=0, description="Lag (days)")
+        self.lag_box = widgets.IntText(
+            value=0,
+            description="Lag (days)",
+            tooltip="Days from delivery until the KPI should move",
+            layout=_in_row(),
+            style=LABELS,
+        )
         self.confidence_picker = widgets.Dropdown(
-            options=list(CONFIDENCES), value="medium", description="Confidence"
+            options=list(CONFIDENCES),
+            value="medium",
+            description="Confidence",
+            layout=_in_row(),
+            style=LABELS,
         )
         self.link_button = widgets.Button(description="Link selected", button_style="primary")
         self.unlink_button = widgets.Button(description="Unlink selected")
         self.undo_button = widgets.Button(description="Undo last change")
-        self.links_view = widgets.HTML()
-        self.evidence = widgets.HTML()
-        self.evidence_charts = widgets.Output()
+        self.links_view = widgets.HTML(layout=_wide())
+        self.evidence = widgets.HTML(layout=_wide())
+        self.evidence_charts = widgets.Output(layout=_wide())
         self.link_button.on_click(self._link)
         self.unlink_button.on_click(self._unlink)
         self.undo_button.on_click(self._undo)
@@ -555,14 +734,16 @@ class LinkEditor(_Panel):
         if navigator is not None:
             navigator.observe(self._follow, names=["period", "team"])
             self._follow()
+        self._show_author()
         self.widget.children = [
             self.outcome_picker,
-            widgets.HBox([self.team_picker, self.period_picker, self.unlinked_box]),
+            _row(self.team_picker, self.period_picker, self.unlinked_box),
             self.search_box,
             self.candidates,
             self.hypothesis_box,
-            widgets.HBox([self.direction_picker, self.lag_box, self.confidence_picker]),
-            widgets.HBox([self.link_button, self.unlink_button, self.undo_button]),
+            _row(self.direction_picker, self.lag_box, self.confidence_picker),
+            self.saving_as,
+            _row(self.link_button, self.unlink_button, self.undo_button),
             self.status,
             self.links_view,
             self.evidence,
@@ -571,24 +752,31 @@ class LinkEditor(_Panel):
         self._quiet = False
         self._outcome_changed()
 
-    def _follow(self, _change: object = None) -> None:
-        """Show the navigator's team's outputs delivered in its period."""
+    def _follow(self, change: Any = None) -> None:
+        """Offer the navigator's team's outcomes; when its period is picked, list the outputs
+        delivered in it (at first, every delivered output is listed)."""
         navigator = self.navigator
         assert navigator is not None
         quiet, self._quiet = self._quiet, True
         try:
-            if navigator.team in _options(self.team_picker):
-                self.team_picker.value = navigator.team
-            if navigator.period in _options(self.period_picker):
+            self._offer(self.outcome_picker, _outcome_options(self.project, navigator.team))
+            picked = isinstance(change, dict) and change.get("name") == "period"
+            if picked and navigator.period in _options(self.period_picker):
                 self.period_picker.value = navigator.period
         finally:
             self._quiet = quiet
-        self.refresh()
+        self._outcome_changed()
 
     def _outcome_changed(self, _change: object = None) -> None:
         """A new outcome: its lag as the default, its links listed, candidates refreshed."""
 
         def change() -> None:
+            if self.outcome_picker.value is None:
+                _list(self.candidates, [])
+                self.links_view.value = ""
+                raise Refused(
+                    "this team owns no outcome to link outputs to; pick another team, or all teams"
+                )
             outcome = self.project.outcome(_choice(self.outcome_picker, "outcome"))
             self.lag_box.value = outcome.lag_days or 0
             self.evidence.value = ""
@@ -618,13 +806,22 @@ class LinkEditor(_Panel):
                 unlinked=unlinked,
                 search=search.strip() or None,
             )
+            if not found.empty:  # newest first
+                found = found.sort_values(["delivered", "id"], ascending=[False, True])
             shown = found.head(MAX_CANDIDATES)
-            self.candidates.options = [
-                (f"{r.id} · {r.title} ({r.team}, {r.delivered})", r.id) for r in shown.itertuples()
-            ]
+            _list(
+                self.candidates,
+                [
+                    (f"{r.id} · {r.title} ({r.team}, {r.delivered})", r.id)
+                    for r in shown.itertuples()
+                ],
+            )
             self._show_links(outcome_id)
             if len(found) > len(shown):
-                return f"showing {len(shown)} of {len(found)} outputs; narrow the filters"
+                return (
+                    f"showing the newest {len(shown)} of {len(found)} outputs; narrow the filters "
+                    "for older ones"
+                )
             return ""
 
         self._attempt(list_them)
@@ -645,6 +842,7 @@ class LinkEditor(_Panel):
     def _link(self, _button: object = None) -> None:
         def link() -> str:
             self._may_change("link outputs")
+            author = self._saver("link outputs")
             outcome_id, outputs = self._selection()
             hypothesis = _text(self.hypothesis_box, "the hypothesis")
             direction = _choice(self.direction_picker, "direction")
@@ -663,7 +861,7 @@ class LinkEditor(_Panel):
                     direction=direction or None,
                     lag_days=lag,
                     confidence=confidence,
-                    author=self.author,
+                    author=author,
                 )
             self.refresh()
             self._show_evidence(outcome_id, outputs)
@@ -672,14 +870,15 @@ class LinkEditor(_Panel):
         self._attempt(link)
 
     def _show_evidence(self, outcome_id: str, outputs: Sequence[str]) -> None:
-        """What the data says about each new link: the impact sentence and its chart."""
+        """What the data says about each new link: the impact sentence (with the smallest effect
+        it can detect, also before any data after delivery is in) and its chart."""
         from reviewkit.present import charts  # noqa: PLC0415 (Altair only when drawing)
 
         sentences = []
         self.evidence_charts.outputs = ()
+        results = self.project.outcome_results(outcome_id)  # with its other links, as reviewed
         for output_id in outputs:
-            result = self.project.impact(output_id, outcome_id)
-            assert not isinstance(result, pd.DataFrame)  # a link gives one result
+            result = results[output_id]
             sentences.append(
                 f"<p><b>{html.escape(output_id)}</b> ({html.escape(result.verdict)}): "
                 f"{html.escape(result.sentence)}</p>"
@@ -691,9 +890,10 @@ class LinkEditor(_Panel):
     def _unlink(self, _button: object = None) -> None:
         def unlink() -> str:
             self._may_change("unlink outputs")
+            author = self._saver("unlink outputs")
             outcome_id, outputs = self._selection()
             for output_id in outputs:
-                self.project.unlink(output_id, outcome_id, author=self.author)
+                self.project.unlink(output_id, outcome_id, author=author)
             self.evidence.value = ""
             self.evidence_charts.outputs = ()
             self.refresh()
@@ -704,7 +904,7 @@ class LinkEditor(_Panel):
     def _undo(self, _button: object = None) -> None:
         def undo() -> str:
             self._may_change("undo changes")
-            event = self.project.store.undo(author=self.author)
+            event = self.project.store.undo(author=self._saver("undo changes"))
             self.refresh()
             if event is None:
                 return "nothing to undo"
@@ -745,38 +945,45 @@ class CheckinForm(_Panel):
     ) -> None:
         super().__init__(project)
         self.viewer = viewer
-        self.author = viewer.name if viewer else author
-        self.navigator = navigator or ReviewNavigator(project)
+        self.author = author
+        self.navigator = navigator or ReviewNavigator(project, team_label=OUTCOMES_TEAM)
         self._quiet = True
-        self.outcome_picker = widgets.Dropdown(description="Outcome")
-        self.proposed = widgets.HTML()
+        self.outcome_picker = widgets.Dropdown(description="Outcome", layout=_wide(), style=LABELS)
+        _hover(self.outcome_picker, "No outcome to pick")
+        self.proposed = widgets.HTML(layout=_wide())
         self.status_picker = widgets.Dropdown(
             options=[("as proposed", ""), *((s, s) for s in CHECKIN_STATUSES)],
             value="",
             description="Status",
+            layout=_in_row(),
+            style=LABELS,
         )
         self.confidence_picker = widgets.Dropdown(
-            options=list(CONFIDENCES), value="medium", description="Confidence"
+            options=list(CONFIDENCES),
+            value="medium",
+            description="Confidence",
+            layout=_in_row(),
+            style=LABELS,
         )
-        self.note_box = widgets.Textarea(description="Note", placeholder="Why, and what next?")
-        self.decisions_box = widgets.Textarea(
-            description="Decisions", placeholder="one per line: decision | owner"
-        )
-        self.followups_view = widgets.HTML()
+        self.note_box = _text_box("Note", "Why, and what next?")
+        self.decisions_box = _text_box("Decisions", "one per line: decision | owner")
+        self.followups_view = widgets.HTML(layout=_wide())
         self.save_button = widgets.Button(description="Save check-in", button_style="primary")
         self.complete_button = widgets.Button(description="Complete review")
         self.save_button.on_click(self._save)
         self.complete_button.on_click(self._complete)
         self.outcome_picker.observe(self._load, names="value")
         self.navigator.observe(self._follow, names=["period", "team"])
+        self._show_author()
         self.widget.children = [
             *([] if navigator is not None else [self.navigator.widget]),
             self.outcome_picker,
             self.proposed,
-            widgets.HBox([self.status_picker, self.confidence_picker]),
+            _row(self.status_picker, self.confidence_picker),
             self.note_box,
             self.decisions_box,
-            widgets.HBox([self.save_button, self.complete_button]),
+            self.saving_as,
+            _row(self.save_button, self.complete_button),
             self.status,
             widgets.HTML("<b>Decisions from the last review, to follow up</b>"),
             self.followups_view,
@@ -789,13 +996,7 @@ class CheckinForm(_Panel):
 
         def follow() -> None:
             team = self.navigator.team
-            outcomes = self.project.outcomes()
-            if team:
-                outcomes = outcomes[outcomes["team"] == team]
-            self._offer(
-                self.outcome_picker,
-                [(f"{r.title} ({r.id})", r.id) for r in outcomes.itertuples()],
-            )
+            self._offer(self.outcome_picker, _outcome_options(self.project, team))
             followups = self.project.followups(self.navigator.period, team=team or None)
             self.followups_view.value = _html_table(
                 followups, "no decisions were recorded at the last review"
@@ -854,6 +1055,7 @@ class CheckinForm(_Panel):
                 if changed:  # adding, changing or clearing them alike
                     outcome = self.project.config.outcomes[outcome_id]
                     self.viewer.may_decide([outcome], f"record decisions on {outcome_id}")
+            author = self._saver("check in")
             if changed:
                 decisions = given  # else kept as saved, with the due dates the form hides
             checkin = self.project.checkin(
@@ -863,7 +1065,7 @@ class CheckinForm(_Panel):
                 confidence=confidence,
                 note=note,
                 decisions=decisions,
-                author=self.author,
+                author=author,
             )
             return f"saved: {outcome_id} is {checkin.status} in {checkin.period}"
 
@@ -880,7 +1082,7 @@ class CheckinForm(_Panel):
                 ]
                 self.viewer.may_decide(mine, "complete this review")
             review = self.project.complete_review(
-                self.navigator.period, team=team, author=self.author
+                self.navigator.period, team=team, author=self._saver("complete this review")
             )
             whose = f" of {team}" if team else ""
             return f"the {review.period} review{whose} is complete"
@@ -900,8 +1102,12 @@ class ReviewDashboard(_Panel):
         self.navigator = navigator
         self.summary = widgets.HTML()
         self.scorecard = widgets.Output()
-        self.outcome_picker = widgets.ToggleButtons(description="Outcome")
-        self.detail = widgets.Output()
+        self.outcome_picker = widgets.ToggleButtons(
+            description="Outcome",
+            layout=widgets.Layout(width="100%", flex_flow="row wrap"),
+            style={**LABELS, "button_width": "auto"},  # as wide as their headings, uncut
+        )
+        self.detail = widgets.Output(layout=_wide())
         self._sections: dict[str, Any] = {}
         self._quiet = False
         self.outcome_picker.observe(self._show_outcome, names="value")
@@ -930,9 +1136,10 @@ class ReviewDashboard(_Panel):
             self.summary.value = shown.summary.markup
             self.scorecard.outputs = ()
             for block in shown.scorecard:
-                self.scorecard.append_display_data(_untypeset(block))
+                self.scorecard.append_display_data(block)  # kept from MathJax: Html
             self._sections = {s.anchor: s for s in shown.sections}
             self._offer(self.outcome_picker, [(s.heading, s.anchor) for s in shown.sections])
+            self.outcome_picker.tooltips = [s.heading for s in shown.sections]  # in full
             self._show_outcome()
 
         self._attempt(follow)
@@ -949,12 +1156,7 @@ class ReviewDashboard(_Panel):
             section = self._sections[_choice(self.outcome_picker, "outcome")]
             self.detail.outputs = ()
             for block in (section.heading_html(), *section.blocks):
-                self.detail.append_display_data(_untypeset(block))
+                self.detail.append_display_data(block)
             return ""
 
         self._attempt(show)
-
-
-def _untypeset(block: Any) -> Any:
-    """A review block for an Output widget, whose HTML JupyterLab would typeset as LaTeX."""
-    return block.untypeset() if hasattr(block, "untypeset") else block

@@ -229,7 +229,7 @@ class _Review:
         return f"{name} review · {self.review} · {self.period}" + (" (updated)" if updated else "")
 
     def html(self, subject: str) -> str:
-        points = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary)
+        points = "".join(f"<li>{narrative.marked(line)}</li>" for line in self.summary)
         return (
             "<!doctype html><html><body style='font-family: sans-serif'>"
             f"<h2>{html.escape(subject)}</h2>"

@@ -43,6 +43,7 @@ from reviewkit.base.kernels import KERNEL_KEY_ENV, KERNEL_PROOF_HEADER, kernel_p
 from reviewkit.inputs import review_inputs
 from reviewkit.present import narrative
 from reviewkit.present.widgets import (
+    OUTCOMES_TEAM,
     CheckinForm,
     KpiExplorer,
     LinkEditor,
@@ -317,8 +318,10 @@ def in_voila() -> bool:
     return "VOILA_BASE_URL" in os.environ
 
 
-def _navigator(project: Project, period: str, team: str) -> ReviewNavigator:
-    return ReviewNavigator(project, period=period or "latest", team=team)
+def _navigator(
+    project: Project, period: str, team: str, team_label: str = "Team"
+) -> ReviewNavigator:
+    return ReviewNavigator(project, period=period or "latest", team=team, team_label=team_label)
 
 
 def _review(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
@@ -327,12 +330,12 @@ def _review(project: Project, *, period: str, team: str, viewer: Viewer | None) 
 
 
 def _links(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
-    navigator = _navigator(project, period, team)
+    navigator = _navigator(project, period, team, OUTCOMES_TEAM)  # it picks the outcomes
     return [navigator, LinkEditor(project, navigator, viewer=viewer)]
 
 
 def _checkins(project: Project, *, period: str, team: str, viewer: Viewer | None) -> list[Any]:
-    navigator = _navigator(project, period, team)
+    navigator = _navigator(project, period, team, OUTCOMES_TEAM)  # it picks the outcomes
     return [navigator, CheckinForm(project, navigator, viewer=viewer)]
 
 

@@ -47,7 +47,7 @@ from traitlets.config import Config
 
 from reviewkit.base.errors import ReviewkitError, shown_path
 from reviewkit.base.files import replacing
-from reviewkit.base.kernels import KERNEL_KEY_ENV, kernel_config
+from reviewkit.base.kernels import KERNEL_KEY_ENV, OwnPorts, kernel_config
 from reviewkit.base.resources import notebooks_dir, templates_dir
 from reviewkit.config import CONFIG_FILE, is_loopback, load_config
 from reviewkit.serve.access import (
@@ -187,13 +187,14 @@ def notary(pages: Path) -> Config:
     return Config({"NotebookNotary": {"data_dir": str(pages)}})
 
 
-class PageKernelManager(ServerKernelManager):
-    """A page's kernel, shut down without being interrupted first. jupyter_client sends every
-    kernel SIGINT before it shuts it down; a kernel still starting (a pool's, refilled after a
-    page was opened, or all of them just after the server started) died of it with a
-    KeyboardInterrupt traceback, often inside zmq, in the server's log at every stop. A kernel
-    culled is asked to shut down (SIGTERM if it does not in time: it ends quietly); at the stop,
-    each is ended at once (:class:`PageKernels`)."""
+class PageKernelManager(OwnPorts, ServerKernelManager):
+    """A page's kernel, on ports the OS hands no other process (:class:`OwnPorts`), shut down
+    without being interrupted first. jupyter_client sends every kernel SIGINT before it shuts it
+    down; a kernel still starting (a pool's, refilled after a page was opened, or all of them
+    just after the server started) died of it with a KeyboardInterrupt traceback, often inside
+    zmq, in the server's log at every stop. A kernel culled is asked to shut down (SIGTERM if it
+    does not in time: it ends quietly); at the stop, each is ended at once
+    (:class:`PageKernels`)."""
 
     async def _async_interrupt_kernel(self) -> None:
         if not self.shutting_down:
@@ -226,6 +227,37 @@ def _in_use(kernel_manager: Any) -> int:
     keeps those in a private ``_pools`` mapping of notebook -> pending starts)."""
     pooled = sum(len(pool) for pool in getattr(kernel_manager, "_pools", {}).values())
     return max(0, len(kernel_manager.list_kernel_ids()) - pooled)
+
+
+def _failed(start: asyncio.Task[Any]) -> bool:
+    """Whether a pool's kernel failed to preheat: it did not start, or its page's run did (a
+    kernel that died before it was up)."""
+    if not start.done():
+        return False
+    if start.cancelled() or start.exception() is not None:
+        return True
+    render: asyncio.Task[Any] = start.result()["task"]
+    return render.done() and (render.cancelled() or render.exception() is not None)
+
+
+async def drop_failed_preheats(kernel_manager: Any) -> list[str]:
+    """Take the kernels that failed to preheat out of Voila's pools (its private ``_pools``,
+    notebook -> starts), shut them down and start others in their place; the notebooks whose
+    pool lost one. Voila hands a page whatever its pool holds first: the page of a dead
+    kernel showed no widget, and an "Uncaught exception" in the log."""
+    dropped = []
+    for notebook, pool in list(getattr(kernel_manager, "_pools", {}).items()):
+        for start in [start for start in pool if _failed(start)]:
+            pool.remove(start)
+            dropped.append(notebook)
+            kernel_id = (
+                None if start.cancelled() or start.exception() else start.result()["kernel_id"]
+            )
+            if kernel_id is not None and kernel_id in kernel_manager:
+                await kernel_manager.shutdown_kernel(kernel_id, now=True)
+        if notebook in dropped:
+            kernel_manager.fill_if_needed(delay=0, notebook_name=notebook)
+    return dropped
 
 
 def _full_page(limit: int) -> str:
@@ -268,6 +300,8 @@ def _server_class(options: ServeOptions) -> Any:
             if options.sign_in != "token":
                 identity = self.settings["identity_provider"]
                 self.request.headers[VIEWER_HEADER] = identity.viewer(self)
+            for notebook in await drop_failed_preheats(self.settings["kernel_manager"]):
+                self.log.warning("A preheated kernel of %s failed; another replaces it", notebook)
             if _in_use(self.kernel_manager) >= options.max_kernels:
                 self.set_status(503)
                 self.set_header("Retry-After", "30")

@@ -257,18 +257,21 @@ def alignment_chart(
         rows, columns=["team", "period", "kind", "effort", "outputs", "share", "unknown"]
     )
     kinds = ["linked to an outcome", "not linked"]
+    # no work delivered in the periods: the axis at 0 that Vega draws for no bars, without its
+    # warning of an infinite extent
+    effort_scale = alt.Scale(domain=[0, 0]) if effort.empty else alt.Undefined
     bars = (
         alt.Chart(effort)
         .mark_bar()
         .encode(
             x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-40)),
-            y=alt.Y("sum(effort):Q", title="effort delivered"),
+            y=alt.Y("sum(effort):Q", title="effort delivered", scale=effort_scale),
             color=alt.Color(
                 "kind:N",
                 title=None,
                 scale=alt.Scale(domain=kinds, range=[PALETTE["blue"], PALETTE["orange"]]),
             ),
-            order=alt.Order("kind:N"),
+            order=alt.Order("kind:O"),  # linked effort at the bottom of each bar
             column=alt.Column("team:N", title=None, header=alt.Header(labelFontWeight="bold")),
             tooltip=[
                 "team:N",

@@ -4,15 +4,25 @@ and sparkline (:func:`scorecard_chart`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import altair as alt
 import pandas as pd
 
 from reviewkit.base.periods import Period
-from reviewkit.present.charts.style import PALETTE, as_number, layered, status_encodings, style
+from reviewkit.metrics.catalogue import within_rounding
+from reviewkit.present.charts.style import (
+    NEUTRAL,
+    PALETTE,
+    as_number,
+    layered,
+    status_encodings,
+    style,
+)
 
 if TYPE_CHECKING:
+    from reviewkit.config import Metric
     from reviewkit.metrics.workspace import Filters
     from reviewkit.project import Project
 
@@ -22,11 +32,17 @@ __all__ = ["scorecard_chart"]
 ROW: Final = 30
 
 
-def _better(direction: str, change: Any) -> str:
-    number = as_number(change)
+def _change_cells(row: Mapping[str, Any], key: str, metric: Metric | None) -> dict[str, str]:
+    """The text of a scorecard row's change ``key`` and whether it is better, worse or the same:
+    the same when it is nothing at the decimals the metric's changes are written with, which it
+    then says (``+0.04 pp (≈0)``), when the metric is known."""
+    text, number = str(row[f"{key}_change_text"]), as_number(row[f"{key}_change"])
     if number is None or number == 0:
-        return "same"
-    return "better" if (number > 0) == (direction == "higher") else "worse"
+        return {key: text, f"{key}_is": "same"}
+    if metric is not None and within_rounding(metric, number, str(row["change_unit"])):
+        return {key: f"{text} (≈0)", f"{key}_is": "same"}
+    better = (number > 0) == (str(row["direction"]) == "higher")
+    return {key: text, f"{key}_is": "better" if better else "worse"}
 
 
 def _sparkline(
@@ -59,16 +75,15 @@ def scorecard_chart(
     rows, lines = [], []
     for i, row in enumerate(frame.to_dict("records")):
         name = str(row["title"] if outcomes else row["label"])
+        metric = project.config.metrics.get(str(row["metric"])) if project is not None else None
         rows.append(
             {
                 "row": i,
                 "y": i + 0.5,
                 "name": name,
                 "value": str(row["text"]),
-                "previous": str(row["previous_change_text"]),
-                "previous_is": _better(str(row["direction"]), row["previous_change"]),
-                "year_ago": str(row["year_ago_change_text"]),
-                "year_ago_is": _better(str(row["direction"]), row["year_ago_change"]),
+                **_change_cells(row, "previous", metric),
+                **_change_cells(row, "year_ago", metric),
                 "target": str(row["target_text"]) or "none",
                 "status": str(row["status"]),
                 "reason": str(row["status_reason"]),
@@ -114,7 +129,7 @@ def scorecard_chart(
 
     better = alt.Scale(
         domain=["better", "worse", "same"],
-        range=[PALETTE["green"], PALETTE["vermillion"], "#333333"],
+        range=[PALETTE["green"], PALETTE["vermillion"], NEUTRAL],
     )
 
     def change(field: str, header: str) -> alt.Chart:
@@ -145,6 +160,9 @@ def scorecard_chart(
         )
     # a year's previous period is the year earlier: its change is shown once
     once = bool(len(frame)) and bool((frame["previous_period"] == frame["year_ago_period"]).all())
+    # the status colours are a scale of their own (not the changes' better and worse: resolved
+    # independent below), in one legend with the shapes, each drawn in its colour
+    status = status_encodings()
     panels += [
         column("value", first_period, 90),
         *([] if once else [change("previous", "vs previous")]),
@@ -153,7 +171,7 @@ def scorecard_chart(
         layered(
             alt.Chart(cells)
             .mark_point(filled=True, size=90, opacity=1)
-            .encode(x=alt.value(6), y=y, tooltip=tooltip, **status_encodings()),
+            .encode(x=alt.value(6), y=y, tooltip=tooltip, **status),
             alt.Chart(cells)
             .mark_text(align="left", baseline="middle", dx=16, fontSize=12)
             .encode(x=alt.value(0), y=y, text="status:N", tooltip=tooltip),
@@ -163,5 +181,7 @@ def scorecard_chart(
             title=alt.Title("status", anchor="start", fontSize=11, color="#555555"),
         ),
     ]
-    chart: alt.HConcatChart = alt.hconcat(*panels, spacing=8).configure_legend(disable=True)
+    chart: alt.HConcatChart = alt.hconcat(*panels, spacing=8).resolve_scale(
+        color="independent", shape="independent"
+    )
     return style(chart)
