@@ -1,7 +1,10 @@
 """The notebooks in a real JupyterLab (issue 29): one `python -m jupyterlab` for the module, on
 loopback with a random token and Jupyter folders of its own, serving a copy of the sample
-project; headless Chromium (Debian's, through Playwright) opens each notebook of ``notebooks/``
-in the lab UI, runs all its cells from the Run menu and saves it.
+project; headless Chromium (Debian's, through Playwright) opens the lab, double-clicks each
+notebook of ``notebooks/`` in its file browser, runs all its cells from the Run menu and saves
+it. On a busy host the lab now and then asks which kernel to use, or drops the cells it queued
+(a second kernel started for the notebook): the test answers, keeps what happened, runs all
+cells again once and prints it.
 
 Then, per notebook: every code cell ran (an execution count), no cell failed (no error output,
 no traceback on stderr, in the page or in the saved file), the page logged no error, every chart
@@ -98,6 +101,16 @@ SETTLED = (
   return Date.now() - window.reviewkitStopped > 3000 ? 'stopped' : false;
 }"""
 )
+#: What the lab logs in the console for each queued cell it drops.
+CANCELLED = "Canceled future for execute_request message before replies were done"
+#: The kernel has been idle for two seconds on end.
+IDLE_FOR_A_WHILE = """(panel) => {
+  const status = document.querySelector(panel + ' .jp-Notebook-ExecutionIndicator')
+    ?.getAttribute('data-status');
+  if (status !== 'idle') { window.reviewkitIdle = null; return false; }
+  window.reviewkitIdle = window.reviewkitIdle || Date.now();
+  return Date.now() - window.reviewkitIdle > 2000;
+}"""
 #: A code cell is queued or has run.
 STARTED = """(panel) => [...document.querySelectorAll(panel + ' .jp-CodeCell .jp-InputArea-prompt')]
   .some(p => /^\\[(\\*|\\d+)\\]:$/.test(p.textContent.trim()))"""
@@ -203,22 +216,10 @@ class Lab:
                 time.sleep(0.25)
         raise AssertionError(f"JupyterLab did not answer:\n{self.text()[-4000:]}")
 
-    def url(self, notebook: str, workspace: str) -> str:
-        """The notebook in a workspace of its own, so the lab opens nothing else with it."""
+    def url(self, workspace: str) -> str:
+        """The lab in a workspace of its own, its file browser in notebooks/."""
         query = urllib.parse.urlencode({"token": self.token})
-        return f"{self.base}/lab/workspaces/{workspace}/tree/notebooks/{notebook}?{query}"
-
-    def start_kernel(self, notebook: str) -> None:
-        """The notebook's session and kernel, started before the lab opens it: opening it with
-        none, the lab now and then (on a busy host) started two or asked which kernel to start,
-        its "Select Kernel" dialog blocking the page."""
-        path = f"notebooks/{notebook}"
-        kernel = {"name": "python3"}
-        self.api(
-            "sessions",
-            "POST",
-            {"path": path, "name": notebook, "type": "notebook", "kernel": kernel},
-        )
+        return f"{self.base}/lab/workspaces/{workspace}/tree/notebooks?{query}"
 
     def shut_down_kernel(self, notebook: str) -> None:
         for session in self.api("sessions"):
@@ -284,8 +285,9 @@ class Run:
     driven: dict[str, str] = field(default_factory=dict)
     #: the widgets' "Saving as" line and status lines, after the drive
     said: str = ""
-    #: how often the lab asked which kernel to use (choose_the_running_kernel)
-    kernel_asked: int = 0
+    #: what the lab's "Select Kernel" dialog offered, each time it asked which kernel to use
+    #: (choose_the_running_kernel)
+    kernel_asked: list[str] = field(default_factory=list)
     #: why a run of all cells stopped before the end and was run again (run_to_the_end)
     interrupted: list[str] = field(default_factory=list)
 
@@ -308,16 +310,16 @@ def run_notebook(browser: Any, lab: Lab, notebook: str) -> Run:
     page.add_locator_handler(
         page.locator(".jp-Dialog", has_text="Select Kernel"),
         lambda dialog: choose_the_running_kernel(dialog, notebook, ran),
+        no_wait_after=True,
     )
     page.on("pageerror", lambda error: ran.console_errors.append(f"uncaught: {error}"))
     stem = Path(notebook).stem
     started = time.monotonic()
     try:
-        lab.start_kernel(notebook)
-        page.goto(lab.url(notebook, f"test-{stem}"), timeout=SLOW)
-        page.wait_for_selector(
-            f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=SLOW
-        )
+        open_as_an_analyst_does(page, lab, notebook, f"test-{stem}")
+        # idle for two seconds on end: on a busy host the lab now and then starts a second
+        # kernel for the notebook and drops the first, cancelling what was queued on it
+        page.wait_for_function(IDLE_FOR_A_WHILE, arg=PANEL, timeout=SLOW, polling=250)
         run_to_the_end(page, lab, ran)
         ran.stderr = page.locator(f"{PANEL} {STDERR}").all_inner_texts()
         expected = NOTEBOOKS[notebook]
@@ -358,6 +360,18 @@ def run_notebook(browser: Any, lab: Lab, notebook: str) -> Run:
     return ran
 
 
+def open_as_an_analyst_does(page: Any, lab: Lab, notebook: str, workspace: str) -> None:
+    """The lab opened, its launcher showing the kernels it knows, then the notebook
+    double-clicked in the file browser: the lab starts the notebook's kernel itself. Opened
+    straight from its URL on a busy host, the lab now and then had not loaded its kernel specs
+    when the notebook asked for one, and asked which kernel to start ("Select Kernel"), again
+    and again."""
+    page.goto(lab.url(workspace), timeout=SLOW)
+    page.wait_for_selector(".jp-LauncherCard[data-category='Notebook']", timeout=SLOW)
+    page.locator(f".jp-DirListing-item[title^='Name: {notebook}']").dblclick()
+    page.wait_for_selector(f"{PANEL} .jp-Notebook", timeout=SLOW)
+
+
 def run_to_the_end(page: Any, lab: Lab, ran: Run) -> None:
     """Run all cells and wait until every one has run or one has failed. When the lab drops
     the queue (a kernel restart, or its connection made anew on a busy host: the cells after
@@ -378,7 +392,10 @@ def run_to_the_end(page: Any, lab: Lab, ran: Run) -> None:
             raise AssertionError(
                 f"the run did not end ({settled}): {said}; before: {ran.interrupted}"
             )
-        ran.interrupted.append(said)
+        # the lab's console error for the cells it dropped belongs to the interruption
+        dropped = [e for e in ran.console_errors if CANCELLED in e]
+        ran.console_errors = [e for e in ran.console_errors if CANCELLED not in e]
+        ran.interrupted.append(f"{said}, console errors {dropped}")
         for button in page.locator(".jp-Dialog button.jp-mod-accept").all():
             button.click()
         page.wait_for_selector(
@@ -403,13 +420,19 @@ def choose_the_running_kernel(dialog: Any, notebook: str, ran: Run) -> None:
     """JupyterLab on a busy host now and then asks which kernel a notebook should use though
     its session's kernel is running (the "Select Kernel" dialog, which takes every click, as
     the lab's kernel specs or sessions had not loaded in time): pick that kernel, as a user
-    would, and count it."""
-    ran.kernel_asked += 1
-    choices = dialog.locator("select")
-    running = [t for t in choices.locator("option").all_inner_texts() if t.startswith(notebook)]
+    would, and keep what was offered. Run before every action while such a dialog shows (in CI
+    one stayed up after its answer: a second one, or the click came too early), so the
+    action waits for none."""
+    asked = dialog.first
+    choices = asked.locator("select")
+    offered = choices.locator("option").all_inner_texts() if choices.count() else []
+    ran.kernel_asked.append(" | ".join(offered))
+    running = [text for text in offered if text.startswith(notebook)]
     if running:
         choices.select_option(label=running[0])
-    dialog.locator("button.jp-mod-accept").click()
+    asked.locator("button.jp-mod-accept").click()
+    with contextlib.suppress(PlaywrightTimeout):  # another may follow: answered the same way
+        asked.wait_for(state="detached", timeout=10_000)
     # the lab connects to the kernel anew: a click before it has cancels the cells queued
     dialog.page.wait_for_selector(
         f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=SLOW
@@ -557,7 +580,10 @@ def test_every_notebook_is_tested() -> None:
 def test_the_notebook_runs_in_jupyterlab(lab_runs: Callable[[str], Run], notebook: str) -> None:
     ran = lab_runs(notebook)
     print(f"{notebook}: {ran.seconds:.1f} s to run, {len(ran.charts)} chart(s)")
-    assert ran.kernel_asked <= 1, "the lab asked for a kernel again and again"
+    print(f"the lab asked for a kernel: {ran.kernel_asked}" if ran.kernel_asked else "")
+    assert len(ran.kernel_asked) <= 3, (
+        f"the lab asked for a kernel again and again: {ran.kernel_asked}"
+    )
     print(f"run again after: {ran.interrupted}" if ran.interrupted else "ran in one go")
     code = [c for c in ran.saved["cells"] if c["cell_type"] == "code"]
     assert code and all(c["execution_count"] for c in code), "a cell did not run"
