@@ -491,9 +491,11 @@ def test_controls_without_complete_periods_fall_back_to_its() -> None:
 
 
 def plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The estimator as it was: no level shifts looked for, no placebos."""
+    """The estimator as it was: no level shifts looked for (before delivery or in the effect
+    window), no placebos."""
     monkeypatch.setattr(counterfactual, "MAX_SHIFTS", 0)
     monkeypatch.setattr(estimator, "MAX_PLACEBOS", 0)
+    monkeypatch.setattr(estimator, "later_shift", lambda *args: None)
 
 
 #: A year of history before delivery (week 60) and half a year after, as reviews measure links
@@ -520,12 +522,47 @@ def test_a_pre_period_shift_is_modelled_not_projected_as_a_trend(
         plain(patch)
         assert impact(pre_shift(), expected="decrease", **LONG).verdict == "moved as hypothesised"
     # the placebos alone refuse it too: at earlier dates the same trend model moved more than
-    # its noise explains
+    # its noise explains (without the later shifts, which stop its drift in each window)
     monkeypatch.setattr(counterfactual, "MAX_SHIFTS", 0)
+    monkeypatch.setattr(estimator, "later_shift", lambda *args: None)
     calibrated = impact(pre_shift(), expected="decrease", **LONG)
     assert calibrated.verdict == "no detectable change"
     assert calibrated.calibration > 1.2 and calibrated.placebos >= 3
     assert "times as wide as the noise alone would make it" in calibrated.sentence
+
+
+def later_step(effect: float, step: float) -> np.ndarray:
+    """Flat 10 with noise, ``effect`` higher from the first post week (63) on and ``step``
+    more from week 73 on, ten weeks into the 26-week effect window."""
+    values = 10 + np.random.default_rng(4).normal(0, 0.5, 89)
+    values[63:] += effect
+    values[73:] += step
+    return values
+
+
+@pytest.mark.parametrize("effect", [0.0, 2.0])
+def test_a_step_long_after_the_lag_is_not_read_as_the_effect(
+    effect: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step ten weeks into the effect window, unrelated to the output, is left out: the
+    effect is measured before it (an effect at the expected time is still found, the step not
+    added to it), the sentence says so and the chart's effect window stops there."""
+    result = impact(later_step(effect, 2.0), **LONG)
+    assert result.estimate is not None and result.low is not None and result.high is not None
+    assert result.low < effect < result.high
+    assert result.verdict == ("moved as hypothesised" if effect else "no detectable change")
+    assert result.post_periods == 10
+    step_day = START + dt.timedelta(weeks=73)
+    assert f"The KPI stepped again from {step_day}, 10 weeks into the effect window" in (
+        result.sentence
+    )
+    assert "over the 10 weeks with data from" in result.sentence
+    phases = result.series.set_index("period_start")["phase"]
+    assert phases[START + dt.timedelta(weeks=72)] == "post" and phases[step_day] == "after"
+    # measured over the whole window, 16 of its 26 weeks carry the step: about 1.23 more
+    monkeypatch.setattr(estimator, "later_shift", lambda *args: None)
+    whole = impact(later_step(effect, 2.0), **LONG)
+    assert whole.estimate is not None and whole.estimate > effect + 1.0
 
 
 def test_a_calm_kpi_keeps_its_interval(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "comparison_scale",
     "fit",
     "fit_with_shifts",
+    "later_shift",
     "synthetic_weights",
     "t_p_value",
     "t_quantile",
@@ -312,6 +313,35 @@ def fit_with_shifts(
             break
         model = trial
     return model
+
+
+def later_shift(model: PreModel, times: Ints, values: Floats, least: int) -> int | None:
+    """The period of the measured window from which actual minus counterfactual steps again,
+    when that step stands SHIFT_Z standard errors from zero and leaves at least ``least``
+    periods (and MIN_SEGMENT) on each side; None otherwise.
+
+    An effect of the output starts where the window does; a step well inside it is something
+    else (an unrelated change, or an effect far later than its link expects), and measured
+    over the whole window it would read as part of the effect. Each candidate's statistic is
+    the difference between the mean gap before and from it, ``c @ y`` over pre and post
+    values, with its exact variance under the AR(1) noise, the counterfactual's error
+    included (as :meth:`PreModel.effect`)."""
+    count = len(times)
+    first = max(MIN_SEGMENT, least)
+    splits = np.arange(first, count - MIN_SEGMENT + 1)
+    if len(splits) == 0 or model.variance <= 0:
+        return None
+    before = np.arange(count)[:, None] < splits[None, :]
+    contrasts = np.where(before, 1.0 / splits, -1.0 / (count - splits))  # one column per split
+    pre_weights = -model.weights @ (model.design(times).T @ contrasts)
+    weights = np.vstack([pre_weights, contrasts])
+    everything = np.concatenate([model.times, times])
+    corr = correlation(model.phi, everything, everything)
+    spread = np.sum(weights * (corr @ weights), axis=0) * model.variance
+    gaps = values - model.predict(times)
+    scores = np.abs(contrasts.T @ gaps) / np.sqrt(np.where(spread > 0, spread, np.inf))
+    best = int(np.argmax(scores))
+    return int(times[splits[best]]) if scores[best] >= SHIFT_Z else None
 
 
 def _strongest_shift(model: PreModel) -> int | None:

@@ -50,6 +50,14 @@ one and its uncertainty counts. A business event recorded for the KPI (``reviewk
 is a known step at its date; an event with an end (a campaign, an outage) leaves its periods
 out of the fit.
 
+**A step later in the effect window.** An output's effect starts where its window does
+(delivery + lag); a step in actual minus counterfactual well inside the window is something
+else (an unrelated change, or an effect far later than the link says) and, averaged over the
+whole window, would read as the effect. So the window is searched for one the same way
+(``later_shift``: at least four periods, and the grain's minimum, on each side; the same
+``SHIFT_Z``, the counterfactual's error counted), and when found the effect is measured
+before it, the sentence says so and the chart's effect window stops there.
+
 **Difference in differences (DiD).** With control segments, the same analysis runs on the treated
 KPI minus a *comparison*: the controls weighted, non-negative and summing to one, so that their
 movements follow the treated segment's over the pre-period once each series' mean is removed (a
@@ -154,6 +162,7 @@ from reviewkit.evidence.counterfactual import (
     PreModel,
     comparison_scale,
     fit_with_shifts,
+    later_shift,
     synthetic_weights,
     t_p_value,
     t_quantile,
@@ -523,7 +532,8 @@ class _Analysis:
     method: str
     model: PreModel
     effect: Effect | None  # None while too early
-    post_times: Ints
+    post_times: Ints  # the periods measured: up to ``later_shift`` when there is one
+    later_shift: int | None = None
 
 
 def _analyse(
@@ -545,8 +555,13 @@ def _analyse(
     post_times, post_values = panel.row(
         values, windows.post_first, min(windows.post_last, windows.horizon)
     )
-    effect = model.effect(post_times, post_values) if len(post_times) >= rules.min_post else None
-    return _Analysis(method, model, effect, post_times)
+    if len(post_times) < rules.min_post:
+        return _Analysis(method, model, None, post_times)
+    later = later_shift(model, post_times, post_values, rules.min_post)
+    if later is not None:
+        kept = post_times < later
+        post_times, post_values = post_times[kept], post_values[kept]
+    return _Analysis(method, model, model.effect(post_times, post_values), post_times, later)
 
 
 @dataclass(frozen=True)
@@ -934,7 +949,7 @@ def _estimate(
         did=_interval(reading.did, factor, level),
         its=_interval(its, factor, level),
         pre_periods=pre_count,
-        post_periods=post_count,
+        post_periods=len(primary.post_times) if measured and primary else post_count,
         effective=effective,
         sentence=sentence,
         series=_frame(grid, windows, shown, panel, reading),
@@ -1134,12 +1149,19 @@ def _frame(
             "counterfactual": counterfactual,
             "low": counterfactual - half,
             "high": counterfactual + half,
-            "phase": [windows.phase(i) for i in indices],
+            "phase": [_phase(windows, primary, i) for i in indices],
         }
     )
     if len(panel.groups):
         frame["control"] = base
     return frame
+
+
+def _phase(windows: _Windows, primary: _Analysis | None, index: int) -> str:
+    """The period's phase; a post period from a later shift on is after the measured window."""
+    phase = windows.phase(index)
+    later = primary.later_shift if primary is not None else None
+    return "after" if phase == "post" and later is not None and index >= later else phase
 
 
 def _relative(
@@ -1280,6 +1302,7 @@ class _Text:
         if self.windows.horizon < self.windows.post_last:
             parts.append(f"This is an interim reading: the window runs to {window_end}.")
         parts += self._shifts(primary)
+        parts += self._later_shift(primary)
         parts += self._caveats(verdict, primary, reading, level)
         return " ".join(parts)
 
@@ -1306,6 +1329,18 @@ class _Text:
             f"The level shifted on {when} before delivery (or a recorded event changed it), so"
             " the counterfactual starts from the level after that rather than a trend tilted"
             " by it."
+        ]
+
+    def _later_shift(self, primary: _Analysis) -> list[str]:
+        """The step inside the effect window the reading stops at."""
+        if primary.later_shift is None:
+            return []
+        into = self._periods(primary.later_shift - self.windows.post_first)
+        return [
+            f"{self._name()} stepped again from {self.grid.start(primary.later_shift)}, {into}"
+            " into the effect window: the effect is measured before that step, which is"
+            " unrelated to the output or, if it is the output's, comes later than the link's"
+            " lag says."
         ]
 
     def detectable(
