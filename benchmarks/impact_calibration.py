@@ -39,7 +39,9 @@ from the same random draws).
 
 **What is measured**, per scenario: among null links with a measured verdict ("moved as
 hypothesised", "moved the other way", "no detectable change"), the share called moved either way
-and as hypothesised; the share of null outcomes with at least one false "moved as hypothesised";
+and as hypothesised, and of the false "moved as hypothesised" those with an unrelated shift
+where the effect was expected (ONSET_DAYS: the treated team's, else another team's, else a
+company-wide one); the share of null outcomes with at least one false "moved as hypothesised";
 the share of planted 5% and 10% steps detected ("moved as hypothesised"), all and with a full
 52-week pre-period; the share of planted links whose interval contains the true effect; and, once
 the estimator reports a minimum detectable effect (``ImpactResult.mde``), detection by true effect
@@ -161,6 +163,10 @@ class Measured:
     high: float | None
     truth: float | None  # the true effect in KPI units (planted links), 0 for no step
     mde: float | None
+    #: whose unrelated shift falls where the link's effect is expected (ONSET_DAYS around
+    #: delivery + lag): "own" (the treated team's: no reading of the series tells it from an
+    #: effect), "control" (another team's), "company" (company-wide), else ""
+    at_onset: str = ""
 
 
 MEASURED_VERDICTS: Final = (
@@ -243,6 +249,9 @@ class Company:
     weekly: dict[str, Floats]
     without: dict[str, Floats]
     links: list[SimLink]
+    #: per outcome ("team/kpi", and "company/kpi" for the company-wide ones), the days its
+    #: unrelated shifts start
+    shift_days: dict[str, tuple[int, ...]]
 
 
 def simulate(seed: int, kind: str, scenario: Scenario, links: int) -> Company:
@@ -290,13 +299,15 @@ def simulate(seed: int, kind: str, scenario: Scenario, links: int) -> Company:
     visits = rng.poisson(level["visits"]).astype(np.float64)
 
     # unrelated shifts: per team and KPI, then company-wide per KPI
-    for key in ("signups", "probability"):
-        level[key] = level[key] * _shifts(
-            shifts_rng, teams, scenario.per_series, scenario.series_sizes
-        )
-        level[key] = level[key] * _shifts(
-            shifts_rng, 1, scenario.company_wide, scenario.company_sizes
-        )
+    shift_days: dict[str, tuple[int, ...]] = {}
+    for key, kpi in (("signups", "signups"), ("probability", "conversion")):
+        own = _shifts(shifts_rng, teams, scenario.per_series, scenario.series_sizes)
+        for row, team in enumerate(TEAMS):
+            shift_days[f"{team}/{kpi}"] = tuple(np.nonzero(np.diff(own[row]))[0] + 1)
+        level[key] = level[key] * own
+        company = _shifts(shifts_rng, 1, scenario.company_wide, scenario.company_sizes)
+        shift_days[f"company/{kpi}"] = tuple(np.nonzero(np.diff(company[0]))[0] + 1)
+        level[key] = level[key] * company
 
     def steps(kpi: str) -> Floats:
         factor = np.ones((teams, DAYS))
@@ -327,7 +338,7 @@ def simulate(seed: int, kind: str, scenario: Scenario, links: int) -> Company:
         for row, team in enumerate(TEAMS):
             weekly[f"{team}/{kpi}"] = stepped[row]
             without[f"{team}/{kpi}"] = plain[row]
-    return Company(weekly, without, made)
+    return Company(weekly, without, made, shift_days)
 
 
 WEEK_STARTS: Final = [START + dt.timedelta(weeks=week) for week in range(WEEKS)]
@@ -403,9 +414,32 @@ def run_company(task: Task) -> tuple[list[Measured], float, int]:
                     high=result.high,
                     truth=truth,
                     mde=float(mde) if mde is not None else None,
+                    at_onset=at_onset(link, company.shift_days),
                 )
             )
     return found, spent, calls
+
+
+#: Days around a link's expected start (delivery + lag) where an unrelated shift of its own team
+#: reads as its effect: a week before (the period the start falls in) to four weeks after (the
+#: estimator's later-step search needs four periods on each side).
+ONSET_DAYS: Final = (-7, 28)
+
+
+def at_onset(link: SimLink, shift_days: dict[str, tuple[int, ...]]) -> str:
+    """Whose unrelated shift falls where the link's effect is expected (Measured.at_onset)."""
+    start = (link.delivered - START).days + link.lag_days
+    team, kpi = link.outcome.split("/")
+    others = [f"{other}/{kpi}" for other in TEAMS if other != team]
+    for whose, keys in (
+        ("own", [link.outcome]),
+        ("control", others),
+        ("company", [f"company/{kpi}"]),
+    ):
+        days = [day for key in keys for day in shift_days[key]]
+        if any(ONSET_DAYS[0] <= day - start <= ONSET_DAYS[1] for day in days):
+            return whose
+    return ""
 
 
 def alone(result: ImpactResult, direction: str) -> str:
@@ -456,6 +490,9 @@ class Summary:
     moved_alone: tuple[int, int]
     coverage: tuple[int, int]
     coverage_by_step: dict[float, tuple[int, int]]
+    #: false "moved as hypothesised" with an unrelated shift where the effect was expected:
+    #: the treated team's own, another team's, a company-wide one (Measured.at_onset)
+    false_at_onset: dict[str, tuple[int, int]]
 
 
 def summarise(found: Sequence[Measured]) -> Summary:
@@ -493,6 +530,13 @@ def summarise(found: Sequence[Measured]) -> Summary:
         moved_alone=(alone_moved, len(measured)),
         coverage=(sum(map(covers, planted)), len(planted)),
         coverage_by_step=by_step,
+        false_at_onset={
+            whose: (
+                sum(m.verdict == MEASURED_VERDICTS[0] and m.at_onset == whose for m in measured),
+                as_hypothesised,
+            )
+            for whose in ("own", "control", "company")
+        },
     )
 
 
@@ -509,6 +553,17 @@ def rate_rows(summaries: dict[str, Summary]) -> list[list[str]]:
         row('false "moved", either way', {k: v.moved_either for k, v in s.items()}),
         row('false "moved as hypothesised"', {k: v.moved_as_hypothesised for k, v in s.items()}),
         row('false "moved the other way"', {k: v.moved_other_way for k, v in s.items()}),
+        *(
+            row(
+                f"  of which {label} shifted at the expected start",
+                {k: v.false_at_onset[whose] for k, v in s.items()},
+            )
+            for whose, label in (
+                ("own", "its team"),
+                ("control", "(else) another team"),
+                ("company", "(else) the company"),
+            )
+        ),
         row(
             'outcomes with >= 1 false "as hypothesised"',
             {k: v.outcomes_false for k, v in s.items()},
