@@ -565,6 +565,25 @@ def test_a_step_long_after_the_lag_is_not_read_as_the_effect(
     assert whole.estimate is not None and whole.estimate > effect + 1.0
 
 
+def test_a_later_step_names_the_link_whose_effect_it_more_likely_is() -> None:
+    """Measured together, the first link stops at the step ten weeks into its window and names
+    the second link, whose effect is expected there; the second one moved."""
+    first = Change(LONG["change_date"], LAG, "increase", label="WEB-1")
+    second = Change(START + dt.timedelta(weeks=71), LAG, "increase", label="WEB-2")
+    results = measure_links(
+        weekly(later_step(0.0, 2.0)), [first, second], pre_window=52, post_window=26
+    )
+    step_day = START + dt.timedelta(weeks=73)
+    assert results[1].effective == step_day and results[1].verdict == "moved as hypothesised"
+    assert results[0].verdict == "no detectable change"
+    assert (results[0].later_shift, results[0].stepped_with) == (step_day, ("WEB-2",))
+    assert results[0].sentence.endswith(
+        "The effect of WEB-2 is expected around that later step: the step is more likely that"
+        " output's."
+    )
+    assert results[1].stepped_with == ()
+
+
 def test_a_calm_kpi_keeps_its_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     result = impact(shifted(5.0, noise=1.0))
     assert result.calibration < 1.3 and result.placebos >= 3

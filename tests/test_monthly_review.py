@@ -143,6 +143,10 @@ def test_a_decoy_whose_window_holds_another_links_effect_is_not_a_win(project) -
     frame = verdicts["onboarding-activation"].set_index("output")
     assert frame.loc["ONB-156", "verdict"] == "no detectable change"
     assert "stepped again from 2025-02-17, 14 weeks into" in frame.loc["ONB-156", "sentence"]
+    assert (
+        "The effect of ONB-191 is expected around that later step"
+        in (frame.loc["ONB-156", "sentence"])
+    )
     assert frame.loc["ONB-191", "verdict"] == "moved as hypothesised"
 
 

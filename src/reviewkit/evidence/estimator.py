@@ -298,7 +298,9 @@ class ImpactResult:
     together and this one's Benjamini-Hochberg adjusted p-value among them; ``shared_with``
     the other links of the outcome that moved too with an effect expected inside this one's
     window (from its delivery to the end of its measured window): the moves cannot be told
-    apart.
+    apart. ``later_shift`` is the start of the period from which the KPI stepped again well
+    inside the effect window (the effect is measured before it); ``stepped_with`` the other
+    links of the outcome whose effect is expected around that step.
     """
 
     verdict: str
@@ -326,6 +328,8 @@ class ImpactResult:
     tested: int = 1
     q_value: float | None = None
     shared_with: tuple[str, ...] = ()
+    later_shift: dt.date | None = None
+    stepped_with: tuple[str, ...] = ()
 
 
 # --- the period grid -------------------------------------------------------------------------
@@ -968,6 +972,9 @@ def _estimate(
         mde=mde,
         mde_relative=mde_relative,
         confounded_by=confounded_by,
+        later_shift=grid.start(primary.later_shift)
+        if measured and primary and primary.later_shift is not None
+        else None,
     )
 
 
@@ -1015,7 +1022,7 @@ def measure_links(
                 size=change.size,
             )
         )
-    return _shared(adjust_for_many(results, 1 - level), changes)
+    return _stepped_with(_shared(adjust_for_many(results, 1 - level), changes), changes)
 
 
 def _shared(results: Sequence[ImpactResult], changes: Sequence[Change]) -> list[ImpactResult]:
@@ -1037,6 +1044,29 @@ def _shared(results: Sequence[ImpactResult], changes: Sequence[Change]) -> list[
                 results[i],
                 shared_with=tuple(shared),
                 sentence=results[i].sentence + " " + _Text.shared(shared),
+            )
+    return out
+
+
+def _stepped_with(results: Sequence[ImpactResult], changes: Sequence[Change]) -> list[ImpactResult]:
+    """Each link measured up to a later step, with the outcome's other links whose effect is
+    expected around it (from the period before the step to four periods after), said in its
+    sentence: the step is more likely theirs."""
+    out = list(results)
+    for i, result in enumerate(results):
+        if result.later_shift is None:
+            continue
+        starts = list(result.series["period_start"])
+        at = starts.index(result.later_shift)
+        low, high = starts[max(at - 1, 0)], starts[min(at + 4, len(starts) - 1)]
+        near = tuple(
+            changes[k].label or f"the link delivered on {changes[k].change_date}"
+            for k, other in enumerate(results)
+            if k != i and low <= other.effective <= high
+        )
+        if near:
+            out[i] = replace(
+                result, stepped_with=near, sentence=result.sentence + " " + _Text.stepped(near)
             )
     return out
 
@@ -1407,6 +1437,14 @@ class _Text:
         return (
             f"The effect of {names}, which moved the KPI too, is expected inside this window: one"
             " change in the KPI can show in both, and this data cannot tell whose it is."
+        )
+
+    @staticmethod
+    def stepped(others: Sequence[str]) -> str:
+        whose = "theirs" if len(others) > 1 else "that output's"
+        return (
+            f"The effect of {', '.join(others)} is expected around that later step: the step is"
+            f" more likely {whose}."
         )
 
     @staticmethod
