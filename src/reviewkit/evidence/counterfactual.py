@@ -317,8 +317,8 @@ def fit_with_shifts(
 
 def later_shift(model: PreModel, times: Ints, values: Floats, least: int) -> int | None:
     """The period of the measured window from which actual minus counterfactual steps again,
-    when that step stands SHIFT_Z standard errors from zero and leaves at least ``least``
-    periods (and MIN_SEGMENT) on each side; None otherwise.
+    when that step stands SHIFT_Z standard errors from zero with at least ``least`` periods
+    (and MIN_SEGMENT) before it and MIN_SEGMENT from it on; None otherwise.
 
     An effect of the output starts where the window does; a step well inside it is something
     else (an unrelated change, or an effect far later than its link expects), and measured

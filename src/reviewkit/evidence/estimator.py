@@ -54,9 +54,9 @@ out of the fit.
 (delivery + lag); a step in actual minus counterfactual well inside the window is something
 else (an unrelated change, or an effect far later than the link says) and, averaged over the
 whole window, would read as the effect. So the window is searched for one the same way
-(``later_shift``: at least four periods, and the grain's minimum, on each side; the same
-``SHIFT_Z``, the counterfactual's error counted), and when found the effect is measured
-before it, the sentence says so and the chart's effect window stops there.
+(``later_shift``: at least the grain's minimum and four periods before it, four from it on;
+the same ``SHIFT_Z``, the counterfactual's error counted), and when found the effect is
+measured before it, the sentence says so and the chart's effect window stops there.
 
 **Difference in differences (DiD).** With control segments, the same analysis runs on the treated
 KPI minus a *comparison*: the controls weighted, non-negative and summing to one, so that their
