@@ -43,7 +43,8 @@ and as hypothesised, and of the false "moved as hypothesised" those with an unre
 where the effect was expected (ONSET_DAYS: the treated team's, else another team's, else a
 company-wide one); the share of null outcomes with at least one false "moved as hypothesised";
 the share of planted 5% and 10% steps detected ("moved as hypothesised"), all and with a full
-52-week pre-period; the share of planted links whose interval contains the true effect; and, once
+52-week pre-period; the share of planted links whose interval contains the true effect, also apart where the
+estimator ended the measured window at a later step or modelled a pre-period shift; and, once
 the estimator reports a minimum detectable effect (``ImpactResult.mde``), detection by true effect
 over MDE (about 80% near 1).
 
@@ -167,6 +168,9 @@ class Measured:
     #: delivery + lag): "own" (the treated team's: no reading of the series tells it from an
     #: effect), "control" (another team's), "company" (company-wide), else ""
     at_onset: str = ""
+    #: what the estimator did to the link's windows: "later" (the measured window ended at a
+    #: later step), "shifted" (else a level shift modelled in the pre-period), else ""
+    adjusted: str = ""
 
 
 MEASURED_VERDICTS: Final = (
@@ -415,6 +419,7 @@ def run_company(task: Task) -> tuple[list[Measured], float, int]:
                     truth=truth,
                     mde=float(mde) if mde is not None else None,
                     at_onset=at_onset(link, company.shift_days),
+                    adjusted=adjusted(result),
                 )
             )
     return found, spent, calls
@@ -440,6 +445,21 @@ def at_onset(link: SimLink, shift_days: dict[str, tuple[int, ...]]) -> str:
         if any(ONSET_DAYS[0] <= day - start <= ONSET_DAYS[1] for day in days):
             return whose
     return ""
+
+
+#: Measured.adjusted, as the coverage rows name it.
+ADJUSTMENTS: Final = {
+    "later": "  where the window ended at a later step",
+    "shifted": "  (else) where a pre-period shift was modelled",
+    "": "  where neither",
+}
+
+
+def adjusted(result: ImpactResult) -> str:
+    """What the estimator did to the windows it read (Measured.adjusted)."""
+    if result.later_shift is not None:
+        return "later"
+    return "shifted" if result.shifts else ""
 
 
 def alone(result: ImpactResult, direction: str) -> str:
@@ -490,6 +510,9 @@ class Summary:
     moved_alone: tuple[int, int]
     coverage: tuple[int, int]
     coverage_by_step: dict[float, tuple[int, int]]
+    #: coverage where the measured window ended at a later step, where (else) a pre-period
+    #: shift was modelled, and where neither (Measured.adjusted)
+    coverage_by_adjustment: dict[str, tuple[int, int]]
     #: false "moved as hypothesised" with an unrelated shift where the effect was expected:
     #: the treated team's own, another team's, a company-wide one (Measured.at_onset)
     false_at_onset: dict[str, tuple[int, int]]
@@ -530,6 +553,11 @@ def summarise(found: Sequence[Measured]) -> Summary:
         moved_alone=(alone_moved, len(measured)),
         coverage=(sum(map(covers, planted)), len(planted)),
         coverage_by_step=by_step,
+        coverage_by_adjustment={
+            kind: (sum(map(covers, chosen)), len(chosen))
+            for kind in ADJUSTMENTS
+            for chosen in [[m for m in planted if m.adjusted == kind]]
+        },
         false_at_onset={
             whose: (
                 sum(m.verdict == MEASURED_VERDICTS[0] and m.at_onset == whose for m in measured),
@@ -585,6 +613,8 @@ def rate_rows(summaries: dict[str, Summary]) -> list[list[str]]:
         rows.append(
             row(f"  of which {step:.0%} steps", {k: v.coverage_by_step[step] for k, v in s.items()})
         )
+    for kind, label in ADJUSTMENTS.items():
+        rows.append(row(label, {k: v.coverage_by_adjustment[kind] for k, v in s.items()}))
     return rows
 
 
