@@ -37,7 +37,8 @@ def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
     assert code == 1
     assert out == (
         "reviewkit.yaml:10:29: metrics.revenue.agg: 'total' is not one of: sum, mean, min, max, "
-        "count, count_distinct, first, last, daily_mean\n"
+        "count, count_distinct, first, last, daily_mean, active, retention, churn, "
+        "revenue_retention\n"
     )
     assert err == "1 error(s); fix them and run `reviewkit check` again\n"
     config.write_text(config.read_text().replace("agg: total", "agg: sum, column: amount"))

@@ -93,8 +93,8 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
     assert problems(write_config, text) == [
         "reviewkit.yaml:1:1: missing required key 'metrics'",
         "reviewkit.yaml:3:5: sources.tickets.fromat: unknown key (did you mean 'format'?); "
-        "valid keys are: path, format, engine, table, query, date, dimensions, values, shape, "
-        "long, options, on_error, unique, future_dates, description",
+        "valid keys are: path, format, engine, table, query, date, lifecycle, dimensions, "
+        "values, shape, long, options, on_error, unique, future_dates, description",
         "reviewkit.yaml:8:1: metrcs: unknown key (did you mean 'metrics'?); valid keys are: "
         "name, calendar, sources, metrics, targets, status, outputs, outcomes, include, store, "
         "user, schedule, live_url, delivery, alerts",
@@ -102,8 +102,8 @@ def test_unknown_keys_list_the_valid_ones_and_suggest(write_config) -> None:
 
 
 SOURCE_KEYS_LISTED = (
-    "valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, "
-    "options, on_error, unique, future_dates, description"
+    "valid keys are: path, format, engine, table, query, date, lifecycle, dimensions, values, "
+    "shape, long, options, on_error, unique, future_dates, description"
 )
 OUTCOME_KEYS_LISTED = (
     "valid keys are: id, title, description, owner, team, kpi, baseline, target, lag_days, "
@@ -153,11 +153,11 @@ def test_a_key_at_the_wrong_level_says_where_it_belongs(write_config) -> None:
         "reviewkit.yaml:14:40: metrics.visits.path: unknown key here; `path` belongs under a "
         "source (sources: SOURCE: path:); valid keys are: label, description, source, agg, "
         "column, expression, filters, format, unit, currency, decimals, direction, change, "
-        "scale, rollup, sum, difference, product, ratio",
+        "scale, rollup, at, expansion, sum, difference, product, ratio",
         "reviewkit.yaml:14:58: metrics.visits.by: unknown key here; `by` belongs under an "
         "outcome's `target:` (outcomes: - target: by:); valid keys are: label, description, "
         "source, agg, column, expression, filters, format, unit, currency, decimals, direction, "
-        "change, scale, rollup, sum, difference, product, ratio",
+        "change, scale, rollup, at, expansion, sum, difference, product, ratio",
         "reviewkit.yaml:19:5: outcomes.0.filters: unknown key here; `filters` belongs under "
         f"`kpi:` (outcomes: - kpi: filters:); {OUTCOME_KEYS_LISTED}",
         "reviewkit.yaml:20:5: outcomes.0.value: unknown key here; `value` belongs under "

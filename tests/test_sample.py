@@ -38,8 +38,9 @@ EXPORTS = (
     "issues_export.csv",
     "mrr_targets.csv",
     "links.yaml",
+    "accounts.csv",
 )
-TEXT_EXPORTS = ("support_tickets.csv", "nps_responses.csv", "issues_export.csv")
+TEXT_EXPORTS = ("support_tickets.csv", "nps_responses.csv", "issues_export.csv", "accounts.csv")
 
 
 @pytest.fixture(scope="module")

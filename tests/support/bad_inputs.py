@@ -522,14 +522,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "unknown_source_key",
         (
-            "reviewkit.yaml:8:5: sources.tickets.dimension: unknown key (did you mean 'dimensions'?); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
+            "reviewkit.yaml:8:5: sources.tickets.dimension: unknown key (did you mean 'dimensions'?); valid keys are: path, format, engine, table, query, date, lifecycle, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
         ),
         config=with_option("  dimension: [team]"),
     ),
     Case(
         "key_at_the_wrong_level",
         (
-            "reviewkit.yaml:8:5: sources.tickets.gaps: unknown key here; `gaps` belongs under `date:` (sources: tickets: date: gaps:); valid keys are: path, format, engine, table, query, date, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
+            "reviewkit.yaml:8:5: sources.tickets.gaps: unknown key here; `gaps` belongs under `date:` (sources: tickets: date: gaps:); valid keys are: path, format, engine, table, query, date, lifecycle, dimensions, values, shape, long, options, on_error, unique, future_dates, description",
         ),
         config=with_option("  gaps: ignore"),
     ),

@@ -13,6 +13,7 @@ from typing import Final
 
 from reviewkit.base.periods import WEEKDAYS
 from reviewkit.config.model import (
+    ACTIVE_AT,
     AGGREGATIONS,
     ALERT_STATUSES,
     CHANGES,
@@ -21,6 +22,7 @@ from reviewkit.config.model import (
     DIRECTIONS,
     EMAIL_SECURITY,
     ENGINES,
+    EXPANSION,
     FORMATS,
     FUTURE_DATES,
     GAPS,
@@ -92,6 +94,12 @@ SECTIONS: Final = {
             "sources.date",
             "sources: NAME: date:",
             "The column that places each row in time. Shorthand: `date: created_at` (ISO dates).",
+        ),
+        Section(
+            "sources.lifecycle",
+            "sources: NAME: lifecycle:",
+            "Entities with a lifetime: a spell is active from its start day until the day "
+            "before its end; an entity is active while one of its spells is.",
         ),
         Section(
             "sources.options",
@@ -278,7 +286,16 @@ KEYS: Final = (
         "column or mapping",
         REQUIRED,
         "The column that places each row in time (`date:` below); in an engine a date or "
-        "timestamp column, with no format: it is typed.",
+        "timestamp column, with no format: it is typed. Not with `lifecycle:`.",
+    ),
+    Key(
+        "sources",
+        "lifecycle",
+        MAPPING,
+        "",
+        "Entities with a lifetime (accounts, subscriptions), one row per entity or spell: "
+        "`{id: COLUMN, start: COLUMN, end: COLUMN}` (`lifecycle:` below) instead of `date:`; "
+        "for the metrics active, retention, churn and revenue_retention.",
     ),
     Key(
         "sources",
@@ -360,6 +377,35 @@ KEYS: Final = (
         "Is a day without rows missing data (flag), or normal for this export (ignore: an "
         "issue tracker)?",
     ),
+    # sources: NAME: lifecycle:
+    Key(
+        "sources.lifecycle",
+        "id",
+        COLUMN,
+        REQUIRED,
+        "The entity (account_id): its spells are one entity, counted once.",
+    ),
+    Key(
+        "sources.lifecycle",
+        "start",
+        COLUMN,
+        REQUIRED,
+        "The first day the spell is active (signed_up); also the source's date column.",
+    ),
+    Key(
+        "sources.lifecycle",
+        "end",
+        COLUMN,
+        REQUIRED,
+        "The day it stops being active (cancelled); blank: still active.",
+    ),
+    Key(
+        "sources.lifecycle",
+        "format",
+        "strptime format",
+        "ISO dates",
+        "How `start` and `end` are written, as `date: format:`.",
+    ),
     # sources: NAME: long:
     Key("sources.long", "key", COLUMN, REQUIRED, "The column naming each value."),
     Key("sources.long", "value", COLUMN, REQUIRED, "The column holding it."),
@@ -422,7 +468,10 @@ KEYS: Final = (
         _choices(AGGREGATIONS),
         "",
         "How a base metric aggregates `column` (count: rows). first, last and daily_mean are "
-        "for levels (balances, active users).",
+        "for levels (balances, active users). active, retention, churn and revenue_retention "
+        "(with `column`) are for a lifecycle source: entities active at the period's end; of "
+        "those active at its start, the share still active at its end (churn: the share "
+        "lost); their value at the end over their value at the start.",
     ),
     Key("metrics", "column", COLUMN, "", "A value column; required except for count."),
     Key(
@@ -484,6 +533,21 @@ KEYS: Final = (
         "",
         "A ratio of a monthly snapshot's counts is a monthly rate: over a quarter or year it "
         'has no value unless it is the average of its months ("avg monthly" in its flags).',
+    ),
+    Key(
+        "metrics",
+        "at",
+        _choices(ACTIVE_AT),
+        "end",
+        "`agg: active`: the entities active at the period's end, or on its average day.",
+    ),
+    Key(
+        "metrics",
+        "expansion",
+        _choices(EXPANSION),
+        "counted",
+        "`agg: revenue_retention`: counted gives net revenue retention (NRR: upsells count), "
+        "capped gross (GRR: each entity at most its value at the start).",
     ),
     Key("metrics", "sum", "list of metrics", "", "Derived: 2 or more metrics, added."),
     Key("metrics", "difference", "list of metrics", "", "Derived: exactly 2 metrics, a - b."),

@@ -10,11 +10,14 @@ from reviewkit.base.yamlfile import KeyPath
 from reviewkit.config.collector import Collector
 from reviewkit.config.keys import allowed
 from reviewkit.config.model import (
+    ACTIVE_AT,
     AGGREGATIONS,
     CHANGES,
     DERIVED_OPS,
     DIRECTIONS,
+    EXPANSION,
     FRACTION_FORMATS,
+    LIFECYCLE_AGGREGATIONS,
     ROLLUPS,
     VALUE_FORMATS,
     Metric,
@@ -64,14 +67,21 @@ class MetricChecks:
                 )
         elif "agg" in spec:
             agg = self.check.text(spec["agg"], (*kp, "agg"), AGGREGATIONS)
-            if "column" in spec:
+            if "column" in spec and agg in LIFECYCLE_AGGREGATIONS[:3]:
+                self.check.error(
+                    (*kp, "column"),
+                    f"agg '{agg}' counts entities, not a column's values; remove `column` "
+                    "(revenue_retention weighs them by a value column)",
+                )
+            elif "column" in spec:
                 column = self.check.text(spec["column"], (*kp, "column"))
-            elif agg not in (None, "count"):
+            elif agg not in (None, "count", *LIFECYCLE_AGGREGATIONS[:3]):
                 self.check.error(kp, f"missing required key 'column' (agg '{agg}' needs a column)")
                 agg = None
         else:
             self.check.error(kp, "missing required key 'agg' (or 'expression')")
         filters = self.check.filters(spec.get("filters", {}), (*kp, "filters"))
+        at, expansion = self.lifecycle_options(spec, kp, agg)
         if source is None or (agg is None and expression is None) or filters is None:
             return None
         return Metric(
@@ -81,8 +91,30 @@ class MetricChecks:
             column=column,
             expression=expression,
             filters=filters,
+            at=at,
+            expansion=expansion,
             **common,
         )
+
+    def lifecycle_options(
+        self, spec: dict[str, Any], kp: KeyPath, agg: str | None
+    ) -> tuple[str, str]:
+        """``at`` (with ``agg: active``) and ``expansion`` (with ``agg: revenue_retention``),
+        or their defaults."""
+        found = {"at": "end", "expansion": "counted"}
+        for key, owner, choices in (
+            ("at", "active", ACTIVE_AT),
+            ("expansion", "revenue_retention", EXPANSION),
+        ):
+            if key not in spec:
+                continue
+            if agg != owner:
+                self.check.error((*kp, key), f"only used with `agg: {owner}`; remove it")
+                continue
+            value = self.check.text(spec[key], (*kp, key), choices)
+            if value is not None:
+                found[key] = value
+        return found["at"], found["expansion"]
 
     def derived(
         self,
@@ -177,6 +209,16 @@ class MetricChecks:
                         f"{', '.join(declared) or '(none)'}",
                     )
                 continue  # declared but invalid: already reported
+            if (metric.agg in LIFECYCLE_AGGREGATIONS) != (source.lifecycle is not None) and (
+                metric.agg in LIFECYCLE_AGGREGATIONS
+            ):
+                self.check.error(
+                    (*kp, "agg"),
+                    f"agg '{metric.agg}' needs a lifecycle source (entities with a start and an "
+                    f"end: `lifecycle:` under sources.{source.name}); '{source.name}' has rows "
+                    "dated by `date:`",
+                )
+                continue
             value_names = [v for v, _ in source.values]
             counted = metric.agg in ("count", "count_distinct")
             if metric.column and not counted and metric.column not in value_names:

@@ -54,7 +54,18 @@ AGGREGATIONS: Final = (
     "first",
     "last",
     "daily_mean",
+    "active",
+    "retention",
+    "churn",
+    "revenue_retention",
 )
+#: Aggregations of a lifecycle source (``lifecycle:``): over each period, not over the rows
+#: dated in it (see :mod:`reviewkit.metrics.lifecycle`).
+LIFECYCLE_AGGREGATIONS: Final = AGGREGATIONS[-4:]
+#: ``agg: active``: entities active at the period's end, or on its average day
+ACTIVE_AT: Final = ("end", "average")
+#: ``agg: revenue_retention``: expansion of the kept entities counted (net) or capped (gross)
+EXPANSION: Final = ("counted", "capped")
 DERIVED_OPS: Final = ("sum", "difference", "product", "ratio")
 VALUE_FORMATS: Final = ("number", "percent", "currency", "bps", "score")
 #: formats whose values are fractions (0.45 is 45% or 4,500 bps): a difference of them is
@@ -112,6 +123,17 @@ class DateColumn:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """Entities with a lifetime (accounts, subscriptions): each row is one entity's spell, active
+    from its ``start`` day until the day before its ``end`` (blank: still active). An entity
+    (``id``) may have several spells: a new one where its value changed, or a comeback."""
+
+    id: str
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
 class Source:
     """One declared KPI export (a file or a glob of files) and how to read it."""
 
@@ -138,19 +160,28 @@ class Source:
     engine: str | None = None
     table: str | None = None
     query: str | None = None
+    #: entities with a lifetime: ``date`` is then their start column
+    lifecycle: Lifecycle | None = None
 
     @property
     def value_types(self) -> dict[str, str]:
         return dict(self.values)
 
     def declared_columns(self) -> tuple[str, ...]:
-        """Columns of the loaded table that reviewkit types: date, dimensions, values."""
-        return (self.date.column, *self.dimensions, *(name for name, _ in self.values))
+        """Columns of the loaded table that reviewkit types: date, dimensions, values (and a
+        lifecycle's id and end)."""
+        spell = (self.lifecycle.id, self.lifecycle.end) if self.lifecycle else ()
+        return (self.date.column, *spell, *self.dimensions, *(name for name, _ in self.values))
+
+    @property
+    def date_columns(self) -> tuple[str, ...]:
+        """The columns read as dates: the date column, and a lifecycle's end (may be blank)."""
+        return (self.date.column, self.lifecycle.end) if self.lifecycle else (self.date.column,)
 
     def column_type(self, column: str, *, has_time: bool) -> str:
         """The DuckDB type reviewkit reads a column as: the date column a TIMESTAMP (``has_time``)
         or a DATE, an integer value BIGINT, a number DOUBLE, anything else VARCHAR."""
-        if column == self.date.column:
+        if column in self.date_columns:
             return "TIMESTAMP" if has_time else "DATE"
         kind = self.value_types.get(column)
         if kind == "integer":
@@ -183,6 +214,10 @@ class Metric:
     change: str | None = None
     #: how a rate of a monthly snapshot rolls up to a quarter or year (:data:`ROLLUPS`)
     rollup: str | None = None
+    #: ``agg: active``: counted at the period's end or on its average day (:data:`ACTIVE_AT`)
+    at: str = "end"
+    #: ``agg: revenue_retention``: kept entities' expansion counted or capped (:data:`EXPANSION`)
+    expansion: str = "counted"
 
     @property
     def derived(self) -> bool:

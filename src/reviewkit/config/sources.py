@@ -23,6 +23,7 @@ from reviewkit.config.model import (
     WAREHOUSE,
     WAREHOUSE_KEYS,
     DateColumn,
+    Lifecycle,
     Source,
 )
 
@@ -40,7 +41,10 @@ class SourceChecks:
         name = self.check.name(key, kp, "source")
         if isinstance(raw, dict) and "engine" in raw:
             return self.warehouse_source(name, raw, kp)
-        spec = self.check.mapping(raw, kp, allowed("sources"), required=("path", "date"))
+        has_lifecycle = isinstance(raw, dict) and "lifecycle" in raw
+        spec = self.check.mapping(
+            raw, kp, allowed("sources"), required=("path",) if has_lifecycle else ("path", "date")
+        )
         if name is None or spec is None:
             return None
         for only in WAREHOUSE_KEYS:
@@ -69,6 +73,9 @@ class SourceChecks:
         else:
             fmt = self.check.text(fmt, (*kp, "format"), FORMATS)
         date = self.date_column(spec.get("date"), (*kp, "date")) if "date" in spec else None
+        lifecycle = None
+        if has_lifecycle:
+            date, lifecycle = self.lifecycle(spec, (*kp, "lifecycle"))
         dims = self.check.text_list(spec.get("dimensions", []), (*kp, "dimensions"))
         values = self.values(spec.get("values", {}), (*kp, "values"))
         shape = (
@@ -102,11 +109,22 @@ class SourceChecks:
         options = self.options(spec.get("options", {}), (*kp, "options"), fmt)
         seen: dict[str, str] = {}
         declared = [
-            ("date", date.column if date else None),
+            ("lifecycle" if lifecycle else "date", date.column if date else None),
+            *(
+                ("lifecycle", column)
+                for column in ((lifecycle.id, lifecycle.end) if lifecycle else ())
+            ),
             *(("dimensions", d) for d in dims),
             *(("values", v) for v, _ in values),
         ]
-        if shape == "long":
+        if shape == "long" and lifecycle:
+            self.check.error(
+                (*kp, "shape"),
+                "a lifecycle source has a row per entity (or spell of one): `shape: long` "
+                "does not apply; remove it",
+            )
+            ok = False
+        elif shape == "long":
             declared = declared[: 1 + len(dims)]  # value names are keys, not columns
         for section, column in declared:
             if column is None:
@@ -137,14 +155,44 @@ class SourceChecks:
             unique=tuple(unique),
             future_dates=future,
             description=str(spec.get("description", "")),
+            lifecycle=lifecycle,
             **options,
         )
+
+    def lifecycle(
+        self, spec: dict[str, Any], kp: KeyPath
+    ) -> tuple[DateColumn | None, Lifecycle | None]:
+        """``lifecycle: {id, start, end, format}``: the source's date column is the start."""
+        if "date" in spec:
+            self.check.error(
+                (*kp[:-1], "date"),
+                "a lifecycle source is placed in time by `lifecycle: start:`; remove `date:` "
+                "(a date format goes under `lifecycle: format:`)",
+            )
+        part = self.check.mapping(
+            spec["lifecycle"], kp, allowed("sources.lifecycle"), required=("id", "start", "end")
+        )
+        if part is None or not {"id", "start", "end"} <= set(part):
+            return None, None
+        columns = [self.check.text(part[key], (*kp, key)) for key in ("id", "start", "end")]
+        fmt = self.check.text(part["format"], (*kp, "format")) if "format" in part else None
+        if fmt is not None and "%" not in fmt:
+            self.check.error(
+                (*kp, "format"),
+                f"'{fmt}' has no % directives; write a strptime format such as '%Y-%m-%d'",
+            )
+            return None, None
+        ident, start, end = columns
+        if ident is None or start is None or end is None:
+            return None, None
+        # a day without a new entity is normal, not missing data
+        return DateColumn(start, fmt, "day", "ignore"), Lifecycle(ident, start, end)
 
     def warehouse_source(self, name: str | None, raw: dict[Any, Any], kp: KeyPath) -> Source | None:
         """A source that lives in a SQL engine: ``engine: postgresql://...`` with ``table:`` or
         ``query:``; its KPIs are computed there and only aggregates come back."""
         engine_keys = tuple(k for k in allowed("sources") if k not in ("path", "format", "options"))
-        for key in ("path", "format", "options", "shape", "long"):
+        for key in ("path", "format", "options", "shape", "long", "lifecycle"):
             if key in raw:
                 self.check.error(
                     (*kp, key),
@@ -152,7 +200,7 @@ class SourceChecks:
                     "its `table:` or `query:` names (reshape them in the query)",
                 )
         spec = self.check.mapping(
-            raw, kp, tuple(k for k in engine_keys if k not in ("shape", "long"))
+            raw, kp, tuple(k for k in engine_keys if k not in ("shape", "long", "lifecycle"))
         )
         if spec is None:
             return None

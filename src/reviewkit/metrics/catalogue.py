@@ -21,7 +21,8 @@ import pandas as pd
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
-from reviewkit.config import Metric, ProjectConfig, Source
+from reviewkit.config import LIFECYCLE_AGGREGATIONS, Metric, ProjectConfig, Source
+from reviewkit.metrics import lifecycle
 from reviewkit.sources.cache import ResultCache
 from reviewkit.sources.loaded import LoadedSource
 
@@ -287,16 +288,22 @@ def _source_query(
     results: ResultCache,
 ) -> pd.DataFrame:
     source_name = loaded.source.name
-    sql, params = source_sql(config, loaded.source, metrics, request)
+    spans = [m for m in metrics if m.agg in LIFECYCLE_AGGREGATIONS]
+    rows = [m for m in metrics if m not in spans]
+    _check_request(loaded.source, request)
     try:
-        if loaded.remote is not None:  # compiled to the engine's SQL and run there
-            frame = loaded.remote.df(sql, params)
-        elif any(m.expression is not None for m in metrics):
-            # the user's SQL may read more than the source's rows (the date, another source),
-            # which a kept result's key does not cover: it is run every time
-            frame = con.execute(sql, params).df()
-        else:
-            frame = results.df(con, sql, params, [loaded])
+        frames = [_lifecycle_frame(con, config, loaded, spans, request, results)] if spans else []
+        if rows:
+            sql, params = source_sql(config, loaded.source, rows, request)
+            if loaded.remote is not None:  # compiled to the engine's SQL and run there
+                frames.append(loaded.remote.df(sql, params))
+            elif any(m.expression is not None for m in rows):
+                # the user's SQL may read more than the source's rows (the date, another
+                # source), which a kept result's key does not cover: it is run every time
+                frames.append(con.execute(sql, params).df())
+            else:
+                frames.append(results.df(con, sql, params, [loaded]))
+        frame = _join(frames, ["_key", *request.by])
     except (duckdb.Error, QueryError) as exc:
         names = ", ".join(m.name for m in metrics)
         engine = "DuckDB" if loaded.remote is None else loaded.remote.warehouse.url
@@ -310,6 +317,39 @@ def _source_query(
     return frame.rename(columns={"_key": "period_start"})
 
 
+def _lifecycle_frame(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    loaded: LoadedSource,
+    metrics: Sequence[Metric],
+    request: KpiRequest,
+    results: ResultCache,
+) -> pd.DataFrame:
+    """Lifecycle metrics (:mod:`reviewkit.metrics.lifecycle`) over the request's periods or
+    windows, each window ending at the last day the export speaks for at the latest."""
+    source = loaded.source
+    sql, params = lifecycle.extent_sql(source)
+    first, last = results.df(con, sql, params, [loaded]).iloc[0]
+    if pd.isna(first) or pd.isna(last):
+        return pd.DataFrame(columns=["_key", *request.by, *(m.name for m in metrics)])
+    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    windows: list[tuple[Any, dt.date, dt.date]]
+    if request.windows:
+        windows = [(w.name, w.start, min(w.end, last)) for w in request.windows]
+    else:
+        windows = lifecycle.windows_of(
+            config, request.grain, first, last, request.start, request.end
+        )
+    windows = [w for w in windows if w[1] <= w[2]]
+    if not windows:
+        return pd.DataFrame(columns=["_key", *request.by, *(m.name for m in metrics)])
+    frames = []
+    for metric in metrics:
+        sql, params = lifecycle.lifecycle_sql(source, metric, request.by, request.filters, windows)
+        frames.append(results.df(con, sql, params, [loaded]))
+    return _join(frames, ["_key", *request.by])
+
+
 def source_sql(
     config: ProjectConfig, source: Source, metrics: Sequence[Metric], request: KpiRequest
 ) -> tuple[str, dict[str, Any]]:
@@ -317,14 +357,12 @@ def source_sql(
     ``metrics`` of ``source`` for ``request``, and its parameters: ``_key`` (the period's first
     day, or the window's name), the ``by`` columns, and a column per metric."""
     source_name = source.name
+    _check_request(source, request)
     params: dict[str, Any] = {}
     where = []
     for i, (column, values) in enumerate(request.filters):
-        _require_dimension(source_name, source.dimensions, column, "filter on")
         params[f"rf{i}"] = list(values)
         where.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($rf{i}))")
-    for column in request.by:
-        _require_dimension(source_name, source.dimensions, column, "group by")
     day = f"CAST({quote_ident(source.date.column)} AS DATE)"
     if request.start:
         params["start"] = request.start
@@ -374,6 +412,14 @@ def source_sql(
 def _edge_day(metric: Metric) -> str:
     """The column holding the first or last day with a value of ``metric``'s column."""
     return quote_ident(f"_{metric.agg}_day_{metric.column}")
+
+
+def _check_request(source: Source, request: KpiRequest) -> None:
+    """A :class:`QueryError` for a filter or group that is not a dimension of ``source``."""
+    for column, _ in request.filters:
+        _require_dimension(source.name, source.dimensions, column, "filter on")
+    for column in request.by:
+        _require_dimension(source.name, source.dimensions, column, "group by")
 
 
 def _require_dimension(source: str, dimensions: Sequence[str], column: str, verb: str) -> None:

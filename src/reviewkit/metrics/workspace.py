@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from reviewkit.base import clock
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, Window, parse_period
 from reviewkit.base.sql import connect, quote_ident, quote_literal
@@ -110,11 +111,21 @@ class Workspace:
         if (name, column) not in self._dates:
             source = self.config.sources[name]
             valued = f" WHERE {quote_ident(column)} IS NOT NULL" if column else ""
-            days = self.source_rows(
-                name,
+            sql = (
                 f"SELECT DISTINCT CAST({quote_ident(source.date.column)} AS DATE) AS day "
-                f"FROM {quote_ident(name)}{valued}",
+                f"FROM {quote_ident(name)}{valued}"
             )
+            params = {}
+            if source.lifecycle is not None:
+                # entities are known up to the last start or end the export has (not after
+                # today: a cancellation it schedules has not happened)
+                end = quote_ident(source.lifecycle.end)
+                sql += (
+                    f" UNION SELECT CAST({end} AS DATE) FROM {quote_ident(name)} "
+                    f"WHERE CAST({end} AS DATE) <= $today"
+                )
+                params["today"] = clock.today()
+            days = self.source_rows(name, sql, params)
             dates = SourceDates((d for (d,) in days if d is not None), source.date)
             self._dates[name, column] = dates
         return self._dates[name, column]

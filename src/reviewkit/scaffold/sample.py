@@ -209,19 +209,21 @@ def generate(directory: Path, *, seed: int = DEFAULT_SEED, scale: int | None = N
         raise ValueError(f"scale must be a positive number of rows, got {scale}")
     data = Path(directory) / "data"
     data.mkdir(parents=True, exist_ok=True)
-    streams = np.random.SeedSequence(seed).spawn(5)
+    streams = np.random.SeedSequence(seed).spawn(6)
     rngs = [np.random.default_rng(stream) for stream in streams]
 
     written = _write_tickets(data, rngs[0], scale)
     if scale is None:
         (data / "support_tickets.parquet").unlink(missing_ok=True)
     written.append(_write_nps(data / "nps_responses.csv", rngs[1]))
-    subscriptions, active_accounts = _subscriptions(rngs[2])
+    customers, active_accounts = _subscriptions(rngs[2])
+    subscriptions = _snapshot(customers)
     written.append(_write_parquet(data / "subscriptions.parquet", subscriptions))
     written.append(_write_activity(data / "product_activity.xlsx", rngs[3], active_accounts))
     written.append(_write_issues(data / "issues_export.csv", rngs[4]))
     written.append(_write_mrr_targets(data / "mrr_targets.csv", subscriptions))
     written.append(_write_links(data / "links.yaml", data / "issues_export.csv"))
+    written.append(_write_accounts(data / "accounts.csv", rngs[5], customers))
     return written
 
 
@@ -746,10 +748,10 @@ _EXPANSION: Final = 0.05  # monthly chance of an upsell (+10-50% MRR)
 _CONTRACTION: Final = 0.025  # monthly chance of a downgrade (-10-30% MRR)
 
 
-def _subscriptions(rng: np.random.Generator) -> tuple[pa.Table, FloatArray]:
+def _subscriptions(rng: np.random.Generator) -> tuple[_Customers, FloatArray]:
     """Simulate the customer base month by month.
 
-    Returns the snapshot table (one row per account per month it was active or churned in) and
+    Returns the customers (one row per account per month it was active or churned in) and
     the number of accounts active at the end of each month per team (months x teams), which
     drives active users in the product activity export.
 
@@ -823,33 +825,120 @@ def _subscriptions(rng: np.random.Generator) -> tuple[pa.Table, FloatArray]:
         columns["mrr"].append(new_mrr)
         active_by_team[m] = np.bincount(team[active], minlength=len(TEAMS))
 
-    # a billing system exports closed months only: the month in progress is simulated (it
-    # drives active users) but left out of the snapshot
+    base = _Customers(
+        **{name: np.concatenate(values) for name, values in columns.items()},
+        team=team,
+        plan=plan,
+        region=region,
+    )
+    return base, active_by_team
+
+
+@dataclass(frozen=True)
+class _Customers:
+    """The simulated customer base: a row per account per month it was active, new or churned
+    in (``status`` 0 new, 1 active, 2 churned; MRR at the month's start and end), the month in
+    progress included; and per account its team, plan and region."""
+
+    month: IntArray
+    account: IntArray
+    status: IntArray
+    starting_mrr: FloatArray
+    mrr: FloatArray
+    team: IntArray
+    plan: IntArray
+    region: IntArray
+
+    def ids(self, accounts: IntArray) -> pa.Array:
+        return pa.array([f"ACC-{i + 1:05d}" for i in accounts])
+
+
+def _snapshot(base: _Customers) -> pa.Table:
+    """The billing system's monthly snapshot: closed months only (the month in progress is
+    simulated, it drives active users, but a snapshot is taken at a month's end)."""
     closed = np.array(
         [_month_days(m)[1] - _month_days(m)[0] + 1 == _month_days_total(m) for m in _MONTHS]
     )
-    keep = closed[np.concatenate(columns["month"])]
-    month_of_row = np.concatenate(columns["month"])[keep]
-    account = np.concatenate(columns["account"])[keep]
-    starting = np.concatenate(columns["starting_mrr"])[keep]
-    ending = np.concatenate(columns["mrr"])[keep]
-    account_ids = pa.array([f"ACC-{i + 1:05d}" for i in range(mrr.size)])
-    table = pa.table(
+    keep = closed[base.month]
+    month_of_row = base.month[keep]
+    account = base.account[keep]
+    starting = base.starting_mrr[keep]
+    ending = base.mrr[keep]
+    return pa.table(
         {
             "month": pa.array(_MONTHS, pa.date32()).take(pa.array(month_of_row)),
-            "account_id": account_ids.take(pa.array(account)),
-            "team": pa.array(TEAMS).take(pa.array(team[account])),
-            "plan": pa.array(_PLANS).take(pa.array(plan[account])),
-            "region": pa.array(_REGIONS).take(pa.array(region[account])),
-            "status": pa.array(("new", "active", "churned")).take(
-                pa.array(np.concatenate(columns["status"])[keep])
-            ),
+            "account_id": base.ids(account),
+            "team": pa.array(TEAMS).take(pa.array(base.team[account])),
+            "plan": pa.array(_PLANS).take(pa.array(base.plan[account])),
+            "region": pa.array(_REGIONS).take(pa.array(base.region[account])),
+            "status": pa.array(("new", "active", "churned")).take(pa.array(base.status[keep])),
             "starting_mrr": pa.array(starting, pa.float64()),
             "mrr": pa.array(ending, pa.float64()),
             "net_new_mrr": pa.array(np.round(ending - starting, 2), pa.float64()),
         }
     )
-    return table, active_by_team
+
+
+# --------------------------------------------------------------------------------------------
+# accounts.csv
+
+#: The customers before the history began signed up on a day of these years.
+_EARLY_SIGNUPS: Final = (dt.date(2021, 1, 1), dt.date(2023, 12, 31))
+
+
+def _write_accounts(target: Path, rng: np.random.Generator, base: _Customers) -> Path:
+    """The CRM's account export: a row per account and spell at one MRR (an upsell or a
+    downgrade starts a new spell on the day it took effect), with the day it started and the
+    day it was cancelled (blank: still a customer), up to the day of the export. The same
+    customers as the snapshot: its months' logo and revenue retention are this export's."""
+    order = np.lexsort((base.month, base.account))
+    rows: list[list[object]] = [
+        ["account_id", "team", "plan", "region", "started_on", "cancelled_on", "mrr"]
+    ]
+    early = (_EARLY_SIGNUPS[1] - _EARLY_SIGNUPS[0]).days + 1
+    ids = base.ids(np.arange(base.team.size)).to_pylist()
+    spell: tuple[int, dt.date, float] | None = None  # account, start, MRR
+
+    def close(end: dt.date | None) -> None:
+        assert spell is not None
+        account, start, mrr = spell
+        rows.append(
+            [
+                ids[account],
+                TEAMS[base.team[account]],
+                _PLANS[base.plan[account]],
+                _REGIONS[base.region[account]],
+                start.isoformat(),
+                end.isoformat() if end else "",
+                f"{mrr:.2f}",
+            ]
+        )
+
+    def day_in(month: int) -> dt.date:
+        first, last = _month_days(_MONTHS[month])
+        return FIRST_DAY + dt.timedelta(days=int(rng.integers(first, last + 1)))
+
+    for row in order:
+        account, month, status = int(base.account[row]), int(base.month[row]), base.status[row]
+        if spell is not None and spell[0] != account:
+            close(None)
+            spell = None
+        if spell is None:
+            if status == 0:
+                spell = (account, day_in(month), float(base.mrr[row]))
+                continue
+            start = _EARLY_SIGNUPS[0] + dt.timedelta(days=int(rng.integers(0, early)))
+            spell = (account, start, float(base.starting_mrr[row]))
+        if status == 2:  # a churned account does not come back
+            close(day_in(month))
+            spell = None
+        elif base.mrr[row] != spell[2]:
+            day = day_in(month)
+            close(day)
+            spell = (account, day, float(base.mrr[row]))
+    if spell is not None:
+        close(None)
+    return _write_bytes(target, _csv_text(rows, delimiter=",", lineterminator="\n").encode())
 
 
 #: the fiscal year the MRR plan covers (Northwind's fiscal year starts in February)

@@ -139,7 +139,8 @@ def column_typing(source: Source, staged_types: dict[str, str]) -> Typing:
                 what = "a date (YYYY-MM-DD)"
                 parses = True
             expr = f"CAST({expr} AS {kind})"
-            checks.append((column, expr, what, True))
+            # a lifecycle's end may be blank (still active); the date column may not
+            checks.append((column, expr, what, column == source.date.column))
         elif kind == "BIGINT" and staged_type in NATIVE_WHOLE:
             expr = f"CAST({q} AS BIGINT)"  # nothing can fail
         elif kind == "DOUBLE" and staged_type in NATIVE_NUMBERS:

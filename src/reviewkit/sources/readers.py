@@ -223,7 +223,7 @@ def _reject(
     if kind == "CAST":
         found = CAST_VALUE.search(message)
         value = found.group(1) if found else None
-        if column == source.date.column:
+        if column in source.date_columns:
             fmt = source.date.format or "%Y-%m-%d"
             what = f"a date in format '{fmt}'"
         else:
