@@ -12,7 +12,8 @@ How each export is split (deterministic: the same sample and N give the same byt
 * one row per event (tickets, NPS answers, issues: the outputs): each row goes to one sub-team of
   its team, by a hash of its row number;
 * one row per account per month (subscriptions): each account goes to one sub-team, by a hash of
-  its id, so its months (and its churn) stay together;
+  its id, so its months (and its churn) stay together; the account export (accounts: one row per
+  account and spell) gives each account the same sub-team;
 
   (a team's rows, or accounts, are ordered by the hash and dealt out by the sub-teams' shares, so
   every sub-team gets its share: at 500 teams a sub-team has about 5 accounts and 3 issues, and
@@ -62,6 +63,9 @@ SEED = 18
 #: the sample's sources, by how they are split (see the module's docstring)
 ROW_SPLIT = ("tickets", "nps", "issues")
 ACCOUNT_SPLIT = {"subscriptions": "account_id"}
+#: a lifecycle export of the same accounts (CSV): its id column, each account to the sub-team
+#: the snapshot gave it (an account new since the snapshot to one of its own)
+LIFECYCLE_SPLIT = {"accounts": "account_id"}
 VALUE_SPLIT = {"activity": ("signups", "activated", "active_users")}
 PLAN_SPLIT = {"mrr_targets": "mrr_target"}
 #: the month whose MRR shares the plan and the level outcomes are scaled by (the plan's base)
@@ -192,6 +196,29 @@ def _split_accounts(source: Path, target: Path, key: str, split: _Split, salt: i
     table = table.set_column(index, table.schema.field(index), column)
     pq.write_table(table, target)
     return table
+
+
+def _split_lifecycle(
+    source: Path,
+    target: Path,
+    options: dict[str, Any],
+    key: str,
+    known: dict[str, str],
+    split: _Split,
+    salt: int,
+) -> None:
+    """Each account's rows (its spells) to the sub-team ``known`` gives it; the accounts it
+    does not know dealt out among their team's sub-teams by the hash of their id."""
+    rows, layout = _read_csv(source, options)
+    at_id, at_team = rows[0].index(key), rows[0].index("team")
+    new = sorted({row[at_id]: row[at_team] for row in rows[1:] if row[at_id] not in known}.items())
+    hashes = np.array([zlib.crc32(i.encode()) for i, _ in new], dtype=np.uint64)
+    picked = dict(
+        zip([i for i, _ in new], split.assign([t for _, t in new], hashes, salt), strict=True)
+    )
+    for row in rows[1:]:
+        row[at_team] = known.get(row[at_id]) or picked[row[at_id]]
+    _write_csv(target, rows, layout)
 
 
 def _split_values(
@@ -356,7 +383,13 @@ def build(sample: Path, target: Path, teams: int) -> Company:
     split = _Split(check_teams(teams))
     config = yaml.safe_load((sample / "reviewkit.yaml").read_text(encoding="utf-8"))
     sources: dict[str, Any] = config["sources"]
-    known = set(ROW_SPLIT) | set(ACCOUNT_SPLIT) | set(VALUE_SPLIT) | set(PLAN_SPLIT)
+    known = (
+        set(ROW_SPLIT)
+        | set(ACCOUNT_SPLIT)
+        | set(LIFECYCLE_SPLIT)
+        | set(VALUE_SPLIT)
+        | set(PLAN_SPLIT)
+    )
     unknown = [n for n, s in sources.items() if "team" in s.get("dimensions", [])]
     unknown = [n for n in unknown if n not in known]
     if unknown:
@@ -379,6 +412,12 @@ def build(sample: Path, target: Path, teams: int) -> Company:
     subscriptions = pa.table({})
     for name, key in ACCOUNT_SPLIT.items():
         subscriptions = _split_accounts(path(name, sample), path(name, target), key, split, 9)
+    owners = dict(
+        zip(subscriptions["account_id"].to_pylist(), subscriptions["team"].to_pylist(), strict=True)
+    )
+    for name, key in LIFECYCLE_SPLIT.items():
+        options = sources[name].get("options") or {}
+        _split_lifecycle(path(name, sample), path(name, target), options, key, owners, split, 9)
     for name, columns in VALUE_SPLIT.items():
         sheet = (sources[name].get("options") or {}).get("sheet", "Sheet1")
         _split_values(path(name, sample), path(name, target), sheet, columns, split)

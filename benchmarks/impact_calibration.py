@@ -43,8 +43,9 @@ and as hypothesised, and of the false "moved as hypothesised" those with an unre
 where the effect was expected (ONSET_DAYS: the treated team's, else another team's, else a
 company-wide one); the share of null outcomes with at least one false "moved as hypothesised";
 the share of planted 5% and 10% steps detected ("moved as hypothesised"), all and with a full
-52-week pre-period; the share of planted links whose interval contains the true effect, also apart where the
-estimator ended the measured window at a later step or modelled a pre-period shift; and, once
+52-week pre-period; the share of planted links whose interval contains the true effect, also
+apart where the estimator ended the measured window at a later step or modelled a pre-period
+shift; and, once
 the estimator reports a minimum detectable effect (``ImpactResult.mde``), detection by true effect
 over MDE (about 80% near 1).
 

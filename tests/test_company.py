@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -71,6 +72,14 @@ def test_accounts_are_partitioned(sample_dir: Path, built: company.Company) -> N
     ):
         owners.setdefault(account, set()).add(team)
     assert max(len(t) for t in owners.values()) == 1
+    # the account export: the same sub-team for each account, all its spells
+    original_rows = pd.read_csv(sample_dir / "data" / "accounts.csv", keep_default_na=False)
+    split_rows = pd.read_csv(built.project / "data" / "accounts.csv", keep_default_na=False)
+    assert split_rows.drop(columns="team").equals(original_rows.drop(columns="team"))
+    assert [t.rsplit("-", 1)[0] for t in split_rows["team"]] == list(original_rows["team"])
+    spells = split_rows.groupby("account_id")["team"].agg(set)
+    assert max(len(t) for t in spells) == 1
+    assert all(owners[account] == teams for account, teams in spells.items() if account in owners)
 
 
 def test_activity_counts_are_shared_out(sample_dir: Path, built: company.Company) -> None:

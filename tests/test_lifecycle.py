@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -368,3 +369,31 @@ def test_a_lifecycle_metric_on_a_dated_source_is_refused(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["check", "--project", str(tmp_path)])
     assert result.exit_code == 1
     assert "agg 'retention' needs a lifecycle source" in result.output
+
+
+# --- the sample company: the account export and the monthly snapshot agree ----------------------
+
+
+def test_the_samples_account_export_gives_the_snapshots_monthly_retention_and_nrr(
+    sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both exports describe the same customers: for every closed month and team, the logo
+    retention and net revenue retention the lifecycle source computes from start and end days
+    equal the snapshot's (plain DuckDB over the Parquet: accounts at the start, active or
+    churned in the month, and their MRR at its start and end)."""
+    monkeypatch.setenv("REVIEWKIT_TODAY", "2026-11-20")
+    snapshot = duckdb.connect().execute(
+        "SELECT CAST(month AS DATE), team, "
+        "count(*) FILTER (WHERE status = 'active') / count(*), sum(mrr) / sum(starting_mrr) "
+        f"FROM read_parquet('{sample_dir / 'data' / 'subscriptions.parquet'}') "
+        "WHERE status IN ('active', 'churned') GROUP BY ALL"
+    )
+    want = {(month, team): (kept, nrr) for month, team, kept, nrr in snapshot.fetchall()}
+    assert len(want) == 34 * 5
+    with open_project(sample_dir) as p:
+        frame = p.kpis(["retention", "nrr"], grain="month", end="2026-10-31", by=["team"])
+    got = frame.pivot_table(index=["period_start", "team"], columns="metric", values="value")
+    found = {key: (row["retention"], row["nrr"]) for key, row in got.iterrows() if key in want}
+    assert found.keys() == want.keys()
+    for key, (kept, nrr) in want.items():
+        assert found[key] == (pytest.approx(kept), pytest.approx(nrr)), key

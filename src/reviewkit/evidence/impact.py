@@ -23,7 +23,7 @@ from reviewkit.evidence.estimator import (
     rollup,
 )
 from reviewkit.evidence.review import outputs
-from reviewkit.metrics.catalogue import difference_text, metric_sources
+from reviewkit.metrics.catalogue import difference_text, metric_sources, read_monthly
 
 if TYPE_CHECKING:
     from reviewkit.metrics.workspace import Workspace
@@ -33,13 +33,12 @@ __all__ = ["IMPACT_COLUMNS", "link_impact", "outcome_impact", "outcome_results",
 
 
 def _grain_for(project: Workspace, outcome: Outcome) -> str:
-    """Weeks give the most points; a metric read from month-end snapshots has months only, and
-    an outcome may ask for months (a ratio too noisy weekly, such as a team's NPS)."""
+    """Weeks give the most points; a metric read from month-end snapshots has months only, a
+    retention or churn rate is read per month (``read_monthly``), and an outcome may ask for
+    months (a ratio too noisy weekly, such as a team's NPS)."""
     if outcome.impact_grain:
         return outcome.impact_grain
-    sources = metric_sources(project.config, outcome.metric)
-    monthly = any(project.config.sources[s].date.grain == "month" for s in sources)
-    return "month" if monthly else "week"
+    return "month" if read_monthly(project.config, outcome.metric) else "week"
 
 
 def link_impact(

@@ -38,6 +38,7 @@ __all__ = [
     "metric_columns",
     "metric_sources",
     "monthly_rate",
+    "read_monthly",
     "rollup_note",
     "source_sql",
     "value_column",
@@ -129,6 +130,19 @@ def monthly_rate(config: ProjectConfig, name: str) -> str | None:
         if source and config.sources[source].date.grain == "month":
             return source
     return None
+
+
+def read_monthly(config: ProjectConfig, name: str) -> bool:
+    """Whether metric ``name`` is read month by month (charts, impact evidence): it is read from
+    month-end snapshots, or it is a rate over its period (retention, churn, revenue retention)
+    whose weekly values are not comparable with its monthly targets."""
+    for part in dependencies(config, name):
+        metric = config.metrics[part]
+        if metric.agg in LIFECYCLE_AGGREGATIONS[1:]:
+            return True
+        if metric.source and config.sources[metric.source].date.grain == "month":
+            return True
+    return False
 
 
 def spans_months(start: dt.date, end: dt.date) -> bool:

@@ -882,20 +882,21 @@ def _snapshot(base: _Customers) -> pa.Table:
 # --------------------------------------------------------------------------------------------
 # accounts.csv
 
-#: The customers before the history began signed up on a day of these years.
-_EARLY_SIGNUPS: Final = (dt.date(2021, 1, 1), dt.date(2023, 12, 31))
+#: The CRM was filled on this day: the customers from before carry it as their start (the
+#: accounts cancelled before it are not in it, so the export's history begins the next day).
+_MIGRATED_ON: Final = FIRST_DAY - dt.timedelta(days=1)
 
 
 def _write_accounts(target: Path, rng: np.random.Generator, base: _Customers) -> Path:
     """The CRM's account export: a row per account and spell at one MRR (an upsell or a
     downgrade starts a new spell on the day it took effect), with the day it started and the
-    day it was cancelled (blank: still a customer), up to the day of the export. The same
-    customers as the snapshot: its months' logo and revenue retention are this export's."""
+    day it was cancelled (blank: still a customer), up to the day of the export; the customers
+    from before the history carry the day the CRM was filled (_MIGRATED_ON). The same customers
+    as the snapshot: its months' logo and revenue retention are this export's."""
     order = np.lexsort((base.month, base.account))
     rows: list[list[object]] = [
         ["account_id", "team", "plan", "region", "started_on", "cancelled_on", "mrr"]
     ]
-    early = (_EARLY_SIGNUPS[1] - _EARLY_SIGNUPS[0]).days + 1
     ids = base.ids(np.arange(base.team.size)).to_pylist()
     spell: tuple[int, dt.date, float] | None = None  # account, start, MRR
 
@@ -927,8 +928,7 @@ def _write_accounts(target: Path, rng: np.random.Generator, base: _Customers) ->
             if status == 0:
                 spell = (account, day_in(month), float(base.mrr[row]))
                 continue
-            start = _EARLY_SIGNUPS[0] + dt.timedelta(days=int(rng.integers(0, early)))
-            spell = (account, start, float(base.starting_mrr[row]))
+            spell = (account, _MIGRATED_ON, float(base.starting_mrr[row]))
         if status == 2:  # a churned account does not come back
             close(day_in(month))
             spell = None

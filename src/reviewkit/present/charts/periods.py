@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, period_containing
 from reviewkit.config import Metric
-from reviewkit.metrics.catalogue import metric_sources
+from reviewkit.metrics.catalogue import read_monthly
 
 if TYPE_CHECKING:
     from reviewkit.metrics.workspace import Filters
@@ -45,9 +45,9 @@ def is_complete(project: Project, metric: str, start: dt.date, end: dt.date) -> 
 
 
 def is_monthly(project: Project, metric: str) -> bool:
-    """Whether the metric only exists per month (read from month-end snapshots)."""
-    sources = metric_sources(project.config, metric)
-    return any(project.config.sources[s].date.grain == "month" for s in sources)
+    """Whether the metric is drawn per month (read from month-end snapshots, or a rate over its
+    period such as retention: :func:`reviewkit.metrics.catalogue.read_monthly`)."""
+    return read_monthly(project.config, metric)
 
 
 def metric_of(project: Project, name: str) -> Metric:
