@@ -397,3 +397,124 @@ def test_the_samples_account_export_gives_the_snapshots_monthly_retention_and_nr
     assert found.keys() == want.keys()
     for key, (kept, nrr) in want.items():
         assert found[key] == (pytest.approx(kept), pytest.approx(nrr)), key
+
+
+# --- cohorts -----------------------------------------------------------------------------------
+
+
+def expected_cohorts(
+    spells: list[Spell], last: dt.date, weighed: bool = False, plan: str | None = None
+) -> dict[tuple[dt.date, int], tuple[int, float]]:
+    """Per (cohort month, age): the cohort's size and the share of it (or of its first spells'
+    MRR) active on the last day of the age's month; only ages whose month ended by ``last``."""
+    first: dict[str, Spell] = {}
+    for s in sorted(spells, key=lambda s: s.start):
+        first.setdefault(s.id, s)
+    cohorts: dict[dt.date, list[Spell]] = {}
+    for s in first.values():
+        if plan in (None, s.plan):
+            cohorts.setdefault(s.start.replace(day=1), []).append(s)
+    found = {}
+    for month, members in cohorts.items():
+        ends = [end for _, end in months(month, dt.date(2030, 1, 1))]
+        for age, end in enumerate(ends):
+            if end > last:
+                break
+            if weighed:  # members whose value is blank (first spell, or at the end) left out
+                base = kept = 0.0
+                for m in members:
+                    then = value_on(spells, m.id, end)
+                    if m.mrr is None or then is None:
+                        continue
+                    base, kept = base + m.mrr, kept + then
+                value = kept / base if base else math.nan
+            else:
+                alive = active_ids(spells, end)
+                value = sum(m.id in alive for m in members) / len(members)
+            found[month, age] = (len(members), value)
+    return found
+
+
+def test_cohort_retention_matches_plain_python_and_leaves_young_cells_out(
+    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, spells = messy
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
+    last = last_day(spells)
+    with open_project(folder) as p:
+        logos = p.cohorts("retention")
+        money = p.cohorts("nrr", filters={"plan": ["pro"]})
+        churn = p.cohorts("churn")
+    for frame, want in (
+        (logos, expected_cohorts(spells, last)),
+        (money, expected_cohorts(spells, last, weighed=True, plan="pro")),
+    ):
+        got = {(r.cohort, r.age): (r.size, r.value) for r in frame.itertuples()}
+        assert got.keys() == want.keys()  # no cell for an age a cohort has not reached
+        for key, (size, value) in want.items():
+            assert got[key][0] == size, key
+            assert (math.isnan(value) and math.isnan(got[key][1])) or got[key][1] == pytest.approx(
+                value
+            ), key
+    assert list(churn["value"]) == pytest.approx([1 - v for v in logos["value"]])
+    assert logos["period"].iloc[0] == f"{logos['cohort'].iloc[0]:%Y-%m}"
+
+
+def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
+    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, spells = messy
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["cohorts", "retention", "--grain", "year", "--project", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    want = expected_cohort_years(spells, last_day(spells))
+    first = min(want)
+    ages = [str(age) for age in range(len(want[first][1]))]
+    assert lines[1].split() == ["cohort", "(year)", "size", *ages]
+    for line, (year, (size, values)) in zip(lines[3:], sorted(want.items()), strict=False):
+        row = line.split()
+        assert row[:2] == [str(year), f"{size:,}"]
+        assert row[2:] == [f"{100 * v:.1f}%" for v in values]
+    assert "blank: not reached yet" in lines[-1]
+    bad = runner.invoke(main, ["cohorts", "active", "--project", str(folder)])
+    assert bad.exit_code == 1
+    assert "cohorts need a retention metric of a lifecycle source" in bad.output
+    assert "agg: active" in bad.output
+
+
+def expected_cohort_years(spells: list[Spell], last: dt.date) -> dict[int, tuple[int, list[float]]]:
+    first: dict[str, Spell] = {}
+    for s in sorted(spells, key=lambda s: s.start):
+        first.setdefault(s.id, s)
+    found = {}
+    for year in sorted({s.start.year for s in first.values()}):
+        members = [s for s in first.values() if s.start.year == year]
+        values = []
+        for age in range(10):
+            end = dt.date(year + age, 12, 31)
+            if end > last:
+                break
+            alive = active_ids(spells, end)
+            values.append(sum(m.id in alive for m in members) / len(members))
+        found[year] = (len(members), values)
+    return found
+
+
+def test_the_cohort_chart_draws_only_the_cells_reached(
+    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reviewkit.present import charts  # noqa: PLC0415
+
+    folder, _ = messy
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
+    with open_project(folder) as p:
+        spec = charts.cohort_chart(p, "retention", grain="quarter").to_dict()
+        frame = p.cohorts("retention", grain="quarter")
+    (rows,) = spec["datasets"].values()  # the cells and their labels share one dataset
+    assert len(rows) == len(frame) and {r["age"] for r in rows} == set(frame["age"])
+    assert [r["text"] for r in rows] == [f"{100 * v:.1f}%" for v in frame["value"]]
+    assert spec["title"] == "retention by cohort"  # the label, here the name

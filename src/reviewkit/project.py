@@ -130,6 +130,13 @@ class Project:
         """One KPI series: ``period_start, period_end, period, <by...>, value``."""
         return self.workspace.kpi(metric, grain=grain, start=start, end=end, filters=filters, by=by)
 
+    def cohorts(
+        self, metric: str, *, grain: str = "month", filters: Filters | None = None
+    ) -> pd.DataFrame:
+        """Cohort retention: ``cohort, period, age, size, value``
+        (:meth:`Workspace.cohorts <reviewkit.metrics.workspace.Workspace.cohorts>`)."""
+        return self.workspace.cohorts(metric, grain=grain, filters=filters)
+
     def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
         """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""
         return self.workspace.kpi_table(metric, **options)

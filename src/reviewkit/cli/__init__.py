@@ -10,6 +10,7 @@ import click
 
 from reviewkit.cli.alerts import alerts
 from reviewkit.cli.check import check
+from reviewkit.cli.cohorts import cohorts
 from reviewkit.cli.deliver import deliver
 from reviewkit.cli.events import events
 from reviewkit.cli.init import init
@@ -35,6 +36,7 @@ def main() -> None:
 for command in (
     check,
     kpis,
+    cohorts,
     outcomes,
     links,
     events,

@@ -30,6 +30,7 @@ __all__ = [
     "POINT_SCALE",
     "KpiRequest",
     "change_text",
+    "compute_cohorts",
     "compute_kpis",
     "dependencies",
     "difference_text",
@@ -362,6 +363,50 @@ def _lifecycle_frame(
         sql, params = lifecycle.lifecycle_sql(source, metric, request.by, request.filters, windows)
         frames.append(results.df(con, sql, params, [loaded]))
     return _join(frames, ["_key", *request.by])
+
+
+def compute_cohorts(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    name: str,
+    grain: str,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    loaded: LoadedSource,
+    results: ResultCache,
+) -> pd.DataFrame:
+    """Cohort retention of lifecycle metric ``name`` (``retention``, ``churn``,
+    ``revenue_retention``: :func:`reviewkit.metrics.lifecycle.cohort_sql`): ``cohort`` (the
+    period's first day), ``age``, ``size``, ``value``; a cohort has a row for each age it has
+    reached by the export's last day, none for the ages still ahead of it."""
+    metric = config.metrics[name]
+    if metric.agg not in LIFECYCLE_AGGREGATIONS[1:]:
+        raise QueryError(
+            f"cohorts need a retention metric of a lifecycle source (agg: retention, churn or "
+            f"revenue_retention); '{name}' is "
+            + (f"agg: {metric.agg}" if metric.agg else "not one")
+        )
+    if grain not in GRAINS:
+        raise QueryError(f"unknown grain '{grain}'; use one of: {', '.join(GRAINS)}")
+    source = loaded.source
+    _check_request(
+        source, KpiRequest(metrics=(name,), filters=tuple((c, tuple(v)) for c, v in filters))
+    )
+    sql, params = lifecycle.extent_sql(source)
+    first, last = results.df(con, sql, params, [loaded]).iloc[0]
+    columns = ["cohort", "age", "size", "value"]
+    if pd.isna(first) or pd.isna(last):
+        return pd.DataFrame(columns=columns)
+    cells = lifecycle.cohort_cells(
+        config, grain, pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    )
+    if not cells:
+        return pd.DataFrame(columns=columns)
+    sql, params = lifecycle.cohort_sql(config, source, metric, grain, filters, cells)
+    frame = results.df(con, sql, params, [loaded])
+    frame["cohort"] = [d.date() if hasattr(d, "date") else d for d in frame["cohort"]]
+    if metric.agg == "churn":
+        frame["value"] = 1 - frame["value"]
+    return frame[columns].reset_index(drop=True)
 
 
 def source_sql(

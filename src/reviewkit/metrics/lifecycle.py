@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from reviewkit.base import clock
-from reviewkit.base.periods import period_containing
+from reviewkit.base.periods import bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
 from reviewkit.config import Lifecycle, Metric, ProjectConfig, Source
 
-__all__ = ["extent_sql", "lifecycle_sql", "windows_of"]
+__all__ = ["cohort_cells", "cohort_sql", "extent_sql", "lifecycle_sql", "windows_of"]
 
 
 def extent_sql(source: Source) -> tuple[str, dict[str, Any]]:
@@ -83,31 +84,15 @@ def lifecycle_sql(
 ) -> tuple[str, dict[str, Any]]:
     """One query answering ``metric`` over ``windows`` (``(key, first day, last day)``): columns
     ``_key``, the ``by`` columns and the metric's name."""
-    spell = _lifecycle(source)
     params: dict[str, Any] = {
         "wk": [key for key, _, _ in windows],
         "ws": [first for _, first, _ in windows],
         "we": [last for _, _, last in windows],
     }
-    conditions = []
-    for i, (column, values) in enumerate([*filters, *metric.filters]):
-        params[f"lf{i}"] = list(values)
-        conditions.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($lf{i}))")
     groups = [quote_ident(c) for c in by]
-    value = quote_ident(metric.column) if metric.column else "NULL"
-    spells = (
-        f"SELECT CAST({quote_ident(spell.id)} AS VARCHAR) AS _id, "
-        f"CAST({quote_ident(spell.start)} AS DATE) AS _s, "
-        f"CAST({quote_ident(spell.end)} AS DATE) AS _e, "
-        f"CAST({value} AS DOUBLE) AS _v"
-        + "".join(", " + quote_ident(d) for d in source.dimensions)
-        + " "
-        f"FROM {quote_ident(source.name)}"
-    )
-    chosen = "SELECT * FROM spells" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
     head = (
-        f"WITH spells AS ({spells}), chosen AS ({chosen}), "
-        "windows AS (SELECT unnest($wk) AS _key, unnest($ws) AS _ws, unnest($we) AS _we)"
+        _spells(source, metric, filters, params)
+        + ", windows AS (SELECT unnest($wk) AS _key, unnest($ws) AS _ws, unnest($we) AS _we)"
     )
     keys = ", ".join(["_key", *groups])
     name = quote_ident(metric.name)
@@ -142,6 +127,112 @@ def lifecycle_sql(
         f"SELECT {keys}, {kept_value} / nullif(sum(_v), 0) AS {name} "
         "FROM weighed WHERE _v IS NOT NULL AND _kept IS NOT NULL "
         f"GROUP BY {keys} ORDER BY {keys}"
+    )
+    return head + body, params
+
+
+def _spells(
+    source: Source,
+    metric: Metric,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    params: dict[str, Any],
+) -> str:
+    """``WITH spells AS (...), chosen AS (...)``: every spell typed (``_id``, ``_s``, ``_e``,
+    ``_v`` the metric's value column, the dimensions), and those the filters keep."""
+    spell = _lifecycle(source)
+    conditions = []
+    for i, (column, values) in enumerate([*filters, *metric.filters]):
+        params[f"lf{i}"] = list(values)
+        conditions.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($lf{i}))")
+    value = quote_ident(metric.column) if metric.column else "NULL"
+    spells = (
+        f"SELECT CAST({quote_ident(spell.id)} AS VARCHAR) AS _id, "
+        f"CAST({quote_ident(spell.start)} AS DATE) AS _s, "
+        f"CAST({quote_ident(spell.end)} AS DATE) AS _e, "
+        f"CAST({value} AS DOUBLE) AS _v"
+        + "".join(", " + quote_ident(d) for d in source.dimensions)
+        + f" FROM {quote_ident(source.name)}"
+    )
+    chosen = "SELECT * FROM spells" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+    return f"WITH spells AS ({spells}), chosen AS ({chosen})"
+
+
+def cohort_cells(
+    config: ProjectConfig, grain: str, first: dt.date, last: dt.date
+) -> list[tuple[dt.date, int, dt.date]]:
+    """``(cohort, age, day)``: for each period of ``grain`` from the one holding ``first`` to the
+    one holding ``last`` (a cohort: the entities that started in it), each age it has reached
+    by ``last`` (0: its own period) and the last day of that age's period."""
+    cells = []
+    cohort = period_containing(first, grain, config.calendar)
+    while cohort.start <= last:
+        age, period = 0, cohort
+        while period.end <= last:
+            cells.append((cohort.start, age, period.end))
+            age, period = age + 1, period.shift(1)
+        cohort = cohort.shift(1)
+    return cells
+
+
+def cohort_sql(
+    config: ProjectConfig,
+    source: Source,
+    metric: Metric,
+    grain: str,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    cells: Sequence[tuple[dt.date, int, dt.date]],
+) -> tuple[str, dict[str, Any]]:
+    """Cohort retention: per cohort (the entities whose first spell started in a period of
+    ``grain``, placed by that spell's dimensions and filtered by them) and age, ``size`` (the
+    entities) and ``value``: the share still active on the age's last day, or with
+    ``revenue_retention`` their value then over their first spells' values. ``cells`` (from
+    :func:`cohort_cells`) are the ages each cohort has reached: no row for the others. An
+    entity whose value is blank (first spell, or on the age's last day) weighs nothing in that
+    cell."""
+    params: dict[str, Any] = {
+        "ck": [c for c, _, _ in cells],
+        "ca": [a for _, a, _ in cells],
+        "cd": [d for _, _, d in cells],
+    }
+    head = _spells(source, replace(metric, filters=()), (), params)
+    # an entity's cohort, dimensions and starting value are those of its first spell; the
+    # filters (the metric's and the request's) pick entities by that spell
+    conditions = [
+        f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($cf{i}))"
+        for i, (column, _) in enumerate([*filters, *metric.filters])
+    ]
+    for i, (_, values) in enumerate([*filters, *metric.filters]):
+        params[f"cf{i}"] = list(values)
+    firsts = (
+        "SELECT _id, min(_s) AS _first, first(_v ORDER BY _s) AS _v0"
+        + "".join(
+            f", first({quote_ident(d)} ORDER BY _s) AS {quote_ident(d)}" for d in source.dimensions
+        )
+        + " FROM spells GROUP BY _id"
+    )
+    bucket = bucket_sql(grain, "_first", config.calendar)
+    members = f"SELECT *, {bucket} AS _cohort FROM firsts" + (
+        f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    )
+    # per cell and member: its active spells on the age's last day, and their value (blank
+    # when one of them is: the member is then left out of that cell's value-weighted share,
+    # as is a member whose first spell's value is blank)
+    weighed = "_v0 IS NOT NULL AND _n = _valued"
+    value = (
+        f"sum(coalesce(_value, 0)) FILTER (WHERE {weighed}) "
+        f"/ nullif(sum(_v0) FILTER (WHERE {weighed}), 0)"
+        if metric.agg == "revenue_retention"
+        else "CAST(count(*) FILTER (WHERE _n > 0) AS DOUBLE) / count(*)"
+    )
+    body = (
+        f", firsts AS ({firsts}), members AS ({members}), "
+        "cells AS (SELECT unnest($ck) AS _cohort, unnest($ca) AS _age, unnest($cd) AS _day), "
+        "states AS (SELECT c._cohort, c._age, m._id, m._v0, count(a._id) AS _n, "
+        "count(a._v) AS _valued, sum(a._v) AS _value FROM cells c "
+        "JOIN members m ON m._cohort = c._cohort LEFT JOIN spells a ON a._id = m._id "
+        "AND a._s <= c._day AND (a._e IS NULL OR a._e > c._day) GROUP BY ALL) "
+        f"SELECT _cohort AS cohort, _age AS age, count(*) AS size, {value} AS value "
+        "FROM states GROUP BY ALL ORDER BY cohort, age"
     )
     return head + body, params
 

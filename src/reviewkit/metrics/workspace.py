@@ -19,12 +19,14 @@ import pyarrow as pa
 
 from reviewkit.base import clock
 from reviewkit.base.errors import QueryError
-from reviewkit.base.periods import Period, Window, parse_period
+from reviewkit.base.periods import Period, Window, parse_period, period_containing
 from reviewkit.base.sql import connect, quote_ident, quote_literal
 from reviewkit.config import Outcome, ProjectConfig
 from reviewkit.metrics.catalogue import (
     KpiRequest,
+    compute_cohorts,
     compute_kpis,
+    dependencies,
     format_value,
     metric_columns,
     metric_sources,
@@ -227,6 +229,29 @@ class Workspace:
         series = frame.drop(columns="metric")
         series.attrs = frame.attrs
         return series
+
+    def cohorts(
+        self, metric: str, *, grain: str = "month", filters: Filters | None = None
+    ) -> pd.DataFrame:
+        """Cohort retention of a lifecycle retention metric: ``cohort`` (the first day of the
+        period its entities started in), ``period`` (its label), ``age`` (periods since),
+        ``size`` and ``value``; ages a cohort has not reached yet have no row
+        (:func:`reviewkit.metrics.catalogue.compute_cohorts`)."""
+        dependencies(self.config, metric)  # an unknown metric is refused, naming the known
+        source = self.config.metrics[metric].source
+        if source is None or self.config.sources[source].lifecycle is None:
+            raise QueryError(
+                f"cohorts need a retention metric of a lifecycle source; '{metric}' reads "
+                + (f"source '{source}', which has no `lifecycle:`" if source else "no source")
+            )
+        loaded = self.source(source)
+        with self._lock:
+            frame = compute_cohorts(
+                self._con, self.config, metric, grain, as_filters(filters), loaded, self.results
+            )
+        labels = [period_containing(d, grain, self.config.calendar).label for d in frame["cohort"]]
+        frame.insert(1, "period", labels)
+        return frame
 
     def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
         """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""

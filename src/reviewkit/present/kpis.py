@@ -212,3 +212,48 @@ def breakdown_text(
     yield render_table(["metric", *(" / ".join(g) for g in groups)], table) + "\n"
     for flag in coverage.flags(chosen.label):
         yield f"note: {flag}\n"
+
+
+def cohort_text(
+    project: Project, frame: pd.DataFrame, metric: str, grain: str, fmt: str, heading: str
+) -> Iterator[str]:
+    """:meth:`Project.cohorts <reviewkit.project.Project.cohorts>` ``frame`` as ``fmt``: a
+    table under ``heading`` with a row per cohort (its size, then its value at each age, blank
+    where the cohort has not reached it), or long rows as CSV or JSON."""
+    definition = project.config.metrics[metric]
+    if fmt == "csv":
+        yield frame.to_csv(index=False)
+        return
+    if fmt == "json":
+        rows = [
+            {
+                "cohort": str(row["cohort"]),
+                "period": row["period"],
+                "age": int(row["age"]),
+                "size": int(row["size"]),
+                "value": json_value(row["value"]),
+                "text": format_value(definition, row["value"]),
+            }
+            for row in frame.to_dict("records")
+        ]
+        document = {"metric": metric, "label": definition.label, "grain": grain, "rows": rows}
+        yield json.dumps(document, indent=2) + "\n"
+        return
+    ages = sorted(set(frame["age"])) if len(frame) else []
+    table: list[list[str]] = []
+    for period, cohort in frame.groupby("period", sort=False):
+        values = dict(zip(cohort["age"], cohort["value"], strict=True))
+        table.append(
+            [
+                str(period),
+                f"{int(cohort['size'].iloc[0]):,}",
+                *(format_value(definition, values[a]) if a in values else "" for a in ages),
+            ]
+        )
+    unit = grain.replace("_", " ")
+    yield f"{heading}\n"
+    yield render_table([f"cohort ({unit})", "size", *map(str, ages)], table) + "\n"
+    yield (
+        f"{definition.label} of each cohort (the entities that started in a {unit}) at the end "
+        f"of each {unit} since (0: its own); blank: not reached yet\n"
+    )

@@ -257,6 +257,7 @@ def pictures(target: Path, project_dir: Path = Path()) -> list[Path]:
                 "scorecard": charts.scorecard_chart(project.outcome_scorecard(), project=project),
                 "alignment": charts.alignment_chart(project),
                 "outcome-tree": charts.outcome_tree(project, outputs_per_outcome=3),
+                "cohorts": charts.cohort_chart(project, "retention", grain="quarter"),
             }
             for name, chart in made.items():
                 path = target / f"{name}.png"

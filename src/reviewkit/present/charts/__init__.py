@@ -15,6 +15,7 @@ string, never inside a Vega expression. Show a chart in a notebook after
 from __future__ import annotations
 
 from reviewkit.present.charts.alignment import alignment_chart, outcome_tree, outputs_on_outcome
+from reviewkit.present.charts.cohorts import cohort_chart
 from reviewkit.present.charts.impact import impact_chart, impact_grid
 from reviewkit.present.charts.scorecard import scorecard_chart
 from reviewkit.present.charts.style import PALETTE, STATUS_STYLE, VERDICT_COLOURS
@@ -25,6 +26,7 @@ __all__ = [
     "STATUS_STYLE",
     "VERDICT_COLOURS",
     "alignment_chart",
+    "cohort_chart",
     "impact_chart",
     "impact_grid",
     "kpi_trend",
