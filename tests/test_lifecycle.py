@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from reviewkit import open_project
 from reviewkit.base.errors import ConfigError, DataError
+from reviewkit.base.periods import Window
 from reviewkit.cli import main
 
 TODAY = "2025-03-10"
@@ -287,6 +288,29 @@ def test_a_comparison_of_retention_reads_each_window_whole(
         expected(spells, "retention", dt.date(2024, 7, 1), dt.date(2024, 9, 30))
     )
     assert row["flags"] == [] or all("avg monthly" not in f for f in row["flags"])
+
+
+def test_any_window_is_read_whole_a_trailing_year_and_a_year_to_date(
+    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows (what comparisons, periods to date and trailing twelve months ask for) are
+    computed over their own first and last days, clipped to the export's last day."""
+    folder, spells = messy
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
+    last = last_day(spells)
+    windows = [
+        Window("trailing 12 months", dt.date(2024, 3, 1), dt.date(2025, 2, 28)),
+        Window("year to date", dt.date(2025, 1, 1), dt.date(2025, 12, 31)),
+    ]
+    with open_project(folder) as p:
+        frame = p.workspace.window_values(list(NAMES), windows)
+    for row in frame.itertuples():
+        window = next(w for w in windows if w.name == row.window)
+        want = expected(spells, row.metric, window.start, min(window.end, last))
+        assert (math.isnan(want) and math.isnan(row.value)) or row.value == pytest.approx(want), (
+            row.window,
+            row.metric,
+        )
 
 
 # --- bad input -------------------------------------------------------------------------------------

@@ -226,9 +226,19 @@ def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
         r"\(better\)\.",  # not also "on 2024"
         moved,
     )
-    calm = narrative.executive_summary(project, "2025", "billing")[1]
+    calm = narrative.executive_summary(project, "2025", "mobile")[1]
     assert calm.startswith("No outcome's KPI moved notably in 2025 ")
     assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"
+    # billing's churn over 2025 is the year's own (the share of its opening customers lost by
+    # its end), not an average month
+    churn = narrative.executive_summary(project, "2025", "billing")[1]
+    assert re.fullmatch(
+        r"Fewer billing-team customers churn: Logo churn is \d\d\.\d% in 2025, -\d\.\d pp on a "
+        r"year earlier \(better\)\.",
+        churn,
+    )
+    # a monthly target series serves the year's review (its last month is the series' due date)
+    assert narrative.executive_summary(project, "2025", "onboarding")
 
 
 def test_outcome_sections_cover_the_teams_outcomes(project) -> None:

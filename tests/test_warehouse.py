@@ -32,6 +32,7 @@ from tests.support.postgres import (
     PostgresServer,
     copy_to_postgres,
     free_port,
+    kept_files,
     warehouse_config,
 )
 
@@ -50,9 +51,10 @@ def both(
         copy_to_postgres(files, url)
     config = root / "reviewkit.yaml"
     config.write_text(warehouse_config(config.read_text(encoding="utf-8"), url), encoding="utf-8")
+    kept = kept_files(config)
     for export in (root / "data").iterdir():
-        if export.suffix != ".yaml":
-            export.unlink()  # nothing is read from files any more
+        if export.suffix != ".yaml" and export.name not in kept:
+            export.unlink()  # nothing else is read from files any more
     with open_project(sample_dir) as files, open_project(root) as warehouse:
         yield files, warehouse, url
 
@@ -353,16 +355,16 @@ def spark_sample(
             files.workspace.query(f"COPY (SELECT * FROM \"{name}\") TO '{table}' (FORMAT parquet)")
             spark.sql(f"CREATE TABLE analytics.{name} USING parquet LOCATION '{table}'")
     project = root / "project"
-    shutil.copytree(
-        sample_dir,
-        project,
-        ignore=shutil.ignore_patterns(".reviewkit", "*.db*", "*.csv", "*.xlsx", "*.parquet"),
-    )
+    shutil.copytree(sample_dir, project, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
     config = project / "reviewkit.yaml"
     text = warehouse_config(config.read_text(encoding="utf-8"), "spark://local")
     config.write_text(
         text.replace(f'analytics."{QUERIED}"', f"analytics.{QUERIED}"), encoding="utf-8"
     )
+    kept = kept_files(config)
+    for export in (project / "data").iterdir():
+        if export.suffix in (".csv", ".xlsx", ".parquet") and export.name not in kept:
+            export.unlink()
     try:
         with open_project(sample_dir) as files, open_project(project) as warehouse:
             yield files, warehouse

@@ -207,9 +207,12 @@ def copy_to_postgres(project: Project, url: str) -> None:
 
 def warehouse_config(text: str, url: str) -> str:
     """A reviewkit.yaml with every source in the SQL engine at ``url`` (tables of schema
-    ``analytics``, as :func:`copy_to_postgres` makes them) instead of in files."""
+    ``analytics``, as :func:`copy_to_postgres` makes them) instead of in files; a lifecycle
+    source stays a file (its metrics are computed in DuckDB only)."""
     config = yaml.safe_load(text)
     for name, spec in config["sources"].items():
+        if "lifecycle" in spec:
+            continue
         for key in FILE_KEYS:
             spec.pop(key, None)
         if isinstance(spec["date"], dict):
@@ -220,3 +223,10 @@ def warehouse_config(text: str, url: str) -> str:
         else:
             spec["table"] = f"analytics.{name}"
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def kept_files(config: Path) -> set[str]:
+    """The exports a :func:`warehouse_config` project still reads from files (its lifecycle
+    sources'), by file name."""
+    sources = yaml.safe_load(config.read_text(encoding="utf-8"))["sources"]
+    return {Path(spec["path"]).name for spec in sources.values() if "path" in spec}

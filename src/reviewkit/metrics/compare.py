@@ -567,8 +567,8 @@ def _evaluate_target(
     goal = target_value(target, period.end, series, period.label)
     due, final = target.by, target.value
     if target.value is None and series:
-        last_label = max(series, key=lambda label: _period_end(project, label, period.grain))
-        due, final = _period_end(project, last_label, period.grain), series[last_label]
+        last_label = max(series, key=lambda label: _period_end(project, label))
+        due, final = _period_end(project, last_label), series[last_label]
     points = [(p.end, values.get((f"h:{p.label}", metric.name))) for p in history[:-1]]
     points.append((period.end, value))
     known = [(d, v) for d, v in points if not _missing(v)]
@@ -583,5 +583,7 @@ def _evaluate_target(
     )
 
 
-def _period_end(project: Workspace, label: str, grain: str) -> dt.date:
-    return project.period(label, grain).end
+def _period_end(project: Workspace, label: str) -> dt.date:
+    """The last day of a target series' period, at the grain its label names (a series of
+    months serves a year's review too)."""
+    return project.period(label).end
