@@ -27,6 +27,7 @@ from reviewkit.evidence import review
 from reviewkit.metrics import compare as comparisons
 from reviewkit.metrics import targets
 from reviewkit.metrics.coverage import Coverage
+from reviewkit.metrics.explain import Explanation, explain
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
 from reviewkit.store.core import Decision, Store
 from reviewkit.store.files import export_links, import_links
@@ -136,6 +137,21 @@ class Project:
         """Cohort retention: ``cohort, period, age, size, value``
         (:meth:`Workspace.cohorts <reviewkit.metrics.workspace.Workspace.cohorts>`)."""
         return self.workspace.cohorts(metric, grain=grain, filters=filters)
+
+    def explain(
+        self,
+        metric: str,
+        period: str | Period = "latest",
+        *,
+        by: str | None = None,
+        against: str = "previous",
+        filters: Filters | None = None,
+    ) -> Explanation:
+        """Why ``metric`` moved from the previous period (or a year earlier) to ``period``: its
+        change split exactly across the members of ``by``, or across its inputs
+        (:func:`reviewkit.metrics.explain.explain`)."""
+        chosen = period if isinstance(period, Period) else self.period(period, None, [metric])
+        return explain(self.workspace, metric, chosen, by=by, against=against, filters=filters)
 
     def kpi_table(self, metric: str, **options: Any) -> pd.DataFrame:
         """:meth:`kpi` for reading: one row per period, one column per group, formatted values."""

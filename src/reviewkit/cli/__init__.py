@@ -13,6 +13,7 @@ from reviewkit.cli.check import check
 from reviewkit.cli.cohorts import cohorts
 from reviewkit.cli.deliver import deliver
 from reviewkit.cli.events import events
+from reviewkit.cli.explain import explain
 from reviewkit.cli.init import init
 from reviewkit.cli.kpis import kpis
 from reviewkit.cli.links import links
@@ -37,6 +38,7 @@ for command in (
     check,
     kpis,
     cohorts,
+    explain,
     outcomes,
     links,
     events,

@@ -303,7 +303,7 @@ def _source_query(
     results: ResultCache,
 ) -> pd.DataFrame:
     source_name = loaded.source.name
-    spans = [m for m in metrics if m.agg in LIFECYCLE_AGGREGATIONS]
+    spans = [m for m in metrics if m.agg in lifecycle.WINDOWED]
     rows = [m for m in metrics if m not in spans]
     _check_request(loaded.source, request)
     try:

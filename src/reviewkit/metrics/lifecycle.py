@@ -26,14 +26,36 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from reviewkit.base import clock
 from reviewkit.base.periods import bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
-from reviewkit.config import Lifecycle, Metric, ProjectConfig, Source
+from reviewkit.config import LIFECYCLE_AGGREGATIONS, Lifecycle, Metric, ProjectConfig, Source
 
-__all__ = ["cohort_cells", "cohort_sql", "extent_sql", "lifecycle_sql", "windows_of"]
+__all__ = [
+    "COUNTED",
+    "WINDOWED",
+    "cohort_cells",
+    "cohort_sql",
+    "extent_sql",
+    "lifecycle_sql",
+    "windows_of",
+]
+
+
+#: The counts of entities at the start of a window (``opening``), those still there at its end
+#: (``kept``) and those gone (``lost``): what retention and churn are the ratio of, asked for
+#: apart by :mod:`reviewkit.metrics.explain` (no ``agg:`` a project declares).
+COUNTED: Final = {
+    "retention": "CAST(count(k._id) AS DOUBLE) / count(*)",
+    "churn": "CAST(count(*) - count(k._id) AS DOUBLE) / count(*)",
+    "opening": "CAST(count(*) AS DOUBLE)",
+    "kept": "CAST(count(k._id) AS DOUBLE)",
+    "lost": "CAST(count(*) - count(k._id) AS DOUBLE)",
+}
+#: Every aggregation computed over windows (lifecycle metrics and the parts of their ratios).
+WINDOWED: Final = frozenset({*LIFECYCLE_AGGREGATIONS, *COUNTED, "opening_value", "kept_value"})
 
 
 def extent_sql(source: Source) -> tuple[str, dict[str, Any]]:
@@ -102,13 +124,13 @@ def lifecycle_sql(
     opening = "c._s < w._ws AND (c._e IS NULL OR c._e >= w._ws)"
     closing = "a._s <= w._we AND (a._e IS NULL OR a._e > w._we)"
     member = ", ".join([f"c.{g}" for g in groups] + ["c._id"])
-    if metric.agg in ("retention", "churn"):
-        kept = "count(k._id)" if metric.agg == "retention" else "count(*) - count(k._id)"
+    if metric.agg in COUNTED:
+        measure = COUNTED[metric.agg]
         body = (
             f", opening AS (SELECT DISTINCT w._key, {member} FROM windows w JOIN chosen c "
             f"ON {opening}), "
             f"closing AS (SELECT DISTINCT w._key, a._id FROM windows w JOIN spells a ON {closing}) "
-            f"SELECT {keys}, CAST({kept} AS DOUBLE) / count(*) AS {name} "
+            f"SELECT {keys}, {measure} AS {name} "
             "FROM opening o LEFT JOIN closing k USING (_key, _id) "
             f"GROUP BY {keys} ORDER BY {keys}"
         )
@@ -116,6 +138,11 @@ def lifecycle_sql(
     # revenue retention: value at the end of the entities there at the start, over their value
     # then; an entity with a blank value on either day weighs nothing either side
     kept_value = "sum(_kept)" if metric.expansion == "counted" else "sum(least(_kept, _v))"
+    measure = {
+        "revenue_retention": f"{kept_value} / nullif(sum(_v), 0)",
+        "kept_value": f"CAST({kept_value} AS DOUBLE)",
+        "opening_value": "CAST(sum(_v) AS DOUBLE)",
+    }[metric.agg or ""]
     body = (
         f", opening AS (SELECT w._key, {member}, "
         "CASE WHEN count(c._v) = count(*) THEN sum(c._v) END AS _v "
@@ -124,7 +151,7 @@ def lifecycle_sql(
         f"AS _v FROM windows w JOIN spells a ON {closing} GROUP BY ALL), "
         "weighed AS (SELECT o.*, CASE WHEN k._id IS NULL THEN 0.0 ELSE k._v END AS _kept "
         "FROM opening o LEFT JOIN closing k USING (_key, _id)) "
-        f"SELECT {keys}, {kept_value} / nullif(sum(_v), 0) AS {name} "
+        f"SELECT {keys}, {measure} AS {name} "
         "FROM weighed WHERE _v IS NOT NULL AND _kept IS NOT NULL "
         f"GROUP BY {keys} ORDER BY {keys}"
     )

@@ -21,7 +21,7 @@ from reviewkit.base import clock
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, Window, parse_period, period_containing
 from reviewkit.base.sql import connect, quote_ident, quote_literal
-from reviewkit.config import Outcome, ProjectConfig
+from reviewkit.config import Metric, Outcome, ProjectConfig
 from reviewkit.metrics.catalogue import (
     KpiRequest,
     compute_cohorts,
@@ -315,6 +315,16 @@ class Workspace:
         )
         self._load_for(metrics)
         return self.compute(request)
+
+    def compute_with(self, metrics: Mapping[str, Metric], request: KpiRequest) -> pd.DataFrame:
+        """:meth:`compute` with ``metrics`` added to the catalogue for this request only (the
+        parts of a metric that :mod:`reviewkit.metrics.explain` asks for apart)."""
+        config = dataclasses.replace(self.config, metrics={**self.config.metrics, **metrics})
+        for metric in metrics.values():
+            for name in metric_sources(config, metric.name):
+                self.source(name)
+        with self._lock:
+            return compute_kpis(self._con, config, request, self._loaded, self.results)
 
     def compute(self, request: KpiRequest) -> pd.DataFrame:
         """The KPIs ``request`` asks for, over the sources loaded so far (see

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from reviewkit.metrics.catalogue import format_value, metric_sources
+from reviewkit.metrics.catalogue import difference_text, format_value, metric_sources
 from reviewkit.metrics.compare import comparisons
 from reviewkit.present.text import render_table
 from reviewkit.store.files import formula_safe
@@ -21,12 +21,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from reviewkit.base.periods import Period
+    from reviewkit.metrics.explain import Explanation
     from reviewkit.project import Project
 
 __all__ = [
     "SCORECARD_COLUMNS",
     "breakdown",
     "breakdown_text",
+    "cohort_text",
+    "explanation_text",
     "json_value",
     "parse_filters",
     "scorecard_quarantined",
@@ -257,3 +260,67 @@ def cohort_text(
         f"{definition.label} of each cohort (the entities that started in a {unit}) at the end "
         f"of each {unit} since (0: its own); blank: not reached yet\n"
     )
+
+
+def as_number(value: Any) -> float | None:
+    """A number to show, or None for a missing one (None or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def explanation_text(found: Explanation, fmt: str, project_name: str) -> Iterator[str]:
+    """An :class:`~reviewkit.metrics.explain.Explanation` as ``fmt``: a table of its parts
+    under its sentence, or the parts as CSV or JSON (numbers in the metric's own units)."""
+    metric = found.metric
+    if fmt == "csv":
+        frame = found.parts.copy()
+        frame["part"] = [formula_safe(str(p)) for p in frame["part"]]
+        yield frame.to_csv(index=False)
+        return
+    if fmt == "json":
+        document = {
+            "metric": metric.name,
+            "label": metric.label,
+            "by": found.by,
+            "period": found.current.name,
+            "against": found.base.name,
+            "value": found.value,
+            "base_value": found.base_value,
+            "change": found.change,
+            "kind": found.kind,
+            "parts": [
+                {k: json_value(v) for k, v in row.items()} for row in found.parts.to_dict("records")
+            ],
+            "sentence": found.sentence(),
+        }
+        yield json.dumps(document, indent=2) + "\n"
+        return
+    ratio = found.kind == "ratio"
+    own = {m.label: m for m in found.inputs}  # an input's levels are in its own format
+
+    def points(value: Any) -> str:
+        number = as_number(value)
+        return "" if number is None else difference_text(metric, number, signed=True)
+
+    def level(value: Any, part: str) -> str:
+        number = as_number(value)
+        return "-" if number is None else format_value(own.get(part, metric), number)
+
+    headers = [found.by or "input", f"{found.base.name}", f"{found.current.name}"]
+    headers += ["rate", "mix", "change"] if ratio else ["change"]
+    rows = []
+    for row in found.parts.to_dict("records"):
+        part = str(row["part"])
+        cells = [part, level(row["base"], part), level(row["value"], part)]
+        cells += [points(row["rate"]), points(row["mix"])] if ratio else []
+        rows.append([*cells, points(row["change"])])
+    total = ["total", format_value(metric, found.base_value), format_value(metric, found.value)]
+    rows.append([*total, *(["", ""] if ratio else []), points(found.change)])
+    yield f"{project_name} · {found.sentence()}\n"
+    yield render_table(headers, rows) + "\n"
+    if ratio:
+        yield (
+            "rate: the member's own rate moved (at its average share); mix: its share moved (at "
+            "its average rate against the overall average); they add up to the change\n"
+        )

@@ -258,6 +258,9 @@ def pictures(target: Path, project_dir: Path = Path()) -> list[Path]:
                 "alignment": charts.alignment_chart(project),
                 "outcome-tree": charts.outcome_tree(project, outputs_per_outcome=3),
                 "cohorts": charts.cohort_chart(project, "retention", grain="quarter"),
+                "waterfall": charts.waterfall_chart(
+                    project.explain("mrr", "2026-Q3", by="plan", against="year_ago")
+                ),
             }
             for name, chart in made.items():
                 path = target / f"{name}.png"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from reviewkit.present.charts.alignment import alignment_chart, outcome_tree, outputs_on_outcome
 from reviewkit.present.charts.cohorts import cohort_chart
+from reviewkit.present.charts.drivers import waterfall_chart
 from reviewkit.present.charts.impact import impact_chart, impact_grid
 from reviewkit.present.charts.scorecard import scorecard_chart
 from reviewkit.present.charts.style import PALETTE, STATUS_STYLE, VERDICT_COLOURS
@@ -33,5 +34,6 @@ __all__ = [
     "outcome_tree",
     "outputs_on_outcome",
     "scorecard_chart",
+    "waterfall_chart",
     "wbr_chart",
 ]
