@@ -37,8 +37,8 @@ def test_check_prints_one_line_per_problem_and_exits_1(shop_dir: Path) -> None:
     assert code == 1
     assert out == (
         "reviewkit.yaml:10:29: metrics.revenue.agg: 'total' is not one of: sum, mean, min, max, "
-        "count, count_distinct, first, last, daily_mean, active, retention, churn, "
-        "revenue_retention\n"
+        "count, count_distinct, first, last, daily_mean, nps, satisfaction, active, retention, "
+        "churn, revenue_retention\n"
     )
     assert err == "1 error(s); fix them and run `reviewkit check` again\n"
     config.write_text(config.read_text().replace("agg: total", "agg: sum, column: amount"))
@@ -167,6 +167,9 @@ def test_kpis_csv_and_json(shop_dir: Path) -> None:
         "status": "n/a",
         "status_reason": "no target for this period",
         "flags": ["2025-W05 has no data"],
+        "responses": None,  # a survey metric's answers and 95% interval
+        "low": None,
+        "high": None,
     }
 
 

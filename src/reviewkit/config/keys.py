@@ -468,7 +468,9 @@ KEYS: Final = (
         _choices(AGGREGATIONS),
         "",
         "How a base metric aggregates `column` (count: rows). first, last and daily_mean are "
-        "for levels (balances, active users). active, retention, churn and revenue_retention "
+        "for levels (balances, active users). nps (0-10 scores: promoters 9-10 minus "
+        "detractors 0-6, in points) and satisfaction (the share at or above `threshold`) carry "
+        "their response count and a 95% interval. active, retention, churn and revenue_retention "
         "(with `column`) are for a lifecycle source: entities active at the period's end; of "
         "those active at its start, the share still active at its end (churn: the share "
         "lost); their value at the end over their value at the start.",
@@ -548,6 +550,13 @@ KEYS: Final = (
         "counted",
         "`agg: revenue_retention`: counted gives net revenue retention (NRR: upsells count), "
         "capped gross (GRR: each entity at most its value at the start).",
+    ),
+    Key(
+        "metrics",
+        "threshold",
+        NUMBER,
+        "",
+        "`agg: satisfaction`: the lowest answer that counts as satisfied (4 for CSAT 4-5 of 5).",
     ),
     Key("metrics", "sum", "list of metrics", "", "Derived: 2 or more metrics, added."),
     Key("metrics", "difference", "list of metrics", "", "Derived: exactly 2 metrics, a - b."),

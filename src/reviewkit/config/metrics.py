@@ -19,6 +19,7 @@ from reviewkit.config.model import (
     FRACTION_FORMATS,
     LIFECYCLE_AGGREGATIONS,
     ROLLUPS,
+    SURVEY_AGGREGATIONS,
     VALUE_FORMATS,
     Metric,
     Source,
@@ -82,6 +83,7 @@ class MetricChecks:
             self.check.error(kp, "missing required key 'agg' (or 'expression')")
         filters = self.check.filters(spec.get("filters", {}), (*kp, "filters"))
         at, expansion = self.lifecycle_options(spec, kp, agg)
+        threshold = self.survey_options(spec, kp, agg, common)
         if source is None or (agg is None and expression is None) or filters is None:
             return None
         return Metric(
@@ -93,8 +95,32 @@ class MetricChecks:
             filters=filters,
             at=at,
             expansion=expansion,
+            threshold=threshold,
             **common,
         )
+
+    def survey_options(
+        self, spec: dict[str, Any], kp: KeyPath, agg: str | None, common: dict[str, Any]
+    ) -> float | None:
+        """``threshold`` (required with ``agg: satisfaction``, only there); an NPS is a score
+        and a satisfaction a percent unless ``format`` says otherwise."""
+        if agg in SURVEY_AGGREGATIONS and "format" not in spec:
+            common["format"] = "score" if agg == "nps" else "percent"
+        if agg != "satisfaction":
+            if "threshold" in spec:
+                self.check.error(
+                    (*kp, "threshold"), "only used with `agg: satisfaction`; remove it"
+                )
+            return None
+        if "threshold" not in spec:
+            self.check.error(
+                kp,
+                "missing required key 'threshold' (agg 'satisfaction' counts the answers at or "
+                "above it, e.g. threshold: 4 for CSAT 4-5 of 5)",
+            )
+            return None
+        value = self.check.number(spec["threshold"], (*kp, "threshold"))
+        return None if value is None else float(value)
 
     def lifecycle_options(
         self, spec: dict[str, Any], kp: KeyPath, agg: str | None

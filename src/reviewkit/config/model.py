@@ -54,6 +54,8 @@ AGGREGATIONS: Final = (
     "first",
     "last",
     "daily_mean",
+    "nps",
+    "satisfaction",
     "active",
     "retention",
     "churn",
@@ -62,6 +64,9 @@ AGGREGATIONS: Final = (
 #: Aggregations of a lifecycle source (``lifecycle:``): over each period, not over the rows
 #: dated in it (see :mod:`reviewkit.metrics.lifecycle`).
 LIFECYCLE_AGGREGATIONS: Final = AGGREGATIONS[-4:]
+#: Aggregations of survey answers, carrying their response count and a 95% interval
+#: (:mod:`reviewkit.metrics.surveys`): NPS from 0-10 scores, the share of satisfied answers.
+SURVEY_AGGREGATIONS: Final = ("nps", "satisfaction")
 #: ``agg: active``: entities active at the period's end, or on its average day
 ACTIVE_AT: Final = ("end", "average")
 #: ``agg: revenue_retention``: expansion of the kept entities counted (net) or capped (gross)
@@ -218,6 +223,8 @@ class Metric:
     at: str = "end"
     #: ``agg: revenue_retention``: kept entities' expansion counted or capped (:data:`EXPANSION`)
     expansion: str = "counted"
+    #: ``agg: satisfaction``: the lowest answer that counts as satisfied (4 of a 1-5 CSAT)
+    threshold: float | None = None
 
     @property
     def derived(self) -> bool:

@@ -21,7 +21,13 @@ import pandas as pd
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import GRAINS, Window, bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
-from reviewkit.config import LIFECYCLE_AGGREGATIONS, Metric, ProjectConfig, Source
+from reviewkit.config import (
+    LIFECYCLE_AGGREGATIONS,
+    SURVEY_AGGREGATIONS,
+    Metric,
+    ProjectConfig,
+    Source,
+)
 from reviewkit.metrics import lifecycle
 from reviewkit.sources.cache import ResultCache
 from reviewkit.sources.loaded import LoadedSource
@@ -97,7 +103,9 @@ def metric_sources(config: ProjectConfig, name: str) -> list[str]:
 
 #: Aggregates of a column's values: a row whose value is blank is a day without data for them
 #: (counts count rows: a row is a row).
-VALUE_AGGREGATES: Final = frozenset({"sum", "mean", "min", "max", "first", "last", "daily_mean"})
+VALUE_AGGREGATES: Final = frozenset(
+    {"sum", "mean", "min", "max", "first", "last", "daily_mean", "nps", "satisfaction"}
+)
 
 
 def value_column(metric: Metric) -> str | None:
@@ -184,6 +192,8 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
     if agg in ("first", "last"):
         conditions.append(f"{DAY} = {_edge_day(metric)}")
     where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
+    if agg in SURVEY_PARTS or agg in SURVEY_AGGREGATIONS:
+        return _survey_sql(metric, col, conditions, params)
     if agg == "count":
         return f"count({col}){where}"
     if agg == "count_distinct":
@@ -201,6 +211,39 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
         return f"coalesce(sum({col}){where}, 0) / nullif({days}, 0)"
     function = {"mean": "avg", "min": "min", "max": "max"}[agg or ""]
     return f"{function}({col}){where}"
+
+
+#: The counts behind a survey metric, asked for apart by :mod:`reviewkit.metrics.surveys` (no
+#: ``agg:`` a project declares): answers, promoters (9-10), detractors (0-6), satisfied.
+SURVEY_PARTS: Final = ("responses", "promoters", "detractors", "satisfied")
+
+
+def _survey_sql(metric: Metric, col: str, conditions: list[str], params: dict[str, Any]) -> str:
+    """An NPS (promoters minus detractors over the answers, in points), a satisfaction (the
+    share of answers at or above the threshold), or one of their counts; blank answers are not
+    answers."""
+
+    def counted(extra: str | None = None) -> str:
+        where = [*conditions, *([extra] if extra else [])]
+        return f"count({col})" + (f" FILTER (WHERE {' AND '.join(where)})" if where else "")
+
+    threshold = f"{metric.name}_threshold"
+    if metric.agg in ("satisfaction", "satisfied"):
+        params[threshold] = metric.threshold
+    parts = {
+        "responses": counted(),
+        "promoters": counted(f"{col} >= 9"),
+        "detractors": counted(f"{col} <= 6"),
+        "satisfied": counted(f"{col} >= ${threshold}"),
+    }
+    if metric.agg == "nps":
+        return (
+            f"100.0 * ({parts['promoters']} - {parts['detractors']}) "
+            f"/ nullif({parts['responses']}, 0)"
+        )
+    if metric.agg == "satisfaction":
+        return f"CAST({parts['satisfied']} AS DOUBLE) / nullif({parts['responses']}, 0)"
+    return parts[metric.agg or ""]
 
 
 def weekday_share(run: SourceRows, config: ProjectConfig, name: str) -> float | None:

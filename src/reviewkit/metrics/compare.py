@@ -27,6 +27,7 @@ from reviewkit.base.sql import quote_ident
 from reviewkit.config import Metric, Target
 from reviewkit.metrics.catalogue import POINT_SCALE, change_text, format_value
 from reviewkit.metrics.coverage import Coverage
+from reviewkit.metrics.surveys import Estimate, estimates, is_survey
 from reviewkit.metrics.targets import TargetResult, evaluate, matching_target, target_value
 
 if TYPE_CHECKING:
@@ -517,11 +518,14 @@ def scorecard(
             "change_unit": definition.change_unit,
         }
         bases = {"previous": previous, "year_ago": year_ago}
+        survey = _survey(project, definition, windows[:3], filters)
+        row.update(_survey_fields(survey.get(("current",))))
         for key, base in bases.items():
             moved = change(definition, value, values.get((key, name)), base.label)
             row[f"{key}_period"] = base.label
             row[f"{key}_change"] = moved.value
             row[f"{key}_change_text"] = moved.text
+            row[f"{key}_noise"] = _within_noise(survey, key)
         for key, label in comparisons(period).items():
             flags += _comparison_flags(
                 label,
@@ -530,8 +534,22 @@ def scorecard(
                 bases[key].label,
                 sums=additive(project.config.metrics, name),
             )
+        for key, label in comparisons(period).items():
+            if row[f"{key}_noise"]:
+                flags.append(
+                    f"{label} {row[f'{key}_change_text'].split(' (')[0]} is within noise: the "
+                    "95% interval of the difference covers 0"
+                )
         goal = target if target is not None else matching_target(project.config, name, wanted)
         result = _evaluate_target(project, definition, goal, period, value, values, history, wanted)
+        current = survey.get(("current",))
+        if current is not None and current.covers(result.target):
+            low, high = (format_value(definition, v) for v in (current.low, current.high))
+            flags.append(
+                f"{period.label} is within noise of the target: "
+                f"{format_value(definition, result.target)} lies inside {low} to {high} "
+                f"(95%, {current.responses:,} responses)"
+            )
         row.update(
             {
                 "target": result.target,
@@ -549,6 +567,30 @@ def scorecard(
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _survey(
+    project: Workspace, metric: Metric, windows: Sequence[Window], filters: Filters | None
+) -> dict[tuple[Any, ...], Estimate]:
+    """The survey estimates of ``metric`` over ``windows``; none for other metrics."""
+    if not is_survey(metric):
+        return {}
+    return estimates(project, metric, windows, filters=filters)
+
+
+def _survey_fields(found: Estimate | None) -> dict[str, Any]:
+    """A scorecard row's ``responses``, ``low`` and ``high`` (None but for survey metrics)."""
+    if found is None:
+        return {"responses": None, "low": None, "high": None}
+    return {"responses": found.responses, "low": found.low, "high": found.high}
+
+
+def _within_noise(survey: Mapping[tuple[Any, ...], Estimate], key: str) -> bool:
+    """Whether a survey metric's change on the period ``key`` is within its noise."""
+    now, then = survey.get(("current",)), survey.get((key,))
+    if now is None or then is None:
+        return False
+    return now.differs(then) is False
 
 
 def _evaluate_target(

@@ -59,6 +59,9 @@ SCORECARD_COLUMNS: Final = (
     "status",
     "status_reason",
     "flags",
+    "responses",
+    "low",
+    "high",
 )
 
 
@@ -86,6 +89,19 @@ def scorecard_quarantined(project: Project, names: Sequence[str]) -> dict[str, i
     return project.quarantined(
         {s for m in names for s in project.config.sources if s in metric_sources(project.config, m)}
     )
+
+
+def _with_margin(row: dict[str, Any]) -> str:
+    """A value with its 95% margin and answers, for a survey metric: ``25 ±10.8 (194)``."""
+    low, high, answers = as_number(row["low"]), as_number(row["high"]), row["responses"]
+    if low is None or high is None or answers is None or as_number(row["value"]) is None:
+        return str(row["text"])
+    half = (high - low) / 2
+    margin = {
+        "pp": f"{100 * half:.1f} pp",
+        "bps": f"{10_000 * half:.0f} bps",
+    }.get(str(row["change_unit"]), f"{half:.1f}")
+    return f"{row['text']} ±{margin} ({int(answers):,})"
 
 
 def scorecard_text(
@@ -127,7 +143,7 @@ def scorecard_text(
         table.append(
             [
                 row["label"],
-                row["text"],
+                _with_margin(row),
                 *(row[f"{key}_change_text"].split(" (")[0] for key in shown),
                 row["target_text"],
                 "" if row["status"] == "n/a" and not row["target_text"] else row["status"],

@@ -1,0 +1,179 @@
+"""Survey KPIs with their uncertainty (issue 32, part 2): NPS and satisfaction computed from the
+answers at any grain, with the answers behind them and a 95% interval, checked against counts
+and intervals worked out here (and the textbook's Wilson interval)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from reviewkit import open_project
+from reviewkit.base.errors import ConfigError
+from reviewkit.base.periods import Window
+from reviewkit.cli import main
+from reviewkit.metrics.surveys import Z, estimates
+
+CONFIG = """\
+name: Survey
+sources:
+  answers:
+    path: data/answers.csv
+    date: {column: day, gaps: ignore}
+    dimensions: [team]
+    values: {score: integer, csat: integer}
+metrics:
+  nps: {source: answers, agg: nps, column: score, direction: higher}
+  csat: {source: answers, agg: satisfaction, column: csat, threshold: 4}
+  billing_nps: {source: answers, agg: nps, column: score, filters: {team: billing}}
+targets:
+  - metric: nps
+    filters: {team: growth}
+    value: 35
+    by: 2026-12-31
+"""
+
+
+def answers(month: str, team: str, scores: dict[int, int], csat: dict[int, int]) -> list[str]:
+    """Rows of one month and team: ``scores`` {score: count}, ``csat`` {answer: count}, one a
+    day in turn; a CSAT left blank where there are more scores than CSAT answers."""
+    flat = [s for s, n in scores.items() for _ in range(n)]
+    sat = [str(a) for a, n in csat.items() for _ in range(n)]
+    sat += [""] * (len(flat) - len(sat))
+    return [
+        f"2026-{month}-{i % 28 + 1:02d},{team},{s},{c}"
+        for i, (s, c) in enumerate(zip(flat, sat, strict=True))
+    ]
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("survey")
+    lines = ["day,team,score,csat"]
+    # January, growth: 50 promoters, 30 passives, 20 detractors (NPS 30); CSAT 80 of 100 at 4-5
+    lines += answers("01", "growth", {10: 30, 9: 20, 8: 30, 3: 20}, {5: 50, 4: 30, 2: 20})
+    # January, billing: 10 answers, 4 promoters, 4 detractors (NPS 0); no CSAT answered
+    lines += answers("01", "billing", {9: 4, 7: 2, 0: 4}, {})
+    # February, growth: 52 promoters, 28 passives, 20 detractors (NPS 32)
+    lines += answers("02", "growth", {9: 52, 7: 28, 6: 20}, {5: 81, 1: 19})
+    # February, billing: 200 answers, 160 promoters, 20 detractors (NPS 70)
+    lines += answers("02", "billing", {10: 160, 8: 20, 5: 20}, {4: 150, 3: 50})
+    (root / "data").mkdir()
+    (root / "data" / "answers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "reviewkit.yaml").write_text(CONFIG, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWKIT_TODAY", "2026-03-15")
+
+
+def nps_interval(promoters: int, detractors: int, n: int) -> tuple[float, float, float]:
+    p, d = promoters / n, detractors / n
+    half = 1.96 * 100 * math.sqrt((p + d - (p - d) ** 2) / n)
+    return 100 * (p - d), 100 * (p - d) - half, 100 * (p - d) + half
+
+
+def test_nps_and_satisfaction_values_match_the_counts_at_every_grain(survey: Path) -> None:
+    data = pd.read_csv(survey / "data" / "answers.csv")
+    data["month"] = data["day"].str[:7]
+    with open_project(survey) as p:
+        monthly = p.kpis(["nps", "csat"], grain="month", by="team")
+        quarter = p.kpis(["nps", "csat", "billing_nps"], grain="quarter")
+    for row in monthly.itertuples():
+        chunk = data[(data["month"] == f"{row.period_start:%Y-%m}") & (data["team"] == row.team)]
+        if row.metric == "nps":
+            scores = chunk["score"]
+            want = 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+        else:
+            answered = chunk["csat"].dropna()  # a blank answer is not an answer
+            want = (answered >= 4).mean() if len(answered) else math.nan
+        assert (math.isnan(want) and math.isnan(row.value)) or row.value == pytest.approx(want)
+    values = dict(zip(quarter["metric"], quarter["value"], strict=True))
+    scores = data["score"]
+    assert values["nps"] == pytest.approx(100 * ((scores >= 9).mean() - (scores <= 6).mean()))
+    billing = data.loc[data["team"] == "billing", "score"]
+    assert values["billing_nps"] == pytest.approx(
+        100 * ((billing >= 9).mean() - (billing <= 6).mean())
+    )
+
+
+def test_the_interval_and_the_answers_behind_each_value(survey: Path) -> None:
+    january = Window(
+        "2026-01", pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-01-31").date()
+    )
+    with open_project(survey) as p:
+        nps = estimates(p.workspace, p.config.metrics["nps"], [january], by=["team"])
+        csat = estimates(p.workspace, p.config.metrics["csat"], [january], by=["team"])
+    growth = nps["2026-01", "growth"]
+    value, low, high = nps_interval(50, 20, 100)
+    assert growth.responses == 100 and growth.value == pytest.approx(value)
+    assert (growth.low, growth.high) == (
+        pytest.approx(low, abs=0.01),
+        pytest.approx(high, abs=0.01),
+    )
+    assert growth.margin == pytest.approx(1.96 * math.sqrt(61), abs=0.01)  # +-15.3 points
+    # Wilson's 95% interval for 80 of 100: 71.1% to 86.7% (Newcombe 1998, table I)
+    share = csat["2026-01", "growth"]
+    assert share.responses == 100 and share.value == pytest.approx(0.8)
+    assert (share.low, share.high) == (
+        pytest.approx(0.7112, abs=1e-4),
+        pytest.approx(0.8666, abs=1e-4),
+    )
+    # no answer: no value and no interval, never 0
+    none = csat["2026-01", "billing"]
+    assert (none.responses, none.value, none.low, none.high) == (0, None, None, None)
+    assert pytest.approx(1.96, abs=1e-3) == Z
+
+
+def test_a_change_within_noise_is_said_and_a_target_inside_the_interval_too(survey: Path) -> None:
+    with open_project(survey) as p:
+        growth = p.scorecard("2026-02", metrics=["nps", "csat"], filters={"team": "growth"})
+        billing = p.scorecard("2026-02", metrics=["nps"], filters={"team": "billing"})
+    nps = growth.set_index("metric").loc["nps"]
+    # growth: 30 -> 32 on 100 answers each: within noise; the target 35 (to date) inside 32's interval
+    assert nps["previous_noise"] and nps["responses"] == 100
+    assert any(f.startswith("MoM +2.0 points is within noise") for f in nps["flags"])
+    assert any(
+        "is within noise of the target" in f and "(95%, 100 responses)" in f for f in nps["flags"]
+    )
+    # billing: 0 (10 answers) -> 70 (200 answers): beyond noise, no flag
+    moved = billing.iloc[0]
+    assert not moved["previous_noise"]
+    assert not any("within noise" in f for f in moved["flags"])
+
+
+def test_reviewkit_kpis_shows_the_margin_and_the_answers(survey: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["kpis", "--period", "2026-02", "--team", "growth", "--project", str(survey)]
+    )
+    assert result.exit_code == 0, result.output
+    table = {line.split()[0]: line for line in result.output.splitlines()[3:6]}
+    low, high = nps_interval(52, 20, 100)[1:]
+    assert f"32 ±{(high - low) / 2:.1f} (100)" in table["nps"]
+    assert "81.0% ±" in table["csat"] and "(100)" in table["csat"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("threshold: 4}", "missing required key 'threshold'"),
+        ("agg: nps, column: score, direction", "only used with `agg: satisfaction`"),
+    ],
+)
+def test_survey_config_mistakes_are_named(tmp_path: Path, change: str, message: str) -> None:
+    text = CONFIG
+    if change.startswith("threshold"):
+        text = text.replace(", threshold: 4}", "}")
+    else:
+        text = text.replace(change, "agg: nps, column: score, threshold: 9, direction", 1)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "answers.csv").write_text("day,team,score,csat\n2026-01-01,a,9,5\n")
+    (tmp_path / "reviewkit.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught, open_project(tmp_path):
+        pass
+    assert message in str(caught.value)
