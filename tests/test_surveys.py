@@ -28,7 +28,12 @@ sources:
 metrics:
   nps: {source: answers, agg: nps, column: score, direction: higher}
   csat: {source: answers, agg: satisfaction, column: csat, threshold: 4}
-  billing_nps: {source: answers, agg: nps, column: score, filters: {team: billing}}
+  billing_nps:
+    source: answers
+    agg: nps
+    column: score
+    filters: {team: billing}
+    min_responses: 50
 targets:
   - metric: nps
     filters: {team: growth}
@@ -177,3 +182,21 @@ def test_survey_config_mistakes_are_named(tmp_path: Path, change: str, message: 
     with pytest.raises(ConfigError) as caught, open_project(tmp_path):
         pass
     assert message in str(caught.value)
+
+
+def test_too_few_answers_are_flagged_by_check_and_in_the_scorecard(survey: Path) -> None:
+    """billing answered 10 times in January (min_responses: 50) and 200 in February."""
+    result = CliRunner().invoke(main, ["check", "--project", str(survey)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "metric 'billing_nps' has fewer than 50 answers in 1 month(s): 2026-01 (10); their "
+        "values are noise (reviews flag them)"
+    ) in result.output
+    with open_project(survey) as p:
+        january = p.scorecard("2026-01", metrics=["billing_nps"]).iloc[0]
+        february = p.scorecard("2026-02", metrics=["billing_nps"]).iloc[0]
+    assert (
+        "2026-01 has 10 answers, fewer than the 50 its value needs (min_responses): read it as "
+        "noise"
+    ) in january["flags"]
+    assert not any("fewer than" in f for f in february["flags"])

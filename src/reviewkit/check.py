@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -75,6 +76,44 @@ def check_project(path: str | Path = ".") -> list[Problem]:
         problems.extend(_check_outputs(workspace))
         problems.extend(_check_blank_runs(workspace))
         problems.extend(_check_rollups(config))
+        problems.extend(_check_responses(workspace))
+    return problems
+
+
+def _check_responses(workspace: Workspace) -> list[Problem]:
+    """A survey metric with ``min_responses``: the months with fewer answers (their values are
+    noise), named, before a review shows them."""
+    config = workspace.config
+    problems = []
+    for name, metric in config.metrics.items():
+        if metric.min_responses is None or metric.source not in workspace.loaded:
+            continue
+        counted = replace(metric, name=f"_{name}_responses", agg="responses")
+        frame = workspace.compute_with(
+            {counted.name: counted}, KpiRequest(metrics=(counted.name,), grain="month")
+        )
+        short = [
+            (row["period"], int(row["value"]))
+            for row in frame.to_dict("records")
+            if row["value"] == row["value"] and row["value"] < metric.min_responses
+        ]
+        if not short:
+            continue
+        shown = ", ".join(f"{period} ({count})" for period, count in short[:6])
+        more = f" and {len(short) - 6} more" if len(short) > 6 else ""
+        line, col = config.located.where(("metrics", name, "min_responses"))
+        problems.append(
+            Problem(
+                config.located.path,
+                f"metric '{name}' has fewer than {metric.min_responses:,} answers in "
+                f"{len(short)} month(s): {shown}{more}; their values are noise (reviews flag "
+                "them)",
+                line,
+                col,
+                key=f"metrics.{name}.min_responses",
+                severity="warning",
+            )
+        )
     return problems
 
 

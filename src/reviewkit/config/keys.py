@@ -558,6 +558,14 @@ KEYS: Final = (
         "",
         "`agg: satisfaction`: the lowest answer that counts as satisfied (4 for CSAT 4-5 of 5).",
     ),
+    Key(
+        "metrics",
+        "min_responses",
+        "whole number",
+        "",
+        "`agg: nps` or `satisfaction`: a period with fewer answers is flagged in reviews and by "
+        "`reviewkit check`.",
+    ),
     Key("metrics", "sum", "list of metrics", "", "Derived: 2 or more metrics, added."),
     Key("metrics", "difference", "list of metrics", "", "Derived: exactly 2 metrics, a - b."),
     Key("metrics", "product", "list of metrics", "", "Derived: 2 or more metrics, multiplied."),

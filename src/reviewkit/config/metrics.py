@@ -84,6 +84,14 @@ class MetricChecks:
         filters = self.check.filters(spec.get("filters", {}), (*kp, "filters"))
         at, expansion = self.lifecycle_options(spec, kp, agg)
         threshold = self.survey_options(spec, kp, agg, common)
+        least = None
+        if "min_responses" in spec:
+            if agg in SURVEY_AGGREGATIONS:
+                least = self.check.integer(spec["min_responses"], (*kp, "min_responses"), 1, 10**9)
+            else:
+                self.check.error(
+                    (*kp, "min_responses"), "only used with `agg: nps` or `agg: satisfaction`"
+                )
         if source is None or (agg is None and expression is None) or filters is None:
             return None
         return Metric(
@@ -96,6 +104,7 @@ class MetricChecks:
             at=at,
             expansion=expansion,
             threshold=threshold,
+            min_responses=least,
             **common,
         )
 

@@ -225,6 +225,8 @@ class Metric:
     expansion: str = "counted"
     #: ``agg: satisfaction``: the lowest answer that counts as satisfied (4 of a 1-5 CSAT)
     threshold: float | None = None
+    #: a survey metric: fewer answers in a period than this are flagged (``check``, reviews)
+    min_responses: int | None = None
 
     @property
     def derived(self) -> bool:

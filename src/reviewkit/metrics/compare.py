@@ -543,6 +543,12 @@ def scorecard(
         goal = target if target is not None else matching_target(project.config, name, wanted)
         result = _evaluate_target(project, definition, goal, period, value, values, history, wanted)
         current = survey.get(("current",))
+        least = definition.min_responses
+        if current is not None and least is not None and current.responses < least:
+            flags.append(
+                f"{period.label} has {current.responses:,} answers, fewer than the {least:,} "
+                "its value needs (min_responses): read it as noise"
+            )
         if current is not None and current.covers(result.target):
             low, high = (format_value(definition, v) for v in (current.low, current.high))
             flags.append(
