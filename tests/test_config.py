@@ -107,7 +107,7 @@ SOURCE_KEYS_LISTED = (
 )
 OUTCOME_KEYS_LISTED = (
     "valid keys are: id, title, description, owner, team, kpi, baseline, target, lag_days, "
-    "parent, impact_grain"
+    "parent, impact_grain, explain_by"
 )
 
 

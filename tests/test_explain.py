@@ -270,3 +270,33 @@ def test_reviewkit_explain_prints_the_parts_and_the_chart_steps_add_up(shop: Pat
     assert data[0]["end"] == pytest.approx(740.0) and data[-1]["end"] == pytest.approx(550.0)
     assert steps[-1]["end"] == pytest.approx(550.0)  # the steps reach the later value
     assert {row["kind"] for row in steps} == {"better", "worse"}
+
+
+def test_an_outcomes_explain_by_names_the_members_in_the_summary(
+    shop: Path, tmp_path: Path
+) -> None:
+    from reviewkit.base.errors import ConfigError  # noqa: PLC0415
+    from reviewkit.present import narrative  # noqa: PLC0415
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "data").mkdir()
+    (folder / "data" / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    outcomes = (
+        "outcomes:\n"
+        "  - {id: sales, title: Sell more, kpi: revenue, explain_by: team}\n"
+        "  - {id: top, title: Bigger orders, kpi: biggest, explain_by: team}\n"
+    )
+    (folder / "reviewkit.yaml").write_text(CONFIG + outcomes, encoding="utf-8")
+    with open_project(folder) as p:
+        summary = narrative.executive_summary(p, "2026-02")
+    sales = next(s for s in summary if s.startswith("Sell more:"))
+    # the three largest parts: a gone (-400), c new (+180), the blank team (+30); b's +0 left out
+    assert sales.endswith(" By team: a -$400.00 of it, c +$180.00, (blank) +$30.00.")
+    top = next(s for s in summary if s.startswith("Bigger orders:"))
+    assert " Its change is not split by team (cannot split the change of 'biggest'" in top
+    (folder / "reviewkit.yaml").write_text(
+        CONFIG + outcomes.replace("explain_by: team}", "explain_by: region}", 1), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="'region' is not a dimension of source orders"):
+        open_project(folder)

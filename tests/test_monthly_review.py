@@ -10,6 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import nbformat
 import pandas as pd
 import papermill
@@ -222,10 +223,25 @@ def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     assert summary[0] == "● Every outcome with a target is on track against its target to date."
     moved = summary[1]
     assert re.fullmatch(
-        r"Growth-team revenue grows 2\.5% a month: MRR is \S+ in 2025, \S+ on a year earlier "
-        r"\(better\)\.",  # not also "on 2024"
+        r"Growth-team revenue grows 2\.5% a month: MRR is (\S+) in 2025, \S+ on a year earlier "
+        r"\(better\)\. By plan: enterprise \+\$[\d,]+ of it, pro \+\$[\d,]+, starter \+\$[\d,]+\.",
+        # not also "on 2024"; explain_by: plan says which plans moved it
         moved,
     )
+    # each plan's part is its own MRR change from December 2024 to December 2025 (the last
+    # snapshots of the two years), from the raw snapshot
+    snapshot = project.config.root / "data" / "subscriptions.parquet"
+    rows = (
+        duckdb.connect()
+        .execute(
+            "SELECT plan, sum(mrr) FILTER (WHERE month = DATE '2025-12-01') - "
+            "sum(mrr) FILTER (WHERE month = DATE '2024-12-01') "
+            f"FROM read_parquet('{snapshot}') WHERE team = 'growth' GROUP BY plan"
+        )
+        .fetchall()
+    )
+    said = dict(re.findall(r"(enterprise|pro|starter) \+\$([\d,]*\d)", moved.split("By plan:")[1]))
+    assert {plan: f"{round(change):,}" for plan, change in rows} == said
     calm = narrative.executive_summary(project, "2025", "mobile")[1]
     assert calm.startswith("No outcome's KPI moved notably in 2025 ")
     assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"

@@ -682,6 +682,14 @@ KEYS: Final = (
         "week (month for monthly snapshots)",
         "The grain impact is measured at (month for monthly snapshots or noisy weekly ratios).",
     ),
+    Key(
+        "outcomes",
+        "explain_by",
+        "dimension",
+        "",
+        "When the KPI moved notably, the review says which members of this dimension moved it "
+        "(as `reviewkit explain --by`).",
+    ),
     # outcomes: - kpi:
     Key("outcomes.kpi", "metric", "metric name", REQUIRED, "The KPI."),
     Key(

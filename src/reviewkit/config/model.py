@@ -312,6 +312,8 @@ class Outcome:
     parent: str | None = None
     #: the grain impact evidence is measured at (default: week, month for monthly snapshots)
     impact_grain: str | None = None
+    #: the dimension the review splits a notable change of the KPI across (``explain_by``)
+    explain_by: str | None = None
     file: str = ""
     line: int = 0
 

@@ -158,6 +158,21 @@ class OutcomeChecks:
             fields["impact_grain"] = self.check.text(
                 spec["impact_grain"], (*kp, "impact_grain"), IMPACT_GRAINS
             )
+        if "explain_by" in spec:
+            dimension = self.check.text(spec["explain_by"], (*kp, "explain_by"))
+            lacking = [
+                s
+                for s in sorted(base_sources(metric, metrics))
+                if s in sources and dimension not in sources[s].dimensions
+            ]
+            if dimension is not None and lacking:
+                self.check.error(
+                    (*kp, "explain_by"),
+                    f"'{dimension}' is not a dimension of source {', '.join(lacking)} (behind "
+                    f"metric '{metric}'); name one its change can be split across",
+                )
+            elif dimension is not None:
+                fields["explain_by"] = dimension
         baseline_end = None
         if "baseline" in spec:
             base = self.check.mapping(

@@ -77,24 +77,28 @@ class Explanation:
     def change(self) -> float:
         return self.value - self.base_value
 
+    def drivers(self, most: int = 3) -> str:
+        """``enterprise +$31,945 of it, pro +$18,901, starter +$2,499``: the ``most`` largest
+        parts (by size) in the metric's points."""
+        shown = self.parts.reindex(self.parts["change"].abs().sort_values(ascending=False).index)
+        pieces = [
+            f"{row['part']} {difference_text(self.metric, row['change'], signed=True)}"
+            for row in shown.head(most).to_dict("records")
+        ]
+        if pieces:
+            pieces[0] += " of it"
+        return ", ".join(pieces)
+
     def sentence(self, most: int = 3) -> str:
         """``Logo churn -0.4 pp from 2026-09 to 2026-10: billing -0.5 pp of it, growth
         +0.1 pp.``: the change and the ``most`` largest parts (by size), in the metric's
         points."""
         metric = self.metric
-        shown = self.parts.reindex(self.parts["change"].abs().sort_values(ascending=False).index)
-        pieces = [
-            f"{row['part']} {difference_text(metric, row['change'], signed=True)}"
-            for row in shown.head(most).to_dict("records")
-        ]
-        if pieces:
-            pieces[0] += " of it"
+        drivers = self.drivers(most)
         return (
             f"{metric.label} {difference_text(metric, self.change, signed=True)} from "
             f"{self.base.name} to {self.current.name} ({format_value(metric, self.base_value)} "
-            f"to {format_value(metric, self.value)})"
-            + (": " + ", ".join(pieces) if pieces else "")
-            + "."
+            f"to {format_value(metric, self.value)})" + (f": {drivers}" if drivers else "") + "."
         )
 
 
