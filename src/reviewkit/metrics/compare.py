@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
@@ -549,12 +549,18 @@ def scorecard(
                 f"{period.label} has {current.responses:,} answers, fewer than the {least:,} "
                 "its value needs (min_responses): read it as noise"
             )
-        if current is not None and current.covers(result.target):
+        if (
+            current is not None
+            and result.status in ("at risk", "off track")
+            and current.covers(result.target)
+        ):
+            # behind, but no more than the answers' noise: neither a win nor a miss to act on
             low, high = (format_value(definition, v) for v in (current.low, current.high))
-            flags.append(
-                f"{period.label} is within noise of the target: "
-                f"{format_value(definition, result.target)} lies inside {low} to {high} "
-                f"(95%, {current.responses:,} responses)"
+            result = replace(
+                result,
+                status="within noise",
+                reason=f"{result.reason}, but the target to date lies inside the 95% interval "
+                f"{low} to {high} ({current.responses:,} responses)",
             )
         row.update(
             {

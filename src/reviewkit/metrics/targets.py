@@ -26,9 +26,9 @@ __all__ = [
     "target_value",
 ]
 
-STATUSES = ("on track", "at risk", "off track", "n/a")
+STATUSES = ("on track", "within noise", "at risk", "off track", "n/a")
 #: The statuses in the order a review takes them: what needs a decision first.
-ATTENTION = ("off track", "at risk", "on track", "n/a")
+ATTENTION = ("off track", "at risk", "within noise", "on track", "n/a")
 #: periods of history the projection's trend line is fitted to
 TREND_PERIODS = 6
 

@@ -84,6 +84,8 @@ NEUTRAL: Final = "#767676"
 STATUS_STYLE: Final[Mapping[str, StatusStyle]] = {
     "off track": StatusStyle(PALETTE["vermillion"], "triangle-down", "▼"),
     "at risk": StatusStyle(PALETTE["orange"], "diamond", "◆"),
+    # a survey KPI behind its target to date, but the target inside its 95% interval
+    "within noise": StatusStyle(PALETTE["sky"], "cross", "✚"),
     "on track": StatusStyle(PALETTE["green"], "circle", "●"),
     "n/a": StatusStyle(PALETTE["grey"], "square", "■"),
 }
