@@ -311,8 +311,14 @@ def test_the_samples_nps_changes_in_points(sample_dir: Path) -> None:
         "kpis", "--project", str(sample_dir), "--period", "2026-10", "--metric", "nps"
     )
     assert code == 0
-    assert out.splitlines()[-1].split()[:6] == [
-        "NPS", "25", *points(now - before), *points(now - year_ago)
+    # the value with its 95% margin and the answers behind it (issue 32)
+    october = answers[month == pd.Period("2026-10", "M")]["score"]
+    p, d = (october >= 9).mean(), (october <= 6).mean()
+    margin = 1.96 * 100 * ((p + d - (p - d) ** 2) / len(october)) ** 0.5
+    (line,) = (line for line in out.splitlines() if line.startswith("NPS "))
+    assert line.split()[:8] == [
+        "NPS", "25", f"±{margin:.1f}", f"({len(october):,})",
+        *points(now - before), *points(now - year_ago),
     ]  # fmt: skip
     code, out, _ = run(
         "kpis", "--project", str(sample_dir), "--period", "2026-10", "--format", "json"

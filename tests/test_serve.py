@@ -329,6 +329,7 @@ SCORECARD_COLOURS = """() => {
 STATUS_COLOURS = {
     "off track": "#D55E00",
     "at risk": "#E69F00",
+    "within noise": "#56B4E9",
     "on track": "#009E73",
     "n/a": "#999999",
 }
@@ -357,7 +358,7 @@ def test_a_leader_reads_the_review_at_a_glance(page, server: Server, project: Pa
     assert shown == {STATUS_COLOURS[s] for s in statuses}
     table = page.locator(".reviewkit-page table.reviewkit-table").first
     cells = table.locator("td.reviewkit-status")
-    symbols = {"off track": "▼", "at risk": "◆", "on track": "●", "n/a": "■"}
+    symbols = {"off track": "▼", "at risk": "◆", "within noise": "✚", "on track": "●", "n/a": "■"}
     assert cells.all_inner_texts() == [f"{symbols[s]} {s}" for s in statuses]
     assert [c.evaluate("e => getComputedStyle(e).color") for c in cells.all()] == [
         _rgb(STATUS_COLOURS[s]) for s in statuses
@@ -367,8 +368,8 @@ def test_a_leader_reads_the_review_at_a_glance(page, server: Server, project: Pa
     )
     assert set(aligned) == {"left"}, aligned
     summary = page.locator(".reviewkit-page ul.reviewkit-summary li").all_inner_texts()
-    marks = [line[0] for line in summary if line[:1] in "▼◆●■"]
-    assert marks and marks == sorted(marks, key="▼◆●■".index) and summary[0].startswith("▼")
+    marks = [line[0] for line in summary if line[:1] in "▼◆✚●■"]
+    assert marks and marks == sorted(marks, key="▼◆✚●■".index) and summary[0].startswith("▼")
     buttons = page.locator(".widget-toggle-buttons button")
     clipped = buttons.evaluate_all(
         "bs => bs.filter(b => b.scrollWidth > b.clientWidth).map(b => b.textContent)"

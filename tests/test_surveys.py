@@ -5,6 +5,7 @@ and intervals worked out here (and the textbook's Wilson interval)."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from reviewkit import open_project
-from reviewkit.base.errors import ConfigError
+from reviewkit.base.errors import ConfigError, QueryError
 from reviewkit.base.periods import Window
 from reviewkit.cli import main
 from reviewkit.metrics.surveys import Z, estimates
+from reviewkit.present import narrative
 
 CONFIG = """\
 name: Survey
@@ -39,6 +41,12 @@ targets:
     filters: {team: growth}
     value: 35
     by: 2026-12-31
+outcomes:
+  - id: growth-nps
+    title: Growth customers recommend us
+    team: growth
+    kpi: {metric: nps, filters: {team: growth}}
+    target: {value: 35, by: 2026-12-31}
 """
 
 
@@ -206,3 +214,19 @@ def test_too_few_answers_are_flagged_by_check_and_in_the_scorecard(survey: Path)
         "noise"
     ) in january["flags"]
     assert not any("fewer than" in f for f in february["flags"])
+
+
+def test_a_check_in_within_noise_is_decided_by_the_review(survey: Path, tmp_path: Path) -> None:
+    """Behind its target by less than its noise, an outcome proposes no status: a check-in
+    "as proposed" is refused with the reason, one with a status is recorded (issue 32)."""
+    folder = tmp_path / "survey"
+    shutil.copytree(survey, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    with open_project(folder) as p:
+        assert p.proposed_status("growth-nps", "2026-02") == "within noise"
+        with pytest.raises(QueryError, match="is within noise of its target in 2026-02"):
+            p.checkin("growth-nps", "2026-02")
+        saved = p.checkin("growth-nps", "2026-02", status="at risk", note="32 of 35, 100 answers")
+        summary = narrative.executive_summary(p, "2026-02")
+    assert saved.status == "at risk" and saved.proposed_status is None
+    assert any(s.startswith("✚ Growth customers recommend us is within noise:") for s in summary)
+    assert any("+2.0 points on 2026-01 (within noise)" in s for s in summary)

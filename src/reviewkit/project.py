@@ -29,7 +29,7 @@ from reviewkit.metrics import targets
 from reviewkit.metrics.coverage import Coverage
 from reviewkit.metrics.explain import Explanation, explain
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
-from reviewkit.store.core import Decision, Store
+from reviewkit.store.core import CHECKIN_STATUSES, Decision, Store
 from reviewkit.store.files import export_links, import_links
 
 if TYPE_CHECKING:
@@ -442,21 +442,29 @@ class Project:
         author: str | None = None,
     ) -> CheckIn:
         """Record an outcome's check-in for a review period. The status is proposed from the
-        numbers (the outcome's KPI against its target to date); pass ``status`` to override."""
+        numbers (the outcome's KPI against its target to date); pass ``status`` to override.
+        A survey KPI behind its target by no more than its noise ("within noise") proposes
+        none: the review decides."""
         outcome = self.outcome(outcome_id)
         chosen = self.workspace.resolve(period, None, [outcome.metric])
         proposed = self.proposed_status(outcome_id, chosen)
-        chosen_status = status or (proposed if proposed != "n/a" else None)
+        decided = proposed in CHECKIN_STATUSES
+        chosen_status = status or (proposed if decided else None)
         if chosen_status is None:
+            why = (
+                f"is within noise of its target in {chosen.label} (behind it, by less than its "
+                "answers' noise): the review decides"
+                if proposed == "within noise"
+                else f"has no target to propose a status from for {chosen.label}"
+            )
             raise QueryError(
-                f"outcome '{outcome_id}' has no target to propose a status from for "
-                f"{chosen.label}; pass status= (on track, at risk or off track)"
+                f"outcome '{outcome_id}' {why}; pass status= (on track, at risk or off track)"
             )
         return self.store.checkin(
             outcome_id,
             chosen.label,
             status=chosen_status,
-            proposed_status=None if proposed == "n/a" else proposed,
+            proposed_status=proposed if decided else None,
             confidence=confidence,
             note=note,
             decisions=[_decision(d) for d in decisions],

@@ -79,6 +79,9 @@ LISTED: Final = 5
 #: enough to be news; older wins are counted, and stay in each outcome's section
 WIN_MONTHS: Final = 3
 OFF_TARGET: Final = ("off track", "at risk")
+#: the statuses the summary lists by outcome, in this order: off target, then behind by no
+#: more than a survey's noise (not a miss to act on, but not on track either)
+BEHIND: Final = (*OFF_TARGET, "within noise")
 
 
 # --- scope ---------------------------------------------------------------------------------
@@ -187,9 +190,9 @@ def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]
         if abs(change) < NOTABLE_CHANGE[metric.change_unit]:
             continue
         better = (change > 0) == (metric.direction == "higher")
-        found.append(
-            f"{row[f'{key}_change_text']} on {against[key]} ({'better' if better else 'worse'})"
-        )
+        # a survey KPI's change inside its noise is neither better nor worse
+        verdict = "within noise" if row.get(f"{key}_noise") else "better" if better else "worse"
+        found.append(f"{row[f'{key}_change_text']} on {against[key]} ({verdict})")
     return found
 
 
@@ -220,12 +223,12 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
 
 def _off_target(card: pd.DataFrame) -> list[str]:
     """What is off target, or that nothing is: said only of outcomes that have a status."""
-    judged = card[card["status"].isin(("on track", *OFF_TARGET))] if not card.empty else card
+    judged = card[card["status"].isin(("on track", *BEHIND))] if not card.empty else card
     if judged.empty:
         return []
-    late = judged[judged["status"].isin(OFF_TARGET)]
+    late = judged[judged["status"].isin(BEHIND)]
     if late.empty:
-        unjudged = card[card["target"].notna() & ~card["status"].isin(("on track", *OFF_TARGET))]
+        unjudged = card[card["target"].notna() & ~card["status"].isin(("on track", *BEHIND))]
         on_track = STATUS_STYLE["on track"].symbol
         if unjudged.empty:
             return [
@@ -240,7 +243,7 @@ def _off_target(card: pd.DataFrame) -> list[str]:
         f"{STATUS_STYLE[status].symbol} {row['title']} is {row['status']}: "
         f"{row['status_reason']} ({row['label']} "
         f"{row['text']} against a target to date of {row['target_text']})."
-        for status in OFF_TARGET  # off track first
+        for status in BEHIND  # off track first
         for row in late[late["status"] == status].to_dict("records")
     ]
 
