@@ -427,21 +427,36 @@ def test_the_samples_account_export_gives_the_snapshots_monthly_retention_and_nr
 
 
 def expected_cohorts(
-    spells: list[Spell], last: dt.date, weighed: bool = False, plan: str | None = None
+    spells: list[Spell],
+    last: dt.date,
+    *,
+    grain: str = "month",
+    weighed: bool = False,
+    plan: str | None = None,
 ) -> dict[tuple[dt.date, int], tuple[int, float]]:
-    """Per (cohort month, age): the cohort's size and the share of it (or of its first spells'
-    MRR) active on the last day of the age's month; only ages whose month ended by ``last``."""
+    """Per (cohort's first day, age): the cohort's size and the share of it (or of its first
+    spells' MRR) active on the last day of the age's month (or year); only ages whose period
+    ended by ``last``."""
     first: dict[str, Spell] = {}
     for s in sorted(spells, key=lambda s: s.start):
         first.setdefault(s.id, s)
+
+    def opening(day: dt.date) -> dt.date:
+        return day.replace(day=1) if grain == "month" else day.replace(month=1, day=1)
+
+    def ends(start: dt.date) -> Iterator[dt.date]:
+        if grain == "month":
+            yield from (end for _, end in months(start, dt.date(2030, 1, 1)))
+        else:
+            yield from (dt.date(year, 12, 31) for year in range(start.year, 2030))
+
     cohorts: dict[dt.date, list[Spell]] = {}
     for s in first.values():
         if plan in (None, s.plan):
-            cohorts.setdefault(s.start.replace(day=1), []).append(s)
+            cohorts.setdefault(opening(s.start), []).append(s)
     found = {}
-    for month, members in cohorts.items():
-        ends = [end for _, end in months(month, dt.date(2030, 1, 1))]
-        for age, end in enumerate(ends):
+    for start, members in cohorts.items():
+        for age, end in enumerate(ends(start)):
             if end > last:
                 break
             if weighed:  # members whose value is blank (first spell, or at the end) left out
@@ -455,7 +470,7 @@ def expected_cohorts(
             else:
                 alive = active_ids(spells, end)
                 value = sum(m.id in alive for m in members) / len(members)
-            found[month, age] = (len(members), value)
+            found[start, age] = (len(members), value)
     return found
 
 
@@ -495,37 +510,22 @@ def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    want = expected_cohort_years(spells, last_day(spells))
-    first = min(want)
-    ages = [str(age) for age in range(len(want[first][1]))]
-    assert lines[1].split() == ["cohort", "(year)", "size", *ages]
-    for line, (year, (size, values)) in zip(lines[3:], sorted(want.items()), strict=False):
-        row = line.split()
-        assert row[:2] == [str(year), f"{size:,}"]
-        assert row[2:] == [f"{100 * v:.1f}%" for v in values]
+    want = expected_cohorts(spells, last_day(spells), grain="year")
+    years = sorted({start for start, _ in want})
+    ages = sorted({age for _, age in want})
+    assert lines[1].split() == ["cohort", "(year)", "size", *map(str, ages)]
+    for line, start in zip(lines[3:], years, strict=False):
+        cells = sorted((age, size, value) for (s, age), (size, value) in want.items() if s == start)
+        assert line.split() == [
+            str(start.year),
+            f"{cells[0][1]:,}",
+            *(f"{100 * value:.1f}%" for _, _, value in cells),
+        ]
     assert "blank: not reached yet" in lines[-1]
     bad = runner.invoke(main, ["cohorts", "active", "--project", str(folder)])
     assert bad.exit_code == 1
     assert "cohorts need a retention metric of a lifecycle source" in bad.output
     assert "agg: active" in bad.output
-
-
-def expected_cohort_years(spells: list[Spell], last: dt.date) -> dict[int, tuple[int, list[float]]]:
-    first: dict[str, Spell] = {}
-    for s in sorted(spells, key=lambda s: s.start):
-        first.setdefault(s.id, s)
-    found = {}
-    for year in sorted({s.start.year for s in first.values()}):
-        members = [s for s in first.values() if s.start.year == year]
-        values = []
-        for age in range(10):
-            end = dt.date(year + age, 12, 31)
-            if end > last:
-                break
-            alive = active_ids(spells, end)
-            values.append(sum(m.id in alive for m in members) / len(members))
-        found[year] = (len(members), values)
-    return found
 
 
 def test_the_cohort_chart_draws_only_the_cells_reached(

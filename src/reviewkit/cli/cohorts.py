@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reviewkit.base.periods import GRAINS
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import filter_option, format_option, project_option, user_errors
 
 
 @click.command()
@@ -21,20 +21,8 @@ from reviewkit.cli.common import project_option, user_errors
     show_default=True,
     help="The cohorts' periods and the ages counted in them.",
 )
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="DIM=VALUE",
-    help="Only entities whose first spell has DIM = VALUE (repeatable).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@filter_option("Only entities whose first spell has DIM = VALUE (repeatable).")
+@format_option
 def cohorts(project: Path, metric: str, grain: str, filters: tuple[str, ...], fmt: str) -> None:
     """Print METRIC (retention, churn or revenue_retention of a lifecycle source) per cohort:
     the entities that started in each period, and how many of them (or how much of their

@@ -22,6 +22,23 @@ project_option: Callable[[F], F] = click.option(
     help="Project directory (the folder with reviewkit.yaml).",
 )
 
+#: ``--format table | csv | json``: how a command prints what it found
+format_option: Callable[[F], F] = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
+def filter_option(
+    help: str = "Keep rows where DIM is VALUE (repeatable; repeat a DIM for several values).",
+) -> Callable[[F], F]:
+    """``--filter DIM=VALUE``, repeatable (parsed by ``present.kpis.parse_filters``)."""
+    return click.option("--filter", "filters", multiple=True, metavar="DIM=VALUE", help=help)
+
+
 jobs_option: Callable[[F], F] = click.option(
     "--jobs",
     "-j",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import filter_option, format_option, project_option, user_errors
 
 
 @click.command()
@@ -29,20 +29,8 @@ from reviewkit.cli.common import project_option, user_errors
     show_default=True,
     help="The period compared with.",
 )
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="DIM=VALUE",
-    help="Keep rows where DIM is VALUE (repeatable).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@filter_option()
+@format_option
 def explain(
     project: Path,
     metric: str,

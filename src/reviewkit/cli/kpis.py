@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reviewkit.base.periods import GRAINS
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import filter_option, format_option, project_option, user_errors
 
 
 @click.command()
@@ -41,20 +41,8 @@ from reviewkit.cli.common import project_option, user_errors
     metavar="NAME",
     help="Only these metrics (repeatable); default: the whole catalogue.",
 )
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="DIM=VALUE",
-    help="Keep rows where DIM is VALUE (repeatable; repeat a DIM for several values).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@filter_option()
+@format_option
 def kpis(
     project: Path,
     period: str,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reviewkit.cli.common import project_option, user_errors
+from reviewkit.cli.common import format_option, project_option, user_errors
 
 
 @click.command()
@@ -20,13 +20,7 @@ from reviewkit.cli.common import project_option, user_errors
     help="A value for the next `?` in QUERY (repeatable); values are bound, never "
     "pasted into the SQL.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option
 @click.option(
     "--limit", type=int, default=50, show_default=True, help="Rows shown in table format (0: all)."
 )
