@@ -230,3 +230,25 @@ def test_a_check_in_within_noise_is_decided_by_the_review(survey: Path, tmp_path
     assert saved.status == "at risk" and saved.proposed_status is None
     assert any(s.startswith("✚ Growth customers recommend us is within noise:") for s in summary)
     assert any("+2.0 points on 2026-01 (within noise)" in s for s in summary)
+
+
+def test_the_kpi_chart_of_a_survey_metric_shades_its_interval(survey: Path) -> None:
+    from reviewkit.present import charts  # noqa: PLC0415
+
+    with open_project(survey) as p:
+        spec = charts.kpi_trend(p, "nps", period="2026-02", periods=2).to_dict()
+        plain = charts.kpi_trend(p, "csat", period="2026-02", periods=2).to_dict()
+    areas = [layer for layer in spec["layer"] if layer["mark"].get("type") == "area"]
+    (band,) = areas
+    rows = spec["datasets"][band["data"]["name"]]
+    # January: 54 promoters and 24 detractors of 110 answers (both teams)
+    value, low, high = nps_interval(54, 24, 110)
+    january = next(r for r in rows if r["period"] == "2026-01")
+    assert january["value"] == pytest.approx(value)
+    assert (january["low"], january["high"]) == (
+        pytest.approx(low, abs=0.01),
+        pytest.approx(high, abs=0.01),
+    )
+    assert january["interval"].endswith("(110 answers)")
+    assert "Band: 95% interval from the answers." in spec["title"]["subtitle"]
+    assert any(layer["mark"].get("type") == "area" for layer in plain["layer"])  # csat: a share

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 import pandas as pd
 
-from reviewkit.base.periods import Period
+from reviewkit.base.periods import Period, Window
 from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import format_value
+from reviewkit.metrics.surveys import estimates, is_survey
 from reviewkit.metrics.targets import matching_target
 from reviewkit.present.charts.periods import is_complete, last_period, metric_of, wanted
 from reviewkit.present.charts.style import (
@@ -63,8 +64,20 @@ def kpi_trend(
         last = last.shift(-1)
     rows = project.trailing(metric, last, periods, filters=filters)
     target = matching_target(project.config, metric, wanted(filters))
+    # a survey KPI: its 95% interval and answers per period (none for other metrics)
+    noise = (
+        estimates(
+            project.workspace,
+            definition,
+            [Window(str(r["period"]), r["start"], r["end"]) for r in rows.to_dict("records")],
+            filters=filters,
+        )
+        if is_survey(definition)
+        else {}
+    )
     points = []
     for row in rows.to_dict("records"):
+        band = noise.get((str(row["period"]),))
         complete = is_complete(project, metric, row["start"], row["end"])
         goal: float | None = None
         status, reason = "n/a", "no target"
@@ -93,14 +106,27 @@ def kpi_trend(
                 "complete": complete,
                 "coverage": row["coverage"],
                 "flags": "; ".join(row["flags"]) or "none",
+                "low": scaled(axis, band.low) if band else None,
+                "high": scaled(axis, band.high) if band else None,
+                "interval": (
+                    f"{format_value(definition, band.low)} to "
+                    f"{format_value(definition, band.high)} ({band.responses:,} answers)"
+                    if band and band.low is not None and band.high is not None
+                    else "none"
+                ),
             }
         )
     frame = pd.DataFrame(points)
-    return _trend_layers(frame, axis, title or titled(definition, filters), target is not None)
+    return _trend_layers(
+        frame, axis, title or titled(definition, filters), target is not None, bool(noise)
+    )
 
 
-def _trend_layers(frame: pd.DataFrame, axis: Axis, title: str, has_target: bool) -> alt.LayerChart:
-    """The layers of :func:`kpi_trend` from its per-period frame."""
+def _trend_layers(
+    frame: pd.DataFrame, axis: Axis, title: str, has_target: bool, has_band: bool = False
+) -> alt.LayerChart:
+    """The layers of :func:`kpi_trend` from its per-period frame; ``has_band``: a survey KPI's
+    95% interval as a shaded band under the value."""
     x = alt.X("period_start:T", title=None, scale=UTC, axis=alt.Axis(format="%b %Y"))
     y = alt.Y(
         "value:Q", title=axis.title, axis=alt.Axis(format=axis.format), scale=alt.Scale(zero=False)
@@ -115,6 +141,7 @@ def _trend_layers(frame: pd.DataFrame, axis: Axis, title: str, has_target: bool)
         alt.Tooltip("status_reason:N", title="why"),
         alt.Tooltip("coverage:N", title="coverage"),
         alt.Tooltip("flags:N", title="flags"),
+        *([alt.Tooltip("interval:N", title="95% interval")] if has_band else []),
     ]
     complete = frame[frame["complete"]]
     # the dashed tail joins the last complete point to the periods still in progress
@@ -133,7 +160,15 @@ def _trend_layers(frame: pd.DataFrame, axis: Axis, title: str, has_target: bool)
             "series:N", title=None, scale=alt.Scale(domain=domain, range=[[1, 0], [6, 4], [2, 3]])
         ),
     }
-    layers: list[Any] = [
+    layers: list[Any] = []
+    if has_band:
+        banded = frame[frame["low"].notna() & frame["high"].notna()]
+        layers.append(
+            alt.Chart(banded)
+            .mark_area(opacity=0.15, color=PALETTE["blue"])
+            .encode(x=x, y=alt.Y("low:Q"), y2="high:Q", tooltip=tooltip)
+        )
+    layers += [
         alt.Chart(frame.assign(series="year ago"))
         .mark_line(strokeWidth=1.5)
         .encode(x=x, y=alt.Y("year_ago:Q"), tooltip=tooltip, **series)
@@ -163,6 +198,8 @@ def _trend_layers(frame: pd.DataFrame, axis: Axis, title: str, has_target: bool)
         .encode(x=x, y=y, tooltip=tooltip),
     ]
     subtitle = "Dashed: a year earlier. Hollow: period in progress."
+    if has_band:
+        subtitle += " Band: 95% interval from the answers."
     if has_target:
         subtitle += " Dotted: target to date; points show the status."
     chart = layered(*layers).properties(
