@@ -153,11 +153,11 @@ def test_a_key_at_the_wrong_level_says_where_it_belongs(write_config) -> None:
         "reviewkit.yaml:14:40: metrics.visits.path: unknown key here; `path` belongs under a "
         "source (sources: SOURCE: path:); valid keys are: label, description, source, agg, "
         "column, expression, filters, format, unit, currency, decimals, direction, change, "
-        "scale, rollup, at, expansion, threshold, min_responses, sum, difference, product, ratio",
+        "scale, rollup, at, expansion, threshold, min_responses, comments, sum, difference, product, ratio",
         "reviewkit.yaml:14:58: metrics.visits.by: unknown key here; `by` belongs under an "
         "outcome's `target:` (outcomes: - target: by:); valid keys are: label, description, "
         "source, agg, column, expression, filters, format, unit, currency, decimals, direction, "
-        "change, scale, rollup, at, expansion, threshold, min_responses, sum, difference, product, ratio",
+        "change, scale, rollup, at, expansion, threshold, min_responses, comments, sum, difference, product, ratio",
         "reviewkit.yaml:19:5: outcomes.0.filters: unknown key here; `filters` belongs under "
         f"`kpi:` (outcomes: - kpi: filters:); {OUTCOME_KEYS_LISTED}",
         "reviewkit.yaml:20:5: outcomes.0.value: unknown key here; `value` belongs under "

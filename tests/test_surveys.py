@@ -4,7 +4,9 @@ and intervals worked out here (and the textbook's Wilson interval)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from reviewkit import open_project
 from reviewkit.base.errors import ConfigError, QueryError
 from reviewkit.base.periods import Window
 from reviewkit.cli import main
-from reviewkit.metrics.surveys import Z, estimates
+from reviewkit.metrics.surveys import Z, estimates, verbatims
 from reviewkit.present import narrative
 
 CONFIG = """\
@@ -252,3 +254,48 @@ def test_the_kpi_chart_of_a_survey_metric_shades_its_interval(survey: Path) -> N
     assert january["interval"].endswith("(110 answers)")
     assert "Band: 95% interval from the answers." in spec["title"]["subtitle"]
     assert any(layer["mark"].get("type") == "area" for layer in plain["layer"])  # csat: a share
+
+
+def test_reviews_quote_a_few_detractors_comments_escaped_and_shortened(tmp_path: Path) -> None:
+    long = "x" * 400
+    rows = [
+        "day,team,score,comment",
+        "2026-02-01,growth,2,<script>alert(1)</script> & more",
+        '2026-02-03,growth,2,slow; "very" slow',
+        "2026-02-02,growth,5,meh",
+        f"2026-02-04,growth,6,{long}",
+        "2026-02-05,growth,1,   ",  # a blank comment is not one
+        "2026-02-06,growth,10,love it",  # a promoter: not quoted
+        "2026-02-07,billing,0,other team",  # outside the outcome's segment
+        "2026-01-31,growth,0,last month",  # outside the month
+    ]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "reviewkit.yaml").write_text(
+        "sources:\n  a: {path: data/a.csv, date: {column: day, gaps: ignore}, "
+        "dimensions: [team], values: {score: integer}}\n"
+        "metrics:\n  nps: {source: a, agg: nps, column: score, comments: comment}\n"
+        "outcomes:\n  - id: love\n    title: Love\n    team: growth\n"
+        "    kpi: {metric: nps, filters: {team: growth}}\n",
+        encoding="utf-8",
+    )
+    with open_project(tmp_path) as p:
+        sections = narrative.outcome_sections(p, "2026-02", "growth")
+    markup = next(b.markup for b in sections[0].blocks if "detractors" in getattr(b, "markup", ""))
+    # the lowest answers first, then the latest: 2 (Feb 3), 2 (Feb 1), 5; of 4 comments
+    assert "(3 of 4 comments; the lowest answers first)" in markup
+    items = re.findall(r"<li>(.*?)</li>", markup)
+    assert items == [
+        "“slow; &quot;very&quot; slow” (2, 2026-02-03)",
+        "“&lt;script&gt;alert(1)&lt;/script&gt; &amp; more” (2, 2026-02-01)",
+        "“meh” (5, 2026-02-02)",
+    ]
+    with open_project(tmp_path) as p:
+        quoted, count = verbatims(
+            p.workspace,
+            p.config.metrics["nps"],
+            Window("2026-02", dt.date(2026, 2, 1), dt.date(2026, 2, 28)),
+            filters={"team": ["growth"]},
+            most=10,
+        )
+    assert count == 4 and quoted[-1].text == "x" * 277 + "..." and len(quoted[-1].text) == 280

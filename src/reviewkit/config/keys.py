@@ -566,6 +566,14 @@ KEYS: Final = (
         "`agg: nps` or `satisfaction`: a period with fewer answers is flagged in reviews and by "
         "`reviewkit check`.",
     ),
+    Key(
+        "metrics",
+        "comments",
+        COLUMN,
+        "",
+        "`agg: nps` or `satisfaction`: the answers' comments; reviews quote a few detractors' "
+        "comments of the period (escaped, shortened).",
+    ),
     Key("metrics", "sum", "list of metrics", "", "Derived: 2 or more metrics, added."),
     Key("metrics", "difference", "list of metrics", "", "Derived: exactly 2 metrics, a - b."),
     Key("metrics", "product", "list of metrics", "", "Derived: 2 or more metrics, multiplied."),

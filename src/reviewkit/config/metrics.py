@@ -84,6 +84,14 @@ class MetricChecks:
         filters = self.check.filters(spec.get("filters", {}), (*kp, "filters"))
         at, expansion = self.lifecycle_options(spec, kp, agg)
         threshold = self.survey_options(spec, kp, agg, common)
+        comments = None
+        if "comments" in spec:
+            if agg in SURVEY_AGGREGATIONS:
+                comments = self.check.text(spec["comments"], (*kp, "comments"))
+            else:
+                self.check.error(
+                    (*kp, "comments"), "only used with `agg: nps` or `agg: satisfaction`"
+                )
         least = None
         if "min_responses" in spec:
             if agg in SURVEY_AGGREGATIONS:
@@ -105,6 +113,7 @@ class MetricChecks:
             expansion=expansion,
             threshold=threshold,
             min_responses=least,
+            comments=comments,
             **common,
         )
 

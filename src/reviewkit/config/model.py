@@ -227,6 +227,8 @@ class Metric:
     threshold: float | None = None
     #: a survey metric: fewer answers in a period than this are flagged (``check``, reviews)
     min_responses: int | None = None
+    #: a survey metric: the column of the answers' comments, quoted from detractors in reviews
+    comments: str | None = None
 
     @property
     def derived(self) -> bool:

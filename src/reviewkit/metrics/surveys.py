@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Window
+from reviewkit.base.sql import quote_ident
 from reviewkit.config import SURVEY_AGGREGATIONS, Metric
 from reviewkit.metrics.catalogue import KpiRequest
 from reviewkit.metrics.workspace import as_filters
@@ -30,7 +31,7 @@ from reviewkit.metrics.workspace import as_filters
 if TYPE_CHECKING:
     from reviewkit.metrics.workspace import Filters, Workspace
 
-__all__ = ["Estimate", "Z", "estimates", "is_survey"]
+__all__ = ["Estimate", "Verbatim", "Z", "estimates", "is_survey", "verbatims"]
 
 #: The normal quantile of a two-sided 95% interval.
 Z: Final = 1.959963984540054
@@ -126,3 +127,62 @@ def _estimate(metric: Metric, counts: dict[str, float]) -> Estimate:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n**2)) / (1 + z2 / n)
     return Estimate(p, n, centre - half, centre + half, p * (1 - p) / n)
+
+
+#: The longest comment quoted, in characters; a longer one ends with "...".
+LONGEST: Final = 280
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """One detractor's comment: the day, the answer and the text (shortened to LONGEST)."""
+
+    day: Any
+    answer: float
+    text: str
+
+
+def verbatims(
+    project: Workspace,
+    metric: Metric,
+    window: Window,
+    *,
+    filters: Filters | None = None,
+    most: int = 3,
+) -> tuple[list[Verbatim], int]:
+    """Up to ``most`` comments of the detractors (NPS 0-6; for a satisfaction share, answers
+    below the threshold) in ``window``, and how many there were: the lowest answers first, then
+    the latest, then by text, so the same data always quotes the same comments. Blank comments
+    are not comments. Needs ``comments:`` on the metric."""
+    if not is_survey(metric) or metric.comments is None or metric.source is None:
+        return [], 0
+    source = project.config.sources[metric.source]
+    project.source(source.name)
+    column, comment = quote_ident(metric.column or ""), quote_ident(metric.comments)
+    day = f"CAST({quote_ident(source.date.column)} AS DATE)"
+    params: dict[str, Any] = {"first": window.start, "last": window.end}
+    low = f"{column} <= 6"
+    if metric.agg == "satisfaction":
+        params["threshold"] = metric.threshold
+        low = f"{column} < $threshold"
+    conditions = [
+        f"{day} BETWEEN $first AND $last",
+        low,
+        f"NULLIF(trim({comment}), '') IS NOT NULL",
+    ]
+    for i, (name, values) in enumerate([*metric.filters, *as_filters(filters)]):
+        params[f"f{i}"] = list(values)
+        conditions.append(f"CAST({quote_ident(name)} AS VARCHAR) IN (SELECT unnest($f{i}))")
+    where = " AND ".join(conditions)
+    table = quote_ident(source.name)
+    rows = project.source_rows(
+        source.name,
+        f"SELECT {day}, {column}, trim(CAST({comment} AS VARCHAR)), count(*) OVER () "
+        f"FROM {table} WHERE {where} ORDER BY 2, 1 DESC, 3 LIMIT {int(most)}",
+        params,
+    )
+    found = [
+        Verbatim(d, float(a), t if len(t) <= LONGEST else t[: LONGEST - 3].rstrip() + "...")
+        for d, a, t, _ in rows
+    ]
+    return found, int(rows[0][3]) if rows else 0

@@ -26,12 +26,13 @@ import altair as alt
 import pandas as pd
 
 from reviewkit.base.errors import QueryError
-from reviewkit.base.periods import Period
+from reviewkit.base.periods import Period, Window
 from reviewkit.config import Metric, Outcome
 from reviewkit.evidence.estimator import MOVED, OTHER_WAY, TOO_EARLY, VERDICTS
 from reviewkit.metrics.catalogue import difference_text
 from reviewkit.metrics.compare import comparisons
 from reviewkit.metrics.coverage import coverage_of
+from reviewkit.metrics.surveys import verbatims
 from reviewkit.present import charts
 from reviewkit.present.charts.style import STATUS_STYLE
 from reviewkit.project import data_gap
@@ -677,8 +678,28 @@ def outcome_sections(
             ),
             _checkin(checkins.get(outcome.id), month, str(row["status"])),
         ]
+        if project.config.metrics[outcome.metric].comments:
+            blocks.insert(2, _verbatims(project, outcome, month))
         sections.append(Section(outcome.title, _anchor(outcome.id), tuple(blocks)))
     return sections
+
+
+def _verbatims(project: Project, outcome: Outcome, month: Period) -> Html:
+    """A few detractors' comments of the period (a survey KPI with ``comments:``), escaped,
+    the lowest answers first (:func:`reviewkit.metrics.surveys.verbatims`)."""
+    metric = project.config.metrics[outcome.metric]
+    window = Window(month.label, month.start, month.end)
+    filters = {k: list(v) for k, v in outcome.filters}
+    quoted, count = verbatims(project.workspace, metric, window, filters=filters)
+    if not quoted:
+        return _paragraph(f"No detractor left a comment in {month.label}.")
+    lines = "\n".join(
+        f"<li>“{html.escape(q.text)}” ({q.answer:g}, {html.escape(str(q.day))})</li>"
+        for q in quoted
+    )
+    told = f"{len(quoted)} of {count:,} comments" if count > len(quoted) else f"{count} comment(s)"
+    intro = f"What detractors said in {month.label} ({told}; the lowest answers first):"
+    return Html(f'<p>{html.escape(intro)}</p>\n<ul class="reviewkit-verbatims">\n{lines}\n</ul>')
 
 
 def _impact_table(project: Project, outcome: Outcome, frame: pd.DataFrame) -> Html:
