@@ -534,34 +534,11 @@ def scorecard(
                 bases[key].label,
                 sums=additive(project.config.metrics, name),
             )
-        for key, label in comparisons(period).items():
-            if row[f"{key}_noise"]:
-                flags.append(
-                    f"{label} {row[f'{key}_change_text'].split(' (')[0]} is within noise: the "
-                    "95% interval of the difference covers 0"
-                )
         goal = target if target is not None else matching_target(project.config, name, wanted)
         result = _evaluate_target(project, definition, goal, period, value, values, history, wanted)
-        current = survey.get(("current",))
-        least = definition.min_responses
-        if current is not None and least is not None and current.responses < least:
-            flags.append(
-                f"{period.label} has {current.responses:,} answers, fewer than the {least:,} "
-                "its value needs (min_responses): read it as noise"
-            )
-        if (
-            current is not None
-            and result.status in ("at risk", "off track")
-            and current.covers(result.target)
-        ):
-            # behind, but no more than the answers' noise: neither a win nor a miss to act on
-            low, high = (format_value(definition, v) for v in (current.low, current.high))
-            result = replace(
-                result,
-                status="within noise",
-                reason=f"{result.reason}, but the target to date lies inside the 95% interval "
-                f"{low} to {high} ({current.responses:,} responses)",
-            )
+        if survey:
+            noted, result = _judged_by_noise(definition, survey, row, period, result)
+            flags += noted
         row.update(
             {
                 "target": result.target,
@@ -595,6 +572,42 @@ def _survey_fields(found: Estimate | None) -> dict[str, Any]:
     if found is None:
         return {"responses": None, "low": None, "high": None}
     return {"responses": found.responses, "low": found.low, "high": found.high}
+
+
+def _judged_by_noise(
+    metric: Metric,
+    survey: Mapping[tuple[Any, ...], Estimate],
+    row: Mapping[str, Any],
+    period: Period,
+    result: TargetResult,
+) -> tuple[list[str], TargetResult]:
+    """A survey KPI's flags (changes within noise, too few answers) and its status: *within
+    noise* where it is behind its target to date by no more than its noise (neither a miss to
+    act on nor a win)."""
+    flags = [
+        f"{label} {row[f'{key}_change_text'].split(' (')[0]} is within noise: the 95% interval "
+        "of the difference covers 0"
+        for key, label in comparisons(period).items()
+        if row[f"{key}_noise"]
+    ]
+    current = survey.get(("current",))
+    if current is None:
+        return flags, result
+    least = metric.min_responses
+    if least is not None and current.responses < least:
+        flags.append(
+            f"{period.label} has {current.responses:,} answers, fewer than the {least:,} its "
+            "value needs (min_responses): read it as noise"
+        )
+    if result.status in ("at risk", "off track") and current.covers(result.target):
+        low, high = (format_value(metric, v) for v in (current.low, current.high))
+        result = replace(
+            result,
+            status="within noise",
+            reason=f"{result.reason}, but the target to date lies inside the 95% interval "
+            f"{low} to {high} ({current.responses:,} responses)",
+        )
+    return flags, result
 
 
 def _within_noise(survey: Mapping[tuple[Any, ...], Estimate], key: str) -> bool:
