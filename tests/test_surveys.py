@@ -230,6 +230,11 @@ def test_a_check_in_within_noise_is_decided_by_the_review(survey: Path, tmp_path
         saved = p.checkin("growth-nps", "2026-02", status="at risk", note="32 of 35, 100 answers")
         summary = narrative.executive_summary(p, "2026-02")
     assert saved.status == "at risk" and saved.proposed_status is None
+    # the review's scorecard table: the value with its margin and answers
+    with open_project(folder) as p:
+        markup = narrative.scorecard_table(p, "2026-02").markup
+    low, high = nps_interval(52, 20, 100)[1:]
+    assert f"<td>32 ±{(high - low) / 2:.1f} (100)</td>" in markup
     assert any(s.startswith("✚ Growth customers recommend us is within noise:") for s in summary)
     assert any("+2.0 points on 2026-01 (within noise)" in s for s in summary)
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reviewkit.metrics.catalogue import difference_text, format_value, metric_sources
 from reviewkit.metrics.compare import comparisons
-from reviewkit.present.text import render_table
+from reviewkit.present.charts.style import as_number
+from reviewkit.present.text import render_table, with_margin
 from reviewkit.store.files import formula_safe
 
 if TYPE_CHECKING:
@@ -91,19 +92,6 @@ def scorecard_quarantined(project: Project, names: Sequence[str]) -> dict[str, i
     )
 
 
-def _with_margin(row: dict[str, Any]) -> str:
-    """A value with its 95% margin and answers, for a survey metric: ``25 ±10.8 (194)``."""
-    low, high, answers = as_number(row["low"]), as_number(row["high"]), row["responses"]
-    if low is None or high is None or answers is None or as_number(row["value"]) is None:
-        return str(row["text"])
-    half = (high - low) / 2
-    margin = {
-        "pp": f"{100 * half:.1f} pp",
-        "bps": f"{10_000 * half:.0f} bps",
-    }.get(str(row["change_unit"]), f"{half:.1f}")
-    return f"{row['text']} ±{margin} ({int(answers):,})"
-
-
 def scorecard_text(
     card: pd.DataFrame,
     fmt: str,
@@ -143,7 +131,7 @@ def scorecard_text(
         table.append(
             [
                 row["label"],
-                _with_margin(row),
+                with_margin(row),
                 *(row[f"{key}_change_text"].split(" (")[0] for key in shown),
                 row["target_text"],
                 "" if row["status"] == "n/a" and not row["target_text"] else row["status"],
@@ -276,13 +264,6 @@ def cohort_text(
         f"{definition.label} of each cohort (the entities that started in a {unit}) at the end "
         f"of each {unit} since (0: its own); blank: not reached yet\n"
     )
-
-
-def as_number(value: Any) -> float | None:
-    """A number to show, or None for a missing one (None or NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
 
 
 def explanation_text(found: Explanation, fmt: str, project_name: str) -> Iterator[str]:

@@ -35,6 +35,7 @@ from reviewkit.metrics.coverage import coverage_of
 from reviewkit.metrics.surveys import verbatims
 from reviewkit.present import charts
 from reviewkit.present.charts.style import STATUS_STYLE
+from reviewkit.present.text import with_margin
 from reviewkit.project import data_gap
 
 if TYPE_CHECKING:
@@ -566,7 +567,8 @@ def scorecard_table(project: Project, period: str | Period, team: str | None = N
             "outcome": card["title"],
             "owner": card["owner"],
             "KPI": card["label"],
-            "value": card["text"],
+            # a survey KPI's value with its 95% margin and answers: 25 ±10.8 (194)
+            "value": [with_margin(row) for row in card.to_dict("records")],
             **{headers[key]: card[f"{key}_change_text"] for key in comparisons(month)},
             "target to date": card["target_text"],
             "status": card["status"].map(_status_cell),

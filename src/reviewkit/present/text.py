@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["render_table"]
+__all__ = ["render_table", "with_margin"]
+
+
+def with_margin(row: Mapping[str, Any]) -> str:
+    """A scorecard row's value text, for a survey metric with its 95% margin and the answers
+    behind it: ``25 ±10.8 (194)``, ``46.0% ±3.5 pp (796)``; other values as they are."""
+
+    def number(key: str) -> float | None:
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return float(value)
+
+    low, high, answers = number("low"), number("high"), number("responses")
+    if low is None or high is None or answers is None or number("value") is None:
+        return str(row["text"])
+    half = (high - low) / 2
+    margin = {
+        "pp": f"{100 * half:.1f} pp",
+        "bps": f"{10_000 * half:.0f} bps",
+    }.get(str(row["change_unit"]), f"{half:.1f}")
+    return f"{row['text']} ±{margin} ({int(answers):,})"
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> str:
