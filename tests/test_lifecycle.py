@@ -68,6 +68,12 @@ def project(folder: Path, spells: list[Spell], metrics: str = METRICS) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock of every test here but those that set their own (the sample's, the 97% year)."""
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
+
+
 # --- the reference: plain Python over the spells ----------------------------------------------
 
 
@@ -173,10 +179,9 @@ NAMES = ("active", "active_average", "retention", "churn", "nrr", "grr", "enterp
 
 
 def test_every_lifecycle_metric_matches_plain_python_month_by_month(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+    messy: tuple[Path, list[Spell]],
 ) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     last = last_day(spells)
     with open_project(folder) as p:
         frame = p.kpis(list(NAMES), grain="month")
@@ -195,10 +200,9 @@ def test_every_lifecycle_metric_matches_plain_python_month_by_month(
 
 @pytest.mark.parametrize("grain", ["quarter", "year", "week", "fiscal_year"])
 def test_lifecycle_metrics_are_computed_over_the_whole_period_at_every_grain(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch, grain: str
+    messy: tuple[Path, list[Spell]], grain: str
 ) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     last = last_day(spells)
     with open_project(folder) as p:
         frame = p.kpis(list(NAMES), grain=grain, start="2023-01-01", end="2024-12-31")
@@ -215,10 +219,9 @@ def test_lifecycle_metrics_are_computed_over_the_whole_period_at_every_grain(
 
 
 def test_a_breakdown_places_each_entity_by_its_spell_at_the_start(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+    messy: tuple[Path, list[Spell]],
 ) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     with open_project(folder) as p:
         frame = p.kpis(
             ["active", "retention", "nrr", "grr"],
@@ -277,11 +280,8 @@ def test_a_year_of_97_percent_months_keeps_69_percent_of_a_cohort(
     assert all(v == pytest.approx(0.97, abs=0.002) for v in monthly["value"])
 
 
-def test_a_comparison_of_retention_reads_each_window_whole(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_comparison_of_retention_reads_each_window_whole(messy: tuple[Path, list[Spell]]) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     with open_project(folder) as p:
         row = p.compare("retention", "2024-Q3").iloc[0]
     assert row["value"] == pytest.approx(
@@ -291,12 +291,11 @@ def test_a_comparison_of_retention_reads_each_window_whole(
 
 
 def test_any_window_is_read_whole_a_trailing_year_and_a_year_to_date(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+    messy: tuple[Path, list[Spell]],
 ) -> None:
     """Windows (what comparisons, periods to date and trailing twelve months ask for) are
     computed over their own first and last days, clipped to the export's last day."""
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     last = last_day(spells)
     windows = [
         Window("trailing 12 months", dt.date(2024, 3, 1), dt.date(2025, 2, 28)),
@@ -475,10 +474,9 @@ def expected_cohorts(
 
 
 def test_cohort_retention_matches_plain_python_and_leaves_young_cells_out(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+    messy: tuple[Path, list[Spell]],
 ) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     last = last_day(spells)
     with open_project(folder) as p:
         logos = p.cohorts("retention")
@@ -500,10 +498,9 @@ def test_cohort_retention_matches_plain_python_and_leaves_young_cells_out(
 
 
 def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
+    messy: tuple[Path, list[Spell]],
 ) -> None:
     folder, spells = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     runner = CliRunner()
     result = runner.invoke(
         main, ["cohorts", "retention", "--grain", "year", "--project", str(folder)]
@@ -528,13 +525,10 @@ def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
     assert "agg: active" in bad.output
 
 
-def test_the_cohort_chart_draws_only_the_cells_reached(
-    messy: tuple[Path, list[Spell]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_cohort_chart_draws_only_the_cells_reached(messy: tuple[Path, list[Spell]]) -> None:
     from reviewkit.present import charts  # noqa: PLC0415
 
     folder, _ = messy
-    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY)
     with open_project(folder) as p:
         spec = charts.cohort_chart(p, "retention", grain="quarter").to_dict()
         frame = p.cohorts("retention", grain="quarter")

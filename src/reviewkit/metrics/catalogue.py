@@ -386,11 +386,10 @@ def _lifecycle_frame(
     """Lifecycle metrics (:mod:`reviewkit.metrics.lifecycle`) over the request's periods or
     windows, each window ending at the last day the export speaks for at the latest."""
     source = loaded.source
-    sql, params = lifecycle.extent_sql(source)
-    first, last = results.df(con, sql, params, [loaded]).iloc[0]
-    if pd.isna(first) or pd.isna(last):
+    extent = _extent(con, loaded, results)
+    if extent is None:
         return pd.DataFrame(columns=["_key", *request.by, *(m.name for m in metrics)])
-    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    first, last = extent
     windows: list[tuple[Any, dt.date, dt.date]]
     if request.windows:
         windows = [(w.name, w.start, min(w.end, last)) for w in request.windows]
@@ -406,6 +405,18 @@ def _lifecycle_frame(
         sql, params = lifecycle.lifecycle_sql(source, metric, request.by, request.filters, windows)
         frames.append(results.df(con, sql, params, [loaded]))
     return _join(frames, ["_key", *request.by])
+
+
+def _extent(
+    con: duckdb.DuckDBPyConnection, loaded: LoadedSource, results: ResultCache
+) -> tuple[dt.date, dt.date] | None:
+    """A lifecycle export's first start and the last day it speaks for
+    (:func:`reviewkit.metrics.lifecycle.extent_sql`); None without rows."""
+    sql, params = lifecycle.extent_sql(loaded.source)
+    first, last = results.df(con, sql, params, [loaded]).iloc[0]
+    if pd.isna(first) or pd.isna(last):
+        return None
+    return pd.Timestamp(first).date(), pd.Timestamp(last).date()
 
 
 def compute_cohorts(
@@ -434,14 +445,11 @@ def compute_cohorts(
     _check_request(
         source, KpiRequest(metrics=(name,), filters=tuple((c, tuple(v)) for c, v in filters))
     )
-    sql, params = lifecycle.extent_sql(source)
-    first, last = results.df(con, sql, params, [loaded]).iloc[0]
+    extent = _extent(con, loaded, results)
     columns = ["cohort", "age", "size", "value"]
-    if pd.isna(first) or pd.isna(last):
+    if extent is None:
         return pd.DataFrame(columns=columns)
-    cells = lifecycle.cohort_cells(
-        config, grain, pd.Timestamp(first).date(), pd.Timestamp(last).date()
-    )
+    cells = lifecycle.cohort_cells(config, grain, *extent)
     if not cells:
         return pd.DataFrame(columns=columns)
     sql, params = lifecycle.cohort_sql(config, source, metric, grain, filters, cells)
