@@ -208,8 +208,25 @@ def test_review_sections_of_a_past_month_chart_nothing_after_it(north) -> None:
         for block in section.blocks
         if isinstance(block, alt.TopLevelMixin)
     ]
-    assert len(drawn) == len(north.config.outcomes)
-    assert all(max(_days_drawn(chart)) <= month.end for chart in drawn)
+    kpis = [chart for chart in drawn if _days_drawn(chart)]
+    assert len(kpis) == len(north.config.outcomes)
+    assert all(max(_days_drawn(chart)) <= month.end for chart in kpis)
+    # the retention KPIs' cohorts: the latest twelve, no age past the month
+    for chart in (c for c in drawn if _rows_with(c, "age")):
+        cells = _rows_with(chart, "age")
+        cohorts = {r["cohort"][:7] for r in cells}
+        assert len(cohorts) == narrative.SECTION_COHORTS and max(cohorts) == "2026-04"
+        reached = {_month_after(r["cohort"][:7], r["age"]) for r in cells}
+        assert max(reached) == "2026-04"
+    # growth MRR's change by plan: April against March
+    (waterfall,) = (c for c in drawn if _rows_with(c, "kind"))
+    bars = _rows_with(waterfall, "kind")
+    assert (bars[0]["label"], bars[-1]["label"]) == ("2026-03", "2026-04")
+
+
+def _month_after(label: str, months: int) -> str:
+    year, month = divmod(int(label[:4]) * 12 + int(label[5:7]) - 1 + months, 12)
+    return f"{year}-{month + 1:02d}"
 
 
 def test_impact_chart_shows_the_verdict_and_keeps_user_text_as_text(north, built) -> None:
@@ -232,14 +249,19 @@ def test_impact_grid_has_a_panel_per_link_with_its_verdict(north, built) -> None
 
 def test_wbr_chart_has_six_weeks_and_twelve_months_this_year_and_last(built) -> None:
     spec = built["wbr_chart"].to_dict()
-    weeks, months = (
-        spec["datasets"][panel["layer"][0]["data"]["name"]] for panel in spec["hconcat"]
-    )
+    lines = [
+        next(layer for layer in panel["layer"] if layer["mark"]["type"] == "line")
+        for panel in spec["hconcat"]
+    ]
+    weeks, months = (spec["datasets"][layer["data"]["name"]] for layer in lines)
     assert len(weeks) == 12 and len(months) == 24
     assert [r["series"] for r in weeks].count("this year") == 6
     assert [r["series"] for r in months].count("this year") == 12
     partial = [r["period"] for r in months if r["partial"] and r["series"] == "this year"]
     assert partial == ["2026-11"]  # the month to date
+    # NPS, a survey KPI: the interval shaded under this year's line, the answers in the tooltip
+    assert all(r["interval"].endswith(" answers)") for r in weeks if r["series"] == "this year")
+    assert {layer["mark"]["type"] for layer in spec["hconcat"][0]["layer"]} >= {"area", "line"}
 
 
 def test_scorecard_chart_has_a_row_and_a_sparkline_per_outcome(north, built) -> None:

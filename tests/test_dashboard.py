@@ -349,7 +349,8 @@ def test_the_first_paint_is_kept_until_what_the_page_reads_changes(
     data, metadata = painted._repr_mimebundle_()
     assert metadata == {"reviewkit": {"first_paint": True}}
     markup = data["text/html"]
-    assert markup.startswith('<div class="reviewkit-first-paint') and 'data-charts="2"' in markup
+    # the scorecard, growth MRR on its outputs and its change by plan
+    assert markup.startswith('<div class="reviewkit-first-paint') and 'data-charts="3"' in markup
     assert markup.count("<svg") >= 2 and "Period 2026-10 · Team growth" in markup
     (kept,) = paints(project_dir)
     assert kept.read_text(encoding="utf-8") == markup

@@ -497,6 +497,21 @@ def test_cohort_retention_matches_plain_python_and_leaves_young_cells_out(
     assert logos["period"].iloc[0] == f"{logos['cohort'].iloc[0]:%Y-%m}"
 
 
+def test_cohorts_as_of_a_past_day_read_nothing_after_it(messy: tuple[Path, list[Spell]]) -> None:
+    """A review of a past month draws its latest cohorts as they stood at the month's end: later
+    starts, ends and ages are not read (the spells that ended later count as active then)."""
+    folder, spells = messy
+    through = (last_day(spells) - dt.timedelta(days=240)).replace(day=1) - dt.timedelta(days=1)
+    with open_project(folder) as p:
+        frame = p.cohorts("retention", through=through, latest=4)
+    want = expected_cohorts(spells, through)
+    kept = {start for start, _ in months(through - dt.timedelta(days=100), through)}
+    assert len(kept) == 4  # the cohorts of the latest four months, some of them empty
+    got = {(r.cohort, r.age): (r.size, r.value) for r in frame.itertuples()}
+    assert got == {k: (size, pytest.approx(v)) for k, (size, v) in want.items() if k[0] in kept}
+    assert got and max(got)[0] >= min(kept)
+
+
 def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
     messy: tuple[Path, list[Spell]],
 ) -> None:
@@ -519,6 +534,12 @@ def test_reviewkit_cohorts_prints_the_grid_and_refuses_other_metrics(
             *(f"{100 * value:.1f}%" for _, _, value in cells),
         ]
     assert "blank: not reached yet" in lines[-1]
+    latest = runner.invoke(
+        main,
+        ["cohorts", "retention", "--grain", "year", "--latest", "2", "--project", str(folder)],
+    )
+    assert latest.exit_code == 0, latest.output
+    assert latest.output.splitlines()[3:-1] == lines[3 + len(years) - 2 : 3 + len(years)]
     bad = runner.invoke(main, ["cohorts", "active", "--project", str(folder)])
     assert bad.exit_code == 1
     assert "cohorts need a retention metric of a lifecycle source" in bad.output

@@ -349,7 +349,10 @@ def test_the_report_has_every_section_and_its_charts(reports, team) -> None:
         assert f">{heading}</a>" in page.split("<main>")[0]  # in the table of contents
     charts = len(re.findall(r'window\.vegaEmbed\("#reviewkit-', page))
     outcomes = 1 if team else 7
-    assert charts == 2 + outcomes  # scorecard, alignment, one per outcome
+    # the company's two retention KPIs draw their cohorts, growth MRR its change by plan
+    extra = 0 if team else 3
+    assert charts == 2 + outcomes + extra  # scorecard, alignment, one per outcome, extras
+    assert page.count("Logo retention by cohort") == (0 if team else 1)
     assert page.count("if (!window.vegaEmbed)") == 1  # the Vega bundle, once
     assert "New customers reach value in their first week</a>" in page
 

@@ -771,7 +771,7 @@ def test_a_reproduced_review_says_what_the_original_said(project: Path, tmp_path
     assert "linked after the review" not in "".join(texts)
     page = again.result.html.read_text(encoding="utf-8")
     assert "reproduced from the review published" in page
-    assert page.count('class="reviewkit-chart"') == 3
+    assert page.count('class="reviewkit-chart"') == 4  # billing churn's cohorts too
 
     fresh = run_reports(project, PERIOD, teams=["billing"], out=tmp_path / "fresh")
     assert fresh.ok
@@ -962,14 +962,15 @@ def test_the_published_page_draws_its_charts_offline_in_a_browser(
     )
     dom = done.stdout.decode("utf-8")
     divs = re.findall(r"<div [^>]*\breviewkit-chart\b[^>]*>", dom)
-    assert len(divs) == 3  # the scorecard, billing churn with its outputs, alignment
+    # the scorecard, billing churn with its outputs and its cohorts, alignment
+    assert len(divs) == 4
     for div in divs:
         assert "vega-embed" in div  # vega-embed took the element over
         drawn = dom.split(div, 1)[1].split("reviewkit-chart", 1)[0]
         assert re.search(r'<svg[^>]*class="marks"', drawn), div
         assert drawn.count("<path") > 10, div
     assert ">Chart error: " not in dom and ">The chart library did not load" not in dom
-    assert dom.count('class="marks"') == 3
+    assert dom.count('class="marks"') == 4
 
 
 def test_the_project_folder_is_passed_under_the_name_the_notebook_declares(tmp_path: Path) -> None:

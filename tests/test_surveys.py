@@ -5,6 +5,7 @@ and intervals worked out here (and the textbook's Wilson interval)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
 import shutil
@@ -20,6 +21,7 @@ from reviewkit.base.periods import Window
 from reviewkit.cli import main
 from reviewkit.metrics.surveys import Z, estimates, verbatims
 from reviewkit.present import narrative
+from tests.conftest import TODAY
 
 CONFIG = """\
 name: Survey
@@ -259,6 +261,98 @@ def test_the_kpi_chart_of_a_survey_metric_shades_its_interval(survey: Path) -> N
     assert january["interval"].endswith("(110 answers)")
     assert "Band: 95% interval from the answers." in spec["title"]["subtitle"]
     assert any(layer["mark"].get("type") == "area" for layer in plain["layer"])  # csat: a share
+
+
+def test_the_wbr_view_of_a_survey_kpi_has_the_answers_and_says_a_yoy_within_noise(
+    tmp_path: Path,
+) -> None:
+    """The WBR tables carry the answers and the interval of each week and month (counted here
+    from the answers), a year-on-year change inside the noise is said, and the WBR chart
+    shades the interval; a month short of answers is flagged."""
+    from reviewkit.present import charts  # noqa: PLC0415
+
+    lines = ["day,team,score,csat"]
+    # February 2025: 50 promoters, 20 detractors of 70 (NPS 42.9); Feb 2026: 52 and 20 of 100 (32)
+    lines += [r.replace("2026-", "2025-", 1) for r in answers("02", "growth", {10: 50, 2: 20}, {})]
+    lines += answers("02", "growth", {9: 52, 7: 28, 6: 20}, {})
+    lines += answers("03", "growth", {9: 3, 1: 2}, {})  # five answers in March 2026
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "answers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = CONFIG.replace(
+        "min_responses: 50",
+        "min_responses: 50\n  growth_nps:\n"
+        "    source: answers\n    agg: nps\n    column: score\n"
+        "    min_responses: 30",
+    )
+    (tmp_path / "reviewkit.yaml").write_text(config, encoding="utf-8")
+    data = pd.read_csv(tmp_path / "data" / "answers.csv", parse_dates=["day"])
+    with open_project(tmp_path) as p:
+        view = p.wbr("growth_nps", dt.date(2026, 3, 8))
+        chart = charts.wbr_chart(view, metric=p.config.metrics["growth_nps"]).to_dict()
+    february = view.months.set_index("period").loc["2026-02"]
+    value, low, high = nps_interval(52, 20, 100)
+    assert february["responses"] == 100 and february["value"] == pytest.approx(value)
+    assert (february["low"], february["high"]) == (
+        pytest.approx(low, abs=0.01),
+        pytest.approx(high, abs=0.01),
+    )
+    assert february["year_ago_noise"]  # -10.9 points, the difference's margin about 24
+    assert "YoY -10.9 points is within noise" in " ".join(february["flags"])
+    march = view.months.set_index("period").loc["2026-03"]
+    assert march["responses"] == 5
+    assert any("fewer than the 30 its value needs" in f for f in march["flags"])
+    for week in view.weeks.to_dict("records"):
+        days = data[(data["day"].dt.date >= week["start"]) & (data["day"].dt.date <= week["end"])]
+        assert (week["responses"] or 0) == len(days), week["period"]
+    empty = view.months.set_index("period").loc["2025-06"]
+    assert empty["responses"] == 0 and pd.isna(empty["low"])
+    months_panel = chart["hconcat"][1]
+    (band,) = (layer for layer in months_panel["layer"] if layer["mark"].get("type") == "area")
+    shaded = {r["period"]: r for r in chart["datasets"][band["data"]["name"]]}
+    assert shaded["2026-02"]["interval"].endswith("(100 answers)")
+    assert "Band: 95% interval from the answers." in chart["title"]["subtitle"]
+
+
+def test_impact_of_a_survey_kpi_reads_months_when_weeks_are_short_of_answers(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample's mobile NPS without its ``impact_grain: month``: its weeks have about 35
+    answers, fewer than the 40 a value needs here, so its links are read per month; a month
+    left with five answers (all detractors) is left out of the series rather than read as a
+    fall, and the other months are the NPS of the answers (counted here)."""
+    monkeypatch.setenv("REVIEWKIT_TODAY", TODAY.isoformat())  # the sample's day
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    config = folder / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("    impact_grain: month ", "    # impact_grain: month ")
+    config.write_text(text.replace("min_responses: 30", "min_responses: 40"), encoding="utf-8")
+    export = folder / "data" / "nps_responses.csv"
+    rows = export.read_text(encoding="utf-8-sig").splitlines()
+    thin = [r for r in rows if ";mobile;" in r and "-May-2026;" in r]
+    kept = [r for r in thin if int(r.split(";")[4]) <= 6][:5]
+    export.write_text(
+        "\n".join(r for r in rows if r not in thin or r in kept) + "\n", encoding="utf-8"
+    )
+    data = pd.read_csv(export, sep=";")
+    data["month"] = pd.to_datetime(data["responded_on"], format="%a, %d-%b-%Y").dt.strftime("%Y-%m")
+    mobile = data[data["team"] == "mobile"]
+    with open_project(folder) as p:
+        p.import_links(folder / "data" / "links.yaml")
+        found = p.impact("MOB-559", "mobile-nps")  # offline mode: the planted +10
+        p.link("MOB-559", "customer-love", hypothesis="every user's NPS", direction="increase")
+        company = p.impact("MOB-559", "customer-love")  # ~175 answers a week: weeks
+    series = found.series.set_index("period_start")
+    assert all(day.day == 1 for day in series.index)  # months
+    assert len(thin) > 100 and math.isnan(series.loc[dt.date(2026, 5, 1), "actual"])
+    for month in ("2025-03", "2026-02", "2026-06"):
+        scores = mobile.loc[mobile["month"] == month, "score"]
+        want = 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+        actual = series.loc[dt.date.fromisoformat(f"{month}-01"), "actual"]
+        assert actual == pytest.approx(want), month
+    assert found.verdict == "moved as hypothesised"  # the thin month not read as a fall
+    days = list(company.series["period_start"])
+    assert {b - a for a, b in itertools.pairwise(days)} == {dt.timedelta(weeks=1)}
 
 
 def test_reviews_quote_a_few_detractors_comments_escaped_and_shortened(tmp_path: Path) -> None:

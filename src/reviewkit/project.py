@@ -132,11 +132,20 @@ class Project:
         return self.workspace.kpi(metric, grain=grain, start=start, end=end, filters=filters, by=by)
 
     def cohorts(
-        self, metric: str, *, grain: str = "month", filters: Filters | None = None
+        self,
+        metric: str,
+        *,
+        grain: str = "month",
+        filters: Filters | None = None,
+        through: dt.date | None = None,
+        latest: int | None = None,
     ) -> pd.DataFrame:
-        """Cohort retention: ``cohort, period, age, size, value``
+        """Cohort retention: ``cohort, period, age, size, value``, as of ``through`` and for
+        the cohorts of the ``latest`` periods when given
         (:meth:`Workspace.cohorts <reviewkit.metrics.workspace.Workspace.cohorts>`)."""
-        return self.workspace.cohorts(metric, grain=grain, filters=filters)
+        return self.workspace.cohorts(
+            metric, grain=grain, filters=filters, through=through, latest=latest
+        )
 
     def explain(
         self,

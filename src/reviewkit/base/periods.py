@@ -23,10 +23,17 @@ __all__ = [
     "Calendar",
     "Period",
     "Window",
+    "as_day",
     "bucket_sql",
     "parse_period",
     "period_containing",
 ]
+
+
+def as_day(value: dt.date) -> dt.date:
+    """A date, also from a datetime or pandas Timestamp (a row of a frame gives those)."""
+    return value.date() if isinstance(value, dt.datetime) else value
+
 
 WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 GRAINS: Final = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")

@@ -21,9 +21,23 @@ from reviewkit.cli.common import filter_option, format_option, project_option, u
     show_default=True,
     help="The cohorts' periods and the ages counted in them.",
 )
+@click.option(
+    "--latest",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the cohorts of the latest N periods (default: every period since the export's "
+    "first start).",
+)
 @filter_option("Only entities whose first spell has DIM = VALUE (repeatable).")
 @format_option
-def cohorts(project: Path, metric: str, grain: str, filters: tuple[str, ...], fmt: str) -> None:
+def cohorts(
+    project: Path,
+    metric: str,
+    grain: str,
+    latest: int | None,
+    filters: tuple[str, ...],
+    fmt: str,
+) -> None:
     """Print METRIC (retention, churn or revenue_retention of a lifecycle source) per cohort:
     the entities that started in each period, and how many of them (or how much of their
     value) remained at the end of each period since."""
@@ -35,7 +49,7 @@ def cohorts(project: Path, metric: str, grain: str, filters: tuple[str, ...], fm
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     with user_errors(), open_project(project) as proj:
-        frame = proj.cohorts(metric, grain=grain, filters=wanted)
+        frame = proj.cohorts(metric, grain=grain, filters=wanted, latest=latest)
         heading = f"{proj.config.name} · {proj.config.metrics[metric].label} by cohort"
         for piece in texts.cohort_text(proj, frame, metric, grain, fmt, heading):
             click.echo(piece, nl=False)

@@ -64,6 +64,8 @@ AGGREGATIONS: Final = (
 #: Aggregations of a lifecycle source (``lifecycle:``): over each period, not over the rows
 #: dated in it (see :mod:`reviewkit.metrics.lifecycle`).
 LIFECYCLE_AGGREGATIONS: Final = AGGREGATIONS[-4:]
+#: The lifecycle aggregations that are rates over a window (a cohort's retention too)
+RETENTION_AGGREGATIONS: Final = LIFECYCLE_AGGREGATIONS[1:]
 #: Aggregations of survey answers, carrying their response count and a 95% interval
 #: (:mod:`reviewkit.metrics.surveys`): NPS from 0-10 scores, the share of satisfied answers.
 SURVEY_AGGREGATIONS: Final = ("nps", "satisfaction")

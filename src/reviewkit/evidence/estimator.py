@@ -159,6 +159,7 @@ import numpy as np
 import pandas as pd
 
 from reviewkit.base.errors import QueryError
+from reviewkit.base.periods import as_day
 from reviewkit.evidence.counterfactual import (
     Effect,
     Floats,
@@ -1002,7 +1003,7 @@ def measure_links(
     results = []
     for change in changes:
         rules = _rules(grain, change.expected, change.lag_days, level, pre_window, post_window)
-        day = _day(change.change_date)
+        day = as_day(change.change_date)
         if read is None or not read.shared:
             read = _inputs(series, grain, controls, day)
         results.append(
@@ -1012,7 +1013,7 @@ def measure_links(
                 change_date=day,
                 lag_days=change.lag_days,
                 expected=change.expected,
-                as_of=_day(as_of) if as_of is not None else None,
+                as_of=as_day(as_of) if as_of is not None else None,
                 pre_window=pre_window,
                 post_window=post_window,
                 level=level,
@@ -1037,7 +1038,7 @@ def _shared(results: Sequence[ImpactResult], changes: Sequence[Change]) -> list[
         shared = [
             changes[k].label or f"the link delivered on {changes[k].change_date}"
             for k in moved
-            if k != i and changes[i].change_date < results[k].effective <= _day(last)
+            if k != i and changes[i].change_date < results[k].effective <= as_day(last)
         ]
         if shared:
             out[i] = replace(
@@ -1126,11 +1127,6 @@ def _weights(panel: _Panel, reading: _Reading) -> tuple[tuple[str, float], ...]:
         return ()
     pairs = [(g, float(w)) for g, w in zip(panel.groups, reading.weights, strict=True) if w > 0]
     return tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
-
-
-def _day(value: dt.date) -> dt.date:
-    """A date, also from a datetime or pandas Timestamp (a row of a frame gives those)."""
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _rules(

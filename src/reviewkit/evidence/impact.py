@@ -6,12 +6,14 @@ series, the delivery dates and the comparison segments it needs.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from reviewkit.base.errors import QueryError
+from reviewkit.base.periods import as_day
 from reviewkit.config import Metric, Outcome
 from reviewkit.evidence.estimator import (
     EVIDENCE_WINDOWS,
@@ -24,6 +26,7 @@ from reviewkit.evidence.estimator import (
 )
 from reviewkit.evidence.review import outputs
 from reviewkit.metrics.catalogue import difference_text, metric_sources, read_monthly
+from reviewkit.metrics.surveys import answers, fewest_answers, is_survey
 
 if TYPE_CHECKING:
     from reviewkit.metrics.workspace import Workspace
@@ -32,13 +35,45 @@ if TYPE_CHECKING:
 __all__ = ["IMPACT_COLUMNS", "link_impact", "outcome_impact", "outcome_results", "team_impact"]
 
 
-def _grain_for(project: Workspace, outcome: Outcome) -> str:
+def _grain_for(project: Workspace, outcome: Outcome, through: dt.date) -> str:
     """Weeks give the most points; a metric read from month-end snapshots has months only, a
-    retention or churn rate is read per month (``read_monthly``), and an outcome may ask for
-    months (a ratio too noisy weekly, such as a team's NPS)."""
+    retention or churn rate is read per month (``read_monthly``), a survey KPI whose typical
+    week has fewer answers than a value needs is read per month, and an outcome may ask for
+    months (a ratio too noisy weekly)."""
     if outcome.impact_grain:
         return outcome.impact_grain
-    return "month" if read_monthly(project.config, outcome.metric) else "week"
+    if read_monthly(project.config, outcome.metric):
+        return "month"
+    metric = project.config.metrics[outcome.metric]
+    if is_survey(metric):
+        filters = {k: list(v) for k, v in outcome.filters}
+        weekly = answers(project, metric, grain="week", end=through, filters=filters)
+        if statistics.median(list(weekly.values()) or [0]) < fewest_answers(metric):
+            return "month"
+    return "week"
+
+
+def _answered(
+    project: Workspace,
+    metric: Metric,
+    series: pd.DataFrame,
+    grain: str,
+    filters: dict[str, list[str]],
+    by: str | None = None,
+) -> pd.DataFrame:
+    """A survey KPI's series (the controls: per ``group`` of dimension ``by``) without the
+    periods that have fewer answers than a value needs
+    (:func:`~reviewkit.metrics.surveys.fewest_answers`): missing, as a period without data,
+    rather than read as a move; other metrics' series as they are."""
+    if not is_survey(metric) or series.empty:
+        return series
+    end = max(as_day(day) for day in series["period_end"])
+    counted = answers(project, metric, grain=grain, end=end, filters=filters, by=[by] if by else [])
+    keys = zip(series["period_start"], *([series["group"]] if by else []), strict=True)
+    enough = [
+        counted.get((as_day(day), *group), 0) >= fewest_answers(metric) for day, *group in keys
+    ]
+    return series.assign(value=series["value"].where(enough))
 
 
 def link_impact(
@@ -71,14 +106,19 @@ class _Basis:
 
 def _basis(project: Workspace, store: Store, outcome: Outcome, as_of: dt.date | None) -> _Basis:
     metric = project.config.metrics[outcome.metric]
-    grain = _grain_for(project, outcome)
+    latest = project.period("latest", "week", [outcome.metric]).end
+    grain = _grain_for(project, outcome, min(as_of, latest) if as_of else latest)
     pre, post = EVIDENCE_WINDOWS[grain]
     complete = project.period("latest", grain, [outcome.metric])
     through = min(as_of, complete.end) if as_of else complete.end
     filters = {k: list(v) for k, v in outcome.filters}
     series = project.kpi(outcome.metric, grain=grain, end=through, filters=filters)
+    series = _answered(project, metric, series, grain, filters)
     dimension = _control_dimension(project, outcome.metric, filters)
     controls = _controls(project, outcome.metric, filters, dimension, grain, through)
+    if controls is not None:
+        others = {k: v for k, v in filters.items() if k != dimension}
+        controls = _answered(project, metric, controls, grain, others, by=dimension)
     events = _events(store, outcome, dimension if controls is not None else None)
     return _Basis(outcome, metric, grain, pre, post, through, series, controls, events)
 
@@ -174,7 +214,9 @@ def _controls(
     frame = frame[frame[dimension] != filters[dimension][0]]
     if frame.empty:
         return None
-    return frame.rename(columns={dimension: "group"})[["period_start", "group", "value"]]
+    return frame.rename(columns={dimension: "group"})[
+        ["period_start", "period_end", "group", "value"]
+    ]
 
 
 def outcome_impact(

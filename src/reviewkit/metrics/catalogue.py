@@ -19,10 +19,10 @@ import duckdb
 import pandas as pd
 
 from reviewkit.base.errors import QueryError
-from reviewkit.base.periods import GRAINS, Window, bucket_sql, period_containing
+from reviewkit.base.periods import GRAINS, Window, as_day, bucket_sql, period_containing
 from reviewkit.base.sql import quote_ident
 from reviewkit.config import (
-    LIFECYCLE_AGGREGATIONS,
+    RETENTION_AGGREGATIONS,
     SURVEY_AGGREGATIONS,
     Metric,
     ProjectConfig,
@@ -147,7 +147,7 @@ def read_monthly(config: ProjectConfig, name: str) -> bool:
     whose weekly values are not comparable with its monthly targets."""
     for part in dependencies(config, name):
         metric = config.metrics[part]
-        if metric.agg in LIFECYCLE_AGGREGATIONS[1:]:
+        if metric.agg in RETENTION_AGGREGATIONS:
             return True
         if metric.source and config.sources[metric.source].date.grain == "month":
             return True
@@ -427,13 +427,18 @@ def compute_cohorts(
     filters: Sequence[tuple[str, Sequence[str]]],
     loaded: LoadedSource,
     results: ResultCache,
+    *,
+    through: dt.date | None = None,
+    latest: int | None = None,
 ) -> pd.DataFrame:
     """Cohort retention of lifecycle metric ``name`` (``retention``, ``churn``,
     ``revenue_retention``: :func:`reviewkit.metrics.lifecycle.cohort_sql`): ``cohort`` (the
     period's first day), ``age``, ``size``, ``value``; a cohort has a row for each age it has
-    reached by the export's last day, none for the ages still ahead of it."""
+    reached by the export's last day (or ``through``, when earlier: nothing later is read),
+    none for the ages still ahead of it; ``latest`` keeps the cohorts of the latest periods
+    only."""
     metric = config.metrics[name]
-    if metric.agg not in LIFECYCLE_AGGREGATIONS[1:]:
+    if metric.agg not in RETENTION_AGGREGATIONS:
         raise QueryError(
             f"cohorts need a retention metric of a lifecycle source (agg: retention, churn or "
             f"revenue_retention); '{name}' is "
@@ -449,12 +454,16 @@ def compute_cohorts(
     columns = ["cohort", "age", "size", "value"]
     if extent is None:
         return pd.DataFrame(columns=columns)
-    cells = lifecycle.cohort_cells(config, grain, *extent)
+    first, last = extent
+    cells = lifecycle.cohort_cells(config, grain, first, min(last, through or last))
+    if latest is not None:
+        kept = sorted({cell[0] for cell in cells})[-latest:] if latest > 0 else []
+        cells = [cell for cell in cells if cell[0] in kept]
     if not cells:
         return pd.DataFrame(columns=columns)
     sql, params = lifecycle.cohort_sql(config, source, metric, grain, filters, cells)
     frame = results.df(con, sql, params, [loaded])
-    frame["cohort"] = [d.date() if hasattr(d, "date") else d for d in frame["cohort"]]
+    frame["cohort"] = [as_day(d) for d in frame["cohort"]]
     if metric.agg == "churn":
         frame["value"] = 1 - frame["value"]
     return frame[columns].reset_index(drop=True)

@@ -249,6 +249,7 @@ def to_date(
         windows += [current, prior]
         spans[grain] = (period, current, prior)
     values = _values(project, [metric], windows, filters, by)
+    survey = _survey(project, definition, windows, filters, by)
     rows = []
     for group in _groups(values, by):
         for grain in grains:
@@ -262,6 +263,9 @@ def to_date(
             name = TO_DATE_NAME[grain]
             flags = cur_cov.flags(f"{name} {period.label}")
             flags += _comparison_flags(f"{name} {YEAR_AGO_NAME}", cur_cov, py_cov, label, sums=sums)
+            noise, noted = _against_year_ago(
+                definition, survey, (grain, *group), (prior.name, *group), name, moved
+            )
             rows.append(
                 {
                     "metric": metric,
@@ -279,7 +283,8 @@ def to_date(
                     "year_ago_change_text": moved.text,
                     "coverage": cur_cov.text,
                     "year_ago_coverage": py_cov.text,
-                    "flags": flags,
+                    **noise,
+                    "flags": flags + noted,
                 }
             )
     return pd.DataFrame(rows)
@@ -321,6 +326,7 @@ def _series_rows(
     definition = project.config.metrics[metric]
     sums = additive(project.config.metrics, metric)
     values = _values(project, [metric], windows, filters, by)
+    survey = _survey(project, definition, windows, filters, by)
     spans = {w.name: w for w in windows}
     rows = []
     for group in _groups(values, by):
@@ -338,6 +344,14 @@ def _series_rows(
             if end is not None and current.end == end and end < period.end:
                 flags.append(f"{period.label} is to date: through {end}")
             flags += _comparison_flags(YEAR_AGO_NAME, cur_cov, py_cov, prior_label, sums=sums)
+            noise, noted = _against_year_ago(
+                definition,
+                survey,
+                (period.label, *group),
+                (prior.name, *group),
+                period.label,
+                moved,
+            )
             rows.append(
                 {
                     "metric": metric,
@@ -352,7 +366,8 @@ def _series_rows(
                     "year_ago_change_text": moved.text,
                     "coverage": cur_cov.text,
                     "year_ago_coverage": py_cov.text,
-                    "flags": flags,
+                    **noise,
+                    "flags": flags + noted,
                 }
             )
     return pd.DataFrame(rows)
@@ -559,12 +574,16 @@ def scorecard(
 
 
 def _survey(
-    project: Workspace, metric: Metric, windows: Sequence[Window], filters: Filters | None
+    project: Workspace,
+    metric: Metric,
+    windows: Sequence[Window],
+    filters: Filters | None,
+    by: Sequence[str] = (),
 ) -> dict[tuple[Any, ...], Estimate]:
     """The survey estimates of ``metric`` over ``windows``; none for other metrics."""
     if not is_survey(metric):
         return {}
-    return estimates(project, metric, windows, filters=filters)
+    return estimates(project, metric, windows, filters=filters, by=by)
 
 
 def _survey_fields(found: Estimate | None) -> dict[str, Any]:
@@ -593,12 +612,7 @@ def _judged_by_noise(
     current = survey.get(("current",))
     if current is None:
         return flags, result
-    least = metric.min_responses
-    if least is not None and current.responses < least:
-        flags.append(
-            f"{period.label} has {current.responses:,} answers, fewer than the {least:,} its "
-            "value needs (min_responses): read it as noise"
-        )
+    flags += _noise_flags(metric, period.label, current)
     if result.status in ("at risk", "off track") and current.covers(result.target):
         low, high = (format_value(metric, v) for v in (current.low, current.high))
         result = replace(
@@ -608,6 +622,42 @@ def _judged_by_noise(
             f"{low} to {high} ({current.responses:,} responses)",
         )
     return flags, result
+
+
+def _against_year_ago(
+    metric: Metric,
+    survey: Mapping[tuple[Any, ...], Estimate],
+    key: tuple[Any, ...],
+    prior: tuple[Any, ...],
+    label: str,
+    moved: Change,
+) -> tuple[dict[str, Any], list[str]]:
+    """A series row's survey fields (``responses``, ``low``, ``high``, ``year_ago_noise``: its
+    change on a year earlier within noise) and flags; None and False for other metrics."""
+    found, earlier = survey.get(key), survey.get(prior)
+    noise = found is not None and earlier is not None and found.differs(earlier) is False
+    fields = {**_survey_fields(found), "year_ago_noise": noise}
+    return fields, _noise_flags(metric, label, found, moved.text if noise else None)
+
+
+def _noise_flags(
+    metric: Metric, label: str, found: Estimate | None, year_ago_change: str | None = None
+) -> list[str]:
+    """A survey KPI's period with fewer answers than ``min_responses``, and (given its text) a
+    change on a year earlier whose 95% interval covers 0."""
+    flags = []
+    least = metric.min_responses
+    if found is not None and least is not None and found.responses < least:
+        flags.append(
+            f"{label} has {found.responses:,} answers, fewer than the {least:,} its "
+            "value needs (min_responses): read it as noise"
+        )
+    if year_ago_change is not None:
+        flags.append(
+            f"{YEAR_AGO_NAME} {year_ago_change.split(' (')[0]} is within noise: the 95% "
+            "interval of the difference covers 0"
+        )
+    return flags
 
 
 def _within_noise(survey: Mapping[tuple[Any, ...], Estimate], key: str) -> bool:

@@ -231,11 +231,18 @@ class Workspace:
         return series
 
     def cohorts(
-        self, metric: str, *, grain: str = "month", filters: Filters | None = None
+        self,
+        metric: str,
+        *,
+        grain: str = "month",
+        filters: Filters | None = None,
+        through: dt.date | None = None,
+        latest: int | None = None,
     ) -> pd.DataFrame:
         """Cohort retention of a lifecycle retention metric: ``cohort`` (the first day of the
         period its entities started in), ``period`` (its label), ``age`` (periods since),
-        ``size`` and ``value``; ages a cohort has not reached yet have no row
+        ``size`` and ``value``; ages a cohort has not reached yet (by ``through``, when given)
+        have no row; ``latest`` keeps the cohorts of the latest periods only
         (:func:`reviewkit.metrics.catalogue.compute_cohorts`)."""
         dependencies(self.config, metric)  # an unknown metric is refused, naming the known
         source = self.config.metrics[metric].source
@@ -247,7 +254,15 @@ class Workspace:
         loaded = self.source(source)
         with self._lock:
             frame = compute_cohorts(
-                self._con, self.config, metric, grain, as_filters(filters), loaded, self.results
+                self._con,
+                self.config,
+                metric,
+                grain,
+                as_filters(filters),
+                loaded,
+                self.results,
+                through=through,
+                latest=latest,
             )
         labels = [period_containing(d, grain, self.config.calendar).label for d in frame["cohort"]]
         frame.insert(1, "period", labels)

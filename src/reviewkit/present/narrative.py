@@ -27,7 +27,7 @@ import pandas as pd
 
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, Window
-from reviewkit.config import Metric, Outcome
+from reviewkit.config import RETENTION_AGGREGATIONS, Metric, Outcome
 from reviewkit.evidence.estimator import MOVED, OTHER_WAY, TOO_EARLY, VERDICTS
 from reviewkit.metrics.catalogue import difference_text
 from reviewkit.metrics.compare import comparisons
@@ -39,6 +39,7 @@ from reviewkit.present.text import with_margin
 from reviewkit.project import data_gap
 
 if TYPE_CHECKING:
+    from reviewkit.metrics.explain import Explanation
     from reviewkit.project import Project
     from reviewkit.store.core import CheckIn
 
@@ -162,21 +163,30 @@ def executive_summary(
     ]
 
 
-def _drivers(project: Project, row: Mapping[str, Any], month: Period) -> str:
-    """`` By plan: enterprise +$31,945 of it, pro +$18,901.``: which members of the outcome's
-    ``explain_by`` dimension moved its KPI since the previous period (a year's: the year
-    before); nothing without ``explain_by``, and why when the change cannot be split."""
-    outcome = project.config.outcomes.get(str(row.get("outcome", "")))
-    if outcome is None or outcome.explain_by is None:
-        return ""
+def _explained(project: Project, outcome: Outcome, month: Period) -> Explanation | str:
+    """The change of the outcome's KPI since the previous period (a year's: the year before)
+    split across the members of its ``explain_by`` dimension, or why it cannot be split (said,
+    not hidden: the config asked for the split)."""
+    assert outcome.explain_by is not None
     against = "previous" if "previous" in comparisons(month) else "year_ago"
     filters = {k: list(v) for k, v in outcome.filters}
     try:
-        found = project.explain(
+        return project.explain(
             outcome.metric, month, by=outcome.explain_by, against=against, filters=filters
         )
-    except QueryError as exc:  # said, not hidden: the config asked for the split
-        return f" Its change is not split by {outcome.explain_by} ({exc})."
+    except QueryError as exc:
+        return f"Its change is not split by {outcome.explain_by} ({exc})."
+
+
+def _drivers(project: Project, row: Mapping[str, Any], month: Period) -> str:
+    """`` By plan: enterprise +$31,945 of it, pro +$18,901.``: which members of the outcome's
+    ``explain_by`` dimension moved its KPI (:func:`_explained`); nothing without ``explain_by``."""
+    outcome = project.config.outcomes.get(str(row.get("outcome", "")))
+    if outcome is None or outcome.explain_by is None:
+        return ""
+    found = _explained(project, outcome, month)
+    if isinstance(found, str):
+        return " " + found
     drivers = found.drivers()
     return f" By {outcome.explain_by}: {drivers}." if drivers else ""
 
@@ -680,10 +690,36 @@ def outcome_sections(
             ),
             _checkin(checkins.get(outcome.id), month, str(row["status"])),
         ]
-        if project.config.metrics[outcome.metric].comments:
-            blocks.insert(2, _verbatims(project, outcome, month))
+        blocks[2:2] = _drivers_and_cohorts(project, outcome, month)
         sections.append(Section(outcome.title, _anchor(outcome.id), tuple(blocks)))
     return sections
+
+
+#: How many cohorts (the latest, by month) an outcome's section draws for a retention KPI
+SECTION_COHORTS: Final = 12
+
+
+def _drivers_and_cohorts(project: Project, outcome: Outcome, month: Period) -> list[Block]:
+    """What a section adds under the KPI chart when its KPI has more to say: the waterfall of
+    its change across the ``explain_by`` members, the latest monthly cohorts of a retention
+    KPI (as of the period's end), a survey KPI's detractors' comments."""
+    metric = project.config.metrics[outcome.metric]
+    filters = {k: list(v) for k, v in outcome.filters}
+    blocks: list[Block] = []
+    if outcome.explain_by is not None:
+        found = _explained(project, outcome, month)
+        blocks.append(
+            _paragraph(found) if isinstance(found, str) else charts.waterfall_chart(found)
+        )
+    if metric.agg in RETENTION_AGGREGATIONS:
+        blocks.append(
+            charts.cohort_chart(
+                project, metric.name, filters=filters, through=month.end, latest=SECTION_COHORTS
+            )
+        )
+    if metric.comments:
+        blocks.append(_verbatims(project, outcome, month))
+    return blocks
 
 
 def _verbatims(project: Project, outcome: Outcome, month: Period) -> Html:

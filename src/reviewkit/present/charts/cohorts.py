@@ -13,6 +13,8 @@ from reviewkit.metrics.catalogue import format_value
 from reviewkit.present.charts.style import as_number, axis_for, layered, style, titled
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from reviewkit.metrics.workspace import Filters
     from reviewkit.project import Project
 
@@ -20,15 +22,22 @@ __all__ = ["cohort_chart"]
 
 
 def cohort_chart(
-    project: Project, metric: str, *, grain: str = "month", filters: Filters | None = None
+    project: Project,
+    metric: str,
+    *,
+    grain: str = "month",
+    filters: Filters | None = None,
+    through: dt.date | None = None,
+    latest: int | None = None,
 ) -> alt.LayerChart:
     """:meth:`Project.cohorts <reviewkit.project.Project.cohorts>` as a heat map: a row per
     cohort (labelled with its size), a column per age, the value written in each cell and
     coloured on one sequential scale (blue, readable in grey too). A cohort's ages still ahead
-    of it are left empty, not drawn as 0."""
+    of it (by ``through``, when given) are left empty, not drawn as 0; ``latest`` draws the
+    cohorts of the latest periods only."""
     definition = project.config.metrics[metric]
     axis = axis_for(definition)
-    frame = project.cohorts(metric, grain=grain, filters=filters)
+    frame = project.cohorts(metric, grain=grain, filters=filters, through=through, latest=latest)
     unit = grain.replace("_", " ")
     cohorts = [f"{row.period} ({int(row.size):,})" for row in frame.itertuples()]
     ages = [int(a) for a in frame["age"]]

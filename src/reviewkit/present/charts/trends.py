@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 import pandas as pd
 
-from reviewkit.base.periods import Period, Window
+from reviewkit.base.periods import Period
 from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import format_value
-from reviewkit.metrics.surveys import estimates, is_survey
+from reviewkit.metrics.surveys import is_survey
 from reviewkit.metrics.targets import matching_target
 from reviewkit.present.charts.periods import is_complete, last_period, metric_of, wanted
 from reviewkit.present.charts.style import (
@@ -32,6 +32,8 @@ from reviewkit.present.charts.style import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from reviewkit.metrics.compare import WbrView
     from reviewkit.metrics.workspace import Filters
     from reviewkit.project import Project
@@ -64,20 +66,8 @@ def kpi_trend(
         last = last.shift(-1)
     rows = project.trailing(metric, last, periods, filters=filters)
     target = matching_target(project.config, metric, wanted(filters))
-    # a survey KPI: its 95% interval and answers per period (none for other metrics)
-    noise = (
-        estimates(
-            project.workspace,
-            definition,
-            [Window(str(r["period"]), r["start"], r["end"]) for r in rows.to_dict("records")],
-            filters=filters,
-        )
-        if is_survey(definition)
-        else {}
-    )
     points = []
     for row in rows.to_dict("records"):
-        band = noise.get((str(row["period"]),))
         complete = is_complete(project, metric, row["start"], row["end"])
         goal: float | None = None
         status, reason = "n/a", "no target"
@@ -106,20 +96,27 @@ def kpi_trend(
                 "complete": complete,
                 "coverage": row["coverage"],
                 "flags": "; ".join(row["flags"]) or "none",
-                "low": scaled(axis, band.low) if band else None,
-                "high": scaled(axis, band.high) if band else None,
-                "interval": (
-                    f"{format_value(definition, band.low)} to "
-                    f"{format_value(definition, band.high)} ({band.responses:,} answers)"
-                    if band and band.low is not None and band.high is not None
-                    else "none"
-                ),
+                **_interval(definition, axis, row),
             }
         )
     frame = pd.DataFrame(points)
     return _trend_layers(
-        frame, axis, title or titled(definition, filters), target is not None, bool(noise)
+        frame, axis, title or titled(definition, filters), target is not None, is_survey(definition)
     )
+
+
+def _interval(metric: Metric, axis: Axis, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A survey KPI's 95% interval of one period of a series row (scaled for the axis, and as
+    text with the answers behind it); none for other metrics or a period without answers."""
+    low, high = as_number(row.get("low")), as_number(row.get("high"))
+    if low is None or high is None:
+        return {"low": None, "high": None, "interval": "none"}
+    return {
+        "low": scaled(axis, low),
+        "high": scaled(axis, high),
+        "interval": f"{format_value(metric, low)} to {format_value(metric, high)} "
+        f"({int(row['responses']):,} answers)",
+    }
 
 
 def _trend_layers(
@@ -226,6 +223,8 @@ def _wbr_frame(frame: pd.DataFrame, metric: Metric, axis: Axis) -> pd.DataFrame:
                     "yoy": row["year_ago_change_text"],
                     "partial": partial,
                     "flags": "; ".join(row["flags"]) or "none",
+                    # this year's 95% interval and answers (a survey KPI's)
+                    **_interval(metric, axis, row if key == "value" else {}),
                 }
             )
     return pd.DataFrame(rows)
@@ -233,10 +232,10 @@ def _wbr_frame(frame: pd.DataFrame, metric: Metric, axis: Axis) -> pd.DataFrame:
 
 def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChart:
     """The Weekly Business Review chart: the trailing 6 weeks and 12 months side by side, this
-    year solid and the prior year dashed, a month to date drawn hollow; the WBR box (last week,
-    WoW, YoY, MTD, QTD, YTD) in the subtitle. Pass the metric's definition
-    (``project.config.metrics[view.metric]``) for its label and format; without it values are
-    plain numbers."""
+    year solid and the prior year dashed, a month to date drawn hollow, a survey KPI's 95%
+    interval shaded; the WBR box (last week, WoW, YoY, MTD, QTD, YTD) in the subtitle. Pass the
+    metric's definition (``project.config.metrics[view.metric]``) for its label and format;
+    without it values are plain numbers."""
     metric = metric or Metric(name=view.metric, label=view.metric)
     axis = axis_for(metric)
     domain = ["this year", "prior year"]
@@ -251,10 +250,12 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
     y = alt.Y(
         "value:Q", title=axis.title, axis=alt.Axis(format=axis.format), scale=alt.Scale(zero=False)
     )
+    banded = is_survey(metric)
     tooltip = [
         alt.Tooltip("shown_period:N", title="period"),
         alt.Tooltip("series:N"),
         alt.Tooltip("text:N", title="value"),
+        *([alt.Tooltip("interval:N", title="95% interval")] if banded else []),
         alt.Tooltip("yoy:N", title="YoY"),
         alt.Tooltip("flags:N"),
     ]
@@ -273,7 +274,13 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
         )
         full = frame[(frame["series"] == "this year") & ~frame["partial"]]
         partial = frame[(frame["series"] == "this year") & frame["partial"]]
+        band = (
+            alt.Chart(frame[frame["low"].notna() & frame["high"].notna()])
+            .mark_area(opacity=0.15, color=PALETTE["blue"])
+            .encode(x=x, y=alt.Y("low:Q"), y2="high:Q", tooltip=tooltip)
+        )
         return layered(
+            *([band] if banded else []),
             lines,
             alt.Chart(full)
             .mark_point(filled=True, size=40, color=PALETTE["blue"], opacity=1)
@@ -293,6 +300,7 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
             f"{metric.label}: week ending {view.week_ending:%a %d %b %Y}",
             subtitle=[
                 box,
+                *(["Band: 95% interval from the answers."] if banded else []),
                 *(wrapped("Flags: " + "; ".join(view.flags), 140) if view.flags else []),
             ],
             anchor="start",
