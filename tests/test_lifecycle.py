@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -363,6 +365,22 @@ def test_a_blank_start_is_refused_and_a_blank_end_is_still_active(tmp_path: Path
             ("end: cancelled}", "end: plan}"),
             "column 'plan' is declared twice",
         ),
+        (
+            ("end: cancelled}", "end: cancelled, changes: mrr_chnages}"),
+            "'mrr_chnages' is not a source of dated value changes",
+        ),
+        (
+            ("end: cancelled}", "end: cancelled, changes: accounts}"),
+            "'accounts' is not a source of dated value changes",
+        ),
+        (
+            (
+                "end: cancelled}\n    dimensions: [plan]\n    values: {mrr: number}\n",
+                "end: cancelled, changes: moves}\n    dimensions: [plan]\n"
+                "    values: {mrr: number}\n  moves: {path: data/accounts.csv, date: signed_up}\n",
+            ),
+            "metric 'nrr' reads 'mrr', which the changes source 'moves' does not declare",
+        ),
     ],
 )
 def test_lifecycle_config_mistakes_are_named(
@@ -420,6 +438,83 @@ def test_the_samples_account_export_gives_the_snapshots_monthly_retention_and_nr
     assert found.keys() == want.keys()
     for key, (kept, nrr) in want.items():
         assert found[key] == (pytest.approx(kept), pytest.approx(nrr)), key
+
+
+def test_a_stay_export_with_a_changes_export_gives_the_spells_numbers(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other shape CRMs export: a row per stay (signed up, cancelled) and an export of MRR
+    changes. Made here from the sample's spells (a spell starting the day the previous one
+    ended is the same stay at a new MRR), it gives the same NRR, GRR, retention and cohorts as
+    the spell export, month by month, by plan and over a year. A change outside every stay is
+    not read; a change on a stay's first day replaces its MRR."""
+    monkeypatch.setenv("REVIEWKIT_TODAY", "2026-11-20")
+    spells = pd.read_csv(sample_dir / "data" / "accounts.csv", dtype={"mrr": str})
+    spells = spells.sort_values(["account_id", "started_on"], kind="stable")
+    stays, changes = [], []
+    for row in spells.to_dict("records"):
+        last = stays[-1] if stays else None
+        if (
+            last
+            and last["account_id"] == row["account_id"]
+            and last["cancelled_on"] == row["started_on"]
+        ):
+            last["cancelled_on"] = row["cancelled_on"]
+            changes.append([row["account_id"], row["started_on"], row["mrr"]])
+        else:
+            stays.append(dict(row))
+    assert len(changes) > 1000 and len(stays) < len(spells)
+    # noise: a change long before the account's first stay, read by none
+    changes.append([stays[0]["account_id"], "2001-01-01", "999999"])
+    # a stay whose MRR was entered wrong and corrected on its first day
+    first = next(s for s in stays if s["mrr"] == s["mrr"])  # not blank
+    changes.append([first["account_id"], first["started_on"], first["mrr"]])
+    first["mrr"] = "1"
+    folder = tmp_path / "stays"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    pd.DataFrame(stays).to_csv(folder / "data" / "accounts.csv", index=False)
+    pd.DataFrame(changes, columns=["account_id", "changed_on", "mrr"]).to_csv(
+        folder / "data" / "mrr_changes.csv", index=False
+    )
+    config = folder / "reviewkit.yaml"
+    text = config.read_text(encoding="utf-8").replace(
+        "    lifecycle: {id: account_id, start: started_on, end: cancelled_on}\n",
+        "    lifecycle: {id: account_id, start: started_on, end: cancelled_on, "
+        "changes: mrr_changes}\n",
+    )
+    text = text.replace(
+        "sources:\n",
+        "sources:\n  mrr_changes:\n    path: data/mrr_changes.csv\n"
+        "    date: {column: changed_on, gaps: ignore}\n    values: {mrr: number}\n",
+        1,
+    )
+    text = text.replace(
+        "metrics:\n",
+        "metrics:\n  grr: {source: accounts, agg: "
+        "revenue_retention, column: mrr, expansion: capped}\n",
+        1,
+    )
+    config.write_text(text, encoding="utf-8")
+    sample = folder.parent / "spells"
+    shutil.copytree(folder, sample)
+    shutil.copyfile(sample_dir / "data" / "accounts.csv", sample / "data" / "accounts.csv")
+    (sample / "reviewkit.yaml").write_text(
+        text.replace(", changes: mrr_changes}", "}"), encoding="utf-8"
+    )
+    asked = {"grain": "month", "end": "2026-10-31", "by": ["plan"]}
+    answers = []
+    for root in (folder, sample):
+        with open_project(root) as p:
+            answers.append(
+                (
+                    p.kpis(["nrr", "grr", "retention", "customers"], **asked),
+                    p.kpis(["nrr", "grr"], grain="year", end="2025-12-31"),
+                    p.cohorts("nrr", latest=6),
+                )
+            )
+    for got, want in zip(answers[0], answers[1], strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    assert answers[0][0]["value"].notna().sum() > 400
 
 
 # --- cohorts -----------------------------------------------------------------------------------

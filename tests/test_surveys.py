@@ -162,12 +162,18 @@ def test_a_change_within_noise_is_said_and_a_target_inside_the_interval_is_withi
     assert nps["status"] == "within noise"
     low, high = (f"{v:.2f}" for v in (nps["low"], nps["high"]))
     assert nps["status_reason"].endswith(
-        f", but the target to date lies inside the 95% interval {low} to {high} (100 responses)"
+        f", but the target to date lies inside the 95% interval {low} to {high} (100 answers)"
     )
     # billing: 0 (10 answers) -> 70 (200 answers): beyond noise, no flag
     moved = billing.iloc[0]
     assert not moved["previous_noise"]
     assert not any("within noise" in f for f in moved["flags"])
+    # the executive summary says the margin and the answers wherever it gives the value
+    with open_project(survey) as p:
+        summary = narrative.executive_summary(p, p.period("2026-02"), "growth")
+    margin = f"{(nps['high'] - nps['low']) / 2:.1f}"
+    assert any(f"(nps 32 ±{margin} (100 answers) against" in s for s in summary), summary
+    assert any(f"nps is 32 ±{margin} (100 answers) in 2026-02" in s for s in summary)
 
 
 def test_reviewkit_kpis_shows_the_margin_and_the_answers(survey: Path) -> None:

@@ -406,6 +406,14 @@ KEYS: Final = (
         "ISO dates",
         "How `start` and `end` are written, as `date: format:`.",
     ),
+    Key(
+        "sources.lifecycle",
+        "changes",
+        "source name",
+        "",
+        "A source of value changes (mrr_changes: its `date:` the day a new value applies, the "
+        "`id` column and the value column): a spell's value from that day on.",
+    ),
     # sources: NAME: long:
     Key("sources.long", "key", COLUMN, REQUIRED, "The column naming each value."),
     Key("sources.long", "value", COLUMN, REQUIRED, "The column holding it."),

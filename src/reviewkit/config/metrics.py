@@ -263,6 +263,8 @@ class MetricChecks:
                     "dated by `date:`",
                 )
                 continue
+            if source.lifecycle and source.lifecycle.changes and metric.column:
+                self.changes(source, metric, sources)
             value_names = [v for v, _ in source.values]
             counted = metric.agg in ("count", "count_distinct")
             if metric.column and not counted and metric.column not in value_names:
@@ -282,6 +284,32 @@ class MetricChecks:
                         f"{', '.join(source.dimensions) or '(none)'}",
                     )
         self.cycles(metrics)
+
+    def changes(self, source: Source, metric: Metric, sources: Mapping[str, Source]) -> None:
+        """A lifecycle source's ``changes:`` source, read for ``metric``'s value column: a
+        declared source dated by `date:`, with that value column."""
+        assert source.lifecycle is not None and source.lifecycle.changes is not None
+        name = source.lifecycle.changes
+        kp: KeyPath = ("sources", source.name, "lifecycle", "changes")
+        changes = sources.get(name)
+        if changes is None or changes.lifecycle is not None or changes.engine is not None:
+            declared = [str(k) for k in self.check.declared_names("sources")]
+            if changes is None and name in declared:
+                return  # declared but invalid: already reported
+            self.check.error(
+                kp,
+                f"'{name}' is not a source of dated value changes: name a file source declared "
+                "under sources with `date:` (the day each new value applies)"
+                + suggest(name, declared),
+            )
+            return
+        values = [v for v, _ in changes.values]
+        if metric.column not in values:
+            self.check.error(
+                kp,
+                f"metric '{metric.name}' reads '{metric.column}', which the changes source "
+                f"'{name}' does not declare; add it under sources.{name}.values",
+            )
 
     def cycles(self, metrics: Mapping[str, Metric]) -> None:
         state: dict[str, int] = {}  # 1 = visiting, 2 = done

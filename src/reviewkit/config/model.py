@@ -133,11 +133,14 @@ class DateColumn:
 class Lifecycle:
     """Entities with a lifetime (accounts, subscriptions): each row is one entity's spell, active
     from its ``start`` day until the day before its ``end`` (blank: still active). An entity
-    (``id``) may have several spells: a new one where its value changed, or a comeback."""
+    (``id``) may have several spells: a new one where its value changed, or a comeback. A
+    value may instead change inside a spell: ``changes`` names a source of dated value changes
+    (a row per entity and day, its ``id`` column and the value column a metric reads)."""
 
     id: str
     start: str
     end: str
+    changes: str | None = None
 
 
 @dataclass(frozen=True)

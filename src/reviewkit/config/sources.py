@@ -183,10 +183,11 @@ class SourceChecks:
             )
             return None, None
         ident, start, end = columns
+        changes = self.check.text(part["changes"], (*kp, "changes")) if "changes" in part else None
         if ident is None or start is None or end is None:
             return None, None
         # a day without a new entity is normal, not missing data
-        return DateColumn(start, fmt, "day", "ignore"), Lifecycle(ident, start, end)
+        return DateColumn(start, fmt, "day", "ignore"), Lifecycle(ident, start, end, changes)
 
     def warehouse_source(self, name: str | None, raw: dict[Any, Any], kp: KeyPath) -> Source | None:
         """A source that lives in a SQL engine: ``engine: postgresql://...`` with ``table:`` or

@@ -96,9 +96,15 @@ def dependencies(config: ProjectConfig, name: str) -> list[str]:
 
 
 def metric_sources(config: ProjectConfig, name: str) -> list[str]:
-    """The sources a metric reads, directly or through its components."""
-    found = [config.metrics[m].source for m in dependencies(config, name)]
-    return sorted({s for s in found if s})
+    """The sources a metric reads, directly or through its components (a lifecycle source's
+    value changes too: :func:`reviewkit.metrics.lifecycle.changes_of`)."""
+    found: set[str | None] = set()
+    for part in dependencies(config, name):
+        metric = config.metrics[part]
+        if metric.source:
+            found.add(metric.source)
+            found.add(lifecycle.changes_of(config.sources[metric.source], metric))
+    return sorted(s for s in found if s)
 
 
 #: Aggregates of a column's values: a row whose value is blank is a day without data for them
@@ -312,7 +318,7 @@ def compute_kpis(
         if metric.source:
             by_source.setdefault(metric.source, []).append(metric)
     parts = [
-        _source_query(con, config, loaded[source], metrics, request, results)
+        _source_query(con, config, loaded, source, metrics, request, results)
         for source, metrics in by_source.items()
     ]
     keys = ["window" if request.windows else "period_start", *request.by]
@@ -340,17 +346,22 @@ def compute_kpis(
 def _source_query(
     con: duckdb.DuckDBPyConnection,
     config: ProjectConfig,
-    loaded: LoadedSource,
+    sources: Mapping[str, LoadedSource],
+    source_name: str,
     metrics: Sequence[Metric],
     request: KpiRequest,
     results: ResultCache,
 ) -> pd.DataFrame:
-    source_name = loaded.source.name
+    loaded = sources[source_name]
     spans = [m for m in metrics if m.agg in lifecycle.WINDOWED]
     rows = [m for m in metrics if m not in spans]
     _check_request(loaded.source, request)
     try:
-        frames = [_lifecycle_frame(con, config, loaded, spans, request, results)] if spans else []
+        frames = (
+            [_lifecycle_frame(con, config, sources, loaded, spans, request, results)]
+            if spans
+            else []
+        )
         if rows:
             sql, params = source_sql(config, loaded.source, rows, request)
             if loaded.remote is not None:  # compiled to the engine's SQL and run there
@@ -378,6 +389,7 @@ def _source_query(
 def _lifecycle_frame(
     con: duckdb.DuckDBPyConnection,
     config: ProjectConfig,
+    sources: Mapping[str, LoadedSource],
     loaded: LoadedSource,
     metrics: Sequence[Metric],
     request: KpiRequest,
@@ -402,9 +414,19 @@ def _lifecycle_frame(
         return pd.DataFrame(columns=["_key", *request.by, *(m.name for m in metrics)])
     frames = []
     for metric in metrics:
-        sql, params = lifecycle.lifecycle_sql(source, metric, request.by, request.filters, windows)
-        frames.append(results.df(con, sql, params, [loaded]))
+        sql, params = lifecycle.lifecycle_sql(
+            config, source, metric, request.by, request.filters, windows
+        )
+        frames.append(results.df(con, sql, params, _read(sources, loaded, metric)))
     return _join(frames, ["_key", *request.by])
+
+
+def _read(
+    sources: Mapping[str, LoadedSource], loaded: LoadedSource, metric: Metric
+) -> list[LoadedSource]:
+    """The loaded sources a lifecycle metric's query reads: its own, and its value changes."""
+    changes = lifecycle.changes_of(loaded.source, metric)
+    return [loaded, sources[changes]] if changes else [loaded]
 
 
 def _extent(
@@ -425,7 +447,7 @@ def compute_cohorts(
     name: str,
     grain: str,
     filters: Sequence[tuple[str, Sequence[str]]],
-    loaded: LoadedSource,
+    sources: Mapping[str, LoadedSource],
     results: ResultCache,
     *,
     through: dt.date | None = None,
@@ -446,6 +468,7 @@ def compute_cohorts(
         )
     if grain not in GRAINS:
         raise QueryError(f"unknown grain '{grain}'; use one of: {', '.join(GRAINS)}")
+    loaded = sources[metric.source or ""]
     source = loaded.source
     _check_request(
         source, KpiRequest(metrics=(name,), filters=tuple((c, tuple(v)) for c, v in filters))
@@ -462,7 +485,7 @@ def compute_cohorts(
     if not cells:
         return pd.DataFrame(columns=columns)
     sql, params = lifecycle.cohort_sql(config, source, metric, grain, filters, cells)
-    frame = results.df(con, sql, params, [loaded])
+    frame = results.df(con, sql, params, _read(sources, loaded, metric))
     frame["cohort"] = [as_day(d) for d in frame["cohort"]]
     if metric.agg == "churn":
         frame["value"] = 1 - frame["value"]

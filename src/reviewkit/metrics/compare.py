@@ -619,7 +619,7 @@ def _judged_by_noise(
             result,
             status="within noise",
             reason=f"{result.reason}, but the target to date lies inside the 95% interval "
-            f"{low} to {high} ({current.responses:,} responses)",
+            f"{low} to {high} ({current.responses:,} answers)",
         )
     return flags, result
 

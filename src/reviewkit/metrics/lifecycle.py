@@ -36,6 +36,7 @@ from reviewkit.config import LIFECYCLE_AGGREGATIONS, Lifecycle, Metric, ProjectC
 __all__ = [
     "COUNTED",
     "WINDOWED",
+    "changes_of",
     "cohort_cells",
     "cohort_sql",
     "extent_sql",
@@ -56,6 +57,14 @@ COUNTED: Final = {
 }
 #: Every aggregation computed over windows (lifecycle metrics and the parts of their ratios).
 WINDOWED: Final = frozenset({*LIFECYCLE_AGGREGATIONS, *COUNTED, "opening_value", "kept_value"})
+
+
+def changes_of(source: Source, metric: Metric) -> str | None:
+    """The source of value changes ``metric`` reads besides ``source`` (``lifecycle: changes:``):
+    only a metric of the spells' values (revenue retention) does."""
+    if source.lifecycle is None or metric.column is None:
+        return None
+    return source.lifecycle.changes
 
 
 def extent_sql(source: Source) -> tuple[str, dict[str, Any]]:
@@ -98,6 +107,7 @@ def windows_of(
 
 
 def lifecycle_sql(
+    config: ProjectConfig,
     source: Source,
     metric: Metric,
     by: Sequence[str],
@@ -113,7 +123,7 @@ def lifecycle_sql(
     }
     groups = [quote_ident(c) for c in by]
     head = (
-        _spells(source, metric, filters, params)
+        _spells(config, source, metric, filters, params)
         + ", windows AS (SELECT unnest($wk) AS _key, unnest($ws) AS _ws, unnest($we) AS _we)"
     )
     keys = ", ".join(["_key", *groups])
@@ -159,27 +169,56 @@ def lifecycle_sql(
 
 
 def _spells(
+    config: ProjectConfig,
     source: Source,
     metric: Metric,
     filters: Sequence[tuple[str, Sequence[str]]],
     params: dict[str, Any],
 ) -> str:
     """``WITH spells AS (...), chosen AS (...)``: every spell typed (``_id``, ``_s``, ``_e``,
-    ``_v`` the metric's value column, the dimensions), and those the filters keep."""
+    ``_v`` the metric's value column, the dimensions), and those the filters keep. With a
+    source of value changes (:func:`changes_of`), a spell is cut where its value changed: the
+    pieces follow each other, each with the value from its first day (a change on the spell's
+    first day replaces the spell's own value; one outside every spell of its entity is not
+    read)."""
     spell = _lifecycle(source)
     conditions = []
     for i, (column, values) in enumerate([*filters, *metric.filters]):
         params[f"lf{i}"] = list(values)
         conditions.append(f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest($lf{i}))")
     value = quote_ident(metric.column) if metric.column else "NULL"
-    spells = (
+    dimensions = "".join(", " + quote_ident(d) for d in source.dimensions)
+    rows = (
         f"SELECT CAST({quote_ident(spell.id)} AS VARCHAR) AS _id, "
         f"CAST({quote_ident(spell.start)} AS DATE) AS _s, "
         f"CAST({quote_ident(spell.end)} AS DATE) AS _e, "
-        f"CAST({value} AS DOUBLE) AS _v"
-        + "".join(", " + quote_ident(d) for d in source.dimensions)
-        + f" FROM {quote_ident(source.name)}"
+        f"CAST({value} AS DOUBLE) AS _v{dimensions} FROM {quote_ident(source.name)}"
     )
+    changes = changes_of(source, metric)
+    if changes is None:
+        spells = rows
+    else:
+        dated = config.sources[changes].date.column
+        marks = (
+            f"SELECT CAST({quote_ident(spell.id)} AS VARCHAR) AS _id, "
+            f"CAST({quote_ident(dated)} AS DATE) AS _d, CAST({value} AS DOUBLE) AS _cv "
+            f"FROM {quote_ident(changes)}"
+        )
+        # each spell's first day (rank 0) and the changes inside it (rank 1: a change on the
+        # first day comes after it, leaving an empty piece, active on no day)
+        points = (
+            f"SELECT _id, _s AS _s0, _e, _s AS _p, 0 AS _r, _v{dimensions} FROM base UNION ALL "
+            f"SELECT b._id, b._s, b._e, m._d, 1, m._cv"
+            + "".join(f", b.{quote_ident(d)}" for d in source.dimensions)
+            + " "
+            "FROM base b JOIN marks m ON m._id = b._id AND m._d >= b._s "
+            "AND (b._e IS NULL OR m._d < b._e)"
+        )
+        spells = (
+            f"WITH base AS ({rows}), marks AS ({marks}), points AS ({points}) "
+            "SELECT _id, _p AS _s, coalesce(lead(_p) OVER (PARTITION BY _id, _s0, _e "
+            f"ORDER BY _p, _r), _e) AS _e, _v{dimensions} FROM points"
+        )
     chosen = "SELECT * FROM spells" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
     return f"WITH spells AS ({spells}), chosen AS ({chosen})"
 
@@ -221,7 +260,7 @@ def cohort_sql(
         "ca": [a for _, a, _ in cells],
         "cd": [d for _, _, d in cells],
     }
-    head = _spells(source, replace(metric, filters=()), (), params)
+    head = _spells(config, source, replace(metric, filters=()), (), params)
     # an entity's cohort, dimensions and starting value are those of its first spell; the
     # filters (the metric's and the request's) pick entities by that spell
     conditions = [

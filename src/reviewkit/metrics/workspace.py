@@ -251,7 +251,8 @@ class Workspace:
                 f"cohorts need a retention metric of a lifecycle source; '{metric}' reads "
                 + (f"source '{source}', which has no `lifecycle:`" if source else "no source")
             )
-        loaded = self.source(source)
+        for name in metric_sources(self.config, metric):
+            self.source(name)
         with self._lock:
             frame = compute_cohorts(
                 self._con,
@@ -259,7 +260,7 @@ class Workspace:
                 metric,
                 grain,
                 as_filters(filters),
-                loaded,
+                self._loaded,
                 self.results,
                 through=through,
                 latest=latest,

@@ -214,8 +214,9 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
         metric = project.config.metrics[row["metric"]]
         changes = _changes(metric, row, month)
         if changes:
+            value = with_margin(row, " answers")
             sentences.append(
-                f"{row['title']}: {row['label']} is {row['text']} in {month.label}, "
+                f"{row['title']}: {row['label']} is {value} in {month.label}, "
                 + " and ".join(changes)
                 + "."
                 + _drivers(project, row, month)
@@ -254,7 +255,7 @@ def _off_target(card: pd.DataFrame) -> list[str]:
     return [
         f"{STATUS_STYLE[status].symbol} {row['title']} is {row['status']}: "
         f"{row['status_reason']} ({row['label']} "
-        f"{row['text']} against a target to date of {row['target_text']})."
+        f"{with_margin(row, ' answers')} against a target to date of {row['target_text']})."
         for status in BEHIND  # off track first
         for row in late[late["status"] == status].to_dict("records")
     ]
@@ -674,9 +675,10 @@ def outcome_sections(
     for outcome in outcomes_in_scope(project, team):
         row = rows[outcome.id]
         frame = verdicts.get(outcome.id, pd.DataFrame())
+        value = with_margin(row, " answers")
         blocks: list[Block] = [
             _paragraph(
-                f"Owner: {outcome.owner or 'nobody named'}. {row['label']} is {row['text']} in "
+                f"Owner: {outcome.owner or 'nobody named'}. {row['label']} is {value} in "
                 f"{month.label} against a target to date of {row['target_text']}: "
                 f"{row['status']} ({row['status_reason']})."
             ),

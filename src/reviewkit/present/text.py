@@ -9,9 +9,10 @@ from typing import Any
 __all__ = ["render_table", "with_margin"]
 
 
-def with_margin(row: Mapping[str, Any]) -> str:
+def with_margin(row: Mapping[str, Any], answers: str = "") -> str:
     """A scorecard row's value text, for a survey metric with its 95% margin and the answers
-    behind it: ``25 ±10.8 (194)``, ``46.0% ±3.5 pp (796)``; other values as they are."""
+    behind it: ``25 ±10.8 (194)``, ``46.0% ±3.5 pp (796)`` (in a sentence, with
+    ``answers=" answers"``: ``25 ±10.8 (194 answers)``); other values as they are."""
 
     def number(key: str) -> float | None:
         value = row.get(key)
@@ -19,15 +20,15 @@ def with_margin(row: Mapping[str, Any]) -> str:
             return None
         return float(value)
 
-    low, high, answers = number("low"), number("high"), number("responses")
-    if low is None or high is None or answers is None or number("value") is None:
+    low, high, count = number("low"), number("high"), number("responses")
+    if low is None or high is None or count is None or number("value") is None:
         return str(row["text"])
     half = (high - low) / 2
     margin = {
         "pp": f"{100 * half:.1f} pp",
         "bps": f"{10_000 * half:.0f} bps",
     }.get(str(row["change_unit"]), f"{half:.1f}")
-    return f"{row['text']} ±{margin} ({int(answers):,})"
+    return f"{row['text']} ±{margin} ({int(count):,}{answers})"
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> str:
