@@ -5,6 +5,7 @@ rows, and numbers worked out on paper), with members appearing and disappearing.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -300,3 +301,27 @@ def test_an_outcomes_explain_by_names_the_members_in_the_summary(
     )
     with pytest.raises(ConfigError, match="'region' is not a dimension of source orders"):
         open_project(folder)
+
+
+def test_without_explain_by_the_summary_splits_by_the_first_free_dimension(
+    shop: Path, tmp_path: Path
+) -> None:
+    """An outcome without ``explain_by`` is split by the first dimension of its KPI's source
+    that it does not fix (team here), and a KPI that cannot be split says nothing of it (its
+    outcome did not ask)."""
+    from reviewkit.present import narrative  # noqa: PLC0415
+
+    folder = tmp_path / "shop"
+    shutil.copytree(shop, folder)
+    outcomes = (
+        "outcomes:\n"
+        "  - {id: sales, title: Sell more, kpi: revenue}\n"
+        "  - {id: top, title: Bigger orders, kpi: biggest}\n"
+    )
+    (folder / "reviewkit.yaml").write_text(CONFIG + outcomes, encoding="utf-8")
+    with open_project(folder) as p:
+        summary = narrative.executive_summary(p, "2026-02")
+    sales = next(s for s in summary if s.startswith("Sell more:"))
+    assert sales.endswith(" By team: a -$400.00 of it, c +$180.00, (blank) +$30.00.")
+    top = next(s for s in summary if s.startswith("Bigger orders:"))
+    assert top.endswith(")."), top  # no split, and no word of why

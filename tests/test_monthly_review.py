@@ -156,12 +156,17 @@ def test_the_company_summary_says_what_moved_what_is_off_target_and_what_is_too_
 ) -> None:
     sentences = narrative.executive_summary(project, PERIOD, "")
     text = "\n".join(sentences)
-    # NPS of the mobile team is up 60% on a year earlier, and behind its target
-    assert re.search(r"Mobile users love the app: NPS is \S+ in 2026-10, .*a year earlier", text)
+    # NPS of the mobile team is up 60% on a year earlier, and behind its target; said with its
+    # margin and answers, and the segments that moved it
+    assert re.search(
+        r"Mobile users love the app: NPS is \d+ ±[\d.]+ \([\d,]+ answers\) in 2026-10, .*a year "
+        r"earlier \(within noise\)\. By segment: ",
+        text,
+    )
     # behind its target, but by less than its answers' noise: within noise, not off track
     assert re.search(
         r"Mobile users love the app is within noise: behind the target to date by [\d.]+%[^(]*, "
-        r"but the target to date lies inside the 95% interval \d+ to \d+ \([\d,]+ responses\)",
+        r"but the target to date lies inside the 95% interval \d+ to \d+ \([\d,]+ answers\)",
         text,
     )
     assert "Too early to tell whether" in text
@@ -217,6 +222,27 @@ def test_each_status_has_its_colour_and_shape_in_the_words_and_the_table(project
     assert all(colours[mark] == colour for colour, mark, _ in cells)
 
 
+def test_a_months_split_is_of_the_change_the_sentence_names(project) -> None:
+    """In 2026-10 growth's MRR moved notably on a year earlier only: the plans named are each
+    plan's own change from October 2025 to October 2026 (the raw snapshot), not from
+    September."""
+    summary = narrative.executive_summary(project, PERIOD, "growth")
+    moved = next(s for s in summary if s.startswith("Growth-team revenue grows"))
+    assert " on a year earlier (better). By plan: " in moved and " on 2026-09 " not in moved
+    snapshot = project.config.root / "data" / "subscriptions.parquet"
+    rows = (
+        duckdb.connect()
+        .execute(
+            "SELECT plan, sum(mrr) FILTER (WHERE month = DATE '2026-10-01') - "
+            "sum(mrr) FILTER (WHERE month = DATE '2025-10-01') "
+            f"FROM read_parquet('{snapshot}') WHERE team = 'growth' GROUP BY plan"
+        )
+        .fetchall()
+    )
+    said = dict(re.findall(r"(enterprise|pro|starter) \+\$([\d,]*\d)", moved.split("By plan:")[1]))
+    assert {plan: f"{round(change):,}" for plan, change in rows} == said
+
+
 def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     """A year's previous period is the year earlier: its change is said and shown once."""
     markup = narrative.scorecard_table(project, "2025", "growth").markup
@@ -252,11 +278,12 @@ def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     assert calm.startswith("No outcome's KPI moved notably in 2025 ")
     assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"
     # billing's churn over 2025 is the year's own (the share of its opening customers lost by
-    # its end), not an average month
+    # its end), not an average month; without explain_by, the change is split by the first
+    # dimension the outcome does not fix (team is fixed: plan)
     churn = narrative.executive_summary(project, "2025", "billing")[1]
     assert re.fullmatch(
         r"Fewer billing-team customers churn: Logo churn is \d\d\.\d% in 2025, -\d\.\d pp on a "
-        r"year earlier \(better\)\.",
+        r"year earlier \(better\)\. By plan: (starter|pro|enterprise) [-+]\d\.\d pp of it, .*\.",
         churn,
     )
     # a monthly target series serves the year's review (its last month is the series' due date)

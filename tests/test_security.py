@@ -399,7 +399,8 @@ def test_charts_carry_user_text_as_json_data_only(published: Path) -> None:
     page_html = (published / PERIOD / "company.html").read_text(encoding="utf-8")
     specs = re.findall(r"var spec = (.*?);\n", page_html)
     options = set(re.findall(r"var options = (.*?);\n", page_html))
-    assert len(specs) == 9  # scorecard, alignment and one per outcome
+    # scorecard, alignment, one per outcome, the retention outcomes' cohorts, growth MRR by plan
+    assert len(specs) == 12
     assert all("<" not in spec and ">" not in spec for spec in specs)
     data = "\n".join(json.dumps(json.loads(spec), ensure_ascii=False) for spec in specs)
     for field in ("outcome-title", "metric-label", "output-title", "hypothesis", "team"):
@@ -427,7 +428,7 @@ def test_a_browser_shows_chart_titles_and_tooltips_as_text(published: Path) -> N
             tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             tab.goto((published / PERIOD / "company.html").as_uri())
             tab.wait_for_function(
-                "document.querySelectorAll('.reviewkit-chart svg.marks').length === 9",
+                "document.querySelectorAll('.reviewkit-chart svg.marks').length === 12",
                 timeout=120_000,
             )
             texts = tab.evaluate(

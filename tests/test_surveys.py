@@ -361,6 +361,22 @@ def test_impact_of_a_survey_kpi_reads_months_when_weeks_are_short_of_answers(
     assert {b - a for a, b in itertools.pairwise(days)} == {dt.timedelta(weeks=1)}
 
 
+def test_a_change_of_nps_is_split_across_teams_by_their_answers(survey: Path) -> None:
+    """NPS is net promoters per answer: its change splits into each team's rate and mix parts,
+    which add up to the change worked out here (January 54 promoters and 24 detractors of
+    110 answers, February 212 and 40 of 300), each team's NPS counted here."""
+    with open_project(survey) as p:
+        found = p.explain("nps", p.period("2026-02"), by="team")
+    january, february = 100 * 30 / 110, 100 * 172 / 300
+    assert (found.base_value, found.value) == (pytest.approx(january), pytest.approx(february))
+    assert found.parts["change"].sum() == pytest.approx(february - january, abs=1e-9)
+    teams = found.parts.set_index("part")
+    assert (teams.loc["growth", "base"], teams.loc["growth", "value"]) == (30.0, 32.0)
+    assert (teams.loc["billing", "base"], teams.loc["billing", "value"]) == (0.0, 70.0)
+    # billing's answers grew from 10 of 110 to 200 of 300 at a rate above the mean: mostly mix
+    assert teams.loc["billing", "change"] > teams.loc["growth", "change"] > 0
+
+
 def test_reviews_quote_a_few_detractors_comments_escaped_and_shortened(tmp_path: Path) -> None:
     long = "x" * 400
     rows = [

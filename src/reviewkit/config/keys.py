@@ -704,7 +704,8 @@ KEYS: Final = (
         "dimension",
         "",
         "When the KPI moved notably, the review says which members of this dimension moved it "
-        "(as `reviewkit explain --by`).",
+        "(as `reviewkit explain --by`) and draws the waterfall; default: the first dimension of "
+        "the KPI's source the outcome does not fix, in the summary only.",
     ),
     # outcomes: - kpi:
     Key("outcomes.kpi", "metric", "metric name", REQUIRED, "The KPI."),

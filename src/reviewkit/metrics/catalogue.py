@@ -220,8 +220,9 @@ def aggregate_sql(metric: Metric, config: ProjectConfig, params: dict[str, Any])
 
 
 #: The counts behind a survey metric, asked for apart by :mod:`reviewkit.metrics.surveys` (no
-#: ``agg:`` a project declares): answers, promoters (9-10), detractors (0-6), satisfied.
-SURVEY_PARTS: Final = ("responses", "promoters", "detractors", "satisfied")
+#: ``agg:`` a project declares): answers, promoters (9-10), detractors (0-6), their
+#: difference (net promoters, for :mod:`reviewkit.metrics.explain`), satisfied.
+SURVEY_PARTS: Final = ("responses", "promoters", "detractors", "net_promoters", "satisfied")
 
 
 def _survey_sql(metric: Metric, col: str, conditions: list[str], params: dict[str, Any]) -> str:
@@ -242,6 +243,7 @@ def _survey_sql(metric: Metric, col: str, conditions: list[str], params: dict[st
         "detractors": counted(f"{col} <= 6"),
         "satisfied": counted(f"{col} >= ${threshold}"),
     }
+    parts["net_promoters"] = f"({parts['promoters']} - {parts['detractors']})"
     if metric.agg == "nps":
         return (
             f"100.0 * ({parts['promoters']} - {parts['detractors']}) "

@@ -32,7 +32,7 @@ import pandas as pd
 
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, Window
-from reviewkit.config import Metric
+from reviewkit.config import SURVEY_AGGREGATIONS, Metric
 from reviewkit.metrics.catalogue import KpiRequest, difference_text, format_value
 from reviewkit.metrics.compare import additive
 from reviewkit.metrics.workspace import as_filters
@@ -138,7 +138,8 @@ def explain(
         kind = "sum"
     else:
         rows = _ratio(members, numerator.name, denominator.name, current.name, base.name)
-        rows = [{**r, **_scaled(r, definition.scale)} for r in rows]
+        scale = definition.scale * (100 if definition.agg == "nps" else 1)  # NPS in points
+        rows = [{**r, **_scaled(r, scale)} for r in rows]
         kind = "ratio"
     for name in names:  # the members add up to the totals, or the split means nothing
         for window in (current.name, base.name):
@@ -177,10 +178,17 @@ def _terms(metrics: Mapping[str, Metric], metric: Metric) -> tuple[Metric, Metri
             replace(metric, name=f"_{name}_kept", agg="kept_value"),
             replace(metric, name=f"_{name}_opening", agg="opening_value"),
         )
+    elif metric.agg in SURVEY_AGGREGATIONS:  # NPS: net promoters per answer, x 100
+        counted = "net_promoters" if metric.agg == "nps" else "satisfied"
+        return (
+            replace(metric, name=f"_{name}_{counted}", agg=counted),
+            replace(metric, name=f"_{name}_responses", agg="responses"),
+        )
     how = f"op: {metric.op}" if metric.derived else f"agg: {metric.agg or 'expression'}"
     raise QueryError(
         f"cannot split the change of '{name}' ({how}) across members: only sums and counts, "
-        "ratios of them, means, and retention, churn and revenue retention add up over them"
+        "ratios of them, means, NPS and satisfaction, and retention, churn and revenue retention "
+        "add up over them"
     )
 
 

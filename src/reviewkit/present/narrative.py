@@ -28,6 +28,7 @@ import pandas as pd
 from reviewkit.base.errors import QueryError
 from reviewkit.base.periods import Period, Window
 from reviewkit.config import RETENTION_AGGREGATIONS, Metric, Outcome
+from reviewkit.config.model import base_sources
 from reviewkit.evidence.estimator import MOVED, OTHER_WAY, TOO_EARLY, VERDICTS
 from reviewkit.metrics.catalogue import difference_text
 from reviewkit.metrics.compare import comparisons
@@ -163,38 +164,68 @@ def executive_summary(
     ]
 
 
-def _explained(project: Project, outcome: Outcome, month: Period) -> Explanation | str:
-    """The change of the outcome's KPI since the previous period (a year's: the year before)
-    split across the members of its ``explain_by`` dimension, or why it cannot be split (said,
-    not hidden: the config asked for the split)."""
-    assert outcome.explain_by is not None
-    against = "previous" if "previous" in comparisons(month) else "year_ago"
+def _split_dimension(project: Project, outcome: Outcome) -> str | None:
+    """The dimension a notable change of the outcome's KPI is split across: its ``explain_by``,
+    else the first dimension of the KPI's sources that the outcome and the metric do not fix
+    to one value (the team for a company KPI; the plan or segment for a team's); None when
+    there is none."""
+    if outcome.explain_by is not None:
+        return outcome.explain_by
+    config = project.config
+    metric = config.metrics[outcome.metric]
+    fixed = {k for k, v in (*outcome.filters, *metric.filters) if len(v) == 1}
+    sources = [config.sources[s] for s in sorted(base_sources(outcome.metric, config.metrics))]
+    if not sources:
+        return None
+    shared = [d for d in sources[0].dimensions if all(d in s.dimensions for s in sources)]
+    free = [d for d in shared if d not in fixed]
+    return free[0] if free else None
+
+
+def _explained(
+    project: Project, outcome: Outcome, month: Period, by: str, against: str | None = None
+) -> Explanation | str:
+    """The change of the outcome's KPI from the period ``against`` names (default: the previous
+    one, a year's: the year before) split across the members of ``by``, or why it cannot be
+    split."""
+    against = against or ("previous" if "previous" in comparisons(month) else "year_ago")
     filters = {k: list(v) for k, v in outcome.filters}
     try:
-        return project.explain(
-            outcome.metric, month, by=outcome.explain_by, against=against, filters=filters
-        )
+        return project.explain(outcome.metric, month, by=by, against=against, filters=filters)
     except QueryError as exc:
-        return f"Its change is not split by {outcome.explain_by} ({exc})."
+        return f"Its change is not split by {by} ({exc})."
 
 
-def _drivers(project: Project, row: Mapping[str, Any], month: Period) -> str:
+def _drivers(
+    project: Project, row: Mapping[str, Any], month: Period, against: str, *, named: bool
+) -> str:
     """`` By plan: enterprise +$31,945 of it, pro +$18,901.``: which members of the outcome's
-    ``explain_by`` dimension moved its KPI (:func:`_explained`); nothing without ``explain_by``."""
+    :func:`_split_dimension` moved its KPI since the period ``against`` names
+    (:func:`_explained`), which is ``named`` when the sentence gives more than one change
+    (`` By plan, on 2026-09: ...``). Why it cannot be split is said when the outcome's
+    ``explain_by`` asked for the split, and left out otherwise."""
     outcome = project.config.outcomes.get(str(row.get("outcome", "")))
-    if outcome is None or outcome.explain_by is None:
+    by = _split_dimension(project, outcome) if outcome is not None else None
+    if outcome is None or by is None:
         return ""
-    found = _explained(project, outcome, month)
+    found = _explained(project, outcome, month, by, against)
     if isinstance(found, str):
-        return " " + found
+        return " " + found if outcome.explain_by is not None else ""
     drivers = found.drivers()
-    return f" By {outcome.explain_by}: {drivers}." if drivers else ""
+    on = f", on {_against(month)[against]}" if named else ""
+    return f" By {by}{on}: {drivers}." if drivers else ""
 
 
-def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]:
-    """The notable changes of one scorecard row, as text with better/worse."""
+def _against(month: Period) -> dict[str, str]:
+    """How a review names the period a change is on, by comparison key."""
+    return {"previous": month.shift(-1).label, "year_ago": "a year earlier"}
+
+
+def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[tuple[str, str]]:
+    """The notable changes of one scorecard row: the comparison's key and the change as text
+    with better/worse."""
     found = []
-    against = {"previous": month.shift(-1).label, "year_ago": "a year earlier"}
+    against = _against(month)
     for key in comparisons(month):  # a year's previous period is the year earlier: said once
         change = row[f"{key}_change"]
         if not isinstance(change, float | int) or math.isnan(change):
@@ -204,7 +235,7 @@ def _changes(metric: Metric, row: Mapping[str, Any], month: Period) -> list[str]
         better = (change > 0) == (metric.direction == "higher")
         # a survey KPI's change inside its noise is neither better nor worse
         verdict = "within noise" if row.get(f"{key}_noise") else "better" if better else "worse"
-        found.append(f"{row[f'{key}_change_text']} on {against[key]} ({verdict})")
+        found.append((key, f"{row[f'{key}_change_text']} on {against[key]} ({verdict})"))
     return found
 
 
@@ -217,9 +248,9 @@ def _moved(project: Project, card: pd.DataFrame, month: Period) -> list[str]:
             value = with_margin(row, " answers")
             sentences.append(
                 f"{row['title']}: {row['label']} is {value} in {month.label}, "
-                + " and ".join(changes)
+                + " and ".join(text for _, text in changes)
                 + "."
-                + _drivers(project, row, month)
+                + _drivers(project, row, month, changes[0][0], named=len(changes) > 1)
             )
     if not sentences and not card.empty and card["value"].notna().any():
         limits = [f"{v:g}%" if k == "percent" else f"{v:g} {k}" for k, v in NOTABLE_CHANGE.items()]
@@ -709,7 +740,7 @@ def _drivers_and_cohorts(project: Project, outcome: Outcome, month: Period) -> l
     filters = {k: list(v) for k, v in outcome.filters}
     blocks: list[Block] = []
     if outcome.explain_by is not None:
-        found = _explained(project, outcome, month)
+        found = _explained(project, outcome, month, outcome.explain_by)
         blocks.append(
             _paragraph(found) if isinstance(found, str) else charts.waterfall_chart(found)
         )
