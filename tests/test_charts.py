@@ -774,3 +774,52 @@ def test_on_untuned_data_the_scorecard_leads_with_what_needs_a_decision(edge) ->
     assert list(card["outcome"]) != declared  # the sort did something here
     rows = _rows_with(charts.scorecard_chart(card, project=edge), "reason")
     assert [r["status"] for r in rows] == list(card["status"])
+
+
+def test_business_events_are_drawn_on_the_kpi_charts_and_said_in_the_review(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The events that concern a KPI's segment are drawn where they happened (a rule, a shaded
+    range, their titles as data) on the outcome chart and the KPI trend, and the section of
+    the month they fall in names them, escaped; another team's event, another KPI's and one
+    after the chart's day are not drawn (issue 33, part 3)."""
+    from reviewkit.present import narrative  # noqa: PLC0415
+
+    folder = tmp_path / "project"
+    shutil.copytree(sample_dir, folder, ignore=shutil.ignore_patterns(".reviewkit", "*.db*"))
+    hostile = '<img src=x onerror=alert(1)> price "rise"'
+    with open_project(folder) as project:
+        store = project.store
+        store.add_event(hostile, dt.date(2026, 5, 4), metrics=["churn_rate"])
+        store.add_event(
+            "Billing outage",
+            dt.date(2026, 5, 10),
+            end=dt.date(2026, 5, 12),
+            scope={"team": "billing"},
+        )
+        store.add_event("Growth campaign", dt.date(2026, 5, 6), scope={"team": "growth"})
+        store.add_event("NPS survey change", dt.date(2026, 5, 6), metrics=["nps"])
+        store.add_event("Later", dt.date(2026, 7, 1), metrics=["churn_rate"])
+        as_of = dt.date(2026, 6, 30)
+        chart = charts.outputs_on_outcome(project, "billing-churn", as_of=as_of)
+        trend = charts.kpi_trend(project, "churn_rate", filters={"team": "billing"}, as_of=as_of)
+        sections = narrative.outcome_sections(project, "2026-05", "billing", impact={})
+    for drawn in (chart, trend):
+        events = {row["event"]: row for row in _rows_with(drawn, "event")}
+        assert set(events) == {hostile, "Billing outage"}, drawn
+        assert events["Billing outage"]["when"] == "2026-05-10 to 2026-05-12"
+        assert events["Billing outage"]["scope"] == "team = billing"
+        assert events[hostile]["scope"] == "the whole company"
+        spec = drawn.to_dict()
+        assert "datum.x" not in json.dumps(spec["layer"])  # titles are data, never expressions
+        assert "Purple: a business event" in json.dumps(spec["title"])
+        marks = [layer["mark"]["type"] for layer in spec["layer"]]
+        assert {"rule", "rect"} <= set(marks)
+    outage = next(r for r in _rows_with(chart, "until") if r["event"] == "Billing outage")
+    assert (outage["delivered"][:10], outage["until"][:10]) == ("2026-05-10", "2026-05-13")
+    (section,) = sections
+    told = [b.markup for b in section.blocks if isinstance(b, narrative.Html)]
+    said = next(t for t in told if "Business events in 2026-05" in t)
+    assert "&lt;img src=x onerror=alert(1)&gt; price &quot;rise&quot; (2026-05-04)" in said
+    assert "Billing outage (2026-05-10 to 2026-05-12)" in said
+    assert "Growth campaign" not in said and "Later" not in said and "NPS survey" not in said

@@ -29,7 +29,7 @@ from reviewkit.metrics import targets
 from reviewkit.metrics.coverage import Coverage
 from reviewkit.metrics.explain import Explanation, explain
 from reviewkit.metrics.workspace import Filters, Workspace, as_by, as_date
-from reviewkit.store.core import CHECKIN_STATUSES, Decision, Store
+from reviewkit.store.core import CHECKIN_STATUSES, BusinessEvent, Decision, Store
 from reviewkit.store.files import export_links, import_links
 
 if TYPE_CHECKING:
@@ -367,6 +367,27 @@ class Project:
     def unlink(self, output_id: str, outcome_id: str, *, author: str | None = None) -> Link:
         """Remove the link (the store keeps it in its history)."""
         return self.store.unlink(output_id, outcome_id, author=author)
+
+    def events_about(
+        self,
+        metric: str,
+        *,
+        filters: Filters | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> list[BusinessEvent]:
+        """The business events (``reviewkit events``) a chart or review of ``metric`` shows: about
+        it (or every KPI), concerning the segment ``filters`` selects (company-wide ones, and
+        those scoped to a segment the filters do not exclude), and overlapping ``start`` to
+        ``end``; by start."""
+        segment = {k: [v] if isinstance(v, str) else list(v) for k, v in (filters or {}).items()}
+        return [
+            event
+            for event in self.store.business_events(metric=metric)
+            if not event.clashes(segment)
+            and (end is None or event.start <= end)
+            and (start is None or (event.end or event.start) >= start)
+        ]
 
     def links(self, *, outcome_id: str | None = None, output_id: str | None = None) -> pd.DataFrame:
         """Live links, one row each."""

@@ -128,21 +128,16 @@ def _events(store: Store, outcome: Outcome, dimension: str | None) -> tuple[Know
     ones, and those scoped to a segment the outcome's filters do not exclude (a dimension named
     twice in the scope means either value); and, by the control group they concern, those of
     the other segments of ``dimension`` (the comparison's), which leave them out of it."""
-    filters = {k: set(v) for k, v in outcome.filters}
+    filters = dict(outcome.filters)
     found = []
     for event in store.business_events(metric=outcome.metric):
-        scope: dict[str, set[str]] = {}
-        for key, value in event.scope:
-            scope.setdefault(key, set()).add(value)
-        clashes = {
-            key for key, values in scope.items() if key in filters and not values & filters[key]
-        }
+        clashes = event.clashes(filters)
         if not clashes:
             found.append(KnownEvent(event.title, event.start, event.end))
         elif dimension is not None and clashes == {dimension}:
             found += [
                 KnownEvent(event.title, event.start, event.end, group=value)
-                for value in sorted(scope[dimension])
+                for value in sorted(event.segments()[dimension])
             ]
     return tuple(found)
 

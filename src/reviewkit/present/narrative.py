@@ -723,7 +723,7 @@ def outcome_sections(
             ),
             _checkin(checkins.get(outcome.id), month, str(row["status"])),
         ]
-        blocks[2:2] = _drivers_and_cohorts(project, outcome, month)
+        blocks[2:2] = _more_to_say(project, outcome, month)
         sections.append(Section(outcome.title, _anchor(outcome.id), tuple(blocks)))
     return sections
 
@@ -732,13 +732,22 @@ def outcome_sections(
 SECTION_COHORTS: Final = 12
 
 
-def _drivers_and_cohorts(project: Project, outcome: Outcome, month: Period) -> list[Block]:
-    """What a section adds under the KPI chart when its KPI has more to say: the waterfall of
-    its change across the ``explain_by`` members, the latest monthly cohorts of a retention
-    KPI (as of the period's end), a survey KPI's detractors' comments."""
+def _more_to_say(project: Project, outcome: Outcome, month: Period) -> list[Block]:
+    """What a section adds under the KPI chart when there is more to say: the business events
+    of the period that concern the KPI, the waterfall of its change across the ``explain_by``
+    members, the latest monthly cohorts of a retention KPI (as of the period's end), a survey
+    KPI's detractors' comments."""
     metric = project.config.metrics[outcome.metric]
     filters = {k: list(v) for k, v in outcome.filters}
     blocks: list[Block] = []
+    happened = project.events_about(
+        outcome.metric, filters=filters, start=month.start, end=month.end
+    )
+    if happened:
+        told = "; ".join(
+            f"{e.title} ({e.start}" + (f" to {e.end}" if e.end else "") + ")" for e in happened
+        )
+        blocks.append(_paragraph(f"Business events in {month.label} that may move it: {told}."))
     if outcome.explain_by is not None:
         found = _explained(project, outcome, month, outcome.explain_by)
         blocks.append(

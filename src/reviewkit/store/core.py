@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -167,6 +167,22 @@ class BusinessEvent:
     scope: tuple[tuple[str, str], ...]
     author: str
     created_at: dt.datetime
+
+    def segments(self) -> dict[str, set[str]]:
+        """The scope by dimension: ``{"team": {"growth", "support"}}`` (either value)."""
+        found: dict[str, set[str]] = {}
+        for key, value in self.scope:
+            found.setdefault(key, set()).add(value)
+        return found
+
+    def clashes(self, filters: Mapping[str, Collection[str]]) -> set[str]:
+        """The dimensions on which the event's scope and a segment (``filters``, a dimension's
+        allowed values) exclude each other: none when the event concerns that segment."""
+        return {
+            key
+            for key, values in self.segments().items()
+            if key in filters and not values & set(filters[key])
+        }
 
 
 @dataclass(frozen=True)

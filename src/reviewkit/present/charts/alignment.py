@@ -17,6 +17,7 @@ from reviewkit.base.periods import Period, period_containing
 from reviewkit.config import Outcome
 from reviewkit.metrics.catalogue import format_value
 from reviewkit.metrics.targets import target_value
+from reviewkit.present.charts.events import EVENTS_NOTE, event_layers
 from reviewkit.present.charts.periods import is_complete, is_monthly, last_period, metric_of
 from reviewkit.present.charts.style import (
     PALETTE,
@@ -205,10 +206,18 @@ def outputs_on_outcome(
         .encode(x=at, y=alt.value(0), text="output:N", tooltip=out_tip)
         for lane in sorted(set(outputs["lane"]) - {-1})
     ]
+    happened = event_layers(
+        project.events_about(outcome.metric, filters=filters, start=first.start, end=horizon),
+        first.start,
+        horizon,
+        field="delivered",
+    )
+    layers[:0] = happened  # under the KPI, the outputs' rules and labels
     subtitle = [
         f"{titled(definition, dict(outcome.filters))} per {grain}. Orange: a linked output's "
         "delivery; shaded: its lag window, until the KPI is expected to move.",
-        "Dotted: target to date. Hollow: period in progress. Hover for an output's hypothesis.",
+        "Dotted: target to date. Hollow: period in progress. Hover for an output's hypothesis."
+        + (f" {EVENTS_NOTE}" if happened else ""),
     ]
     chart = layered(*layers).properties(
         width=760,

@@ -5,6 +5,7 @@ review's view of it, weeks and months side by side (:func:`wbr_chart`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import altair as alt
@@ -15,6 +16,7 @@ from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import format_value
 from reviewkit.metrics.surveys import is_survey
 from reviewkit.metrics.targets import matching_target
+from reviewkit.present.charts.events import EVENTS_NOTE, event_layers
 from reviewkit.present.charts.periods import is_complete, last_period, metric_of, wanted
 from reviewkit.present.charts.style import (
     PALETTE,
@@ -100,8 +102,20 @@ def kpi_trend(
             }
         )
     frame = pd.DataFrame(points)
+    first = project.period(str(rows["period"].iloc[0]), grain).start if len(rows) else last.start
+    happened = event_layers(
+        project.events_about(metric, filters=filters, start=first, end=last.end),
+        first,
+        last.end,
+        field="period_start",
+    )
     return _trend_layers(
-        frame, axis, title or titled(definition, filters), target is not None, is_survey(definition)
+        frame,
+        axis,
+        title or titled(definition, filters),
+        target is not None,
+        is_survey(definition),
+        happened,
     )
 
 
@@ -120,10 +134,16 @@ def _interval(metric: Metric, axis: Axis, row: Mapping[str, Any]) -> dict[str, A
 
 
 def _trend_layers(
-    frame: pd.DataFrame, axis: Axis, title: str, has_target: bool, has_band: bool = False
+    frame: pd.DataFrame,
+    axis: Axis,
+    title: str,
+    has_target: bool,
+    has_band: bool = False,
+    events: Sequence[Any] = (),
 ) -> alt.LayerChart:
     """The layers of :func:`kpi_trend` from its per-period frame; ``has_band``: a survey KPI's
-    95% interval as a shaded band under the value."""
+    95% interval as a shaded band under the value; ``events``: the business events' layers
+    (:func:`~reviewkit.present.charts.events.event_layers`), drawn under the rest."""
     x = alt.X("period_start:T", title=None, scale=UTC, axis=alt.Axis(format="%b %Y"))
     y = alt.Y(
         "value:Q", title=axis.title, axis=alt.Axis(format=axis.format), scale=alt.Scale(zero=False)
@@ -157,7 +177,7 @@ def _trend_layers(
             "series:N", title=None, scale=alt.Scale(domain=domain, range=[[1, 0], [6, 4], [2, 3]])
         ),
     }
-    layers: list[Any] = []
+    layers: list[Any] = list(events)
     if has_band:
         banded = frame[frame["low"].notna() & frame["high"].notna()]
         layers.append(
@@ -199,6 +219,8 @@ def _trend_layers(
         subtitle += " Band: 95% interval from the answers."
     if has_target:
         subtitle += " Dotted: target to date; points show the status."
+    if events:
+        subtitle += f" {EVENTS_NOTE}"
     chart = layered(*layers).properties(
         width=640, height=260, title=alt.Title(title, subtitle=subtitle, anchor="start")
     )
