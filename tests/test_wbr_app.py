@@ -826,6 +826,7 @@ def test_cli_json_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         "py_monthly",
         "box_totals",
         "flags",
+        "annotations",
     }
     # --week-ending overrides setup.week_ending (25-SEP-2021).
     result = runner.invoke(
@@ -860,3 +861,82 @@ def test_cli_json_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         result = runner.invoke(wbr, args)
         assert (result.exit_code, result.stdout, result.stderr) == (1, "", message)
+
+
+def test_annotations_are_given_to_their_metric_within_its_charted_span(tmp_path: Path) -> None:
+    """wbr-app's annotations (issue 33): each metric gets the events of its charted span (Sep
+    2020, its first trailing month, to the week ending), in the JSON and under the text table;
+    the other metric's, one before the span and one after the week ending are not its."""
+    (tmp_path / "events.csv").write_text(
+        "Date,MetricName,EventDescription\n"
+        "2021-09-20,PageViews,Price <b>rise</b>\n"
+        "2020-08-31,PageViews,Before the span\n"
+        "2020-09-01,PageViews,First day of the span\n"
+        "2021-09-26,PageViews,After the week ending\n"
+        "2021-09-01,Clicks,Campaign\n",
+        encoding="utf-8",
+    )
+    cfg = config(
+        tmp_path,
+        """
+        setup: {week_ending: 25-SEP-2021}
+        annotations: [events.csv]
+        metrics:
+          PageViews: {column: views, aggf: sum}
+          Clicks: {column: clicks, aggf: sum}
+        """,
+    )
+    data = daily("2020-01-01", "2021-09-25", views=lambda d: 10.0, clicks=lambda d: 1.0)
+    results = run(cfg, data)
+    assert results["PageViews"]["annotations"] == [
+        {"date": "2020-09-01", "description": "First day of the span"},
+        {"date": "2021-09-20", "description": "Price <b>rise</b>"},
+    ]
+    assert results["Clicks"]["annotations"] == [{"date": "2021-09-01", "description": "Campaign"}]
+    csv = tmp_path / "daily.csv"
+    data.assign(Date=data["Date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
+    shown = CliRunner().invoke(wbr, [str(tmp_path / "wbr.yaml"), "--data", str(csv)])
+    assert shown.exit_code == 0, shown.output
+    assert "PageViews: noteworthy event 2021-09-20: Price <b>rise</b>" in shown.output
+    plain = config(
+        tmp_path,
+        """
+        setup: {week_ending: 25-SEP-2021}
+        metrics:
+          PageViews: {column: views, aggf: sum}
+        """,
+    )
+    assert run(plain, data)["PageViews"]["annotations"] == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "rows", "message"),
+    [
+        ("[https://example.com/events.csv]", "", "is a URL; reviewkit reads nothing over"),
+        ("[missing.csv]", "", "missing.csv: no such file"),
+        ("[events.csv]", "2021-09-31,PageViews,x\n", "events.csv:2: Date '2021-09-31' is not"),
+        ("[events.csv]", "2021-09-20,PageView,x\n", "MetricName 'PageView' is not a metric"),
+        ("events.csv", "2021-09-20,PageViews,x\n", None),
+    ],
+)
+def test_annotation_mistakes_name_the_file_and_line(
+    tmp_path: Path, annotations: str, rows: str, message: str | None
+) -> None:
+    (tmp_path / "events.csv").write_text(
+        "Date,MetricName,EventDescription\n" + rows, encoding="utf-8"
+    )
+    text = f"""
+        setup: {{week_ending: 25-SEP-2021}}
+        annotations: {annotations}
+        metrics:
+          PageViews: {{column: views, aggf: sum}}
+        """
+    if message is None:
+        assert len(config(tmp_path, text).annotations) == 1
+        return
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, text)
+    assert message in str(caught.value)
+    (tmp_path / "events.csv").write_text("Date,Metric,Text\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no column MetricName, EventDescription"):
+        config(tmp_path, text.replace(annotations, "[events.csv]"))

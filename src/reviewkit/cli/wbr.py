@@ -72,6 +72,11 @@ def wbr(config: Path, data: Path, week_ending: str | None, as_json: bool) -> Non
     for result in results:
         for flag in result["flags"]:
             click.echo(f"{result['metric']}: {flag}")
+    for result in results:  # wbr-app's "Noteworthy Events" under the metric's charts
+        for note in result["annotations"]:
+            click.echo(
+                f"{result['metric']}: noteworthy event {note['date']}: {note['description']}"
+            )
 
 
 def _table(results: Sequence[dict[str, Any]], bps: set[str]) -> str:

@@ -103,8 +103,16 @@ Keys wbr-app does not read
     ignored beside ``column`` and fails wbr-app without it (``create_dynamic_data_frame`` reads it
     as a column metric). Where wbr-app fails reviewkit refuses the config: a metric without
     ``aggf`` (a misspelt ``aggf`` is also listed as a warning, as the likely cause), a ``metric``
-    key without ``column``, a first key under ``function`` that is no function. ``deck``,
-    ``data_sources`` and ``annotations`` are not read.
+    key without ``column``, a first key under ``function`` that is no function. ``deck`` and
+    ``data_sources`` are not read.
+
+Annotations
+    ``annotations:`` lists CSV files of business events (columns ``Date``, ``MetricName``,
+    ``EventDescription``; a path relative to the config), which wbr-app shows as "Noteworthy
+    Events" under a metric's charts. reviewkit reads them (never from a URL: it reads nothing
+    over the network; download the file and list it) and gives each metric the events of its
+    charted span, its first trailing month to the week ending; a bad date, an unknown metric or
+    a missing column is refused with the file and line.
 """
 
 from __future__ import annotations
@@ -167,6 +175,8 @@ FUNCTIONS: Final = ("sum", "difference", "product", "divide")
 COMPARISON_METHODS: Final = ("%", "bps")
 MONTHS: Final = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DATE_COLUMN: Final = "Date"
+#: The columns of an ``annotations:`` file, as wbr-app reads them.
+ANNOTATION_COLUMNS: Final = ("Date", "MetricName", "EventDescription")
 WEEK_ENDING_RE: Final = re.compile(r"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4})\s*$")
 WEEKS: Final = 6
 MONTHS_SHOWN: Final = 12
@@ -246,6 +256,16 @@ class WbrMetric:
 
 
 @dataclass(frozen=True)
+class WbrAnnotation:
+    """A business event from an ``annotations:`` file: its day, the metric it is shown under
+    and what happened."""
+
+    day: dt.date
+    metric: str
+    description: str
+
+
+@dataclass(frozen=True)
 class WbrConfig:
     """A validated wbr-app config; ``metrics`` in evaluation order (inline operands first)."""
 
@@ -255,6 +275,8 @@ class WbrConfig:
     fiscal_year_end_month: int = 12
     #: One warning per key wbr-app ignores (so reviewkit ignores it too), in file order.
     warnings: tuple[Problem, ...] = ()
+    #: The events of the ``annotations:`` files, by day.
+    annotations: tuple[WbrAnnotation, ...] = ()
 
 
 def parse_week_ending(text: str, where: str) -> dt.date:
@@ -402,8 +424,75 @@ class _Reader(Checker):
             for name, spec in metrics.items():
                 self.metric(name, spec)
             self.check_references()
+        notes = self.annotations(top["annotations"]) if "annotations" in top else ()
         ignored = tuple(sorted(self.warnings, key=_position))
-        return WbrConfig(self.located.path, tuple(self.metrics), week_ending, fiscal_end, ignored)
+        return WbrConfig(
+            self.located.path, tuple(self.metrics), week_ending, fiscal_end, ignored, notes
+        )
+
+    def annotations(self, raw: Any) -> tuple[WbrAnnotation, ...]:
+        """``annotations:``: a list of CSV files (relative to the config) of Date, MetricName,
+        EventDescription; every row checked, problems named by file and line."""
+        keypath: KeyPath = ("annotations",)
+        files = [raw] if isinstance(raw, str) else raw
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            self.error(keypath, f"expected a list of CSV files, got {kind(raw)}")
+            return ()
+        found: list[WbrAnnotation] = []
+        for i, name in enumerate(files):
+            if re.match(r"^[a-z][a-z0-9+.-]*://", name, re.IGNORECASE):
+                self.error(
+                    (*keypath, i),
+                    f"'{name}' is a URL; reviewkit reads nothing over the network: download "
+                    "the file and list its path",
+                )
+                continue
+            found += self.annotation_file(Path(self.located.path).parent / name, (*keypath, i))
+        return tuple(sorted(found, key=lambda a: (a.day, a.metric)))
+
+    def annotation_file(self, path: Path, keypath: KeyPath) -> list[WbrAnnotation]:
+        shown = shown_path(path)
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        except FileNotFoundError:
+            self.error(keypath, f"{shown}: no such file")
+            return []
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            self.error(keypath, f"{shown}: cannot be read as UTF-8 CSV ({exc})")
+            return []
+        missing = [c for c in ANNOTATION_COLUMNS if c not in frame.columns]
+        if missing:
+            self.error(
+                keypath,
+                f"{shown}: no column {', '.join(missing)}; an annotations file has the columns "
+                + ", ".join(ANNOTATION_COLUMNS),
+            )
+            return []
+        found = []
+        names = sorted(self.declared)
+        for row, (day, metric, text) in enumerate(
+            zip(*(frame[c] for c in ANNOTATION_COLUMNS), strict=True)
+        ):
+            line = row + 2  # the header is line 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stamp = pd.to_datetime(day, errors="coerce")
+            if pd.isna(stamp):
+                self.problems.append(
+                    Problem(shown, f"Date {day!r} is not a date; write it as the data's", line)
+                )
+            elif metric not in self.declared:
+                self.problems.append(
+                    Problem(
+                        shown,
+                        f"MetricName {metric!r} is not a metric of the config"
+                        f"{suggest(metric, names)}",
+                        line,
+                    )
+                )
+            else:
+                found.append(WbrAnnotation(stamp.date(), metric, text.strip()))
+        return found
 
     def week_ending(self, setup: dict[Any, Any]) -> dt.date | None:
         if "week_ending" not in setup:
@@ -1087,6 +1176,12 @@ class _Engine:
             "py_monthly": _json_numbers(result.py_months),
             "box_totals": _json_numbers(result.box),
             "flags": self.flags(metric, result),
+            "annotations": [
+                {"date": a.day.isoformat(), "description": a.description}
+                for a in self.config.annotations
+                if a.metric == metric.name
+                and self.cal.cy_months[0].start <= a.day <= self.cal.week_ending
+            ],
         }
 
     # -- flags -------------------------------------------------------------------------------
