@@ -804,6 +804,10 @@ def test_business_events_are_drawn_on_the_kpi_charts_and_said_in_the_review(
         chart = charts.outputs_on_outcome(project, "billing-churn", as_of=as_of)
         trend = charts.kpi_trend(project, "churn_rate", filters={"team": "billing"}, as_of=as_of)
         sections = narrative.outcome_sections(project, "2026-05", "billing", impact={})
+        wbr = charts.wbr_chart(
+            project.wbr("churn_rate", dt.date(2026, 5, 31)),
+            events=project.events_about("churn_rate"),
+        ).to_dict()
     for drawn in (chart, trend):
         events = {row["event"]: row for row in _rows_with(drawn, "event")}
         assert set(events) == {hostile, "Billing outage"}, drawn
@@ -823,3 +827,22 @@ def test_business_events_are_drawn_on_the_kpi_charts_and_said_in_the_review(
     assert "&lt;img src=x onerror=alert(1)&gt; price &quot;rise&quot; (2026-05-04)" in said
     assert "Billing outage (2026-05-10 to 2026-05-12)" in said
     assert "Growth campaign" not in said and "Later" not in said and "NPS survey" not in said
+    # the WBR chart marks the weeks and the month they touch (every segment's: it is the
+    # company's view), at its own period labels
+    weeks, months = (
+        {
+            (row["period"], row["event"])
+            for layer in panel["layer"]
+            for row in wbr["datasets"][layer["data"]["name"]]
+            if "event" in row
+        }
+        for panel in wbr["hconcat"]
+    )
+    assert weeks == {
+        ("2026-W19", hostile),
+        ("2026-W19", "Growth campaign"),
+        ("2026-W19", "Billing outage"),  # Sunday 10 May to Tuesday 12 May: two weeks
+        ("2026-W20", "Billing outage"),
+    }
+    assert months == {("2026-05", e) for e in (hostile, "Billing outage", "Growth campaign")}
+    assert "Purple: a period with a business event." in wbr["title"]["subtitle"]

@@ -277,20 +277,13 @@ def test_an_outcomes_explain_by_names_the_members_in_the_summary(
     shop: Path, tmp_path: Path
 ) -> None:
     from reviewkit.base.errors import ConfigError  # noqa: PLC0415
-    from reviewkit.present import narrative  # noqa: PLC0415
 
-    folder = tmp_path / "shop"
-    folder.mkdir()
-    (folder / "data").mkdir()
-    (folder / "data" / "orders.csv").write_text(ORDERS, encoding="utf-8")
     outcomes = (
         "outcomes:\n"
         "  - {id: sales, title: Sell more, kpi: revenue, explain_by: team}\n"
         "  - {id: top, title: Bigger orders, kpi: biggest, explain_by: team}\n"
     )
-    (folder / "reviewkit.yaml").write_text(CONFIG + outcomes, encoding="utf-8")
-    with open_project(folder) as p:
-        summary = narrative.executive_summary(p, "2026-02")
+    folder, summary = summarised(shop, tmp_path, outcomes)
     sales = next(s for s in summary if s.startswith("Sell more:"))
     # the three largest parts: a gone (-400), c new (+180), the blank team (+30); b's +0 left out
     assert sales.endswith(" By team: a -$400.00 of it, c +$180.00, (blank) +$30.00.")
@@ -309,19 +302,24 @@ def test_without_explain_by_the_summary_splits_by_the_first_free_dimension(
     """An outcome without ``explain_by`` is split by the first dimension of its KPI's source
     that it does not fix (team here), and a KPI that cannot be split says nothing of it (its
     outcome did not ask)."""
-    from reviewkit.present import narrative  # noqa: PLC0415
-
-    folder = tmp_path / "shop"
-    shutil.copytree(shop, folder)
     outcomes = (
         "outcomes:\n"
         "  - {id: sales, title: Sell more, kpi: revenue}\n"
         "  - {id: top, title: Bigger orders, kpi: biggest}\n"
     )
-    (folder / "reviewkit.yaml").write_text(CONFIG + outcomes, encoding="utf-8")
-    with open_project(folder) as p:
-        summary = narrative.executive_summary(p, "2026-02")
+    _, summary = summarised(shop, tmp_path, outcomes)
     sales = next(s for s in summary if s.startswith("Sell more:"))
     assert sales.endswith(" By team: a -$400.00 of it, c +$180.00, (blank) +$30.00.")
     top = next(s for s in summary if s.startswith("Bigger orders:"))
     assert top.endswith(")."), top  # no split, and no word of why
+
+
+def summarised(shop: Path, tmp_path: Path, outcomes: str) -> tuple[Path, list[str]]:
+    """A copy of the shop with ``outcomes`` added, and its executive summary of 2026-02."""
+    from reviewkit.present import narrative  # noqa: PLC0415
+
+    folder = tmp_path / "shop"
+    shutil.copytree(shop, folder)
+    (folder / "reviewkit.yaml").write_text(CONFIG + outcomes, encoding="utf-8")
+    with open_project(folder) as p:
+        return folder, narrative.executive_summary(p, "2026-02")

@@ -229,18 +229,30 @@ def test_a_months_split_is_of_the_change_the_sentence_names(project) -> None:
     summary = narrative.executive_summary(project, PERIOD, "growth")
     moved = next(s for s in summary if s.startswith("Growth-team revenue grows"))
     assert " on a year earlier (better). By plan: " in moved and " on 2026-09 " not in moved
+    assert growth_plans_moved(project, "2026-10-01", "2025-10-01") == plans_said(moved)
+
+
+def growth_plans_moved(project, now: str, then: str) -> dict[str, str]:
+    """Each of growth's plans' own MRR change between two month-end snapshots (first days
+    given), from the raw snapshot, as the summary writes it."""
     snapshot = project.config.root / "data" / "subscriptions.parquet"
     rows = (
         duckdb.connect()
         .execute(
-            "SELECT plan, sum(mrr) FILTER (WHERE month = DATE '2026-10-01') - "
-            "sum(mrr) FILTER (WHERE month = DATE '2025-10-01') "
+            f"SELECT plan, sum(mrr) FILTER (WHERE month = DATE '{now}') - "
+            f"sum(mrr) FILTER (WHERE month = DATE '{then}') "
             f"FROM read_parquet('{snapshot}') WHERE team = 'growth' GROUP BY plan"
         )
         .fetchall()
     )
-    said = dict(re.findall(r"(enterprise|pro|starter) \+\$([\d,]*\d)", moved.split("By plan:")[1]))
-    assert {plan: f"{round(change):,}" for plan, change in rows} == said
+    return {plan: f"{round(change):,}" for plan, change in rows}
+
+
+def plans_said(sentence: str) -> dict[str, str]:
+    """The plans a summary sentence says moved MRR up, and by how many dollars."""
+    return dict(
+        re.findall(r"(enterprise|pro|starter) \+\$([\d,]*\d)", sentence.split("By plan:")[1])
+    )
 
 
 def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
@@ -262,18 +274,7 @@ def test_the_review_of_a_year_names_each_comparison_once(project) -> None:
     )
     # each plan's part is its own MRR change from December 2024 to December 2025 (the last
     # snapshots of the two years), from the raw snapshot
-    snapshot = project.config.root / "data" / "subscriptions.parquet"
-    rows = (
-        duckdb.connect()
-        .execute(
-            "SELECT plan, sum(mrr) FILTER (WHERE month = DATE '2025-12-01') - "
-            "sum(mrr) FILTER (WHERE month = DATE '2024-12-01') "
-            f"FROM read_parquet('{snapshot}') WHERE team = 'growth' GROUP BY plan"
-        )
-        .fetchall()
-    )
-    said = dict(re.findall(r"(enterprise|pro|starter) \+\$([\d,]*\d)", moved.split("By plan:")[1]))
-    assert {plan: f"{round(change):,}" for plan, change in rows} == said
+    assert growth_plans_moved(project, "2025-12-01", "2024-12-01") == plans_said(moved)
     calm = narrative.executive_summary(project, "2025", "mobile")[1]
     assert calm.startswith("No outcome's KPI moved notably in 2025 ")
     assert calm.endswith(" on a year earlier).")  # not "on the previous month or a year earlier"

@@ -16,7 +16,12 @@ from reviewkit.config import Metric
 from reviewkit.metrics.catalogue import format_value
 from reviewkit.metrics.surveys import is_survey
 from reviewkit.metrics.targets import matching_target
-from reviewkit.present.charts.events import EVENTS_NOTE, event_layers
+from reviewkit.present.charts.events import (
+    EVENTS_NOTE,
+    PERIOD_EVENTS_NOTE,
+    event_layers,
+    period_event_layers,
+)
 from reviewkit.present.charts.periods import is_complete, last_period, metric_of, wanted
 from reviewkit.present.charts.style import (
     PALETTE,
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from reviewkit.metrics.compare import WbrView
     from reviewkit.metrics.workspace import Filters
     from reviewkit.project import Project
+    from reviewkit.store.core import BusinessEvent
 
 __all__ = ["kpi_trend", "wbr_chart"]
 
@@ -252,12 +258,15 @@ def _wbr_frame(frame: pd.DataFrame, metric: Metric, axis: Axis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChart:
+def wbr_chart(
+    view: WbrView, *, metric: Metric | None = None, events: Sequence[BusinessEvent] = ()
+) -> alt.HConcatChart:
     """The Weekly Business Review chart: the trailing 6 weeks and 12 months side by side, this
     year solid and the prior year dashed, a month to date drawn hollow, a survey KPI's 95%
     interval shaded; the WBR box (last week, WoW, YoY, MTD, QTD, YTD) in the subtitle. Pass the
     metric's definition (``project.config.metrics[view.metric]``) for its label and format;
-    without it values are plain numbers."""
+    without it values are plain numbers. ``events`` (``project.events_about(view.metric)``) are
+    marked at the weeks and months they touch."""
     metric = metric or Metric(name=view.metric, label=view.metric)
     axis = axis_for(metric)
     domain = ["this year", "prior year"]
@@ -282,13 +291,16 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
         alt.Tooltip("flags:N"),
     ]
 
-    def panel(frame: pd.DataFrame, title: str, width: int) -> alt.LayerChart:
-        x = alt.X(
+    def axis_of(frame: pd.DataFrame) -> alt.X:
+        return alt.X(
             "period:O",
             title=None,
             sort=list(dict.fromkeys(frame["period"])),
             axis=alt.Axis(labelAngle=-40),
         )
+
+    def panel(frame: pd.DataFrame, title: str, width: int, marks: list[Any]) -> alt.LayerChart:
+        x = axis_of(frame)
         lines = (
             alt.Chart(frame)
             .mark_line(strokeWidth=2)
@@ -302,6 +314,7 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
             .encode(x=x, y=alt.Y("low:Q"), y2="high:Q", tooltip=tooltip)
         )
         return layered(
+            *marks,
             *([band] if banded else []),
             lines,
             alt.Chart(full)
@@ -314,15 +327,26 @@ def wbr_chart(view: WbrView, *, metric: Metric | None = None) -> alt.HConcatChar
 
     weeks = _wbr_frame(view.weeks, metric, axis)
     months = _wbr_frame(view.months, metric, axis)
+    marks = [
+        period_event_layers(
+            events,
+            [(str(r["period"]), r["start"], r["end"]) for r in rows.to_dict("records")],
+            axis_of(frame),
+        )
+        for rows, frame in ((view.weeks, weeks), (view.months, months))
+    ]
     box = "  ·  ".join(f"{r['name']} {r['text']}" for r in view.box.to_dict("records"))
     chart = alt.hconcat(
-        panel(weeks, "Trailing 6 weeks", 260), panel(months, "Trailing 12 months", 480), spacing=30
+        panel(weeks, "Trailing 6 weeks", 260, marks[0]),
+        panel(months, "Trailing 12 months", 480, marks[1]),
+        spacing=30,
     ).properties(
         title=alt.Title(
             f"{metric.label}: week ending {view.week_ending:%a %d %b %Y}",
             subtitle=[
                 box,
                 *(["Band: 95% interval from the answers."] if banded else []),
+                *([PERIOD_EVENTS_NOTE] if any(marks) else []),
                 *(wrapped("Flags: " + "; ".join(view.flags), 140) if view.flags else []),
             ],
             anchor="start",
