@@ -218,10 +218,14 @@ def test_review_sections_of_a_past_month_chart_nothing_after_it(north) -> None:
         assert len(cohorts) == narrative.SECTION_COHORTS and max(cohorts) == "2026-04"
         reached = {_month_after(r["cohort"][:7], r["age"]) for r in cells}
         assert max(reached) == "2026-04"
-    # growth MRR's change by plan: April against March
+    # growth MRR's change by plan: the one the summary names, April against a year earlier
     (waterfall,) = (c for c in drawn if _rows_with(c, "kind"))
     bars = _rows_with(waterfall, "kind")
-    assert (bars[0]["label"], bars[-1]["label"]) == ("2026-03", "2026-04")
+    assert (bars[0]["label"], bars[-1]["label"]) == ("2025-04", "2026-04")
+    (said,) = (
+        s for s in narrative.executive_summary(north, month, "growth") if s.startswith("Growth")
+    )
+    assert " on a year earlier (better). By plan: " in said and " on 2026-03 " not in said
 
 
 def _month_after(label: str, months: int) -> str:

@@ -723,7 +723,9 @@ def outcome_sections(
             ),
             _checkin(checkins.get(outcome.id), month, str(row["status"])),
         ]
-        blocks[2:2] = _more_to_say(project, outcome, month)
+        # the waterfall splits the change the summary names first (else the previous period's)
+        noted = _changes(project.config.metrics[outcome.metric], row, month)
+        blocks[2:2] = _more_to_say(project, outcome, month, noted[0][0] if noted else None)
         sections.append(Section(outcome.title, _anchor(outcome.id), tuple(blocks)))
     return sections
 
@@ -732,11 +734,13 @@ def outcome_sections(
 SECTION_COHORTS: Final = 12
 
 
-def _more_to_say(project: Project, outcome: Outcome, month: Period) -> list[Block]:
+def _more_to_say(
+    project: Project, outcome: Outcome, month: Period, against: str | None
+) -> list[Block]:
     """What a section adds under the KPI chart when there is more to say: the business events
-    of the period that concern the KPI, the waterfall of its change across the ``explain_by``
-    members, the latest monthly cohorts of a retention KPI (as of the period's end), a survey
-    KPI's detractors' comments."""
+    of the period that concern the KPI, the waterfall of its change (on the period ``against``
+    names) across the ``explain_by`` members, the latest monthly cohorts of a retention KPI
+    (as of the period's end), a survey KPI's detractors' comments."""
     metric = project.config.metrics[outcome.metric]
     filters = {k: list(v) for k, v in outcome.filters}
     blocks: list[Block] = []
@@ -749,7 +753,7 @@ def _more_to_say(project: Project, outcome: Outcome, month: Period) -> list[Bloc
         )
         blocks.append(_paragraph(f"Business events in {month.label} that may move it: {told}."))
     if outcome.explain_by is not None:
-        found = _explained(project, outcome, month, outcome.explain_by)
+        found = _explained(project, outcome, month, outcome.explain_by, against)
         blocks.append(
             _paragraph(found) if isinstance(found, str) else charts.waterfall_chart(found)
         )
