@@ -6,6 +6,7 @@ run the real review notebook and ``reviewkit.publish.html.to_html``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 import io
@@ -230,6 +231,36 @@ def test_a_review_in_a_warm_kernel_equals_the_review_in_a_fresh_one(
     # the page is the same byte for byte: a re-run over the same inputs delivers nothing new
     page = (alone.directory / "billing.html").read_bytes()
     assert page == (warm.directory / "billing.html").read_bytes()
+
+
+def test_a_business_event_is_drawn_and_named_in_the_published_review(project: Path) -> None:
+    """An event recorded for billing's churn in October (issue 33) is in billing's published
+    page: in its KPI chart's data (escaped inside the spec, like any user text) and named in
+    the outcome's section, escaped."""
+    title = 'Price <rise> & "more"'
+    with open_project(project) as opened:
+        opened.store.add_event(
+            title, dt.date(2026, 10, 5), metrics=["churn_rate"], scope={"team": "billing"}
+        )
+    run = run_reports(project, PERIOD, teams=["billing"], jobs=1)
+    assert run.ok, run.failed
+    page = (run.directory / "billing.html").read_text(encoding="utf-8")
+    # (the page's serialiser writes the quotes of text as they are)
+    assert (
+        'Business events in 2026-10 that may move it: Price &lt;rise&gt; &amp; "more" '
+        "(2026-10-05)." in page
+    )
+    assert title not in page  # nowhere unescaped, the chart spec included
+    specs = [json.loads(spec) for spec in re.findall(r"var spec = (.*?);\n", page)]
+    drawn = [
+        row
+        for spec in specs
+        for rows in spec.get("datasets", {}).values()
+        for row in rows
+        if "event" in row
+    ]
+    assert drawn and {row["event"] for row in drawn} == {title}
+    assert {row["when"] for row in drawn} == {"2026-10-05"}
 
 
 @pytest.mark.usefixtures("stub_render")
