@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["IMPACT_COLUMNS", "link_impact", "outcome_impact", "outcome_results", "team_impact"]
 
 
-def _grain_for(project: Workspace, outcome: Outcome, through: dt.date) -> str:
+def _grain_for(project: Workspace, outcome: Outcome, as_of: dt.date | None) -> str:
     """Weeks give the most points; a metric read from month-end snapshots has months only, a
     retention or churn rate is read per month (``read_monthly``), a survey KPI whose typical
     week has fewer answers than a value needs is read per month, and an outcome may ask for
@@ -45,7 +45,9 @@ def _grain_for(project: Workspace, outcome: Outcome, through: dt.date) -> str:
     if read_monthly(project.config, outcome.metric):
         return "month"
     metric = project.config.metrics[outcome.metric]
-    if is_survey(metric):
+    if is_survey(metric):  # its weeks' answers up to the latest complete week (as of as_of)
+        latest = project.period("latest", "week", [outcome.metric]).end
+        through = min(as_of, latest) if as_of else latest
         filters = {k: list(v) for k, v in outcome.filters}
         weekly = answers(project, metric, grain="week", end=through, filters=filters)
         if statistics.median(list(weekly.values()) or [0]) < fewest_answers(metric):
@@ -106,8 +108,7 @@ class _Basis:
 
 def _basis(project: Workspace, store: Store, outcome: Outcome, as_of: dt.date | None) -> _Basis:
     metric = project.config.metrics[outcome.metric]
-    latest = project.period("latest", "week", [outcome.metric]).end
-    grain = _grain_for(project, outcome, min(as_of, latest) if as_of else latest)
+    grain = _grain_for(project, outcome, as_of)
     pre, post = EVIDENCE_WINDOWS[grain]
     complete = project.period("latest", grain, [outcome.metric])
     through = min(as_of, complete.end) if as_of else complete.end
